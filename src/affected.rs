@@ -1,0 +1,492 @@
+//! Change detection: which units (stacks of environments) a change between two revisions
+//! affects. A unit is affected when its desired state differs — template content, parameter
+//! expressions, tags, name, account, region, capabilities — not when some file near it changed;
+//! its dependants are affected because their inputs may change; units that leave the config are
+//! removals, never implied deletions.
+//!
+//! Only the environments that a changed path can reach are resolved: a changed environment file
+//! reaches its environment, a changed pipeline or template every environment of that pipeline.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use git2::Repository;
+use serde::Serialize;
+
+use crate::config::{
+    ENVIRONMENT_FILE, ENVIRONMENTS_DIR, Loader, PIPELINE_FILE, PIPELINES_DIR, StackTemplate,
+    TemplateCache, check_pipeline, resolve_environment,
+};
+use crate::desired::{DependencyKind, DesiredEnvironment, MASK, Unit};
+use crate::diag::{Diagnostics, SourceMap};
+use crate::git::{self, GitError, Revision};
+use crate::source::SourceError;
+
+/// The version of the JSON document `formwork affected --output json` prints.
+pub const AFFECTED_JSON_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AffectedError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+/// A revision as reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct RevisionInfo {
+    /// As given on the command line.
+    pub rev: String,
+    pub commit: String,
+}
+
+/// How a unit is affected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// New at head.
+    Added,
+    /// Its own desired state changed.
+    Modified,
+    /// Unchanged itself, but an input from an affected stack may change.
+    Dependant,
+    /// In the config at base, not at head. Deleting the stack needs an explicit opt-in.
+    Removed,
+}
+
+/// Why a unit is affected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// The unit is new at head (`detail` says why: a new stack, an enabled one, a new name…).
+    Added { detail: String },
+    /// The unit left the config.
+    Removed { detail: String },
+    /// The template's content changed (formatting and comments do not count).
+    Template { before: String, after: String },
+    /// A parameter's value changed, appeared or disappeared. NoEcho values are masked.
+    Parameter {
+        name: String,
+        before: Option<String>,
+        after: Option<String>,
+    },
+    /// A tag changed, appeared or disappeared.
+    Tag {
+        key: String,
+        before: Option<String>,
+        after: Option<String>,
+    },
+    /// The acknowledged capabilities changed.
+    Capabilities {
+        before: Vec<String>,
+        after: Vec<String>,
+    },
+    /// The base revision's config for this environment did not validate, so every unit is
+    /// treated as changed.
+    BaseInvalid,
+    /// An input comes from an affected stack and may change.
+    Input {
+        stack: String,
+        output: String,
+        reference: String,
+    },
+}
+
+/// One affected unit.
+#[derive(Clone, Debug, Serialize)]
+pub struct AffectedUnit {
+    pub environment: String,
+    pub pipeline: String,
+    pub stack: String,
+    pub stack_name: String,
+    pub account: String,
+    pub region: String,
+    pub change: Change,
+    pub reasons: Vec<Reason>,
+}
+
+/// The result of comparing two revisions.
+#[derive(Clone, Debug, Serialize)]
+pub struct AffectedReport {
+    pub version: u32,
+    pub base: RevisionInfo,
+    pub head: RevisionInfo,
+    /// Paths that differ between the revisions.
+    pub changed_paths: Vec<String>,
+    /// Environments with at least one affected unit, sorted.
+    pub environments: Vec<String>,
+    /// Affected units: by environment, then in dependency order (removals last).
+    pub units: Vec<AffectedUnit>,
+    /// Problems in the head revision's config for the environments looked at.
+    #[serde(skip)]
+    pub diags: Diagnostics,
+    #[serde(skip)]
+    pub texts: SourceMap,
+}
+
+impl AffectedReport {
+    pub fn is_empty(&self) -> bool {
+        self.units.is_empty()
+    }
+}
+
+/// Compares two revisions of the config repository.
+pub fn affected(
+    repo: &Repository,
+    base_rev: &str,
+    head_rev: &str,
+) -> Result<AffectedReport, AffectedError> {
+    let base = Revision::resolve(repo, base_rev)?;
+    let head = Revision::resolve(repo, head_rev)?;
+    let changed = git::changed_paths(repo, &base, &head)?;
+    let base_src = base.source(repo)?;
+    let head_src = head.source(repo)?;
+    let cache = TemplateCache::default();
+    let mut base_l = Loader::new(&base_src, &cache);
+    let mut head_l = Loader::new(&head_src, &cache);
+
+    let candidates = candidate_environments(&changed, &mut [&mut base_l, &mut head_l])?;
+    let head_pipelines = head_l.pipeline_names()?;
+    let base_pipelines = if candidates.is_empty() {
+        Vec::new()
+    } else {
+        base_l.pipeline_names()?
+    };
+
+    let mut units = Vec::new();
+    let mut diags = Diagnostics::new();
+    for env in &candidates {
+        let before = resolve(&mut base_l, env, &base_pipelines)?;
+        let after = resolve(&mut head_l, env, &head_pipelines)?;
+        let base_state = match (&before.desired, before.exists) {
+            (_, false) => BaseState::Absent,
+            (Some(_), true) if !before.diags.has_errors() => BaseState::Valid,
+            _ => BaseState::Invalid,
+        };
+        units.extend(compare_environment(
+            before.desired.as_ref(),
+            base_state,
+            after.desired.as_ref(),
+        ));
+        diags.extend(after.diags);
+    }
+    let mut all = std::mem::take(&mut head_l.diags);
+    all.extend(diags);
+    let environments: BTreeSet<String> = units.iter().map(|u| u.environment.clone()).collect();
+    Ok(AffectedReport {
+        version: AFFECTED_JSON_VERSION,
+        base: RevisionInfo {
+            rev: base.name.clone(),
+            commit: base.id(),
+        },
+        head: RevisionInfo {
+            rev: head.name.clone(),
+            commit: head.id(),
+        },
+        changed_paths: changed,
+        environments: environments.into_iter().collect(),
+        units,
+        diags: all,
+        texts: std::mem::take(&mut head_l.texts),
+    })
+}
+
+/// One environment at one revision.
+struct EnvState {
+    /// Whether the environment file exists.
+    exists: bool,
+    /// The desired state, when the environment and its pipeline could be read.
+    desired: Option<DesiredEnvironment>,
+    /// Every problem found in the environment, its pipeline and its templates.
+    diags: Diagnostics,
+}
+
+/// How the base revision stands for an environment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BaseState {
+    /// The environment does not exist at base: everything at head is new.
+    Absent,
+    /// It exists but does not validate: nothing at head can be shown to be unchanged.
+    Invalid,
+    Valid,
+}
+
+fn resolve(
+    loader: &mut Loader<'_>,
+    env: &str,
+    pipelines: &[String],
+) -> Result<EnvState, SourceError> {
+    let env_file = format!("{ENVIRONMENTS_DIR}/{env}/{ENVIRONMENT_FILE}");
+    let Some(e) = loader.environment(env)? else {
+        return Ok(EnvState {
+            exists: loader.source().read(&env_file)?.is_some(),
+            desired: None,
+            diags: loader.diags_for(&[&env_file]),
+        });
+    };
+    let p = loader.pipeline(&e.def.pipeline)?;
+    let pipeline_file = format!("{PIPELINES_DIR}/{}/{PIPELINE_FILE}", e.def.pipeline.value);
+    let mut files: Vec<&str> = vec![&env_file, &pipeline_file];
+    if let Some(p) = &p {
+        files.extend(p.templates.values().filter_map(|t| match t {
+            StackTemplate::Local { path, .. } => Some(path.as_str()),
+            StackTemplate::Url { .. } => None,
+        }));
+    }
+    let mut diags = loader.diags_for(&files);
+    if let Some(p) = &p {
+        diags.extend(check_pipeline(p));
+    }
+    let (desired, d) = resolve_environment(&e, p.as_deref(), pipelines);
+    diags.extend(d);
+    Ok(EnvState {
+        exists: true,
+        desired,
+        diags,
+    })
+}
+
+/// The environments a set of changed paths can reach, at either revision.
+fn candidate_environments(
+    changed: &[String],
+    loaders: &mut [&mut Loader<'_>],
+) -> Result<BTreeSet<String>, SourceError> {
+    let mut out = BTreeSet::new();
+    let mut other_paths = Vec::new();
+    for path in changed {
+        let parts: Vec<&str> = path.splitn(3, '/').collect();
+        match parts.as_slice() {
+            [dir, env, _] if *dir == ENVIRONMENTS_DIR => {
+                out.insert(env.to_string());
+            }
+            [dir, ..] if *dir == ENVIRONMENTS_DIR => {}
+            _ => other_paths.push(path.as_str()),
+        }
+    }
+    if other_paths.is_empty() {
+        return Ok(out);
+    }
+    // A path outside environments/ reaches a pipeline when it is the pipeline's file, lies in
+    // its directory, or is one of its templates (which may live anywhere in the repository).
+    for loader in loaders.iter_mut() {
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        for name in loader.pipeline_names()? {
+            let dir = format!("{PIPELINES_DIR}/{name}/");
+            let mut reached = other_paths.iter().any(|p| p.starts_with(&dir));
+            if !reached {
+                if let Some(p) = loader.pipeline(&name)? {
+                    reached = p.templates.values().any(|t| match t {
+                        StackTemplate::Local { path, .. } => other_paths.contains(&path.as_str()),
+                        StackTemplate::Url { .. } => false,
+                    });
+                }
+            }
+            if reached {
+                touched.insert(name);
+            }
+        }
+        if touched.is_empty() {
+            continue;
+        }
+        for env in loader.environment_names()? {
+            if let Some(e) = loader.environment(&env)? {
+                if touched.contains(e.def.pipeline.as_str()) {
+                    out.insert(env);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn unit_row(
+    env: &DesiredEnvironment,
+    u: &Unit,
+    change: Change,
+    reasons: Vec<Reason>,
+) -> AffectedUnit {
+    AffectedUnit {
+        environment: env.name.clone(),
+        pipeline: env.pipeline.clone(),
+        stack: u.stack.clone(),
+        stack_name: u.stack_name.clone(),
+        account: u.account.clone(),
+        region: u.region.clone(),
+        change,
+        reasons,
+    }
+}
+
+/// Whether two units are the same CloudFormation stack.
+fn same_stack(a: &Unit, b: &Unit) -> bool {
+    a.stack_name == b.stack_name && a.account == b.account && a.region == b.region
+}
+
+/// The differences in desired state between two versions of one stack.
+fn unit_changes(a: &Unit, b: &Unit) -> Vec<Reason> {
+    let mut out = Vec::new();
+    if a.template.identity() != b.template.identity() {
+        out.push(Reason::Template {
+            before: a.template.location().to_string(),
+            after: b.template.location().to_string(),
+        });
+    }
+    let names: BTreeSet<&String> = a.parameters.keys().chain(b.parameters.keys()).collect();
+    for name in names {
+        let (pa, pb) = (a.parameters.get(name), b.parameters.get(name));
+        if pa.map(|p| &p.value) == pb.map(|p| &p.value) {
+            continue;
+        }
+        let secret = pa.is_some_and(|p| p.no_echo) || pb.is_some_and(|p| p.no_echo);
+        let show = |p: Option<&crate::desired::ParamSetting>| {
+            p.map(|p| {
+                if secret && !p.display().eq(&p.value.to_string()) {
+                    MASK.to_string()
+                } else if secret {
+                    p.display()
+                } else {
+                    p.value.to_string()
+                }
+            })
+        };
+        out.push(Reason::Parameter {
+            name: name.clone(),
+            before: show(pa),
+            after: show(pb),
+        });
+    }
+    let keys: BTreeSet<&String> = a.tags.keys().chain(b.tags.keys()).collect();
+    for key in keys {
+        let (ta, tb) = (a.tags.get(key), b.tags.get(key));
+        if ta != tb {
+            out.push(Reason::Tag {
+                key: key.clone(),
+                before: ta.cloned(),
+                after: tb.cloned(),
+            });
+        }
+    }
+    if a.capabilities != b.capabilities {
+        let list = |u: &Unit| u.capabilities.iter().map(|c| c.to_string()).collect();
+        out.push(Reason::Capabilities {
+            before: list(a),
+            after: list(b),
+        });
+    }
+    out
+}
+
+/// Compares one environment at two revisions.
+fn compare_environment(
+    before: Option<&DesiredEnvironment>,
+    base: BaseState,
+    after: Option<&DesiredEnvironment>,
+) -> Vec<AffectedUnit> {
+    let mut direct: BTreeMap<String, AffectedUnit> = BTreeMap::new();
+    let mut removed = Vec::new();
+    if let Some(b) = before {
+        for (key, u) in &b.units {
+            let detail = match after.map(|a| a.units.get(key)) {
+                None => format!("environment `{}` leaves the config", b.name),
+                Some(None) => format!(
+                    "stack `{key}` is no longer deployed in environment `{}` (removed from the pipeline or disabled)",
+                    b.name
+                ),
+                Some(Some(n)) if !same_stack(u, n) => {
+                    format!("replaced by {} in {}/{}", n.stack_name, n.account, n.region)
+                }
+                Some(Some(_)) => continue,
+            };
+            removed.push(unit_row(
+                b,
+                u,
+                Change::Removed,
+                vec![Reason::Removed { detail }],
+            ));
+        }
+    }
+    let Some(a) = after else {
+        return removed;
+    };
+    for (key, u) in &a.units {
+        let old = before.and_then(|b| b.units.get(key));
+        let (change, reasons) = match old {
+            _ if base == BaseState::Invalid => (Change::Modified, vec![Reason::BaseInvalid]),
+            None => (
+                Change::Added,
+                vec![Reason::Added {
+                    detail: if before.is_none() {
+                        format!("environment `{}` is new", a.name)
+                    } else {
+                        format!("stack `{key}` is new in environment `{}`", a.name)
+                    },
+                }],
+            ),
+            Some(o) if !same_stack(o, u) => (
+                Change::Added,
+                vec![Reason::Added {
+                    detail: format!("replaces {} in {}/{}", o.stack_name, o.account, o.region),
+                }],
+            ),
+            Some(o) => {
+                let r = unit_changes(o, u);
+                if r.is_empty() {
+                    continue;
+                }
+                (Change::Modified, r)
+            }
+        };
+        direct.insert(key.clone(), unit_row(a, u, change, reasons));
+    }
+
+    // Dependants: follow output references from every affected unit, transitively.
+    let mut affected: BTreeMap<String, AffectedUnit> = direct;
+    let mut frontier: Vec<String> = affected.keys().cloned().collect();
+    while let Some(src) = frontier.pop() {
+        for (key, u) in &a.units {
+            for dep in &u.dependencies {
+                let DependencyKind::Output { output } = &dep.kind else {
+                    continue;
+                };
+                if dep.stack != src {
+                    continue;
+                }
+                let reason = Reason::Input {
+                    stack: src.clone(),
+                    output: output.clone(),
+                    reference: format!("${{{src}.{output}}}"),
+                };
+                match affected.get_mut(key) {
+                    Some(row) => {
+                        if row.change == Change::Dependant && !row.reasons.contains(&reason) {
+                            row.reasons.push(reason);
+                        }
+                    }
+                    None => {
+                        affected
+                            .insert(key.clone(), unit_row(a, u, Change::Dependant, vec![reason]));
+                        frontier.push(key.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    // Dependency order, then removals.
+    let mut ordered = Vec::new();
+    for wave in a.waves() {
+        for key in wave {
+            if let Some(row) = affected.remove(key) {
+                ordered.push(row);
+            }
+        }
+    }
+    // Units on a cycle have no wave; keep them, in pipeline order.
+    for key in a.units.keys() {
+        if let Some(row) = affected.remove(key) {
+            ordered.push(row);
+        }
+    }
+    ordered.extend(removed);
+    ordered
+}

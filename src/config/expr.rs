@@ -1,0 +1,380 @@
+//! Expressions inside config strings: `${stack.Output}`, `${var.NAME}`, `${env.name}`,
+//! `${env.region}`, `${env.account}` and `${ssm:/path}` (whose path may itself hold `${var.…}`
+//! and `${env.…}`). `$${` is a literal `${`.
+
+use std::fmt;
+
+/// A parsed string: literal text and references, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Expr {
+    pub segments: Vec<Segment>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Segment {
+    Text(String),
+    Ref(Reference),
+}
+
+/// What a `${…}` refers to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reference {
+    /// `${stack.Output}`: an output of another stack of the same environment.
+    Output { stack: String, output: String },
+    /// `${var.NAME}`.
+    Var(String),
+    /// `${env.name}`, `${env.region}`, `${env.account}`.
+    Env(EnvFact),
+    /// `${ssm:/path}`: the value of an SSM parameter, read when planning.
+    Ssm(Expr),
+}
+
+/// The facts of an environment that expressions can read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EnvFact {
+    Name,
+    Region,
+    Account,
+}
+
+impl EnvFact {
+    pub const ALL: [&'static str; 3] = ["name", "region", "account"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvFact::Name => "name",
+            EnvFact::Region => "region",
+            EnvFact::Account => "account",
+        }
+    }
+}
+
+/// A malformed expression: what is wrong, the character offset in the string where, and a hint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExprError {
+    pub message: String,
+    /// Offset in characters from the start of the string.
+    pub offset: usize,
+    pub len: usize,
+    pub help: Option<String>,
+}
+
+const FORMS: &str = "expressions are `${stack.Output}`, `${var.NAME}`, `${env.name}`, `${env.region}`, `${env.account}` or `${ssm:/path}`; write `$${` for a literal `${`";
+
+/// Parses a config string into literal text and references.
+pub fn parse(s: &str) -> Result<Expr, ExprError> {
+    let chars: Vec<char> = s.chars().collect();
+    let (expr, end) = parse_until(&chars, 0, false)?;
+    debug_assert_eq!(end, chars.len());
+    Ok(expr)
+}
+
+/// Parses from `pos` until the end of input, or (when `nested`) until the `}` closing the
+/// enclosing `${`; returns the expression and the position after it.
+fn parse_until(chars: &[char], mut pos: usize, nested: bool) -> Result<(Expr, usize), ExprError> {
+    let mut segments = Vec::new();
+    let mut text = String::new();
+    while pos < chars.len() {
+        let c = chars[pos];
+        if c == '$' && chars.get(pos + 1) == Some(&'$') && chars.get(pos + 2) == Some(&'{') {
+            text.push_str("${");
+            pos += 3;
+        } else if c == '$' && chars.get(pos + 1) == Some(&'{') {
+            if !text.is_empty() {
+                segments.push(Segment::Text(std::mem::take(&mut text)));
+            }
+            let (r, next) = parse_ref(chars, pos)?;
+            segments.push(Segment::Ref(r));
+            pos = next;
+        } else if nested && c == '}' {
+            if !text.is_empty() {
+                segments.push(Segment::Text(text));
+            }
+            return Ok((Expr { segments }, pos));
+        } else {
+            text.push(c);
+            pos += 1;
+        }
+    }
+    if !text.is_empty() {
+        segments.push(Segment::Text(text));
+    }
+    Ok((Expr { segments }, pos))
+}
+
+fn is_stack_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-'
+}
+
+/// Parses the reference starting with `${` at `start`.
+fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprError> {
+    let body = start + 2;
+    let unclosed = || ExprError {
+        message: "`${` is never closed".into(),
+        offset: start,
+        len: 2,
+        help: Some("add the closing `}`, or write `$${` for a literal `${`".into()),
+    };
+    let rest: String = chars[body..].iter().collect();
+    if rest.starts_with("ssm:") {
+        let (path, end) = parse_until(chars, body + 4, true)?;
+        if end >= chars.len() {
+            return Err(unclosed());
+        }
+        if path.segments.is_empty() {
+            return Err(ExprError {
+                message: "`${ssm:}` names no parameter".into(),
+                offset: start,
+                len: end + 1 - start,
+                help: Some("write `${ssm:/path/to/parameter}`".into()),
+            });
+        }
+        for seg in &path.segments {
+            if let Segment::Ref(r @ (Reference::Output { .. } | Reference::Ssm(_))) = seg {
+                return Err(ExprError {
+                    message: format!("an SSM parameter path cannot contain `{r}`"),
+                    offset: start,
+                    len: end + 1 - start,
+                    help: Some("SSM paths may use `${var.NAME}` and `${env.…}` only".into()),
+                });
+            }
+        }
+        return Ok((Reference::Ssm(path), end + 1));
+    }
+    let Some(close) = chars[body..].iter().position(|&c| c == '}') else {
+        return Err(unclosed());
+    };
+    let end = body + close;
+    let inner: String = chars[body..end].iter().collect();
+    let err = |message: String, help: Option<String>| ExprError {
+        message,
+        offset: start,
+        len: end + 1 - start,
+        help,
+    };
+    let Some((head, tail)) = inner.split_once('.') else {
+        return Err(err(
+            format!("`${{{inner}}}` is not an expression formwork knows"),
+            Some(FORMS.into()),
+        ));
+    };
+    let r = match head {
+        "var" => {
+            if tail.is_empty() || !tail.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(err(
+                    format!("`{tail}` is not a variable name"),
+                    Some("variable names use letters, digits and `_`".into()),
+                ));
+            }
+            Reference::Var(tail.to_string())
+        }
+        "env" => {
+            match tail {
+                "name" => Reference::Env(EnvFact::Name),
+                "region" => Reference::Env(EnvFact::Region),
+                "account" => Reference::Env(EnvFact::Account),
+                other => {
+                    let near = crate::suggest::nearest(other, EnvFact::ALL)
+                        .map(|n| format!("; did you mean `env.{n}`?"))
+                        .unwrap_or_default();
+                    return Err(err(
+                    format!("`env.{other}` is not an environment fact{near}"),
+                    Some("environment facts are `${env.name}`, `${env.region}` and `${env.account}`".into()),
+                ));
+                }
+            }
+        }
+        stack => {
+            if stack.is_empty() || !stack.chars().all(is_stack_char) {
+                return Err(err(
+                    format!("`{stack}` is not a stack key"),
+                    Some(FORMS.into()),
+                ));
+            }
+            if tail.is_empty() || !tail.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(err(
+                    format!("`{tail}` is not an output name"),
+                    Some("output names use letters and digits only, as in `${vpc.VpcId}`".into()),
+                ));
+            }
+            Reference::Output {
+                stack: stack.to_string(),
+                output: tail.to_string(),
+            }
+        }
+    };
+    Ok((r, end + 1))
+}
+
+impl Expr {
+    /// A string with no references.
+    pub fn literal(s: &str) -> Expr {
+        Expr {
+            segments: if s.is_empty() {
+                vec![]
+            } else {
+                vec![Segment::Text(s.to_string())]
+            },
+        }
+    }
+
+    /// The text, when the expression holds no references.
+    pub fn as_literal(&self) -> Option<String> {
+        let mut out = String::new();
+        for s in &self.segments {
+            match s {
+                Segment::Text(t) => out.push_str(t),
+                Segment::Ref(_) => return None,
+            }
+        }
+        Some(out)
+    }
+
+    /// Every reference, including those inside SSM paths.
+    pub fn references(&self) -> Vec<&Reference> {
+        let mut out = Vec::new();
+        for s in &self.segments {
+            if let Segment::Ref(r) = s {
+                out.push(r);
+                if let Reference::Ssm(path) = r {
+                    out.extend(path.references());
+                }
+            }
+        }
+        out
+    }
+
+    /// Replaces references that `f` can answer (returning `Some(text)`) by their text, leaving
+    /// the others, and joins adjacent text.
+    pub fn substitute(&self, f: &mut dyn FnMut(&Reference) -> Option<String>) -> Expr {
+        let mut out: Vec<Segment> = Vec::new();
+        let push_text = |out: &mut Vec<Segment>, t: &str| {
+            if let Some(Segment::Text(prev)) = out.last_mut() {
+                prev.push_str(t);
+            } else if !t.is_empty() {
+                out.push(Segment::Text(t.to_string()));
+            }
+        };
+        for s in &self.segments {
+            match s {
+                Segment::Text(t) => push_text(&mut out, t),
+                Segment::Ref(Reference::Ssm(path)) => {
+                    out.push(Segment::Ref(Reference::Ssm(path.substitute(f))))
+                }
+                Segment::Ref(r) => match f(r) {
+                    Some(t) => push_text(&mut out, &t),
+                    None => out.push(Segment::Ref(r.clone())),
+                },
+            }
+        }
+        Expr { segments: out }
+    }
+}
+
+fn escape_text(t: &str) -> String {
+    t.replace("${", "$${")
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reference::Output { stack, output } => write!(f, "${{{stack}.{output}}}"),
+            Reference::Var(v) => write!(f, "${{var.{v}}}"),
+            Reference::Env(e) => write!(f, "${{env.{}}}", e.as_str()),
+            Reference::Ssm(path) => write!(f, "${{ssm:{path}}}"),
+        }
+    }
+}
+
+/// Writes the expression back in config syntax (`redis://${elasticache.PrimaryEndpoint}`).
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for s in &self.segments {
+            match s {
+                Segment::Text(t) => f.write_str(&escape_text(t))?,
+                Segment::Ref(r) => write!(f, "{r}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(stack: &str, output: &str) -> Segment {
+        Segment::Ref(Reference::Output {
+            stack: stack.into(),
+            output: output.into(),
+        })
+    }
+
+    #[test]
+    fn composes_text_and_references() {
+        let e = parse("redis://${elasticache.PrimaryEndpoint}:${elasticache.Port}").unwrap();
+        assert_eq!(
+            e.segments,
+            vec![
+                Segment::Text("redis://".into()),
+                out("elasticache", "PrimaryEndpoint"),
+                Segment::Text(":".into()),
+                out("elasticache", "Port"),
+            ]
+        );
+        assert_eq!(
+            e.to_string(),
+            "redis://${elasticache.PrimaryEndpoint}:${elasticache.Port}"
+        );
+    }
+
+    #[test]
+    fn ssm_paths_nest_environment_facts() {
+        let e = parse("${ssm:/placeos/${env.name}/admin-password}").unwrap();
+        let Segment::Ref(Reference::Ssm(path)) = &e.segments[0] else {
+            panic!("not ssm: {e:?}")
+        };
+        assert_eq!(
+            path.segments,
+            vec![
+                Segment::Text("/placeos/".into()),
+                Segment::Ref(Reference::Env(EnvFact::Name)),
+                Segment::Text("/admin-password".into()),
+            ]
+        );
+        let resolved = e.substitute(&mut |r| match r {
+            Reference::Env(EnvFact::Name) => Some("staging".into()),
+            _ => None,
+        });
+        assert_eq!(
+            resolved.to_string(),
+            "${ssm:/placeos/staging/admin-password}"
+        );
+    }
+
+    #[test]
+    fn escapes_and_lone_dollars_are_text() {
+        let e = parse("cost $5 and $${AWS::Region}").unwrap();
+        assert_eq!(e.as_literal().unwrap(), "cost $5 and ${AWS::Region}");
+        assert_eq!(e.to_string(), "cost $5 and $${AWS::Region}");
+    }
+
+    #[test]
+    fn errors_say_where_and_what() {
+        let e = parse("a ${vpc.VpcId").unwrap_err();
+        assert_eq!(e.message, "`${` is never closed");
+        assert_eq!(e.offset, 2);
+        let e = parse("${env.nmae}").unwrap_err();
+        assert_eq!(
+            e.message,
+            "`env.nmae` is not an environment fact; did you mean `env.name`?"
+        );
+        let e = parse("${nothing}").unwrap_err();
+        assert_eq!(
+            e.message,
+            "`${nothing}` is not an expression formwork knows"
+        );
+        let e = parse("${ssm:/a/${vpc.VpcId}}").unwrap_err();
+        assert!(e.message.contains("cannot contain"));
+    }
+}

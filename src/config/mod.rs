@@ -1,0 +1,103 @@
+//! The config repository: `pipelines/<name>/pipeline.yml` (systems of stacks and their wiring)
+//! and `environments/<name>/environment.yml` (where and with which values each is deployed).
+//!
+//! [`model`] holds the file formats, [`expr`] the `${…}` expressions, [`load`] reads files from a
+//! source, [`resolve`] turns an environment into desired state while checking it, and
+//! [`validate_repository`] checks a whole revision at once.
+
+pub mod expr;
+mod load;
+mod model;
+mod resolve;
+
+pub use load::{
+    ENVIRONMENT_FILE, ENVIRONMENTS_DIR, Environment, Loader, PIPELINE_FILE, PIPELINES_DIR,
+    Pipeline, StackTemplate, TemplateCache, is_url,
+};
+pub use model::{
+    Capability, Defaults, EnvironmentFile, ParamValue, PipelineFile, StackDef, StackOverride,
+    VarDecl,
+};
+pub use resolve::{check_pipeline, resolve_environment};
+
+use std::collections::HashMap;
+
+use crate::desired::DesiredEnvironment;
+use crate::diag::{Diagnostic, Diagnostics, SourceMap};
+use crate::source::{Source, SourceError};
+
+/// A whole revision of the config repository, checked.
+pub struct Validation {
+    pub pipelines: Vec<String>,
+    /// The environments that resolved (possibly with errors in some stacks).
+    pub environments: Vec<DesiredEnvironment>,
+    pub diags: Diagnostics,
+    pub texts: SourceMap,
+}
+
+/// Loads and checks every pipeline and environment of a source, and checks across
+/// environments that no two deploy a stack of the same name to the same account and region.
+pub fn validate_repository(source: &dyn Source) -> Result<Validation, SourceError> {
+    let cache = TemplateCache::default();
+    let mut loader = Loader::new(source, &cache);
+    let pipelines = loader.pipeline_names()?;
+    let mut diags = Diagnostics::new();
+    for name in &pipelines {
+        if let Some(p) = loader.pipeline(name)? {
+            diags.extend(check_pipeline(&p));
+        }
+    }
+    let env_names = loader.environment_names()?;
+    if env_names.is_empty() {
+        diags.push(
+            Diagnostic::warning(format!(
+                "no environments found: there is no {ENVIRONMENTS_DIR}/<name>/{ENVIRONMENT_FILE}"
+            ))
+            .help("add an environment to deploy a pipeline (see docs/config.md)"),
+        );
+    }
+    let mut environments = Vec::new();
+    for name in &env_names {
+        let Some(env) = loader.environment(name)? else {
+            continue;
+        };
+        let pipeline = loader.pipeline(&env.def.pipeline)?;
+        let (desired, d) = resolve_environment(&env, pipeline.as_deref(), &pipelines);
+        diags.extend(d);
+        if let Some(desired) = desired {
+            environments.push(desired);
+        }
+    }
+    check_unique_stack_names(&environments, &mut diags);
+    let mut all = std::mem::take(&mut loader.diags);
+    all.extend(diags);
+    Ok(Validation {
+        pipelines,
+        environments,
+        diags: all,
+        texts: std::mem::take(&mut loader.texts),
+    })
+}
+
+/// Two units with the same stack name in the same account and region would fight over one
+/// CloudFormation stack.
+fn check_unique_stack_names(envs: &[DesiredEnvironment], diags: &mut Diagnostics) {
+    let mut seen: HashMap<(&str, &str, &str), (&str, &str)> = HashMap::new();
+    for env in envs {
+        for u in env.units.values() {
+            let key = (u.account.as_str(), u.region.as_str(), u.stack_name.as_str());
+            if let Some((other_env, other_stack)) = seen.get(&key) {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "stack name `{}` in account {} region {} is used twice: by `{}` in environment `{}` and by `{other_stack}` in environment `{other_env}`",
+                        u.stack_name, u.account, u.region, u.stack, u.environment
+                    ))
+                    .at(u.name_loc.clone())
+                    .help("give one of them another `stack_name`, or deploy the environments to different accounts or regions"),
+                );
+            } else {
+                seen.insert(key, (&u.environment, &u.stack));
+            }
+        }
+    }
+}

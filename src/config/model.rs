@@ -1,0 +1,244 @@
+//! The two kinds of config file, as typed structs: `pipelines/<name>/pipeline.yml` and
+//! `environments/<name>/environment.yml`. Unknown keys are rejected. The doc comments here are
+//! the field documentation of the generated JSON Schema (`formwork schema`).
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::yaml::Spanned;
+
+/// A map from names to values that remembers where each name and value was written.
+pub type SpannedMap<V> = IndexMap<Spanned<String>, Spanned<V>>;
+
+/// A pipeline: the stacks that make up a system, their templates and how they are wired.
+/// Lives at `pipelines/<name>/pipeline.yml`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "formwork pipeline")]
+pub struct PipelineFile {
+    /// The pipeline's name. Must equal the name of the directory under `pipelines/`.
+    pub pipeline: Spanned<String>,
+    /// What the system is, for people reading the config.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Variables that environments set (`vars:` in environment.yml) and expressions read as
+    /// `${var.NAME}`. An environment may only set variables declared here.
+    #[serde(default)]
+    pub vars: IndexMap<Spanned<String>, VarDecl>,
+    /// Settings applied to every stack of the pipeline.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// The stacks of the system, by key. A key is what expressions use (`${vpc.VpcId}`) and,
+    /// by default, the end of the CloudFormation stack name (`<environment>-<key>`). Keys use
+    /// letters, digits and hyphens.
+    pub stacks: IndexMap<Spanned<String>, StackDef>,
+}
+
+/// A variable declaration.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VarDecl {
+    /// What the variable means.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The value used when an environment does not set the variable. Without a default, every
+    /// environment of the pipeline must set it.
+    #[serde(default)]
+    pub default: Option<Spanned<ParamValue>>,
+}
+
+/// Settings applied to every stack of a pipeline.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Parameter values given to every stack whose template declares the parameter (stacks
+    /// whose template does not declare it are left alone). A stack's own `parameters` win.
+    #[serde(default)]
+    pub parameters: SpannedMap<ParamValue>,
+    /// Tags put on every stack. A stack's own `tags` win.
+    #[serde(default)]
+    pub tags: SpannedMap<String>,
+}
+
+/// One stack of a pipeline.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StackDef {
+    /// The CloudFormation template: a path relative to the pipeline directory (JSON or YAML),
+    /// or an `https://` or `s3://` URL.
+    pub template: Spanned<String>,
+    /// What this stack is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Values for the template's parameters. Strings may hold expressions: `${stack.Output}`
+    /// (an output of another stack of the same environment; makes that stack a dependency),
+    /// `${var.NAME}`, `${env.name}`, `${env.region}`, `${env.account}`, `${ssm:/path}`. A list
+    /// is passed comma-joined. Write `$${` for a literal `${`.
+    #[serde(default)]
+    pub parameters: SpannedMap<ParamValue>,
+    /// Stacks that must be deployed before this one although no output flows from them.
+    #[serde(default)]
+    pub needs: Vec<Spanned<String>>,
+    /// Tags for the stack (CloudFormation propagates them to the resources it creates). Values
+    /// may use `${var.NAME}` and `${env.…}`.
+    #[serde(default)]
+    pub tags: SpannedMap<String>,
+    /// Capabilities acknowledged for this stack. When left out, formwork acknowledges what the
+    /// template needs (IAM resources: `CAPABILITY_IAM`, named IAM resources:
+    /// `CAPABILITY_NAMED_IAM`, transforms: `CAPABILITY_AUTO_EXPAND`); when given, it must cover
+    /// what the template needs.
+    #[serde(default)]
+    pub capabilities: Option<Vec<Spanned<Capability>>>,
+    /// The CloudFormation stack name. Defaults to `<environment>-<key>`. May use `${var.NAME}`
+    /// and `${env.name}`.
+    #[serde(default)]
+    pub stack_name: Option<Spanned<String>>,
+    /// Whether environments get this stack unless they say otherwise (default `true`). Set
+    /// `false` for optional stacks that environments switch on.
+    #[serde(default)]
+    pub enabled: Option<Spanned<bool>>,
+}
+
+/// A CloudFormation capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
+pub enum Capability {
+    #[serde(rename = "CAPABILITY_IAM")]
+    Iam,
+    #[serde(rename = "CAPABILITY_NAMED_IAM")]
+    NamedIam,
+    #[serde(rename = "CAPABILITY_AUTO_EXPAND")]
+    AutoExpand,
+}
+
+impl Capability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Iam => "CAPABILITY_IAM",
+            Capability::NamedIam => "CAPABILITY_NAMED_IAM",
+            Capability::AutoExpand => "CAPABILITY_AUTO_EXPAND",
+        }
+    }
+
+    /// Whether acknowledging `self` satisfies a template that needs `needed`
+    /// (`CAPABILITY_NAMED_IAM` covers `CAPABILITY_IAM`).
+    pub fn covers(self, needed: Capability) -> bool {
+        self == needed || (self == Capability::NamedIam && needed == Capability::Iam)
+    }
+}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A parameter value: a string (numbers and booleans are read as written) or a list of them,
+/// passed to CloudFormation comma-joined.
+#[derive(Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Scalar(String),
+    List(Vec<String>),
+}
+
+impl ParamValue {
+    /// The value as CloudFormation receives it.
+    pub fn joined(&self) -> String {
+        match self {
+            ParamValue::Scalar(s) => s.clone(),
+            ParamValue::List(items) => items.join(","),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ParamValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ParamValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string, a number, a boolean or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ParamValue, E> {
+                Ok(ParamValue::Scalar(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ParamValue, E> {
+                Ok(ParamValue::Scalar(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ParamValue, E> {
+                Ok(ParamValue::Scalar(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ParamValue, E> {
+                Ok(ParamValue::Scalar(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ParamValue, E> {
+                Ok(ParamValue::Scalar(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ParamValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    items.push(s);
+                }
+                Ok(ParamValue::List(items))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An environment: one deployment of a pipeline into an AWS account and region, with its
+/// values. Lives at `environments/<name>/environment.yml`; the directory name is the
+/// environment's name.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "formwork environment")]
+pub struct EnvironmentFile {
+    /// The pipeline this environment deploys (a directory under `pipelines/`).
+    pub pipeline: Spanned<String>,
+    /// What this environment is, for people reading the config.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The 12-digit AWS account id (quote it). formwork refuses to act when the credentials
+    /// belong to another account.
+    pub account: Spanned<String>,
+    /// The AWS region, e.g. `ap-southeast-2`.
+    pub region: Spanned<String>,
+    /// An IAM role formwork assumes to deploy this environment.
+    #[serde(default)]
+    pub role_arn: Option<Spanned<String>>,
+    /// An S3 bucket for templates larger than CloudFormation's 51,200-byte inline limit; they
+    /// are uploaded there and passed by URL.
+    #[serde(default)]
+    pub artifact_bucket: Option<Spanned<String>>,
+    /// Values of the pipeline's variables (`${var.NAME}`).
+    #[serde(default)]
+    pub vars: SpannedMap<ParamValue>,
+    /// Tags put on every stack of the environment. Per-stack tags win.
+    #[serde(default)]
+    pub tags: SpannedMap<String>,
+    /// Per-stack settings, by pipeline stack key.
+    #[serde(default)]
+    pub stacks: IndexMap<Spanned<String>, StackOverride>,
+}
+
+/// An environment's settings for one stack of its pipeline.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StackOverride {
+    /// Switch the stack on or off in this environment (default: the pipeline's `enabled`).
+    #[serde(default)]
+    pub enabled: Option<Spanned<bool>>,
+    /// Parameter values for this environment; they win over the pipeline's.
+    #[serde(default)]
+    pub parameters: SpannedMap<ParamValue>,
+    /// Tags for this stack in this environment; they win over every other tag.
+    #[serde(default)]
+    pub tags: SpannedMap<String>,
+    /// The CloudFormation stack name in this environment.
+    #[serde(default)]
+    pub stack_name: Option<Spanned<String>>,
+}

@@ -1,0 +1,159 @@
+//! Desired state: what one stack of one environment (a "unit") should look like according to
+//! one revision of the config — template, parameters (expressions with variables and environment
+//! facts filled in; stack outputs and SSM values still references), tags, name, account, region,
+//! capabilities — and the dependency order of an environment's units.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::config::Capability;
+use crate::config::expr::{Expr, Reference, Segment};
+use crate::diag::Loc;
+use crate::graph::Graph;
+use crate::template::Template;
+
+/// Shown instead of secret values.
+pub const MASK: &str = "****";
+
+/// One environment of one revision, resolved.
+#[derive(Clone, Debug)]
+pub struct DesiredEnvironment {
+    pub name: String,
+    pub pipeline: String,
+    pub account: String,
+    pub region: String,
+    pub role_arn: Option<String>,
+    pub artifact_bucket: Option<String>,
+    /// The enabled stacks, in pipeline order.
+    pub units: IndexMap<String, Unit>,
+    /// Dependencies between the units (same order as `units`).
+    pub graph: Graph,
+}
+
+/// The desired state of one stack in one environment.
+#[derive(Clone, Debug)]
+pub struct Unit {
+    pub environment: String,
+    /// The stack's key in the pipeline.
+    pub stack: String,
+    /// The CloudFormation stack name.
+    pub stack_name: String,
+    /// Where the stack name was decided: its `stack_name:` or the pipeline's stack key.
+    pub name_loc: Loc,
+    pub account: String,
+    pub region: String,
+    pub template: TemplateRef,
+    pub parameters: BTreeMap<String, ParamSetting>,
+    pub tags: BTreeMap<String, String>,
+    pub capabilities: BTreeSet<Capability>,
+    pub dependencies: Vec<Dependency>,
+}
+
+/// The template of a unit.
+#[derive(Clone, Debug)]
+pub enum TemplateRef {
+    /// A file of the config repository, with the digest of its canonical form.
+    Local {
+        path: String,
+        template: Arc<Template>,
+    },
+    /// A template CloudFormation fetches by URL (variables filled in).
+    Url { url: String },
+}
+
+impl TemplateRef {
+    /// What identifies the template's content: the canonical digest, or the URL.
+    pub fn identity(&self) -> String {
+        match self {
+            TemplateRef::Local { template, .. } => format!("sha256:{}", template.digest),
+            TemplateRef::Url { url } => url.clone(),
+        }
+    }
+
+    /// Where the template comes from: its path or URL.
+    pub fn location(&self) -> &str {
+        match self {
+            TemplateRef::Local { path, .. } => path,
+            TemplateRef::Url { url } => url,
+        }
+    }
+
+    pub fn parsed(&self) -> Option<&Template> {
+        match self {
+            TemplateRef::Local { template, .. } => Some(template),
+            TemplateRef::Url { .. } => None,
+        }
+    }
+}
+
+/// A parameter's value and where it was set.
+#[derive(Clone, Debug)]
+pub struct ParamSetting {
+    pub value: Expr,
+    /// The template declares the parameter NoEcho: its literal text is never shown.
+    pub no_echo: bool,
+    pub loc: Loc,
+}
+
+impl ParamSetting {
+    /// The value for display: the expression, or [`MASK`] for NoEcho parameters unless the
+    /// value is only references (`${ssm:/path}` names where a secret is, not the secret).
+    pub fn display(&self) -> String {
+        let only_refs = self
+            .value
+            .segments
+            .iter()
+            .all(|s| matches!(s, Segment::Ref(_)));
+        if self.no_echo && !only_refs {
+            MASK.to_string()
+        } else {
+            self.value.to_string()
+        }
+    }
+}
+
+/// Why a unit comes after another.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DependencyKind {
+    /// It takes one of the other's outputs.
+    Output { output: String },
+    /// It lists the other under `needs:`.
+    Needs,
+}
+
+#[derive(Clone, Debug)]
+pub struct Dependency {
+    pub stack: String,
+    pub kind: DependencyKind,
+    pub loc: Loc,
+}
+
+impl Unit {
+    /// The references to other stacks' outputs in this unit's parameters.
+    pub fn output_inputs(&self) -> BTreeSet<(String, String)> {
+        let mut out = BTreeSet::new();
+        for p in self.parameters.values() {
+            for r in p.value.references() {
+                if let Reference::Output { stack, output } = r {
+                    out.insert((stack.clone(), output.clone()));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl DesiredEnvironment {
+    /// The units in waves of dependency order, by stack key.
+    pub fn waves(&self) -> Vec<Vec<&str>> {
+        self.graph
+            .waves()
+            .into_iter()
+            .map(|w| w.into_iter().map(|i| self.graph.name(i)).collect())
+            .collect()
+    }
+}

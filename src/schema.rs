@@ -1,0 +1,27 @@
+//! JSON Schemas for the config files, generated from the same types that read them, so that
+//! editors can complete and check `pipeline.yml` and `environment.yml`.
+
+use serde_json::Value;
+
+use crate::config::{EnvironmentFile, PipelineFile};
+
+/// The file name each schema is written to by `formwork schema --write DIR`.
+pub const PIPELINE_SCHEMA_FILE: &str = "pipeline.schema.json";
+pub const ENVIRONMENT_SCHEMA_FILE: &str = "environment.schema.json";
+
+/// The JSON Schema of `pipelines/<name>/pipeline.yml`.
+pub fn pipeline_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(PipelineFile)).expect("schema serializes")
+}
+
+/// The JSON Schema of `environments/<name>/environment.yml`.
+pub fn environment_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(EnvironmentFile)).expect("schema serializes")
+}
+
+/// A schema as the pretty-printed text written to disk (with a final newline).
+pub fn to_text(schema: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(schema).expect("schema serializes");
+    s.push('\n');
+    s
+}

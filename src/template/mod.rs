@@ -1,0 +1,343 @@
+//! The CloudFormation template model: parsing JSON or YAML templates (short tags kept as the
+//! intrinsic functions they stand for), the declarations formwork checks configs against
+//! (Parameters, Outputs, Resources), the capabilities a template needs, and a canonical digest.
+//!
+//! The template's bytes are what CloudFormation receives; this model is only how formwork reads
+//! them.
+
+mod params;
+mod value;
+
+pub use params::{ParamCheck, check_value};
+pub use value::{canonical_json, sha256_hex, to_value};
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::config::Capability;
+use crate::diag::{Diagnostic, Loc, Span};
+use crate::yaml::{self, Kind, Node};
+
+/// The largest template CloudFormation accepts inline (`TemplateBody`), in bytes. Larger ones
+/// must be uploaded to S3 and passed by `TemplateURL`. Source: AWS CloudFormation quotas.
+pub const MAX_TEMPLATE_BODY_BYTES: usize = 51_200;
+
+/// A parsed template.
+#[derive(Clone, Debug)]
+pub struct Template {
+    /// Size of the template file in bytes.
+    pub size: usize,
+    /// The whole document, short tags expanded.
+    pub value: Value,
+    pub parameters: IndexMap<String, ParameterDecl>,
+    pub outputs: IndexMap<String, OutputDecl>,
+    pub resources: IndexMap<String, ResourceDecl>,
+    /// SHA-256 of the canonical JSON form: equal for templates that differ only in formatting.
+    pub digest: String,
+}
+
+/// A declared template parameter.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ParameterDecl {
+    pub type_: String,
+    pub default: Option<String>,
+    pub no_echo: bool,
+    pub allowed_values: Vec<String>,
+    pub allowed_pattern: Option<String>,
+    pub min_length: Option<u64>,
+    pub max_length: Option<u64>,
+    pub min_value: Option<f64>,
+    pub max_value: Option<f64>,
+    pub constraint_description: Option<String>,
+    pub span: Span,
+}
+
+/// A declared template output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputDecl {
+    /// The condition the output depends on; the output may not exist when it is false.
+    pub condition: Option<String>,
+    pub span: Span,
+}
+
+/// A declared resource.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResourceDecl {
+    pub type_: String,
+    pub span: Span,
+}
+
+/// Reads a scalar that CloudFormation would accept as a string (strings, numbers, booleans).
+fn scalar_text(n: &Node) -> Option<String> {
+    match &n.kind {
+        Kind::Scalar(s) if n.tag.is_none() => Some(s.text.clone()),
+        _ => None,
+    }
+}
+
+impl Template {
+    /// Parses a template file. `file` is its path in the config repository, for messages.
+    pub fn parse(bytes: &[u8], file: &Arc<str>) -> Result<Template, Vec<Diagnostic>> {
+        let err = |msg: String, span: Span| vec![Diagnostic::error(msg).at(Loc::new(file, span))];
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            vec![
+                Diagnostic::error(format!(
+                    "the template is not UTF-8 text (invalid byte at offset {})",
+                    e.valid_up_to()
+                ))
+                .at(Loc::file_start(file))
+                .help("save the template as UTF-8"),
+            ]
+        })?;
+        let root = yaml::parse(text).map_err(|e| {
+            vec![
+                Diagnostic::error(format!("template is not valid YAML or JSON: {}", e.message))
+                    .at(Loc::new(file, Span::on_line(e.pos, 1))),
+            ]
+        })?;
+        let value = to_value(&root).map_err(|e| err(e.message, e.span))?;
+        if !matches!(root.kind, Kind::Map(_)) {
+            return Err(err(
+                format!(
+                    "a template must be a mapping with `Resources`, found {}",
+                    root.kind_name()
+                ),
+                root.span,
+            ));
+        }
+        let mut diags = Vec::new();
+        let parameters = Self::parameters(&root, file, &mut diags);
+        let outputs = root
+            .get("Outputs")
+            .map(|o| {
+                o.entries()
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((
+                            k.as_str()?.to_string(),
+                            OutputDecl {
+                                condition: v.get("Condition").and_then(scalar_text),
+                                span: k.span,
+                            },
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let resources: IndexMap<String, ResourceDecl> = match root.get("Resources") {
+            Some(r) if matches!(r.kind, Kind::Map(_)) => r
+                .entries()
+                .iter()
+                .filter_map(|(k, v)| {
+                    Some((
+                        k.as_str()?.to_string(),
+                        ResourceDecl {
+                            type_: v.get("Type").and_then(scalar_text).unwrap_or_default(),
+                            span: k.span,
+                        },
+                    ))
+                })
+                .collect(),
+            Some(r) => {
+                diags.push(
+                    Diagnostic::error("`Resources` must be a mapping of logical ids to resources")
+                        .at(Loc::new(file, r.span)),
+                );
+                IndexMap::new()
+            }
+            None => {
+                diags.push(
+                    Diagnostic::error("the template has no `Resources` section")
+                        .at(Loc::file_start(file))
+                        .help("CloudFormation requires at least one resource"),
+                );
+                IndexMap::new()
+            }
+        };
+        if !diags.is_empty() {
+            return Err(diags);
+        }
+        let digest = sha256_hex(canonical_json(&value).as_bytes());
+        Ok(Template {
+            size: bytes.len(),
+            value,
+            parameters,
+            outputs,
+            resources,
+            digest,
+        })
+    }
+
+    fn parameters(
+        root: &Node,
+        file: &Arc<str>,
+        diags: &mut Vec<Diagnostic>,
+    ) -> IndexMap<String, ParameterDecl> {
+        let mut out = IndexMap::new();
+        let Some(params) = root.get("Parameters") else {
+            return out;
+        };
+        for (k, v) in params.entries() {
+            let Some(name) = k.as_str() else { continue };
+            let Some(type_) = v.get("Type").and_then(scalar_text) else {
+                diags.push(
+                    Diagnostic::error(format!("template parameter `{name}` has no `Type`"))
+                        .at(Loc::new(file, k.span))
+                        .help("add `Type: String` (or Number, CommaDelimitedList, an AWS type)"),
+                );
+                continue;
+            };
+            let num = |key: &str| -> Option<f64> {
+                v.get(key)
+                    .and_then(scalar_text)
+                    .and_then(|t| t.trim().parse().ok())
+            };
+            let allowed_values = match v.get("AllowedValues").map(|n| &n.kind) {
+                Some(Kind::Seq(items)) => items.iter().filter_map(scalar_text).collect(),
+                _ => Vec::new(),
+            };
+            let decl = ParameterDecl {
+                type_,
+                default: v.get("Default").and_then(|d| match &d.kind {
+                    Kind::Seq(items) => Some(
+                        items
+                            .iter()
+                            .filter_map(scalar_text)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
+                    _ => scalar_text(d),
+                }),
+                no_echo: v
+                    .get("NoEcho")
+                    .and_then(scalar_text)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("true")),
+                allowed_values,
+                allowed_pattern: v.get("AllowedPattern").and_then(scalar_text),
+                min_length: num("MinLength").map(|f| f as u64),
+                max_length: num("MaxLength").map(|f| f as u64),
+                min_value: num("MinValue"),
+                max_value: num("MaxValue"),
+                constraint_description: v.get("ConstraintDescription").and_then(scalar_text),
+                span: k.span,
+            };
+            out.insert(name.to_string(), decl);
+        }
+        out
+    }
+
+    /// The capabilities CloudFormation will demand for this template, with the resource that
+    /// demands each: IAM resources need `CAPABILITY_IAM`, IAM resources with custom names
+    /// `CAPABILITY_NAMED_IAM`, macros and transforms `CAPABILITY_AUTO_EXPAND`.
+    pub fn required_capabilities(&self) -> BTreeSet<(Capability, String)> {
+        const NAME_PROPS: &[&str] = &[
+            "RoleName",
+            "UserName",
+            "GroupName",
+            "ManagedPolicyName",
+            "InstanceProfileName",
+        ];
+        let mut caps = BTreeSet::new();
+        if self.value.get("Transform").is_some() {
+            caps.insert((Capability::AutoExpand, "Transform".to_string()));
+        }
+        let resources = self.value.get("Resources").and_then(Value::as_object);
+        for (id, decl) in &self.resources {
+            if decl.type_ == "AWS::Serverless::Application"
+                || decl.type_.starts_with("AWS::Serverless::")
+            {
+                caps.insert((Capability::AutoExpand, id.clone()));
+            }
+            if !decl.type_.starts_with("AWS::IAM::") {
+                continue;
+            }
+            let named = resources
+                .and_then(|r| r.get(id))
+                .and_then(|r| r.get("Properties"))
+                .and_then(Value::as_object)
+                .is_some_and(|p| NAME_PROPS.iter().any(|k| p.contains_key(*k)));
+            let cap = if named {
+                Capability::NamedIam
+            } else {
+                Capability::Iam
+            };
+            caps.insert((cap, id.clone()));
+        }
+        caps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> Arc<str> {
+        Arc::from("pipelines/p/templates/t.yml")
+    }
+
+    const T: &str = r#"
+AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  Size:
+    Type: Number
+    MinValue: 1
+    MaxValue: 10
+  Secret:
+    Type: String
+    NoEcho: true
+  Kind:
+    Type: String
+    Default: small
+    AllowedValues: [small, large]
+Conditions:
+  Big: !Equals [!Ref Kind, large]
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      RoleName: !Sub "${AWS::StackName}-role"
+      AssumeRolePolicyDocument: {}
+  Bucket:
+    Type: AWS::S3::Bucket
+Outputs:
+  BucketName:
+    Value: !Ref Bucket
+  Extra:
+    Condition: Big
+    Value: !GetAtt Bucket.Arn
+"#;
+
+    #[test]
+    fn reads_declarations() {
+        let t = Template::parse(T.as_bytes(), &file()).unwrap();
+        assert_eq!(t.parameters["Size"].type_, "Number");
+        assert_eq!(t.parameters["Size"].max_value, Some(10.0));
+        assert!(t.parameters["Secret"].no_echo);
+        assert_eq!(t.parameters["Kind"].default.as_deref(), Some("small"));
+        assert_eq!(t.parameters["Kind"].allowed_values, ["small", "large"]);
+        assert_eq!(t.outputs["Extra"].condition.as_deref(), Some("Big"));
+        assert_eq!(t.resources["Bucket"].type_, "AWS::S3::Bucket");
+        let caps: Vec<_> = t.required_capabilities().into_iter().collect();
+        assert_eq!(caps, [(Capability::NamedIam, "Role".to_string())]);
+    }
+
+    #[test]
+    fn digest_ignores_formatting_and_comments() {
+        let a = Template::parse(T.as_bytes(), &file()).unwrap();
+        let reformatted = T.replace("MinValue: 1", "MinValue:    1   # at least one");
+        let b = Template::parse(reformatted.as_bytes(), &file()).unwrap();
+        assert_eq!(a.digest, b.digest);
+        let changed = T.replace("MaxValue: 10", "MaxValue: 11");
+        let c = Template::parse(changed.as_bytes(), &file()).unwrap();
+        assert_ne!(a.digest, c.digest);
+    }
+
+    #[test]
+    fn missing_resources_is_an_error() {
+        let e = Template::parse(b"Parameters: {}\n", &file()).unwrap_err();
+        assert_eq!(e[0].message, "the template has no `Resources` section");
+    }
+}

@@ -1,0 +1,379 @@
+//! `formwork validate` on real files: the bundled example, and the shop config broken in every
+//! way the checks know, with the exact messages users see.
+
+mod common;
+
+use common::{Repo, formwork};
+
+#[test]
+fn the_bundled_example_is_valid() {
+    let run = formwork(env!("CARGO_MANIFEST_DIR").as_ref(), &["validate"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(run.stdout, "valid: 1 pipeline, 2 environments, 36 stacks\n");
+    assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn the_shop_is_valid() {
+    let r = Repo::shop();
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(run.stdout, "valid: 1 pipeline, 2 environments, 8 stacks\n");
+}
+
+#[test]
+fn a_cycle_is_reported_with_its_path() {
+    let r = Repo::shop();
+    r.edit(
+        "pipelines/shop/pipeline.yml",
+        "  network:\n    template: templates/network.yml\n",
+        "  network:\n    template: templates/network.yml\n    needs: [app]\n",
+    );
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "\
+error: dependency cycle: network → app → database → network
+  --> pipelines/shop/pipeline.yml:15:13
+   |
+15 |     needs: [app]
+   |             ^^^ `network` waits for `app` here
+   = help: each stack must be deployable after the stacks it takes outputs from or needs; break the cycle by removing one of these references
+
+"
+    );
+    assert_eq!(
+        run.stdout,
+        "invalid: 1 error in 1 pipeline, 2 environments, 8 stacks\n"
+    );
+}
+
+#[test]
+fn a_bad_reference_names_the_stack_and_the_output() {
+    let r = Repo::shop();
+    r.edit(
+        "pipelines/shop/pipeline.yml",
+        "VpcId: ${network.VpcId}",
+        "VpcId: ${netwrok.VpcId}",
+    );
+    r.edit(
+        "pipelines/shop/pipeline.yml",
+        "${database.Port}",
+        "${database.PortNumber}",
+    );
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "\
+error: `${netwrok.VpcId}` refers to stack `netwrok`, which pipeline `shop` does not have
+  --> pipelines/shop/pipeline.yml:18:14
+   |
+18 |       VpcId: ${netwrok.VpcId}
+   |              ^^^^^^^^^^^^^^^^ did you mean `network`?
+   = help: the stacks of pipeline `shop` are: network, database, app, cdn
+
+error: stack `database` has no output `PortNumber` (its template pipelines/shop/templates/database.yml does not declare it)
+  --> pipelines/shop/pipeline.yml:23:52
+   |
+23 |       DatabaseUrl: postgres://${database.Endpoint}:${database.PortNumber}/shop
+   |                                                    ^^^^^^^^^^^^^^^^^^^^^^ did you mean `Port`?
+   = help: outputs of `database`: Endpoint, Port
+
+"
+    );
+}
+
+#[test]
+fn bad_parameters_are_checked_against_the_template() {
+    let r = Repo::shop();
+    // A value outside AllowedValues, a number above MaxValue, an unknown parameter, and a
+    // required parameter left out.
+    r.edit(
+        "environments/staging/environment.yml",
+        "InstanceClass: db.t3.micro",
+        "InstanceClass: db.t3.micra",
+    );
+    r.edit(
+        "environments/production/environment.yml",
+        "Storage: 50",
+        "Storage: 500",
+    );
+    r.edit(
+        "environments/production/environment.yml",
+        "Replicas: 3",
+        "Replica: 3",
+    );
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "\
+error: value `500` of parameter `Storage` is above its MaxValue 100 in environment `production`
+  --> environments/production/environment.yml:10:16
+   |
+10 |       Storage: 500
+   |                ^^^
+
+error: stack `app` in environment `production` has no value for parameter `Replicas`, which its template requires (no Default)
+  --> environments/production/environment.yml:11:3
+   |
+11 |   app:
+   |   ^^^
+   = help: set it under `stacks: {app: {parameters: {Replicas: …}}}` in environments/production/environment.yml or in pipelines/shop/pipeline.yml
+
+error: the template of stack `app` has no parameter `Replica`
+  --> environments/production/environment.yml:13:7
+   |
+13 |       Replica: 3
+   |       ^^^^^^^ did you mean `Replicas`?
+   = help: its parameters are: EnvironmentName, DatabaseUrl, Replicas
+
+error: value `db.t3.micra` of parameter `InstanceClass` is not one of its AllowedValues in environment `staging`
+ --> environments/staging/environment.yml:9:22
+  |
+9 |       InstanceClass: db.t3.micra
+  |                      ^^^^^^^^^^^
+  = help: did you mean `db.t3.micro`? allowed values: db.t3.micro, db.t3.small
+
+"
+    );
+}
+
+#[test]
+fn unknown_keys_get_the_nearest_known_one_and_every_error_comes_at_once() {
+    let r = Repo::shop();
+    r.edit(
+        "pipelines/shop/pipeline.yml",
+        "  cdn:\n    template:",
+        "  cdn:\n    tempalte:",
+    );
+    r.edit("environments/staging/environment.yml", "region:", "regoin:");
+    r.edit("environments/production/environment.yml", "tags:", "tag:");
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    let messages: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:") || l.contains("did you mean"))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "error: unknown field `tag`",
+            "  | ^^^ did you mean `tags`?",
+            "error: unknown field `regoin`",
+            "  | ^^^^^^ did you mean `region`?",
+            "error: unknown field `tempalte`",
+            "   |     ^^^^^^^^ did you mean `template`?",
+        ]
+    );
+    // The misspelled keys were read as what they most likely mean, so nothing else is blamed.
+    assert!(
+        run.stdout.starts_with("invalid: 3 errors"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn yaml_syntax_and_type_errors_have_positions() {
+    let r = Repo::shop();
+    r.write(
+        "environments/staging/environment.yml",
+        "pipeline: shop\naccount: \"111111111111\"\nregion: us-east-1\nstacks:\n  app: [oops\n",
+    );
+    r.edit(
+        "environments/production/environment.yml",
+        "  app:\n",
+        "  app:\n    enabled: perhaps\n",
+    );
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("error: YAML syntax error: ")
+            && run
+                .stderr
+                .contains("--> environments/staging/environment.yml:6:1"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "error: expected `true` or `false`, found the string `perhaps`\n  --> environments/production/environment.yml:12:14"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn environment_problems_name_what_exists() {
+    let r = Repo::shop();
+    r.edit(
+        "environments/staging/environment.yml",
+        "pipeline: shop",
+        "pipeline: shp",
+    );
+    r.edit(
+        "environments/production/environment.yml",
+        "  app:\n",
+        "  appp:\n    enabled: false\n  app:\n",
+    );
+    r.edit(
+        "environments/production/environment.yml",
+        "account: \"222222222222\"",
+        "account: 2222",
+    );
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    let s = &run.stderr;
+    assert!(s.contains("error: environment `staging` uses pipeline `shp`, which does not exist\n --> environments/staging/environment.yml:1:11\n"), "{s}");
+    assert!(s.contains("^^^ did you mean `shop`?"), "{s}");
+    assert!(s.contains("error: pipeline `shop` has no stack `appp`\n  --> environments/production/environment.yml:11:3"), "{s}");
+    assert!(s.contains("error: `2222` is not an AWS account id\n --> environments/production/environment.yml:2:10"), "{s}");
+}
+
+#[test]
+fn a_reference_to_a_disabled_stack_is_an_error() {
+    let r = Repo::shop();
+    r.edit(
+        "environments/staging/environment.yml",
+        "stacks:\n",
+        "stacks:\n  network:\n    enabled: false\n",
+    );
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains(
+        "error: stack `database` takes `${network.VpcId}`, but stack `network` is disabled in environment `staging`"
+    ), "{}", run.stderr);
+}
+
+#[test]
+fn duplicate_stack_names_in_one_account_and_region_are_refused() {
+    let r = Repo::shop();
+    r.edit(
+        "environments/production/environment.yml",
+        "account: \"222222222222\"\nregion: eu-west-1",
+        "account: \"111111111111\"\nregion: us-east-1",
+    );
+    r.edit(
+        "environments/production/environment.yml",
+        "  app:\n",
+        "  cdn:\n    stack_name: staging-cdn\n  app:\n",
+    );
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains(
+        "error: stack name `staging-cdn` in account 111111111111 region us-east-1 is used twice: by `cdn` in environment `staging` and by `cdn` in environment `production`"
+    ) || run.stderr.contains(
+        "error: stack name `staging-cdn` in account 111111111111 region us-east-1 is used twice: by `cdn` in environment `production` and by `cdn` in environment `staging`"
+    ), "{}", run.stderr);
+}
+
+#[test]
+fn a_large_template_needs_an_artifact_bucket() {
+    let r = Repo::shop();
+    let padding: String = (0..1200)
+        .map(|i| format!("# padding line {i:05} to make the template large\n"))
+        .collect();
+    r.write(
+        "pipelines/shop/templates/cdn.json",
+        &format!("{}\n{padding}", common::CDN),
+    );
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("over CloudFormation's 51200-byte limit for inline templates"),
+        "{}",
+        run.stderr
+    );
+    r.edit(
+        "environments/staging/environment.yml",
+        "region: us-east-1\n",
+        "region: us-east-1\nartifact_bucket: shop-staging-artifacts\n",
+    );
+    r.edit(
+        "environments/production/environment.yml",
+        "region: eu-west-1\n",
+        "region: eu-west-1\nartifact_bucket: shop-production-artifacts\n",
+    );
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
+#[test]
+fn validate_rev_reads_git_objects_not_the_work_tree() {
+    let r = Repo::shop();
+    r.edit(
+        "environments/staging/environment.yml",
+        "pipeline: shop",
+        "pipeline: nope",
+    );
+    assert_eq!(r.run(&["validate"]).code, 1);
+    let run = r.run(&["validate", "--rev", "main"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let run = r.run(&["validate", "--rev", "no-such-branch"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .starts_with("error: revision `no-such-branch` not found"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn json_output_lists_diagnostics_with_positions() {
+    let r = Repo::shop();
+    r.edit(
+        "environments/staging/environment.yml",
+        "region: us-east-1",
+        "region: Sydney",
+    );
+    let run = r.run(&["validate", "--output", "json"]);
+    assert_eq!(run.code, 1);
+    let v = run.json();
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["errors"], 1);
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["message"], "`Sydney` is not an AWS region name");
+    assert_eq!(d["file"], "environments/staging/environment.yml");
+    assert_eq!(d["line"], 3);
+    assert_eq!(d["column"], 9);
+    assert_eq!(
+        d["help"],
+        "write a region such as `us-east-1` or `ap-southeast-2`"
+    );
+    assert_eq!(v["environments"][0]["name"], "production");
+    assert_eq!(v["environments"][0]["stacks"], 4);
+}
+
+#[test]
+fn secrets_in_no_echo_parameters_are_not_printed_in_errors() {
+    let r = Repo::shop();
+    r.edit(
+        "pipelines/shop/pipeline.yml",
+        "Password: ${ssm:/shop/${env.name}/db-password}",
+        "Password: hunter2",
+    );
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains(
+            "value **** of parameter `Password` is 7 characters long; its MinLength is 8"
+        ),
+        "{}",
+        run.stderr
+    );
+    // The quoted source line shows the file as written; the message itself never repeats it.
+    for line in run.stderr.lines().filter(|l| l.starts_with("error:")) {
+        assert!(!line.contains("hunter2"), "{line}");
+    }
+    let json = r.run(&["validate", "--output", "json"]);
+    assert!(!json.stdout.contains("hunter2"));
+}
