@@ -130,17 +130,19 @@ impl AffectedReport {
     }
 }
 
-/// Compares two revisions of the config repository.
+/// Compares two revisions of the config repository, which lives at `prefix` inside the git
+/// repository (`""` for its root).
 pub fn affected(
     repo: &Repository,
+    prefix: &str,
     base_rev: &str,
     head_rev: &str,
 ) -> Result<AffectedReport, AffectedError> {
     let base = Revision::resolve(repo, base_rev)?;
     let head = Revision::resolve(repo, head_rev)?;
-    let changed = git::changed_paths(repo, &base, &head)?;
-    let base_src = base.source(repo)?;
-    let head_src = head.source(repo)?;
+    let changed = git::changed_paths(repo, &base, &head, prefix)?;
+    let base_src = base.source(repo, prefix)?;
+    let head_src = head.source(repo, prefix)?;
     let cache = TemplateCache::default();
     let mut base_l = Loader::new(&base_src, &cache);
     let mut head_l = Loader::new(&head_src, &cache);

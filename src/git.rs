@@ -13,6 +13,8 @@ pub enum GitError {
     NotARepository { path: String, source: git2::Error },
     #[error("revision `{rev}` not found in the repository ({source})")]
     UnknownRevision { rev: String, source: git2::Error },
+    #[error("{prefix}/ does not exist in revision `{rev}`")]
+    NoSuchDirectory { rev: String, prefix: String },
     #[error("git: {0}")]
     Other(#[from] git2::Error),
 }
@@ -23,6 +25,25 @@ pub fn open(path: &Path) -> Result<Repository, GitError> {
         path: path.display().to_string(),
         source,
     })
+}
+
+/// Where the config repository sits inside the git repository: the path from the work tree's
+/// root to `dir` (`""` when they are the same, or for a bare repository), with `/` separators.
+pub fn config_prefix(repo: &Repository, dir: &Path) -> String {
+    let (Some(workdir), Ok(dir)) = (repo.workdir(), dir.canonicalize()) else {
+        return String::new();
+    };
+    let Ok(workdir) = workdir.canonicalize() else {
+        return String::new();
+    };
+    dir.strip_prefix(&workdir)
+        .map(|rel| {
+            rel.components()
+                .filter_map(|c| c.as_os_str().to_str())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .unwrap_or_default()
 }
 
 /// A resolved revision: the commit and how the user named it.
@@ -57,25 +78,42 @@ impl<'r> Revision<'r> {
         self.id()[..7].to_string()
     }
 
-    /// The files of this revision.
-    pub fn source(&self, repo: &'r Repository) -> Result<GitTree<'r>, GitError> {
+    /// The tree of the config repository in this revision: the root tree, or the subtree at
+    /// `prefix` (see [`config_prefix`]).
+    pub fn tree(&self, repo: &'r Repository, prefix: &str) -> Result<git2::Tree<'r>, GitError> {
+        let root = self.commit.tree()?;
+        if prefix.is_empty() {
+            return Ok(root);
+        }
+        let missing = || GitError::NoSuchDirectory {
+            rev: self.name.clone(),
+            prefix: prefix.to_string(),
+        };
+        let entry = root.get_path(Path::new(prefix)).map_err(|_| missing())?;
+        repo.find_tree(entry.id()).map_err(|_| missing())
+    }
+
+    /// The files of the config repository in this revision.
+    pub fn source(&self, repo: &'r Repository, prefix: &str) -> Result<GitTree<'r>, GitError> {
         Ok(GitTree::new(
             repo,
-            self.commit.tree()?,
+            self.tree(repo, prefix)?,
             format!("{} ({})", self.name, self.short_id()),
         ))
     }
 }
 
-/// The paths that differ between two revisions (added, deleted or modified). Only the subtrees
-/// whose ids differ are read, so the cost follows the size of the change, not of the repository.
+/// The paths under `prefix` that differ between two revisions (added, deleted or modified),
+/// relative to `prefix`. Only the subtrees whose ids differ are read, so the cost follows the
+/// size of the change, not of the repository.
 pub fn changed_paths(
     repo: &Repository,
     base: &Revision<'_>,
     head: &Revision<'_>,
+    prefix: &str,
 ) -> Result<Vec<String>, GitError> {
-    let a = base.commit.tree()?;
-    let b = head.commit.tree()?;
+    let a = base.tree(repo, prefix)?;
+    let b = head.tree(repo, prefix)?;
     let mut opts = DiffOptions::new();
     opts.skip_binary_check(true);
     let diff = repo.diff_tree_to_tree(Some(&a), Some(&b), Some(&mut opts))?;

@@ -187,8 +187,9 @@ fn with_source<T>(
     match rev {
         Some(rev) => {
             let r = git::open(repo)?;
+            let prefix = git::config_prefix(&r, repo);
             let revision = Revision::resolve(&r, rev)?;
-            let src = revision.source(&r)?;
+            let src = revision.source(&r, &prefix)?;
             f(&src)
         }
         None => {
@@ -223,7 +224,8 @@ fn affected_cmd(
     c: Color,
 ) -> Result<u8> {
     let r = git::open(repo)?;
-    let report = affected::affected(&r, base, head)?;
+    let prefix = git::config_prefix(&r, repo);
+    let report = affected::affected(&r, &prefix, base, head)?;
     let invalid = report.diags.has_errors();
     match output {
         Output::Json => print_json(&render::affected_json(&report))?,

@@ -441,3 +441,56 @@ fn the_bundled_example_reacts_to_a_shared_template_change() {
         );
     }
 }
+
+#[test]
+fn a_config_repository_in_a_subdirectory_of_a_monorepo() {
+    let r = Repo::new();
+    r.write("README.md", "monorepo\n");
+    r.write("app/src/main.rs", "fn main() {}\n");
+    let sub = Repo::new();
+    common::write_shop(&sub);
+    for rel in [
+        "pipelines/shop/pipeline.yml",
+        "pipelines/shop/templates/network.yml",
+        "pipelines/shop/templates/database.yml",
+        "pipelines/shop/templates/app.yml",
+        "pipelines/shop/templates/cdn.json",
+        "environments/staging/environment.yml",
+        "environments/production/environment.yml",
+    ] {
+        r.write(&format!("infra/{rel}"), &sub.read(rel));
+    }
+    r.commit("monorepo");
+    r.write("app/src/main.rs", "fn main() { println!(); }\n");
+    r.edit(
+        "infra/environments/production/environment.yml",
+        "Replicas: 3",
+        "Replicas: 5",
+    );
+    r.commit("app change and more replicas");
+    let infra = r.file("infra");
+    let run = formwork(
+        &infra,
+        &[
+            "affected", "--base", "HEAD~1", "--head", "HEAD", "--output", "json",
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.all());
+    let v = run.json();
+    assert_eq!(rows(&v), ["production/app modified"]);
+    assert_eq!(
+        v["changed_paths"],
+        serde_json::json!(["environments/production/environment.yml"])
+    );
+    let run = formwork(&infra, &["validate", "--rev", "HEAD"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    // From the monorepo's root there is no config repository.
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("holds no pipelines/<name>/pipeline.yml"),
+        "{}",
+        run.stderr
+    );
+}

@@ -48,7 +48,15 @@ pub fn validate_repository(source: &dyn Source) -> Result<Validation, SourceErro
         }
     }
     let env_names = loader.environment_names()?;
-    if env_names.is_empty() {
+    if env_names.is_empty() && pipelines.is_empty() {
+        diags.push(
+            Diagnostic::error(format!(
+                "{} holds no {PIPELINES_DIR}/<name>/{PIPELINE_FILE} and no {ENVIRONMENTS_DIR}/<name>/{ENVIRONMENT_FILE}",
+                source.describe()
+            ))
+            .help("point --repo at the config repository (the directory holding pipelines/ and environments/)"),
+        );
+    } else if env_names.is_empty() {
         diags.push(
             Diagnostic::warning(format!(
                 "no environments found: there is no {ENVIRONMENTS_DIR}/<name>/{ENVIRONMENT_FILE}"

@@ -135,11 +135,26 @@ impl std::fmt::Display for Capability {
 
 /// A parameter value: a string (numbers and booleans are read as written) or a list of them,
 /// passed to CloudFormation comma-joined.
-#[derive(Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ParamValue {
     Scalar(String),
     List(Vec<String>),
+}
+
+impl JsonSchema for ParamValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ParamValue".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A string (may hold ${…} expressions), a number or a boolean; or a list of them, passed comma-joined.",
+            "anyOf": [
+                {"type": ["string", "number", "boolean"]},
+                {"type": "array", "items": {"type": ["string", "number", "boolean"]}}
+            ]
+        })
+    }
 }
 
 impl ParamValue {
