@@ -21,7 +21,8 @@ use formwork::{affected, render, schema};
 #[derive(Parser)]
 #[command(name = "formwork", version, about, long_about = None)]
 struct Cli {
-    /// The config repository (any directory inside it).
+    /// The config repository: the directory holding pipelines/ and environments/ (it may be a
+    /// subdirectory of a git repository).
     #[arg(long, global = true, default_value = ".", env = "FORMWORK_REPO")]
     repo: PathBuf,
 

@@ -217,8 +217,9 @@ pub struct EnvironmentFile {
     /// What this environment is, for people reading the config.
     #[serde(default)]
     pub description: Option<String>,
-    /// The 12-digit AWS account id (quote it). formwork refuses to act when the credentials
-    /// belong to another account.
+    /// The 12-digit AWS account id. Quote it: other YAML tools read an unquoted id as a number
+    /// and drop leading zeros. formwork refuses to act when the credentials belong to another
+    /// account.
     pub account: Spanned<String>,
     /// The AWS region, e.g. `ap-southeast-2`.
     pub region: Spanned<String>,
@@ -232,7 +233,8 @@ pub struct EnvironmentFile {
     /// Values of the pipeline's variables (`${var.NAME}`).
     #[serde(default)]
     pub vars: SpannedMap<ParamValue>,
-    /// Tags put on every stack of the environment. Per-stack tags win.
+    /// Tags put on every stack of the environment. They win over the pipeline's tags (its
+    /// `defaults.tags` and each stack's `tags`); the environment's per-stack `tags` win over them.
     #[serde(default)]
     pub tags: SpannedMap<String>,
     /// Per-stack settings, by pipeline stack key.

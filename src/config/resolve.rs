@@ -418,6 +418,38 @@ pub fn check_pipeline(p: &Pipeline) -> Diagnostics {
             check_capabilities(&mut d, file, key, caps, t);
         }
     }
+    for diag in cycle_diagnostics(&graph, &edge_loc) {
+        d.push(diag);
+    }
+    for (name, decl) in &p.def.vars {
+        if let Some(default) = &decl.default {
+            match parse_value(file, default) {
+                Ok(e) => {
+                    if let Some(r) = e
+                        .references()
+                        .into_iter()
+                        .find(|r| !matches!(r, Reference::Env(_)))
+                    {
+                        d.push(
+                            Diagnostic::error(format!(
+                                "the default of variable `{}` cannot use `{r}`",
+                                name.value
+                            ))
+                            .at(At::value(file, default).of(r))
+                            .help("variable values may use `${env.name}`, `${env.region}` and `${env.account}` only"),
+                        );
+                    }
+                }
+                Err(e) => d.push(e),
+            }
+        }
+    }
+    d
+}
+
+/// One error per dependency cycle, naming its path and pointing at its first edge.
+fn cycle_diagnostics(graph: &Graph, edge_loc: &HashMap<(String, String), Loc>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
     for cycle in graph.cycles() {
         let names: Vec<&str> = cycle.iter().map(|&i| graph.name(i)).collect();
         let mut path = names.join(" → ");
@@ -427,7 +459,7 @@ pub fn check_pipeline(p: &Pipeline) -> Diagnostics {
             names[0].to_string(),
             names.get(1).copied().unwrap_or(names[0]).to_string(),
         );
-        d.push(
+        out.push(
             Diagnostic::error(format!("dependency cycle: {path}"))
                 .at_opt(edge_loc.get(&first_edge).cloned())
                 .label(format!(
@@ -437,12 +469,23 @@ pub fn check_pipeline(p: &Pipeline) -> Diagnostics {
                 .help("each stack must be deployable after the stacks it takes outputs from or needs; break the cycle by removing one of these references"),
         );
     }
-    d
+    out
 }
 
 fn check_static(p: &Pipeline, d: &mut Diagnostics, v: &Spanned<String>, what: &str) {
-    let at = At::string(&p.file, v);
-    match parse_string(&p.file, v) {
+    check_static_in(p, &p.file, d, v, what);
+}
+
+/// Checks a value that may only use `${var.…}` and `${env.…}`, written in `file`.
+fn check_static_in(
+    p: &Pipeline,
+    file: &Arc<str>,
+    d: &mut Diagnostics,
+    v: &Spanned<String>,
+    what: &str,
+) {
+    let at = At::string(file, v);
+    match parse_string(file, v) {
         Ok(e) => {
             for diag in check_refs(p, None, &e, &at, Allowed::Static, what) {
                 d.push(diag);
@@ -700,11 +743,30 @@ pub fn resolve_environment(
         }
     }
 
+    // Settings for stacks this environment disables are still checked, so that they are right
+    // the day the stack is switched on.
+    for key in p.def.stacks.keys() {
+        if let (false, Some(over)) = (
+            enabled.contains(key.as_str()),
+            env.def.stacks.get(key.as_str()),
+        ) {
+            check_disabled_override(p, env, key, over, &mut d);
+        }
+    }
+
     let mut graph = Graph::new(units.keys().cloned());
+    let mut edge_loc: HashMap<(String, String), Loc> = HashMap::new();
     for u in units.values() {
         for dep in &u.dependencies {
             graph.add_dependency(&u.stack, &dep.stack);
+            edge_loc
+                .entry((u.stack.clone(), dep.stack.clone()))
+                .or_insert_with(|| dep.loc.clone());
         }
+    }
+    // Output references set in the environment can close cycles the pipeline alone does not.
+    for diag in cycle_diagnostics(&graph, &edge_loc) {
+        d.push(diag);
     }
     let desired = DesiredEnvironment {
         name: env.name.clone(),
@@ -717,6 +779,62 @@ pub fn resolve_environment(
         graph,
     };
     (Some(desired), d)
+}
+
+/// Checks an environment's settings for a stack it does not deploy: parameter names and
+/// expressions, tag keys and values, and the stack name's expressions.
+fn check_disabled_override(
+    p: &Pipeline,
+    env: &Environment,
+    key: &Spanned<String>,
+    over: &super::model::StackOverride,
+    d: &mut Diagnostics,
+) {
+    let ef = &env.file;
+    let template = p
+        .templates
+        .get(key.as_str())
+        .and_then(StackTemplate::parsed);
+    for (name, v) in &over.parameters {
+        if let Some(t) = template {
+            if !t.parameters.contains_key(name.as_str()) {
+                d.push(unknown_parameter(ef, name, key, t));
+            }
+        }
+        match parse_value(ef, v) {
+            Ok(e) => {
+                for diag in check_refs(
+                    p,
+                    Some(key),
+                    &e,
+                    &At::value(ef, v),
+                    Allowed::All,
+                    "a parameter",
+                ) {
+                    d.push(diag);
+                }
+            }
+            Err(e) => d.push(e),
+        }
+    }
+    for (k, v) in &over.tags {
+        if k.starts_with("aws:") {
+            d.push(reserved_tag(ef, k));
+        }
+        check_static_in(p, ef, d, v, "a tag value");
+    }
+    if let Some(n) = &over.stack_name {
+        check_static_in(p, ef, d, n, "a stack name");
+    }
+}
+
+fn reserved_tag(file: &Arc<str>, k: &Spanned<String>) -> Diagnostic {
+    Diagnostic::error(format!(
+        "tag key `{}` uses the reserved `aws:` prefix",
+        k.value
+    ))
+    .at(Loc::new(file, k.span))
+    .help("AWS reserves tag keys starting with `aws:`; choose another key")
 }
 
 /// A variable value, with `${env.…}` filled in; other references are errors.
@@ -813,10 +931,10 @@ fn resolve_unit(
         if t.size > MAX_TEMPLATE_BODY_BYTES && env.def.artifact_bucket.is_none() {
             d.push(
                 Diagnostic::error(format!(
-                    "the template of stack `{}` is {} bytes, over CloudFormation's {MAX_TEMPLATE_BODY_BYTES}-byte limit for inline templates",
-                    key.value, t.size
+                    "the template of stack `{}` is {} bytes, over CloudFormation's {MAX_TEMPLATE_BODY_BYTES}-byte limit for inline templates, and environment `{}` has no artifact bucket",
+                    key.value, t.size, env.name
                 ))
-                .at(Loc::new(ef, env.def.pipeline.span))
+                .at(Loc::new(pf, stack.template.span))
                 .help(format!(
                     "set `artifact_bucket:` in {ef} so formwork can upload it and pass it by URL"
                 )),

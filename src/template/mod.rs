@@ -244,6 +244,13 @@ impl Template {
         if self.value.get("Transform").is_some() {
             caps.insert((Capability::AutoExpand, "Transform".to_string()));
         }
+        if let Some(resources) = self.value.get("Resources").and_then(Value::as_object) {
+            for (id, r) in resources {
+                if uses_fn_transform(r) {
+                    caps.insert((Capability::AutoExpand, id.clone()));
+                }
+            }
+        }
         let resources = self.value.get("Resources").and_then(Value::as_object);
         for (id, decl) in &self.resources {
             if decl.type_ == "AWS::Serverless::Application"
@@ -267,6 +274,17 @@ impl Template {
             caps.insert((cap, id.clone()));
         }
         caps
+    }
+}
+
+/// Whether a value calls a macro through `Fn::Transform` anywhere inside it.
+fn uses_fn_transform(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, x)| k == "Fn::Transform" || uses_fn_transform(x)),
+        Value::Array(a) => a.iter().any(uses_fn_transform),
+        _ => false,
     }
 }
 
@@ -322,6 +340,15 @@ Outputs:
         assert_eq!(t.resources["Bucket"].type_, "AWS::S3::Bucket");
         let caps: Vec<_> = t.required_capabilities().into_iter().collect();
         assert_eq!(caps, [(Capability::NamedIam, "Role".to_string())]);
+        let with_macro = T.replace(
+            "  Bucket:\n    Type: AWS::S3::Bucket\n",
+            "  Bucket:\n    Type: AWS::S3::Bucket\n    Properties:\n      Fn::Transform: {Name: AWS::Include, Parameters: {Location: s3://b/k}}\n",
+        );
+        let t = Template::parse(with_macro.as_bytes(), &file()).unwrap();
+        assert!(
+            t.required_capabilities()
+                .contains(&(Capability::AutoExpand, "Bucket".to_string()))
+        );
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub fn check_value(name: &str, decl: &ParameterDecl, value: &str) -> ParamCheck 
 
     for item in &items {
         if element_type == "Number" {
-            let Ok(n) = item.parse::<f64>() else {
+            let Some(n) = item.parse::<f64>().ok().filter(|n| n.is_finite()) else {
                 return invalid(
                     format!(
                         "value {} of parameter `{name}` is not a number (Type: {ty})",

@@ -237,6 +237,9 @@ macro_rules! number {
 impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     type Error = Error;
 
+    /// Self-describing reads (parameter values, free-form data): only the canonical spellings
+    /// `true`, `false`, decimal integers and plain floats are typed; everything else, `True` and
+    /// `0123` included, stays the string it was written as.
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         let span = self.node.span;
         let r = match &self.node.kind {
@@ -245,9 +248,9 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
                 let t = s.text.as_str();
                 if is_null_text(t) {
                     visitor.visit_unit()
-                } else if matches!(t, "true" | "True" | "TRUE") {
+                } else if t == "true" {
                     visitor.visit_bool(true)
-                } else if matches!(t, "false" | "False" | "FALSE") {
+                } else if t == "false" {
                     visitor.visit_bool(false)
                 } else if let Some(i) = canonical_int(t) {
                     match i {
