@@ -7,14 +7,15 @@
 //! Only the environments that a changed path can reach are resolved: a changed environment file
 //! reaches its environment, a changed pipeline or template every environment of that pipeline.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use git2::Repository;
 use serde::Serialize;
 
 use crate::config::{
-    ENVIRONMENT_FILE, ENVIRONMENTS_DIR, Loader, PIPELINE_FILE, PIPELINES_DIR, StackTemplate,
-    TemplateCache, check_pipeline, resolve_environment,
+    ENVIRONMENT_FILE, ENVIRONMENTS_DIR, Loader, PIPELINE_FILE, PIPELINES_DIR, ParseCache, Pipeline,
+    StackTemplate, check_pipeline, resolve_environment,
 };
 use crate::desired::{DependencyKind, DesiredEnvironment, MASK, Unit};
 use crate::diag::{Diagnostics, SourceMap};
@@ -131,21 +132,22 @@ impl AffectedReport {
 }
 
 /// Compares two revisions of the config repository, which lives at `prefix` inside the git
-/// repository (`""` for its root).
+/// repository (`""` for its root). Files are parsed once per content through `cache`, which a
+/// long-running caller can keep between comparisons.
 pub fn affected(
     repo: &Repository,
     prefix: &str,
     base_rev: &str,
     head_rev: &str,
+    cache: &ParseCache,
 ) -> Result<AffectedReport, AffectedError> {
     let base = Revision::resolve(repo, base_rev)?;
     let head = Revision::resolve(repo, head_rev)?;
     let changed = git::changed_paths(repo, &base, &head, prefix)?;
     let base_src = base.source(repo, prefix)?;
     let head_src = head.source(repo, prefix)?;
-    let cache = TemplateCache::default();
-    let mut base_l = Loader::new(&base_src, &cache);
-    let mut head_l = Loader::new(&head_src, &cache);
+    let mut base_l = Loader::new(&base_src, cache);
+    let mut head_l = Loader::new(&head_src, cache);
 
     let candidates = candidate_environments(&changed, &mut [&mut base_l, &mut head_l])?;
     let head_pipelines = head_l.pipeline_names()?;
@@ -157,9 +159,10 @@ pub fn affected(
 
     let mut units = Vec::new();
     let mut diags = Diagnostics::new();
+    let mut checks = PipelineChecks::default();
     for env in &candidates {
-        let before = resolve(&mut base_l, env, &base_pipelines)?;
-        let after = resolve(&mut head_l, env, &head_pipelines)?;
+        let before = resolve(&mut base_l, &mut checks, env, &base_pipelines)?;
+        let after = resolve(&mut head_l, &mut checks, env, &head_pipelines)?;
         let base_state = match (&before.desired, before.exists) {
             (_, false) => BaseState::Absent,
             (Some(_), true) if !before.diags.has_errors() => BaseState::Valid,
@@ -213,8 +216,22 @@ enum BaseState {
     Valid,
 }
 
+/// The diagnostics of each pipeline checked so far, by the address of the loaded pipeline
+/// (loaders keep their pipelines for as long as they live). Many environments share a pipeline.
+#[derive(Default)]
+struct PipelineChecks(HashMap<usize, Diagnostics>);
+
+impl PipelineChecks {
+    fn of(&mut self, p: &Arc<Pipeline>) -> &Diagnostics {
+        self.0
+            .entry(Arc::as_ptr(p) as usize)
+            .or_insert_with(|| check_pipeline(p))
+    }
+}
+
 fn resolve(
     loader: &mut Loader<'_>,
+    checks: &mut PipelineChecks,
     env: &str,
     pipelines: &[String],
 ) -> Result<EnvState, SourceError> {
@@ -237,7 +254,7 @@ fn resolve(
     }
     let mut diags = loader.diags_for(&files);
     if let Some(p) = &p {
-        diags.extend(check_pipeline(p));
+        diags.extend(checks.of(p).clone());
     }
     let (desired, d) = resolve_environment(&e, p.as_deref(), pipelines);
     diags.extend(d);
@@ -327,7 +344,7 @@ fn same_stack(a: &Unit, b: &Unit) -> bool {
 /// The differences in desired state between two versions of one stack.
 fn unit_changes(a: &Unit, b: &Unit) -> Vec<Reason> {
     let mut out = Vec::new();
-    if a.template.identity() != b.template.identity() {
+    if !a.template.same_content(&b.template) {
         out.push(Reason::Template {
             before: a.template.location().to_string(),
             after: b.template.location().to_string(),

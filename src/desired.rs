@@ -65,11 +65,15 @@ pub enum TemplateRef {
 }
 
 impl TemplateRef {
-    /// What identifies the template's content: the canonical digest, or the URL.
-    pub fn identity(&self) -> String {
-        match self {
-            TemplateRef::Local { template, .. } => format!("sha256:{}", template.digest),
-            TemplateRef::Url { url } => url.clone(),
+    /// Whether two templates have the same content: the same parsed file, the same canonical
+    /// digest, or the same URL.
+    pub fn same_content(&self, other: &TemplateRef) -> bool {
+        match (self, other) {
+            (TemplateRef::Local { template: a, .. }, TemplateRef::Local { template: b, .. }) => {
+                Arc::ptr_eq(a, b) || a.digest() == b.digest()
+            }
+            (TemplateRef::Url { url: a }, TemplateRef::Url { url: b }) => a == b,
+            _ => false,
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use git2::{Commit, DiffOptions, Repository};
+use git2::{Commit, ObjectType, Repository, Tree};
 
 use crate::source::GitTree;
 
@@ -104,8 +104,8 @@ impl<'r> Revision<'r> {
 }
 
 /// The paths under `prefix` that differ between two revisions (added, deleted or modified),
-/// relative to `prefix`. Only the subtrees whose ids differ are read, so the cost follows the
-/// size of the change, not of the repository.
+/// relative to `prefix`, sorted. Subtrees with equal ids on both sides are skipped without being
+/// read, so the cost follows the size of the change, not of the repository.
 pub fn changed_paths(
     repo: &Repository,
     base: &Revision<'_>,
@@ -114,20 +114,166 @@ pub fn changed_paths(
 ) -> Result<Vec<String>, GitError> {
     let a = base.tree(repo, prefix)?;
     let b = head.tree(repo, prefix)?;
-    let mut opts = DiffOptions::new();
-    opts.skip_binary_check(true);
-    let diff = repo.diff_tree_to_tree(Some(&a), Some(&b), Some(&mut opts))?;
     let mut out = Vec::new();
-    for delta in diff.deltas() {
-        for f in [delta.old_file(), delta.new_file()] {
-            if let Some(p) = f.path().and_then(Path::to_str) {
-                if out.last().map(String::as_str) != Some(p) {
-                    out.push(p.to_string());
-                }
-            }
+    diff_trees(repo, Some(&a), Some(&b), "", &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Git's order of tree entries: by name, a directory's name read as if it ended in `/`.
+fn git_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> std::cmp::Ordering {
+    let n = a.len().min(b.len());
+    match a[..n].cmp(&b[..n]) {
+        std::cmp::Ordering::Equal => {
+            let next = |name: &[u8], tree: bool| match name.get(n) {
+                Some(c) => Some(*c),
+                None if tree => Some(b'/'),
+                None => None,
+            };
+            next(a, a_tree).cmp(&next(b, b_tree))
+        }
+        other => other,
+    }
+}
+
+/// One side of a tree entry: id, whether it is a tree, file mode.
+type Side = Option<(git2::Oid, bool, i32)>;
+
+/// Walks two trees in step (both are sorted in git's order), descending only into subtrees that
+/// differ.
+fn diff_trees(
+    repo: &Repository,
+    a: Option<&Tree<'_>>,
+    b: Option<&Tree<'_>>,
+    dir: &str,
+    out: &mut Vec<String>,
+) -> Result<(), GitError> {
+    if let (Some(a), Some(b)) = (a, b) {
+        if a.id() == b.id() {
+            return Ok(());
         }
     }
-    out.sort();
-    out.dedup();
-    Ok(out)
+    let mut ai = a.into_iter().flat_map(|t| t.iter()).peekable();
+    let mut bi = b.into_iter().flat_map(|t| t.iter()).peekable();
+    let side = |e: &git2::TreeEntry<'_>| -> Side {
+        Some((e.id(), e.kind() == Some(ObjectType::Tree), e.filemode()))
+    };
+    loop {
+        let order = match (ai.peek(), bi.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => git_order(
+                x.name_bytes(),
+                x.kind() == Some(ObjectType::Tree),
+                y.name_bytes(),
+                y.kind() == Some(ObjectType::Tree),
+            ),
+        };
+        let (ea, eb) = match order {
+            std::cmp::Ordering::Less => (ai.next(), None),
+            std::cmp::Ordering::Greater => (None, bi.next()),
+            std::cmp::Ordering::Equal => (ai.next(), bi.next()),
+        };
+        let sides: [Side; 2] = [ea.as_ref().and_then(side), eb.as_ref().and_then(side)];
+        if sides[0] == sides[1] {
+            continue;
+        }
+        let name = ea
+            .as_ref()
+            .or(eb.as_ref())
+            .map(|e| String::from_utf8_lossy(e.name_bytes()).into_owned())
+            .unwrap_or_default();
+        let path = if dir.is_empty() {
+            name
+        } else {
+            format!("{dir}/{name}")
+        };
+        let tree_of = |s: &Side| -> Result<Option<Tree<'_>>, GitError> {
+            match s {
+                Some((id, true, _)) => Ok(Some(repo.find_tree(*id)?)),
+                _ => Ok(None),
+            }
+        };
+        let (ta, tb) = (tree_of(&sides[0])?, tree_of(&sides[1])?);
+        if ta.is_none() && tb.is_none() {
+            out.push(path);
+        } else {
+            diff_trees(repo, ta.as_ref(), tb.as_ref(), &path, out)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_paths_lists_added_removed_and_modified_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let sig = git2::Signature::now("t", "t@example.com").unwrap();
+        let commit = |files: &[(&str, &str)], parent: Option<git2::Oid>| -> git2::Oid {
+            let mut index = git2::Index::new().unwrap();
+            for (path, text) in files {
+                let id = repo.blob(text.as_bytes()).unwrap();
+                let mut e = git2::IndexEntry {
+                    ctime: git2::IndexTime::new(0, 0),
+                    mtime: git2::IndexTime::new(0, 0),
+                    dev: 0,
+                    ino: 0,
+                    mode: 0o100644,
+                    uid: 0,
+                    gid: 0,
+                    file_size: text.len() as u32,
+                    id,
+                    flags: 0,
+                    flags_extended: 0,
+                    path: path.as_bytes().to_vec(),
+                };
+                e.flags = (path.len() as u16) & 0xfff;
+                index.add(&e).unwrap();
+            }
+            let tree = repo.find_tree(index.write_tree_to(&repo).unwrap()).unwrap();
+            let parents: Vec<git2::Commit> = parent
+                .into_iter()
+                .map(|p| repo.find_commit(p).unwrap())
+                .collect();
+            let refs: Vec<&git2::Commit> = parents.iter().collect();
+            repo.commit(None, &sig, &sig, "c", &tree, &refs).unwrap()
+        };
+        let a = commit(
+            &[
+                ("a/x.yml", "1"),
+                ("a/y.yml", "2"),
+                ("b/z.yml", "3"),
+                ("c/d/e.yml", "4"),
+                ("top", "5"),
+            ],
+            None,
+        );
+        let b = commit(
+            &[
+                ("a/x.yml", "1"),
+                ("a/y.yml", "22"),
+                ("b", "now a file"),
+                ("c/d/e.yml", "4"),
+                ("new/n.yml", "6"),
+            ],
+            Some(a),
+        );
+        let ra = Revision {
+            name: "a".into(),
+            commit: repo.find_commit(a).unwrap(),
+        };
+        let rb = Revision {
+            name: "b".into(),
+            commit: repo.find_commit(b).unwrap(),
+        };
+        let changed = changed_paths(&repo, &ra, &rb, "").unwrap();
+        assert_eq!(changed, ["a/y.yml", "b", "b/z.yml", "new/n.yml", "top"]);
+        assert_eq!(changed_paths(&repo, &ra, &rb, "a").unwrap(), ["y.yml"]);
+        assert!(changed_paths(&repo, &ra, &ra, "").unwrap().is_empty());
+    }
 }

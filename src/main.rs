@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use formwork::config::{Loader, TemplateCache, check_pipeline, resolve_environment};
+use formwork::config::{Loader, ParseCache, check_pipeline, resolve_environment};
 use formwork::diag::{Color, Diagnostics, SourceMap, render_all};
 use formwork::git::{self, Revision};
 use formwork::source::{Directory, Source};
@@ -113,6 +113,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Objects come from the local repository; git itself does not re-hash them on every read.
+    git2::opts::strict_hash_verification(false);
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(cli) {
@@ -154,11 +156,20 @@ fn color(choice: ColorChoice) -> Color {
     }
 }
 
-fn print_json(v: &serde_json::Value) -> Result<()> {
+/// Writes to standard output; a closed pipe (`formwork … | head`) ends the output quietly and
+/// the command keeps its exit code.
+fn emit(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, v)?;
-    writeln!(out)?;
-    Ok(())
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+fn print_json(v: &serde_json::Value) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(v)?;
+    text.push('\n');
+    emit(&text)
 }
 
 fn print_diags(diags: &Diagnostics, texts: &SourceMap, c: Color) {
@@ -210,7 +221,7 @@ fn validate(repo: &std::path::Path, rev: Option<&str>, output: Output, c: Color)
             Output::Json => print_json(&render::validate_json(&v, &src.describe()))?,
             Output::Text => {
                 print_diags(&v.diags, &v.texts, c);
-                println!("{}", render::validate_summary(&v));
+                emit(&format!("{}\n", render::validate_summary(&v)))?;
             }
         }
         Ok(if v.diags.has_errors() { 1 } else { 0 })
@@ -226,7 +237,10 @@ fn affected_cmd(
 ) -> Result<u8> {
     let r = git::open(repo)?;
     let prefix = git::config_prefix(&r, repo);
-    let report = affected::affected(&r, &prefix, base, head)?;
+    // The parsed files live as long as the process; freeing them one by one on the way out
+    // would only cost time.
+    let cache: &'static ParseCache = Box::leak(Box::default());
+    let report = affected::affected(&r, &prefix, base, head, cache)?;
     let invalid = report.diags.has_errors();
     match output {
         Output::Json => print_json(&render::affected_json(&report))?,
@@ -237,7 +251,7 @@ fn affected_cmd(
                     "error: the config at {head} has errors in the environments this change touches; fix them first"
                 );
             } else {
-                print!("{}", render::affected_text(&report));
+                emit(&render::affected_text(&report))?;
             }
         }
     }
@@ -258,7 +272,7 @@ fn graph(
     c: Color,
 ) -> Result<u8> {
     with_source(repo, rev, |src| {
-        let cache = TemplateCache::default();
+        let cache = ParseCache::default();
         let mut loader = Loader::new(src, &cache);
         let envs = loader.environment_names()?;
         let Some(e) = loader.environment(env)? else {
@@ -288,9 +302,9 @@ fn graph(
             return Ok(1);
         };
         match output {
-            GraphOutput::Text => print!("{}", render::graph_text(&desired)),
+            GraphOutput::Text => emit(&render::graph_text(&desired))?,
             GraphOutput::Json => print_json(&render::graph_json(&desired))?,
-            GraphOutput::Dot => print!("{}", render::graph_dot(&desired)),
+            GraphOutput::Dot => emit(&render::graph_dot(&desired))?,
         }
         Ok(0)
     })
@@ -317,6 +331,6 @@ fn schema_cmd(kind: Option<SchemaKind>, write: Option<PathBuf>) -> Result<u8> {
         Some(SchemaKind::Environment) => schema::environment_schema(),
         Some(SchemaKind::Pipeline) | None => schema::pipeline_schema(),
     };
-    print!("{}", schema::to_text(&s));
+    emit(&schema::to_text(&s))?;
     Ok(0)
 }

@@ -2,7 +2,9 @@
 //! checkout, works on bare clones) or a directory on disk (to validate uncommitted work).
 //! Paths are relative to the repository root and use `/`.
 
-use std::path::{Path, PathBuf};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
 
 use git2::{ObjectType, Oid, Repository, Tree};
 
@@ -34,23 +36,53 @@ pub trait Source {
     fn content_id(&self, path: &str) -> Option<String>;
 }
 
-/// A revision of a git repository.
+/// A revision of a git repository. Directory trees are looked up once and kept, so reading
+/// many files of one large directory (`environments/` with hundreds of entries) stays cheap.
 pub struct GitTree<'r> {
     repo: &'r Repository,
-    tree: Tree<'r>,
+    root: Tree<'r>,
     label: String,
+    trees: RefCell<HashMap<String, Option<Tree<'r>>>>,
 }
 
 impl<'r> GitTree<'r> {
-    pub fn new(repo: &'r Repository, tree: Tree<'r>, label: String) -> GitTree<'r> {
-        GitTree { repo, tree, label }
+    pub fn new(repo: &'r Repository, root: Tree<'r>, label: String) -> GitTree<'r> {
+        GitTree {
+            repo,
+            root,
+            label,
+            trees: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The tree of directory `dir` (`""` for the root).
+    fn subtree(&self, dir: &str) -> Option<Tree<'r>> {
+        if dir.is_empty() {
+            return Some(self.root.clone());
+        }
+        if let Some(t) = self.trees.borrow().get(dir) {
+            return t.clone();
+        }
+        let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+        let tree = self.subtree(parent).and_then(|p| {
+            let entry = p.get_name(name)?;
+            (entry.kind() == Some(ObjectType::Tree))
+                .then(|| self.repo.find_tree(entry.id()).ok())
+                .flatten()
+        });
+        self.trees
+            .borrow_mut()
+            .insert(dir.to_string(), tree.clone());
+        tree
     }
 
     fn entry_id(&self, path: &str, kind: ObjectType) -> Option<Oid> {
         if path.is_empty() {
-            return (kind == ObjectType::Tree).then(|| self.tree.id());
+            return (kind == ObjectType::Tree).then(|| self.root.id());
         }
-        let entry = self.tree.get_path(Path::new(path)).ok()?;
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let tree = self.subtree(dir)?;
+        let entry = tree.get_name(name)?;
         (entry.kind() == Some(kind)).then(|| entry.id())
     }
 }
@@ -68,10 +100,9 @@ impl Source for GitTree<'_> {
     }
 
     fn subdirs(&self, dir: &str) -> Result<Vec<String>, SourceError> {
-        let Some(id) = self.entry_id(dir, ObjectType::Tree) else {
+        let Some(tree) = self.subtree(dir) else {
             return Ok(Vec::new());
         };
-        let tree = self.repo.find_tree(id)?;
         let mut names: Vec<String> = tree
             .iter()
             .filter(|e| e.kind() == Some(ObjectType::Tree))

@@ -36,9 +36,9 @@ fn every_corpus_template_parses_and_round_trips_through_json() {
         let t =
             Template::parse(&bytes, &name).unwrap_or_else(|d| panic!("{}: {:?}", f.display(), d));
         assert!(!t.resources.is_empty(), "{}", f.display());
-        let json = serde_json::to_string_pretty(&t.value).unwrap();
+        let json = serde_json::to_string_pretty(t.value()).unwrap();
         let again = Template::parse(json.as_bytes(), &name).unwrap();
-        assert_eq!(t.digest, again.digest, "{}", f.display());
+        assert_eq!(t.digest(), again.digest(), "{}", f.display());
         eprintln!(
             "{}: {} parameters, {} resources, {} outputs",
             f.display(),

@@ -115,8 +115,7 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
         len: 2,
         help: Some("add the closing `}`, or write `$${` for a literal `${`".into()),
     };
-    let rest: String = chars[body..].iter().collect();
-    if rest.starts_with("ssm:") {
+    if chars[body..].starts_with(&['s', 's', 'm', ':']) {
         let (path, end) = parse_until(chars, body + 4, true)?;
         if end >= chars.len() {
             return Err(unclosed());

@@ -23,16 +23,120 @@ pub const ENVIRONMENT_FILE: &str = "environment.yml";
 /// The result of reading one template file.
 pub type TemplateLoad = Result<Arc<Template>, Vec<Diagnostic>>;
 
-/// A template's path and content id.
+/// A file's path and content id.
 type TemplateKey = (String, String);
+
+/// Parsed files of one kind, by path and content id.
+type ParsedFiles<U> = Mutex<HashMap<TemplateKey, Parsed<U>>>;
 
 /// A parsed template and its text (for quoting in diagnostics).
 type CachedTemplate = (Arc<TemplateLoad>, Arc<str>);
 
-/// Parsed templates by path and content id, shared between the revisions being compared.
+/// Parsed templates and environment files by path and content id, shared between the
+/// revisions being compared: a file that did not change is parsed once.
 #[derive(Default)]
-pub struct TemplateCache {
-    map: Mutex<HashMap<TemplateKey, CachedTemplate>>,
+pub struct ParseCache {
+    templates: Mutex<HashMap<TemplateKey, CachedTemplate>>,
+    environments: ParsedFiles<Arc<Environment>>,
+    pipelines: ParsedFiles<Arc<PipelineFile>>,
+}
+
+/// A stack's template on its way to being loaded.
+enum Pending {
+    Ready(StackTemplate),
+    Cached {
+        path: String,
+        load: Arc<TemplateLoad>,
+        text: Arc<str>,
+    },
+    Parse {
+        path: String,
+        id: Option<String>,
+        bytes: Vec<u8>,
+    },
+}
+
+/// Parses template files. (On one thread: in measurements, starting threads cost more than
+/// parsing a pipeline's templates side by side saved.)
+fn parse_templates(files: &[(String, Option<String>, Vec<u8>)]) -> Vec<CachedTemplate> {
+    files
+        .iter()
+        .map(|(path, _, bytes)| {
+            let file: Arc<str> = Arc::from(path.as_str());
+            let load = Arc::new(Template::parse(bytes, &file).map(Arc::new));
+            let text: Arc<str> = Arc::from(String::from_utf8_lossy(bytes).as_ref());
+            (load, text)
+        })
+        .collect()
+}
+
+/// A parsed config file: its value (when it could be read), its problems and its text.
+#[derive(Clone)]
+struct Parsed<T> {
+    value: Option<T>,
+    diags: Vec<Diagnostic>,
+    text: Option<Arc<str>>,
+}
+
+/// Parses a YAML config file into `T`, collecting every problem.
+fn parse_yaml<T: DeserializeOwned>(file: &Arc<str>, bytes: Vec<u8>) -> Parsed<T> {
+    let mut diags = Vec::new();
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => Arc::<str>::from(t),
+        Err(e) => {
+            diags.push(
+                Diagnostic::error(format!(
+                    "the file is not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ))
+                .at(Loc::file_start(file))
+                .help("save it as UTF-8"),
+            );
+            return Parsed {
+                value: None,
+                diags,
+                text: None,
+            };
+        }
+    };
+    let fail = |diags, text| Parsed {
+        value: None,
+        diags,
+        text: Some(text),
+    };
+    let node = match yaml::parse(&text) {
+        Ok(n) => n,
+        Err(e) => {
+            diags.push(
+                Diagnostic::error(format!("YAML syntax error: {}", e.message))
+                    .at(Loc::new(file, Span::on_line(e.pos, 1)))
+                    .help("fix the YAML syntax; indentation uses spaces, not tabs"),
+            );
+            return fail(diags, text);
+        }
+    };
+    if node.is_null() {
+        diags.push(
+            Diagnostic::error("the file is empty")
+                .at(Loc::file_start(file))
+                .help("see docs/config.md for what this file holds"),
+        );
+        return fail(diags, text);
+    }
+    let (value, errors) = yaml::from_node_recovering::<T>(&node);
+    for e in errors {
+        diags.push(
+            Diagnostic::error(e.message)
+                .at(Loc::new(file, e.span.unwrap_or_default()))
+                .help_opt(e.help)
+                .label_opt(e.label),
+        );
+    }
+    Parsed {
+        value,
+        diags,
+        text: Some(text),
+    }
 }
 
 /// A pipeline and its templates.
@@ -43,7 +147,7 @@ pub struct Pipeline {
     pub dir: String,
     /// The pipeline file, e.g. `pipelines/placeos/pipeline.yml`.
     pub file: Arc<str>,
-    pub def: PipelineFile,
+    pub def: Arc<PipelineFile>,
     /// Each stack's template, by stack key.
     pub templates: IndexMap<String, StackTemplate>,
 }
@@ -81,7 +185,7 @@ pub struct Environment {
 /// Reads config files from one source.
 pub struct Loader<'a> {
     source: &'a dyn Source,
-    cache: &'a TemplateCache,
+    cache: &'a ParseCache,
     pipelines: HashMap<String, Option<Arc<Pipeline>>>,
     environments: HashMap<String, Option<Arc<Environment>>>,
     pub diags: Diagnostics,
@@ -94,7 +198,7 @@ pub fn is_url(t: &str) -> bool {
 }
 
 impl<'a> Loader<'a> {
-    pub fn new(source: &'a dyn Source, cache: &'a TemplateCache) -> Loader<'a> {
+    pub fn new(source: &'a dyn Source, cache: &'a ParseCache) -> Loader<'a> {
         Loader {
             source,
             cache,
@@ -153,60 +257,61 @@ impl<'a> Loader<'a> {
         Ok(out)
     }
 
-    /// Reads and parses a YAML config file into `T`, recording its text for diagnostics.
-    fn read_yaml<T: DeserializeOwned>(
+    /// Reads and parses a YAML config file into `T` and makes it a `U`, once per content: a
+    /// file with the same path and content id as one parsed before (by this or another loader
+    /// sharing the cache) is not parsed again. `None` when there is no such file or it does not
+    /// parse (the problems are recorded).
+    fn load_cached<T: DeserializeOwned, U: Clone>(
         &mut self,
         path: &str,
-    ) -> Result<Option<(Arc<str>, T)>, SourceError> {
-        let Some(bytes) = self.source.read(path)? else {
-            return Ok(None);
-        };
+        map: fn(&ParseCache) -> &ParsedFiles<U>,
+        make: impl FnOnce(&Arc<str>, T) -> U,
+    ) -> Result<Option<U>, SourceError> {
         let file: Arc<str> = Arc::from(path);
-        let text = match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                self.diags.push(
-                    Diagnostic::error(format!(
-                        "the file is not UTF-8 text (invalid byte at offset {})",
-                        e.utf8_error().valid_up_to()
-                    ))
-                    .at(Loc::file_start(&file))
-                    .help("save it as UTF-8"),
-                );
-                return Ok(None);
+        let key = self
+            .source
+            .content_id(path)
+            .map(|id| (path.to_string(), id));
+        let cached = key.as_ref().and_then(|k| {
+            map(self.cache)
+                .lock()
+                .expect("parse cache lock")
+                .get(k)
+                .cloned()
+        });
+        let parsed = match cached {
+            Some(p) => p,
+            None => {
+                let Some(bytes) = self.source.read(path)? else {
+                    return Ok(None);
+                };
+                let p = parse_yaml::<T>(&file, bytes);
+                let p = Parsed {
+                    value: p.value.map(|v| make(&file, v)),
+                    diags: p.diags,
+                    text: p.text,
+                };
+                if let Some(k) = key {
+                    map(self.cache)
+                        .lock()
+                        .expect("parse cache lock")
+                        .insert(k, p.clone());
+                }
+                p
             }
         };
-        let text: Arc<str> = Arc::from(text);
-        self.texts.insert(&file, &text);
-        let node = match yaml::parse(&text) {
-            Ok(n) => n,
-            Err(e) => {
-                self.diags.push(
-                    Diagnostic::error(format!("YAML syntax error: {}", e.message))
-                        .at(Loc::new(&file, Span::on_line(e.pos, 1)))
-                        .help("fix the YAML syntax; indentation uses spaces, not tabs"),
-                );
-                return Ok(None);
-            }
-        };
-        if node.is_null() {
-            self.diags.push(
-                Diagnostic::error("the file is empty")
-                    .at(Loc::file_start(&file))
-                    .help("see docs/config.md for what this file holds"),
-            );
-            return Ok(None);
+        Ok(self.take(&file, parsed))
+    }
+
+    /// Records a parsed file's text and diagnostics, and hands back its value.
+    fn take<T>(&mut self, file: &Arc<str>, parsed: Parsed<T>) -> Option<T> {
+        if let Some(text) = &parsed.text {
+            self.texts.insert(file, text);
         }
-        let (value, errors) = yaml::from_node_recovering::<T>(&node);
-        for e in errors {
-            self.diags.push(
-                Diagnostic::error(e.message)
-                    .at(Loc::new(&file, e.span.unwrap_or_default()))
-                    .help_opt(e.help)
-                    .label_opt(e.label),
-            );
+        for d in parsed.diags {
+            self.diags.push(d);
         }
-        Ok(value.map(|v| (file, v)))
+        parsed.value
     }
 
     /// The environment `name`, or `None` when it has no file or the file does not parse.
@@ -215,15 +320,17 @@ impl<'a> Loader<'a> {
             return Ok(e.clone());
         }
         let path = format!("{ENVIRONMENTS_DIR}/{name}/{ENVIRONMENT_FILE}");
-        let env = self
-            .read_yaml::<EnvironmentFile>(&path)?
-            .map(|(file, def)| {
+        let env = self.load_cached(
+            &path,
+            |c| &c.environments,
+            |file, def: EnvironmentFile| {
                 Arc::new(Environment {
                     name: name.to_string(),
-                    file,
+                    file: file.clone(),
                     def,
                 })
-            });
+            },
+        )?;
         self.environments.insert(name.to_string(), env.clone());
         Ok(env)
     }
@@ -236,7 +343,13 @@ impl<'a> Loader<'a> {
         }
         let dir = format!("{PIPELINES_DIR}/{name}");
         let path = format!("{dir}/{PIPELINE_FILE}");
-        let Some((file, def)) = self.read_yaml::<PipelineFile>(&path)? else {
+        let file: Arc<str> = Arc::from(path.as_str());
+        let Some(def) = self.load_cached(
+            &path,
+            |c| &c.pipelines,
+            |_, def: PipelineFile| Arc::new(def),
+        )?
+        else {
             self.pipelines.insert(name.to_string(), None);
             return Ok(None);
         };
@@ -253,9 +366,40 @@ impl<'a> Loader<'a> {
                 )),
             );
         }
+        // Read every template first, parse each one not seen before once, then use them.
+        let mut pending = Vec::new();
+        for stack in def.stacks.values() {
+            pending.push(self.stack_template(&file, &dir, &stack.template)?);
+        }
+        let mut to_parse: Vec<(String, Option<String>, Vec<u8>)> = Vec::new();
+        for p in &mut pending {
+            if let Pending::Parse { path, id, bytes } = p {
+                if !to_parse.iter().any(|(q, _, _)| q == path) {
+                    to_parse.push((path.clone(), id.clone(), std::mem::take(bytes)));
+                }
+            }
+        }
+        let mut parsed: HashMap<String, CachedTemplate> = HashMap::new();
+        for ((path, id, _), loaded) in to_parse.iter().zip(parse_templates(&to_parse)) {
+            if let Some(id) = id {
+                self.cache
+                    .templates
+                    .lock()
+                    .expect("template cache lock")
+                    .insert((path.clone(), id.clone()), loaded.clone());
+            }
+            parsed.insert(path.clone(), loaded);
+        }
         let mut templates = IndexMap::new();
-        for (key, stack) in &def.stacks {
-            let t = self.stack_template(&file, &dir, &stack.template)?;
+        for (key, p) in def.stacks.keys().zip(pending) {
+            let t = match p {
+                Pending::Ready(t) => t,
+                Pending::Cached { path, load, text } => self.use_template(&path, load, &text),
+                Pending::Parse { path, .. } => {
+                    let (load, text) = parsed[&path].clone();
+                    self.use_template(&path, load, &text)
+                }
+            };
             templates.insert(key.value.clone(), t);
         }
         let p = Arc::new(Pipeline {
@@ -269,12 +413,14 @@ impl<'a> Loader<'a> {
         Ok(Some(p))
     }
 
+    /// Works out where a stack's template comes from: a URL, a problem, a parse already cached,
+    /// or the bytes of a file to parse.
     fn stack_template(
         &mut self,
         file: &Arc<str>,
         dir: &str,
         template: &Spanned<String>,
-    ) -> Result<StackTemplate, SourceError> {
+    ) -> Result<Pending, SourceError> {
         let loc = Loc::new(file, template.span);
         let t = template.value.trim();
         if is_url(t) {
@@ -285,13 +431,15 @@ impl<'a> Loader<'a> {
                         .help("use an https:// or s3:// URL"),
                 );
             }
-            return Ok(StackTemplate::Url {
+            return Ok(Pending::Ready(StackTemplate::Url {
                 url: template.clone(),
-            });
+            }));
         }
-        let missing = StackTemplate::Local {
-            path: t.to_string(),
-            template: None,
+        let missing = |path: String| {
+            Pending::Ready(StackTemplate::Local {
+                path,
+                template: None,
+            })
         };
         if t.starts_with('/') || t.contains("${") || t.contains('\\') {
             self.diags.push(
@@ -299,7 +447,7 @@ impl<'a> Loader<'a> {
                     .at(loc)
                     .help("write a path relative to the pipeline directory with `/` separators (no expressions), or an https:// or s3:// URL"),
             );
-            return Ok(missing);
+            return Ok(missing(t.to_string()));
         }
         let Some(path) = join_path(dir, t) else {
             self.diags.push(
@@ -307,19 +455,19 @@ impl<'a> Loader<'a> {
                     .at(loc)
                     .help("templates must live inside the config repository"),
             );
-            return Ok(missing);
+            return Ok(missing(t.to_string()));
         };
         let id = self.source.content_id(&path);
         if let Some(id) = &id {
             let cached = self
                 .cache
-                .map
+                .templates
                 .lock()
                 .expect("template cache lock")
                 .get(&(path.clone(), id.clone()))
                 .cloned();
             if let Some((load, text)) = cached {
-                return Ok(self.use_template(&path, load, &text));
+                return Ok(Pending::Cached { path, load, text });
             }
         }
         let Some(bytes) = self.source.read(&path)? else {
@@ -328,22 +476,9 @@ impl<'a> Loader<'a> {
                     .at(loc)
                     .help("check the path; it is relative to the pipeline directory"),
             );
-            return Ok(StackTemplate::Local {
-                path,
-                template: None,
-            });
+            return Ok(missing(path));
         };
-        let tfile: Arc<str> = Arc::from(path.as_str());
-        let load = Arc::new(Template::parse(&bytes, &tfile).map(Arc::new));
-        let text: Arc<str> = Arc::from(String::from_utf8_lossy(&bytes).as_ref());
-        if let Some(id) = id {
-            self.cache
-                .map
-                .lock()
-                .expect("template cache lock")
-                .insert((path.clone(), id), (load.clone(), text.clone()));
-        }
-        Ok(self.use_template(&path, load, &text))
+        Ok(Pending::Parse { path, id, bytes })
     }
 
     fn use_template(

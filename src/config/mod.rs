@@ -12,7 +12,7 @@ mod resolve;
 
 pub use load::{
     ENVIRONMENT_FILE, ENVIRONMENTS_DIR, Environment, Loader, PIPELINE_FILE, PIPELINES_DIR,
-    Pipeline, StackTemplate, TemplateCache, is_url,
+    ParseCache, Pipeline, StackTemplate, is_url,
 };
 pub use model::{
     Capability, Defaults, EnvironmentFile, ParamValue, PipelineFile, StackDef, StackOverride,
@@ -38,7 +38,7 @@ pub struct Validation {
 /// Loads and checks every pipeline and environment of a source, and checks across
 /// environments that no two deploy a stack of the same name to the same account and region.
 pub fn validate_repository(source: &dyn Source) -> Result<Validation, SourceError> {
-    let cache = TemplateCache::default();
+    let cache = ParseCache::default();
     let mut loader = Loader::new(source, &cache);
     let pipelines = loader.pipeline_names()?;
     let mut diags = Diagnostics::new();

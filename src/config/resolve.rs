@@ -3,7 +3,7 @@
 //! with the place it was written.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use indexmap::IndexMap;
 use regex::Regex;
@@ -526,7 +526,7 @@ fn check_capabilities(
     t: &Template,
 ) {
     for (needed, resource) in t.required_capabilities() {
-        if !caps.iter().any(|c| c.value.covers(needed)) {
+        if !caps.iter().any(|c| c.value.covers(*needed)) {
             let at = caps
                 .first()
                 .map(|c| Loc::new(file, c.span))
@@ -548,6 +548,9 @@ fn check_capabilities(
 struct Scope<'a> {
     env: &'a Environment,
     vars: HashMap<String, String>,
+    /// Static values already filled in, by where they were written: tags and names shared by
+    /// every stack are worked out once per environment.
+    filled: std::cell::RefCell<HashMap<Loc, Option<String>>>,
 }
 
 impl Scope<'_> {
@@ -562,6 +565,14 @@ impl Scope<'_> {
     }
 }
 
+static REGION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z]{2}(-[a-z]+)+-\d+$").expect("valid regex"));
+static ROLE_ARN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+$").expect("valid regex")
+});
+static BUCKET: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$").expect("valid regex"));
+
 /// Formats of environment fields. Sources: AWS account ids are 12 digits; region names as in
 /// the AWS General Reference; IAM role ARNs; S3 bucket naming rules.
 fn env_field_checks(env: &Environment, d: &mut Diagnostics) {
@@ -574,8 +585,7 @@ fn env_field_checks(env: &Environment, d: &mut Diagnostics) {
                 .help("an account id is 12 digits; quote it so YAML keeps leading zeros: account: \"012345678901\""),
         );
     }
-    let region = Regex::new(r"^[a-z]{2}(-[a-z]+)+-\d+$").expect("valid regex");
-    if !region.is_match(&def.region) {
+    if !REGION.is_match(&def.region) {
         d.push(
             Diagnostic::error(format!("`{}` is not an AWS region name", def.region.value))
                 .at(Loc::new(f, def.region.span))
@@ -583,9 +593,7 @@ fn env_field_checks(env: &Environment, d: &mut Diagnostics) {
         );
     }
     if let Some(role) = &def.role_arn {
-        let re =
-            Regex::new(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+$").expect("valid regex");
-        match re.captures(role) {
+        match ROLE_ARN.captures(role) {
             None => d.push(
                 Diagnostic::error(format!("`{}` is not an IAM role ARN", role.value))
                     .at(Loc::new(f, role.span))
@@ -603,8 +611,7 @@ fn env_field_checks(env: &Environment, d: &mut Diagnostics) {
         }
     }
     if let Some(b) = &def.artifact_bucket {
-        let re = Regex::new(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$").expect("valid regex");
-        if !re.is_match(b) || b.contains("..") {
+        if !BUCKET.is_match(b) || b.contains("..") {
             d.push(
                 Diagnostic::error(format!("`{}` is not a valid S3 bucket name", b.value))
                     .at(Loc::new(f, b.span))
@@ -653,6 +660,7 @@ pub fn resolve_environment(
     let mut scope = Scope {
         env,
         vars: HashMap::new(),
+        filled: Default::default(),
     };
     for (name, value) in &env.def.vars {
         let loc = Loc::new(f, name.span);
@@ -880,22 +888,30 @@ fn static_value(
     what: &str,
     d: &mut Diagnostics,
 ) -> Option<String> {
-    let e = match parse_string(file, v) {
-        Ok(e) => e,
+    let loc = Loc::new(file, v.span);
+    if let Some(done) = scope.filled.borrow().get(&loc) {
+        return done.clone();
+    }
+    let value = match parse_string(file, v) {
+        Ok(e) => {
+            let problems = check_refs(p, None, &e, &At::string(file, v), Allowed::Static, what);
+            let failed = !problems.is_empty();
+            for x in problems {
+                d.push(x);
+            }
+            if failed {
+                None
+            } else {
+                scope.fill(&e).as_literal()
+            }
+        }
         Err(e) => {
             d.push(e);
-            return None;
+            None
         }
     };
-    let problems = check_refs(p, None, &e, &At::string(file, v), Allowed::Static, what);
-    let failed = !problems.is_empty();
-    for x in problems {
-        d.push(x);
-    }
-    if failed {
-        return None;
-    }
-    scope.fill(&e).as_literal()
+    scope.filled.borrow_mut().insert(loc, value.clone());
+    value
 }
 
 fn resolve_unit(
@@ -1134,14 +1150,7 @@ fn resolve_unit(
     for (file, k, v) in tag_sources {
         let kloc = Loc::new(file, k.span);
         if k.starts_with("aws:") {
-            d.push(
-                Diagnostic::error(format!(
-                    "tag key `{}` uses the reserved `aws:` prefix",
-                    k.value
-                ))
-                .at(kloc)
-                .help("AWS reserves tag keys starting with `aws:`; choose another key"),
-            );
+            d.push(reserved_tag(file, k));
             continue;
         }
         if k.chars().count() > MAX_TAG_KEY {
@@ -1180,11 +1189,7 @@ fn resolve_unit(
     // Capabilities: as given (checked in check_pipeline) or what the template needs.
     let capabilities: BTreeSet<Capability> = match (&stack.capabilities, &parsed) {
         (Some(caps), _) => caps.iter().map(|c| c.value).collect(),
-        (None, Some(t)) => t
-            .required_capabilities()
-            .into_iter()
-            .map(|(c, _)| c)
-            .collect(),
+        (None, Some(t)) => t.required_capabilities().iter().map(|(c, _)| *c).collect(),
         (None, None) => BTreeSet::new(),
     };
 

@@ -9,10 +9,10 @@ mod params;
 mod value;
 
 pub use params::{ParamCheck, check_value};
-pub use value::{canonical_json, sha256_hex, to_value};
+pub use value::{canonical_json, check_tags, sha256_hex, to_value};
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -30,13 +30,17 @@ pub const MAX_TEMPLATE_BODY_BYTES: usize = 51_200;
 pub struct Template {
     /// Size of the template file in bytes.
     pub size: usize,
-    /// The whole document, short tags expanded.
-    pub value: Value,
     pub parameters: IndexMap<String, ParameterDecl>,
     pub outputs: IndexMap<String, OutputDecl>,
     pub resources: IndexMap<String, ResourceDecl>,
-    /// SHA-256 of the canonical JSON form: equal for templates that differ only in formatting.
-    pub digest: String,
+    /// The capabilities the template needs, with the resource needing each.
+    capabilities: BTreeSet<(Capability, String)>,
+    /// The document as read (tags checked).
+    root: Node,
+    /// The document as a JSON value, short tags expanded; built when first asked for.
+    value: OnceLock<Value>,
+    /// SHA-256 of the canonical JSON form, computed when first asked for.
+    digest: OnceLock<String>,
 }
 
 /// A declared template parameter.
@@ -98,7 +102,6 @@ impl Template {
                     .at(Loc::new(file, Span::on_line(e.pos, 1))),
             ]
         })?;
-        let value = to_value(&root).map_err(|e| err(e.message, e.span))?;
         if !matches!(root.kind, Kind::Map(_)) {
             return Err(err(
                 format!(
@@ -160,15 +163,38 @@ impl Template {
         if !diags.is_empty() {
             return Err(diags);
         }
-        let digest = sha256_hex(canonical_json(&value).as_bytes());
+        check_tags(&root).map_err(|e| err(e.message, e.span))?;
+        let capabilities = required_capabilities(&root, &resources);
         Ok(Template {
             size: bytes.len(),
-            value,
             parameters,
             outputs,
             resources,
-            digest,
+            capabilities,
+            root,
+            value: OnceLock::new(),
+            digest: OnceLock::new(),
         })
+    }
+
+    /// The whole document as a JSON value, short tags expanded to their long form.
+    pub fn value(&self) -> &Value {
+        self.value
+            .get_or_init(|| to_value(&self.root).expect("tags were checked when parsing"))
+    }
+
+    /// SHA-256 (hex) of the canonical JSON form: equal for templates that differ only in
+    /// formatting, comments, key order, or YAML against JSON.
+    pub fn digest(&self) -> &str {
+        self.digest
+            .get_or_init(|| sha256_hex(canonical_json(self.value()).as_bytes()))
+    }
+
+    /// The capabilities CloudFormation will demand for this template, with the resource that
+    /// demands each: IAM resources need `CAPABILITY_IAM`, IAM resources with custom names
+    /// `CAPABILITY_NAMED_IAM`, macros and transforms `CAPABILITY_AUTO_EXPAND`.
+    pub fn required_capabilities(&self) -> &BTreeSet<(Capability, String)> {
+        &self.capabilities
     }
 
     fn parameters(
@@ -228,64 +254,56 @@ impl Template {
         }
         out
     }
-
-    /// The capabilities CloudFormation will demand for this template, with the resource that
-    /// demands each: IAM resources need `CAPABILITY_IAM`, IAM resources with custom names
-    /// `CAPABILITY_NAMED_IAM`, macros and transforms `CAPABILITY_AUTO_EXPAND`.
-    pub fn required_capabilities(&self) -> BTreeSet<(Capability, String)> {
-        const NAME_PROPS: &[&str] = &[
-            "RoleName",
-            "UserName",
-            "GroupName",
-            "ManagedPolicyName",
-            "InstanceProfileName",
-        ];
-        let mut caps = BTreeSet::new();
-        if self.value.get("Transform").is_some() {
-            caps.insert((Capability::AutoExpand, "Transform".to_string()));
-        }
-        if let Some(resources) = self.value.get("Resources").and_then(Value::as_object) {
-            for (id, r) in resources {
-                if uses_fn_transform(r) {
-                    caps.insert((Capability::AutoExpand, id.clone()));
-                }
-            }
-        }
-        let resources = self.value.get("Resources").and_then(Value::as_object);
-        for (id, decl) in &self.resources {
-            if decl.type_ == "AWS::Serverless::Application"
-                || decl.type_.starts_with("AWS::Serverless::")
-            {
-                caps.insert((Capability::AutoExpand, id.clone()));
-            }
-            if !decl.type_.starts_with("AWS::IAM::") {
-                continue;
-            }
-            let named = resources
-                .and_then(|r| r.get(id))
-                .and_then(|r| r.get("Properties"))
-                .and_then(Value::as_object)
-                .is_some_and(|p| NAME_PROPS.iter().any(|k| p.contains_key(*k)));
-            let cap = if named {
-                Capability::NamedIam
-            } else {
-                Capability::Iam
-            };
-            caps.insert((cap, id.clone()));
-        }
-        caps
-    }
 }
 
-/// Whether a value calls a macro through `Fn::Transform` anywhere inside it.
-fn uses_fn_transform(v: &Value) -> bool {
-    match v {
-        Value::Object(m) => m
-            .iter()
-            .any(|(k, x)| k == "Fn::Transform" || uses_fn_transform(x)),
-        Value::Array(a) => a.iter().any(uses_fn_transform),
-        _ => false,
+/// Works out the capabilities a template needs from its document.
+fn required_capabilities(
+    root: &Node,
+    resources: &IndexMap<String, ResourceDecl>,
+) -> BTreeSet<(Capability, String)> {
+    const NAME_PROPS: &[&str] = &[
+        "RoleName",
+        "UserName",
+        "GroupName",
+        "ManagedPolicyName",
+        "InstanceProfileName",
+    ];
+    let mut caps = BTreeSet::new();
+    if root.get("Transform").is_some() {
+        caps.insert((Capability::AutoExpand, "Transform".to_string()));
     }
+    let nodes = root.get("Resources");
+    for (id, decl) in resources {
+        let node = nodes.and_then(|r| r.get(id));
+        if decl.type_.starts_with("AWS::Serverless::") || node.is_some_and(uses_fn_transform) {
+            caps.insert((Capability::AutoExpand, id.clone()));
+        }
+        if !decl.type_.starts_with("AWS::IAM::") {
+            continue;
+        }
+        let named = node
+            .and_then(|r| r.get("Properties"))
+            .is_some_and(|p| NAME_PROPS.iter().any(|k| p.get(k).is_some()));
+        let cap = if named {
+            Capability::NamedIam
+        } else {
+            Capability::Iam
+        };
+        caps.insert((cap, id.clone()));
+    }
+    caps
+}
+
+/// Whether a node calls a macro through `Fn::Transform` (or `!Transform`) anywhere inside it.
+fn uses_fn_transform(n: &Node) -> bool {
+    n.tag.as_deref() == Some("!Transform")
+        || match &n.kind {
+            Kind::Scalar(_) => false,
+            Kind::Seq(items) => items.iter().any(uses_fn_transform),
+            Kind::Map(pairs) => pairs
+                .iter()
+                .any(|(k, v)| k.as_str() == Some("Fn::Transform") || uses_fn_transform(v)),
+        }
 }
 
 #[cfg(test)]
@@ -338,7 +356,7 @@ Outputs:
         assert_eq!(t.parameters["Kind"].allowed_values, ["small", "large"]);
         assert_eq!(t.outputs["Extra"].condition.as_deref(), Some("Big"));
         assert_eq!(t.resources["Bucket"].type_, "AWS::S3::Bucket");
-        let caps: Vec<_> = t.required_capabilities().into_iter().collect();
+        let caps: Vec<_> = t.required_capabilities().iter().cloned().collect();
         assert_eq!(caps, [(Capability::NamedIam, "Role".to_string())]);
         let with_macro = T.replace(
             "  Bucket:\n    Type: AWS::S3::Bucket\n",
@@ -356,10 +374,10 @@ Outputs:
         let a = Template::parse(T.as_bytes(), &file()).unwrap();
         let reformatted = T.replace("MinValue: 1", "MinValue:    1   # at least one");
         let b = Template::parse(reformatted.as_bytes(), &file()).unwrap();
-        assert_eq!(a.digest, b.digest);
+        assert_eq!(a.digest(), b.digest());
         let changed = T.replace("MaxValue: 10", "MaxValue: 11");
         let c = Template::parse(changed.as_bytes(), &file()).unwrap();
-        assert_ne!(a.digest, c.digest);
+        assert_ne!(a.digest(), c.digest());
     }
 
     #[test]

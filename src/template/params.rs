@@ -2,9 +2,26 @@
 //! creates the change set: Type, AllowedValues, AllowedPattern, Min/MaxLength, Min/MaxValue.
 //! Values of NoEcho parameters never appear in the messages.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use regex::Regex;
 
 use super::ParameterDecl;
+
+/// Compiled AllowedPatterns, by pattern: templates share them across stacks and environments.
+/// `None` for patterns this regex engine does not support.
+static PATTERNS: LazyLock<Mutex<HashMap<String, Option<Regex>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// `pattern` compiled to match whole values, as CloudFormation matches AllowedPattern.
+fn full_match(pattern: &str) -> Option<Regex> {
+    let mut cache = PATTERNS.lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .entry(pattern.to_string())
+        .or_insert_with(|| Regex::new(&format!("^(?:{pattern})$")).ok())
+        .clone()
+}
 
 /// The outcome of checking one value.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,7 +110,7 @@ pub fn check_value(name: &str, decl: &ParameterDecl, value: &str) -> ParamCheck 
             }
         }
         if let Some((_, shape)) = AWS_ID_SHAPES.iter().find(|(t, _)| *t == element_type) {
-            let re = Regex::new(&format!("^(?:{shape})$")).expect("built-in id shapes are valid");
+            let re = full_match(shape).expect("built-in id shapes are valid");
             if !re.is_match(item) {
                 return invalid(
                     format!(
@@ -151,7 +168,7 @@ pub fn check_value(name: &str, decl: &ParameterDecl, value: &str) -> ParamCheck 
 
     if let Some(pattern) = &decl.allowed_pattern {
         if ty == "String" || ty == "CommaDelimitedList" {
-            let Ok(re) = Regex::new(&format!("^(?:{pattern})$")) else {
+            let Some(re) = full_match(pattern) else {
                 return ParamCheck::Unchecked {
                     reason: format!(
                         "the AllowedPattern of parameter `{name}` uses regular-expression features formwork cannot check offline; CloudFormation will check it"

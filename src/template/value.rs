@@ -38,8 +38,106 @@ const FN_TAGS: &[&str] = &[
     "Transform",
 ];
 
+/// What a tag makes of the node it stands on.
+enum Intrinsic {
+    /// No tag, or a YAML core tag (`!!str`): the node as it is.
+    Plain,
+    /// `!Name x` → `{"Key": x}`.
+    Wrap(&'static str),
+    /// `!GetAtt A.B` → `{"Fn::GetAtt": ["A", "B"]}`.
+    GetAtt,
+}
+
+/// Long names of the tags in [`FN_TAGS`], in the same order.
+const FN_KEYS: &[&str] = &[
+    "Fn::And",
+    "Fn::Base64",
+    "Fn::Cidr",
+    "Fn::Equals",
+    "Fn::FindInMap",
+    "Fn::ForEach",
+    "Fn::GetAZs",
+    "Fn::If",
+    "Fn::ImportValue",
+    "Fn::Join",
+    "Fn::Length",
+    "Fn::Not",
+    "Fn::Or",
+    "Fn::Select",
+    "Fn::Split",
+    "Fn::Sub",
+    "Fn::ToJsonString",
+    "Fn::Transform",
+];
+
+fn intrinsic(node: &Node) -> Result<Intrinsic, TagError> {
+    let Some(tag) = node.tag.as_deref() else {
+        return Ok(Intrinsic::Plain);
+    };
+    if tag.starts_with("!!") {
+        return Ok(Intrinsic::Plain);
+    }
+    let name = tag.trim_start_matches('!');
+    match name {
+        "Ref" => Ok(Intrinsic::Wrap("Ref")),
+        "Condition" => Ok(Intrinsic::Wrap("Condition")),
+        "GetAtt" => {
+            if let Kind::Scalar(s) = &node.kind {
+                if !s.text.contains('.') {
+                    return Err(TagError {
+                        message: format!(
+                            "`!GetAtt {}` names no attribute; write `!GetAtt Resource.Attribute`",
+                            s.text
+                        ),
+                        span: node.span,
+                    });
+                }
+            }
+            Ok(Intrinsic::GetAtt)
+        }
+        n => match FN_TAGS.iter().position(|t| *t == n) {
+            Some(i) => Ok(Intrinsic::Wrap(FN_KEYS[i])),
+            None => {
+                let hint = crate::suggest::nearest(
+                    n,
+                    FN_TAGS
+                        .iter()
+                        .copied()
+                        .chain(["Ref", "Condition", "GetAtt"]),
+                )
+                .map(|s| format!(" (did you mean `!{s}`?)"))
+                .unwrap_or_default();
+                Err(TagError {
+                    message: format!("unknown CloudFormation tag `{tag}`{hint}"),
+                    span: node.span,
+                })
+            }
+        },
+    }
+}
+
+/// Checks that every tag in a tree is one CloudFormation knows and every mapping key is a
+/// name, without building anything: what [`to_value`] would refuse, found in a read-only walk.
+pub fn check_tags(node: &Node) -> Result<(), TagError> {
+    intrinsic(node)?;
+    match &node.kind {
+        Kind::Scalar(_) => Ok(()),
+        Kind::Seq(items) => items.iter().try_for_each(check_tags),
+        Kind::Map(pairs) => pairs.iter().try_for_each(|(k, v)| {
+            if !matches!(k.kind, Kind::Scalar(_)) {
+                return Err(TagError {
+                    message: "a mapping key must be a plain name".into(),
+                    span: k.span,
+                });
+            }
+            check_tags(v)
+        }),
+    }
+}
+
 /// Converts a YAML node tree into a JSON value, expanding short tags.
 pub fn to_value(node: &Node) -> Result<Value, TagError> {
+    let how = intrinsic(node)?;
     let plain = match &node.kind {
         Kind::Scalar(s) => {
             if node.tag.as_deref() == Some("!!str") || s.style != Style::Plain {
@@ -50,67 +148,33 @@ pub fn to_value(node: &Node) -> Result<Value, TagError> {
         }
         Kind::Seq(items) => Value::Array(items.iter().map(to_value).collect::<Result<_, _>>()?),
         Kind::Map(pairs) => {
-            let mut m = Map::new();
+            let mut m = Map::with_capacity(pairs.len());
             for (k, v) in pairs {
-                let key = match &k.kind {
-                    Kind::Scalar(s) => s.text.clone(),
-                    _ => {
-                        return Err(TagError {
-                            message: "a mapping key must be a plain name".into(),
-                            span: k.span,
-                        });
-                    }
+                let Kind::Scalar(key) = &k.kind else {
+                    return Err(TagError {
+                        message: "a mapping key must be a plain name".into(),
+                        span: k.span,
+                    });
                 };
-                m.insert(key, to_value(v)?);
+                m.insert(key.text.clone(), to_value(v)?);
             }
             Value::Object(m)
         }
     };
-    let Some(tag) = node.tag.as_deref() else {
-        return Ok(plain);
-    };
-    if tag.starts_with("!!") {
-        return Ok(plain);
-    }
-    let name = tag.trim_start_matches('!');
-    let long = match name {
-        "Ref" => "Ref".to_string(),
-        "Condition" => "Condition".to_string(),
-        "GetAtt" => {
+    Ok(match how {
+        Intrinsic::Plain => plain,
+        Intrinsic::Wrap(key) => single(key, plain),
+        Intrinsic::GetAtt => {
             let arg = match plain {
-                Value::String(s) => match s.split_once('.') {
-                    Some((res, attr)) => Value::Array(vec![res.into(), attr.into()]),
-                    None => {
-                        return Err(TagError {
-                            message: format!(
-                                "`!GetAtt {s}` names no attribute; write `!GetAtt Resource.Attribute`"
-                            ),
-                            span: node.span,
-                        });
-                    }
-                },
+                Value::String(s) => {
+                    let (res, attr) = s.split_once('.').unwrap_or((&s, ""));
+                    Value::Array(vec![res.into(), attr.into()])
+                }
                 other => other,
             };
-            return Ok(single("Fn::GetAtt", arg));
+            single("Fn::GetAtt", arg)
         }
-        n if FN_TAGS.contains(&n) => format!("Fn::{n}"),
-        other => {
-            let hint = crate::suggest::nearest(
-                other,
-                FN_TAGS
-                    .iter()
-                    .copied()
-                    .chain(["Ref", "Condition", "GetAtt"]),
-            )
-            .map(|s| format!(" (did you mean `!{s}`?)"))
-            .unwrap_or_default();
-            return Err(TagError {
-                message: format!("unknown CloudFormation tag `{tag}`{hint}"),
-                span: node.span,
-            });
-        }
-    };
-    Ok(single(&long, plain))
+    })
 }
 
 fn single(key: &str, v: Value) -> Value {
@@ -135,9 +199,14 @@ fn scalar(t: &str) -> Value {
                     return Value::from(i);
                 }
             }
-            if let Ok(f) = t.parse::<f64>() {
-                if f.is_finite() && f.to_string() == t {
-                    return Value::from(f);
+            let float_like = t.bytes().any(|b| b.is_ascii_digit())
+                && t.bytes()
+                    .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
+            if float_like {
+                if let Ok(f) = t.parse::<f64>() {
+                    if f.is_finite() && f.to_string() == t {
+                        return Value::from(f);
+                    }
                 }
             }
             Value::String(t.to_string())
@@ -147,38 +216,38 @@ fn scalar(t: &str) -> Value {
 
 /// Writes `v` as JSON with object keys sorted and no white space: the canonical form.
 pub fn canonical_json(v: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     write_canonical(v, &mut out);
-    out
+    String::from_utf8(out).expect("JSON is UTF-8")
 }
 
-fn write_canonical(v: &Value, out: &mut String) {
+fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, x)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(&m[k], out);
+                serde_json::to_writer(&mut *out, k).expect("writing to memory");
+                out.push(b':');
+                write_canonical(x, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        other => serde_json::to_writer(&mut *out, other).expect("writing to memory"),
     }
 }
 
