@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use git2::Repository;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{
     ENVIRONMENT_FILE, ENVIRONMENTS_DIR, Loader, PIPELINE_FILE, PIPELINES_DIR, ParseCache, Pipeline,
@@ -34,7 +34,7 @@ pub enum AffectedError {
 }
 
 /// A revision as reported.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevisionInfo {
     /// As given on the command line.
     pub rev: String,
@@ -56,7 +56,7 @@ pub enum Change {
 }
 
 /// Why a unit is affected.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
     /// The unit is new at head (`detail` says why: a new stack, an enabled one, a new name…).

@@ -23,6 +23,7 @@ pub mod desired;
 pub mod diag;
 pub mod git;
 pub mod graph;
+pub mod plan;
 pub mod render;
 pub mod schema;
 pub mod source;

@@ -1,5 +1,9 @@
 //! Output for people (text) and machines (JSON, Graphviz DOT) of `validate`, `affected` and
 //! `graph`. The JSON documents are versioned; their shape is documented in docs/json-output.md.
+//! Plans are rendered by [`plan_text`] (terminal) and [`plan_markdown`] (pull requests).
+
+pub mod plan_markdown;
+pub mod plan_text;
 
 use std::fmt::Write as _;
 

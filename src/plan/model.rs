@@ -1,0 +1,330 @@
+//! The plan: what formwork will do to each stack of each environment, as shown to reviewers and
+//! recorded for apply. Built by the live planner (from CloudFormation change sets) or the
+//! offline planner (from two revisions of the config), rendered as text, Markdown and JSON.
+//!
+//! A plan never holds a secret: NoEcho parameter values and SSM SecureString values are masked
+//! (`****`) before they are put into it.
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::affected::{Reason, RevisionInfo};
+
+/// The version of the JSON form of a plan (`formwork plan --output json`, plan records).
+pub const PLAN_JSON_VERSION: u32 = 1;
+
+/// A whole plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub version: u32,
+    /// Unique per planning run.
+    pub id: String,
+    /// When the plan was made, RFC 3339 in UTC.
+    pub created_at: String,
+    /// Made without AWS, by comparing two revisions of the config.
+    pub offline: bool,
+    /// The revision compared against, when only affected stacks are planned.
+    pub base: Option<RevisionInfo>,
+    /// The revision planned.
+    pub head: RevisionInfo,
+    /// Environments in name order.
+    pub environments: Vec<EnvironmentPlan>,
+}
+
+/// The plan of one environment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentPlan {
+    pub name: String,
+    pub pipeline: String,
+    pub account: String,
+    pub region: String,
+    /// In dependency order; removals last.
+    pub units: Vec<UnitPlan>,
+}
+
+/// What happens to one stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// A new stack (change set of type CREATE).
+    Create,
+    /// An existing stack changes (change set of type UPDATE).
+    Update,
+    /// Nothing to do: CloudFormation found no changes.
+    NoChange,
+    /// The stack left the config; it is deleted only when apply is allowed to delete.
+    Remove,
+    /// Cannot be planned yet: an input comes from a stack that does not exist before apply.
+    /// Planned again once its inputs are known.
+    Pending,
+    /// The stack is in a state that prevents changes (`message` says which and what to do).
+    Blocked,
+    /// Planning failed (`message` says why).
+    Failed,
+}
+
+impl Action {
+    /// Whether this action changes AWS when applied.
+    pub fn is_change(self) -> bool {
+        matches!(self, Action::Create | Action::Update | Action::Remove | Action::Pending)
+    }
+}
+
+/// The plan of one stack of one environment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitPlan {
+    /// The stack's key in the pipeline.
+    pub stack: String,
+    /// The CloudFormation stack name.
+    pub stack_name: String,
+    pub action: Action,
+    /// Why the stack is in the plan (empty when every stack of the environment is planned).
+    pub reasons: Vec<Reason>,
+    /// Digest of the stack's desired state; apply refuses when it no longer matches.
+    pub config_hash: String,
+    /// The change set to execute at apply.
+    pub change_set: Option<ChangeSetRef>,
+    /// The stack's CloudFormation status when planned (`None`: the stack does not exist).
+    pub stack_status: Option<String>,
+    /// When the stack was last updated (or created) as seen at plan time, RFC 3339.
+    pub last_updated: Option<String>,
+    /// Resource changes.
+    pub resources: Vec<ResourceChange>,
+    /// Parameters whose values change (all parameters for a new stack).
+    pub parameters: Vec<ParameterChange>,
+    /// IAM and network changes, with a flag when access broadens.
+    pub security: Vec<SecurityChange>,
+    /// Unified diff of the deployed (or base) template against the new one, normalised so that
+    /// formatting and key order do not show; `None` when the templates are the same.
+    pub template_diff: Option<String>,
+    /// Inputs that are not known until other stacks are applied.
+    pub inputs: Vec<Input>,
+    /// For blocked, failed and pending stacks: what happened and what to do.
+    pub message: Option<String>,
+}
+
+/// A change set created for review.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeSetRef {
+    pub name: String,
+    /// The change set's ARN.
+    pub id: String,
+    /// The stack's ARN.
+    pub stack_id: Option<String>,
+    /// `CREATE` or `UPDATE`.
+    pub change_set_type: String,
+}
+
+/// What happens to one resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceAction {
+    Add,
+    Modify,
+    Remove,
+    Import,
+    /// Decided only while the change set runs (CloudFormation's `Dynamic`).
+    Dynamic,
+}
+
+/// Whether a modified resource is replaced (a new physical resource, the old one deleted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Replacement {
+    True,
+    False,
+    /// Depends on values only known while the change set runs.
+    Conditional,
+    /// Not applicable (adds, removes) or not known.
+    Unknown,
+}
+
+/// Who said whether a resource is replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplacementSource {
+    /// CloudFormation's change set.
+    Cloudformation,
+    /// formwork's prediction from the resource type's create-only properties.
+    Predicted,
+}
+
+/// A changed resource.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub logical_id: String,
+    pub physical_id: Option<String>,
+    pub resource_type: String,
+    pub action: ResourceAction,
+    pub replacement: Replacement,
+    pub replacement_source: ReplacementSource,
+    /// What parts change: `Properties`, `Metadata`, `Tags`, `CreationPolicy`, `UpdatePolicy`,
+    /// `DeletionPolicy`, `UpdateReplacePolicy`.
+    pub scope: Vec<String>,
+    pub details: Vec<ChangeDetail>,
+}
+
+/// One changed attribute or property of a resource.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChangeDetail {
+    /// `Properties`, `Metadata`, `Tags`, … (CloudFormation's `Target.Attribute`).
+    pub attribute: String,
+    /// The property path, e.g. `CidrBlock` or `Tags[0].Value`.
+    pub name: Option<String>,
+    /// `never`, `conditionally` or `always`.
+    pub requires_recreation: Option<RequiresRecreation>,
+    /// `Static` or `Dynamic`.
+    pub evaluation: Option<String>,
+    /// `ResourceReference`, `ParameterReference`, `ResourceAttribute`, `DirectModification`,
+    /// `Automatic`.
+    pub change_source: Option<String>,
+    /// The resource, parameter or attribute that causes the change.
+    pub causing_entity: Option<String>,
+    /// The value before, where known (masked when secret).
+    pub before: Option<String>,
+    /// The value after, where known (masked when secret).
+    pub after: Option<String>,
+}
+
+/// Whether changing a property replaces the resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequiresRecreation {
+    Never,
+    Conditionally,
+    Always,
+}
+
+/// A parameter whose value changes (or every parameter of a new stack).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParameterChange {
+    pub name: String,
+    /// The deployed value (masked when secret); `None` when the parameter is new.
+    pub before: Option<String>,
+    /// The new value (masked when secret); `None` when the parameter goes away.
+    pub after: Option<String>,
+    /// NoEcho or from an SSM SecureString: values are shown as `****`.
+    pub secret: bool,
+    /// The new value comes from a stack changed in this plan and is known only after apply
+    /// (`after` then holds the value deployed today, if any).
+    pub known_after_apply: bool,
+    /// The expression the value comes from, as written in the config (`${vpc.VpcId}`).
+    pub expression: Option<String>,
+}
+
+/// What kind of access a security change is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityKind {
+    /// A statement of an IAM policy (identity policy, trust policy).
+    IamStatement,
+    /// A managed policy attached or detached.
+    IamPolicy,
+    /// A statement of a resource policy (bucket, queue, topic, key policy …).
+    ResourcePolicy,
+    /// An ingress or egress rule of a security group.
+    SecurityGroupRule,
+}
+
+/// Whether a security item appears or goes away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityChangeKind {
+    Added,
+    Removed,
+}
+
+/// An IAM or network change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityChange {
+    /// The resource's logical id.
+    pub resource: String,
+    pub resource_type: String,
+    pub kind: SecurityKind,
+    pub change: SecurityChangeKind,
+    /// What the item says, in one line: `Allow s3:GetObject on arn:aws:s3:::bucket/*`,
+    /// `ingress tcp 443 from 0.0.0.0/0`.
+    pub description: String,
+    /// The change widens access: a new Allow with a wildcard action, resource or principal, a
+    /// rule open to the whole internet, a removed Deny.
+    pub broadens: bool,
+}
+
+/// An input that is not known yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    /// The parameter that takes it.
+    pub parameter: String,
+    /// The reference as written, e.g. `${vpc.VpcId}`.
+    pub reference: String,
+    /// The stack it comes from.
+    pub from_stack: String,
+    pub state: InputState,
+}
+
+/// How much is known of an input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum InputState {
+    /// The source stack changes in this plan; the value deployed today was used (masked when
+    /// secret).
+    KnownAfterApply { current: Option<String> },
+    /// The source stack does not exist yet: there is no value to plan with.
+    Pending,
+}
+
+/// Counts of resource changes, for summaries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub add: usize,
+    pub modify: usize,
+    pub remove: usize,
+    /// Modified resources that are replaced (`replacement: true`); included in `modify`.
+    pub replace: usize,
+}
+
+impl UnitPlan {
+    /// Resource change counts of this stack.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for r in &self.resources {
+            match r.action {
+                ResourceAction::Add | ResourceAction::Import => c.add += 1,
+                ResourceAction::Modify | ResourceAction::Dynamic => {
+                    c.modify += 1;
+                    if r.replacement == Replacement::True {
+                        c.replace += 1;
+                    }
+                }
+                ResourceAction::Remove => c.remove += 1,
+            }
+        }
+        c
+    }
+
+    /// Whether the stack's plan destroys something: removed or replaced resources, or the
+    /// whole stack leaving the config.
+    pub fn is_destructive(&self) -> bool {
+        self.action == Action::Remove || {
+            let c = self.counts();
+            c.remove > 0 || c.replace > 0
+        }
+    }
+}
+
+impl Plan {
+    /// Whether applying the plan would change anything.
+    pub fn has_changes(&self) -> bool {
+        self.environments
+            .iter()
+            .flat_map(|e| &e.units)
+            .any(|u| u.action.is_change())
+    }
+
+    /// Whether any stack could not be planned (blocked or failed).
+    pub fn has_errors(&self) -> bool {
+        self.environments
+            .iter()
+            .flat_map(|e| &e.units)
+            .any(|u| matches!(u.action, Action::Blocked | Action::Failed))
+    }
+}
