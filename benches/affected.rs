@@ -53,7 +53,7 @@ fn parent(n: usize) -> Option<usize> {
 
 /// Whether stack `n` also takes `s00`'s `Arn` (a second edge into the shared root).
 fn takes_shared(n: usize) -> bool {
-    n > 0 && n % 5 == 0
+    n > 0 && n.is_multiple_of(5)
 }
 
 /// Whether stack `n`'s template has an IAM role (so it needs CAPABILITY_IAM).
@@ -231,7 +231,7 @@ defaults:
             let _ = writeln!(t, "  {}:", stack_key(n));
             t.push_str("    parameters:\n");
             let _ = writeln!(t, "      InstanceCount: {}", self.count[e][n]);
-            if (e + n) % 4 == 0 {
+            if (e + n).is_multiple_of(4) {
                 let _ = writeln!(t, "      Size: {}", SIZES[(e + n) % SIZES.len()]);
             }
         }

@@ -141,6 +141,25 @@ pub fn affected(
     head_rev: &str,
     cache: &ParseCache,
 ) -> Result<AffectedReport, AffectedError> {
+    Ok(compare(repo, prefix, base_rev, head_rev, cache)?.report)
+}
+
+/// A comparison of two revisions: the report, and the desired state at each revision of the
+/// environments the change reaches (for planning them).
+pub struct Comparison {
+    pub report: AffectedReport,
+    pub before: BTreeMap<String, DesiredEnvironment>,
+    pub after: BTreeMap<String, DesiredEnvironment>,
+}
+
+/// Like [`affected`], keeping the desired state of both revisions.
+pub fn compare(
+    repo: &Repository,
+    prefix: &str,
+    base_rev: &str,
+    head_rev: &str,
+    cache: &ParseCache,
+) -> Result<Comparison, AffectedError> {
     let base = Revision::resolve(repo, base_rev)?;
     let head = Revision::resolve(repo, head_rev)?;
     let changed = git::changed_paths(repo, &base, &head, prefix)?;
@@ -160,6 +179,8 @@ pub fn affected(
     let mut units = Vec::new();
     let mut diags = Diagnostics::new();
     let mut checks = PipelineChecks::default();
+    let mut befores = BTreeMap::new();
+    let mut afters = BTreeMap::new();
     for env in &candidates {
         let before = resolve(&mut base_l, &mut checks, env, &base_pipelines)?;
         let after = resolve(&mut head_l, &mut checks, env, &head_pipelines)?;
@@ -174,11 +195,17 @@ pub fn affected(
             after.desired.as_ref(),
         ));
         diags.extend(after.diags);
+        if let Some(d) = before.desired {
+            befores.insert(env.clone(), d);
+        }
+        if let Some(d) = after.desired {
+            afters.insert(env.clone(), d);
+        }
     }
     let mut all = std::mem::take(&mut head_l.diags);
     all.extend(diags);
     let environments: BTreeSet<String> = units.iter().map(|u| u.environment.clone()).collect();
-    Ok(AffectedReport {
+    let report = AffectedReport {
         version: AFFECTED_JSON_VERSION,
         base: RevisionInfo {
             rev: base.name.clone(),
@@ -193,6 +220,11 @@ pub fn affected(
         units,
         diags: all,
         texts: std::mem::take(&mut head_l.texts),
+    };
+    Ok(Comparison {
+        report,
+        before: befores,
+        after: afters,
     })
 }
 
@@ -292,13 +324,11 @@ fn candidate_environments(
         for name in loader.pipeline_names()? {
             let dir = format!("{PIPELINES_DIR}/{name}/");
             let mut reached = other_paths.iter().any(|p| p.starts_with(&dir));
-            if !reached {
-                if let Some(p) = loader.pipeline(&name)? {
-                    reached = p.templates.values().any(|t| match t {
-                        StackTemplate::Local { path, .. } => other_paths.contains(&path.as_str()),
-                        StackTemplate::Url { .. } => false,
-                    });
-                }
+            if !reached && let Some(p) = loader.pipeline(&name)? {
+                reached = p.templates.values().any(|t| match t {
+                    StackTemplate::Local { path, .. } => other_paths.contains(&path.as_str()),
+                    StackTemplate::Url { .. } => false,
+                });
             }
             if reached {
                 touched.insert(name);
@@ -308,10 +338,10 @@ fn candidate_environments(
             continue;
         }
         for env in loader.environment_names()? {
-            if let Some(e) = loader.environment(&env)? {
-                if touched.contains(e.def.pipeline.as_str()) {
-                    out.insert(env);
-                }
+            if let Some(e) = loader.environment(&env)?
+                && touched.contains(e.def.pipeline.as_str())
+            {
+                out.insert(env);
             }
         }
     }

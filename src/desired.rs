@@ -137,6 +137,26 @@ pub struct Dependency {
 }
 
 impl Unit {
+    /// A digest of everything that makes up this unit's desired state: stack name, account,
+    /// region, template content (or URL), parameter expressions, tags and capabilities. A plan
+    /// records it; apply refuses when the config has moved since.
+    pub fn config_hash(&self) -> String {
+        let template = match &self.template {
+            TemplateRef::Local { template, .. } => format!("sha256:{}", template.digest()),
+            TemplateRef::Url { url } => url.clone(),
+        };
+        let doc = serde_json::json!({
+            "stack_name": self.stack_name,
+            "account": self.account,
+            "region": self.region,
+            "template": template,
+            "parameters": self.parameters.iter().map(|(k, v)| (k.clone(), v.value.to_string())).collect::<BTreeMap<_, _>>(),
+            "tags": self.tags,
+            "capabilities": self.capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        });
+        crate::template::sha256_hex(crate::template::canonical_json(&doc).as_bytes())
+    }
+
     /// The references to other stacks' outputs in this unit's parameters.
     pub fn output_inputs(&self) -> BTreeSet<(String, String)> {
         let mut out = BTreeSet::new();

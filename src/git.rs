@@ -148,10 +148,10 @@ fn diff_trees(
     dir: &str,
     out: &mut Vec<String>,
 ) -> Result<(), GitError> {
-    if let (Some(a), Some(b)) = (a, b) {
-        if a.id() == b.id() {
-            return Ok(());
-        }
+    if let (Some(a), Some(b)) = (a, b)
+        && a.id() == b.id()
+    {
+        return Ok(());
     }
     let mut ai = a.into_iter().flat_map(|t| t.iter()).peekable();
     let mut bi = b.into_iter().flat_map(|t| t.iter()).peekable();

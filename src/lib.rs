@@ -18,6 +18,7 @@
 //! - [`schema`]: JSON Schemas of the config files.
 
 pub mod affected;
+pub mod aws;
 pub mod config;
 pub mod desired;
 pub mod diag;

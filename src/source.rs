@@ -170,10 +170,10 @@ impl Source for Directory {
                 path: full.clone(),
                 source,
             })?;
-            if e.path().is_dir() {
-                if let Some(n) = e.file_name().to_str() {
-                    names.push(n.to_string());
-                }
+            if e.path().is_dir()
+                && let Some(n) = e.file_name().to_str()
+            {
+                names.push(n.to_string());
             }
         }
         names.sort();

@@ -373,10 +373,10 @@ impl<'a> Loader<'a> {
         }
         let mut to_parse: Vec<(String, Option<String>, Vec<u8>)> = Vec::new();
         for p in &mut pending {
-            if let Pending::Parse { path, id, bytes } = p {
-                if !to_parse.iter().any(|(q, _, _)| q == path) {
-                    to_parse.push((path.clone(), id.clone(), std::mem::take(bytes)));
-                }
+            if let Pending::Parse { path, id, bytes } = p
+                && !to_parse.iter().any(|(q, _, _)| q == path)
+            {
+                to_parse.push((path.clone(), id.clone(), std::mem::take(bytes)));
             }
         }
         let mut parsed: HashMap<String, CachedTemplate> = HashMap::new();

@@ -384,10 +384,10 @@ pub fn check_pipeline(p: &Pipeline) -> Diagnostics {
         for (pname, value) in &stack.parameters {
             let at = At::value(file, value);
             let loc = at.whole();
-            if let Some(t) = template {
-                if !t.parameters.contains_key(pname.as_str()) {
-                    d.push(unknown_parameter(file, pname, key, t));
-                }
+            if let Some(t) = template
+                && !t.parameters.contains_key(pname.as_str())
+            {
+                d.push(unknown_parameter(file, pname, key, t));
             }
             match parse_value(file, value) {
                 Ok(e) => {
@@ -395,13 +395,14 @@ pub fn check_pipeline(p: &Pipeline) -> Diagnostics {
                         d.push(diag);
                     }
                     for r in e.references() {
-                        if let Reference::Output { stack: s, .. } = r {
-                            if p.def.stacks.contains_key(s.as_str()) && s != &key.value {
-                                graph.add_dependency(key, s);
-                                edge_loc
-                                    .entry((key.value.clone(), s.clone()))
-                                    .or_insert_with(|| loc.clone());
-                            }
+                        if let Reference::Output { stack: s, .. } = r
+                            && p.def.stacks.contains_key(s.as_str())
+                            && s != &key.value
+                        {
+                            graph.add_dependency(key, s);
+                            edge_loc
+                                .entry((key.value.clone(), s.clone()))
+                                .or_insert_with(|| loc.clone());
                         }
                     }
                 }
@@ -610,14 +611,14 @@ fn env_field_checks(env: &Environment, d: &mut Diagnostics) {
             Some(_) => {}
         }
     }
-    if let Some(b) = &def.artifact_bucket {
-        if !BUCKET.is_match(b) || b.contains("..") {
-            d.push(
-                Diagnostic::error(format!("`{}` is not a valid S3 bucket name", b.value))
-                    .at(Loc::new(f, b.span))
-                    .help("bucket names are 3–63 lower-case letters, digits, dots and hyphens"),
-            );
-        }
+    if let Some(b) = &def.artifact_bucket
+        && (!BUCKET.is_match(b) || b.contains(".."))
+    {
+        d.push(
+            Diagnostic::error(format!("`{}` is not a valid S3 bucket name", b.value))
+                .at(Loc::new(f, b.span))
+                .help("bucket names are 3–63 lower-case letters, digits, dots and hyphens"),
+        );
     }
 }
 
@@ -804,10 +805,10 @@ fn check_disabled_override(
         .get(key.as_str())
         .and_then(StackTemplate::parsed);
     for (name, v) in &over.parameters {
-        if let Some(t) = template {
-            if !t.parameters.contains_key(name.as_str()) {
-                d.push(unknown_parameter(ef, name, key, t));
-            }
+        if let Some(t) = template
+            && !t.parameters.contains_key(name.as_str())
+        {
+            d.push(unknown_parameter(ef, name, key, t));
         }
         match parse_value(ef, v) {
             Ok(e) => {
@@ -943,9 +944,11 @@ fn resolve_unit(
             url: static_value(p, pf, url, scope, "a template URL", d)?,
         },
     };
-    if let Some(t) = &parsed {
-        if t.size > MAX_TEMPLATE_BODY_BYTES && env.def.artifact_bucket.is_none() {
-            d.push(
+    if let Some(t) = &parsed
+        && t.size > MAX_TEMPLATE_BODY_BYTES
+        && env.def.artifact_bucket.is_none()
+    {
+        d.push(
                 Diagnostic::error(format!(
                     "the template of stack `{}` is {} bytes, over CloudFormation's {MAX_TEMPLATE_BODY_BYTES}-byte limit for inline templates, and environment `{}` has no artifact bucket",
                     key.value, t.size, env.name
@@ -955,7 +958,6 @@ fn resolve_unit(
                     "set `artifact_bucket:` in {ef} so formwork can upload it and pass it by URL"
                 )),
             );
-        }
     }
 
     // Parameters: defaults (where declared), then the stack's, then the environment's.
@@ -973,11 +975,11 @@ fn resolve_unit(
     }
     if let Some(o) = over {
         for (name, v) in &o.parameters {
-            if let Some(t) = &parsed {
-                if !t.parameters.contains_key(name.as_str()) {
-                    d.push(unknown_parameter(ef, name, key, t));
-                    continue;
-                }
+            if let Some(t) = &parsed
+                && !t.parameters.contains_key(name.as_str())
+            {
+                d.push(unknown_parameter(ef, name, key, t));
+                continue;
             }
             merged.insert(name.value.clone(), (ef, v));
         }

@@ -65,7 +65,10 @@ pub enum Action {
 impl Action {
     /// Whether this action changes AWS when applied.
     pub fn is_change(self) -> bool {
-        matches!(self, Action::Create | Action::Update | Action::Remove | Action::Pending)
+        matches!(
+            self,
+            Action::Create | Action::Update | Action::Remove | Action::Pending
+        )
     }
 }
 
@@ -258,6 +261,8 @@ pub struct Input {
     pub reference: String,
     /// The stack it comes from.
     pub from_stack: String,
+    /// Written in line: `"state": "pending"` or `"state": "known_after_apply", "current": …`.
+    #[serde(flatten)]
     pub state: InputState,
 }
 

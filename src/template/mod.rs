@@ -28,6 +28,8 @@ pub const MAX_TEMPLATE_BODY_BYTES: usize = 51_200;
 /// A parsed template.
 #[derive(Clone, Debug)]
 pub struct Template {
+    /// The template exactly as written: what CloudFormation receives.
+    pub text: Arc<str>,
     /// Size of the template file in bytes.
     pub size: usize,
     pub parameters: IndexMap<String, ParameterDecl>,
@@ -166,6 +168,7 @@ impl Template {
         check_tags(&root).map_err(|e| err(e.message, e.span))?;
         let capabilities = required_capabilities(&root, &resources);
         Ok(Template {
+            text: Arc::from(text),
             size: bytes.len(),
             parameters,
             outputs,

@@ -86,27 +86,27 @@ pub fn check_value(name: &str, decl: &ParameterDecl, value: &str) -> ParamCheck 
                     Some("write a number such as `3` or `2.5`".into()),
                 );
             };
-            if let Some(min) = decl.min_value {
-                if n < min {
-                    return invalid(
-                        format!(
-                            "value {} of parameter `{name}` is below its MinValue {min}",
-                            shown(item)
-                        ),
-                        constraint,
-                    );
-                }
+            if let Some(min) = decl.min_value
+                && n < min
+            {
+                return invalid(
+                    format!(
+                        "value {} of parameter `{name}` is below its MinValue {min}",
+                        shown(item)
+                    ),
+                    constraint,
+                );
             }
-            if let Some(max) = decl.max_value {
-                if n > max {
-                    return invalid(
-                        format!(
-                            "value {} of parameter `{name}` is above its MaxValue {max}",
-                            shown(item)
-                        ),
-                        constraint,
-                    );
-                }
+            if let Some(max) = decl.max_value
+                && n > max
+            {
+                return invalid(
+                    format!(
+                        "value {} of parameter `{name}` is above its MaxValue {max}",
+                        shown(item)
+                    ),
+                    constraint,
+                );
             }
         }
         if let Some((_, shape)) = AWS_ID_SHAPES.iter().find(|(t, _)| *t == element_type) {
@@ -123,12 +123,11 @@ pub fn check_value(name: &str, decl: &ParameterDecl, value: &str) -> ParamCheck 
         }
         if !decl.allowed_values.is_empty() && !decl.allowed_values.iter().any(|a| a == item) {
             let mut help = format!("allowed values: {}", decl.allowed_values.join(", "));
-            if !decl.no_echo {
-                if let Some(near) =
+            if !decl.no_echo
+                && let Some(near) =
                     crate::suggest::nearest(item, decl.allowed_values.iter().map(String::as_str))
-                {
-                    help = format!("did you mean `{near}`? {help}");
-                }
+            {
+                help = format!("did you mean `{near}`? {help}");
             }
             return invalid(
                 format!(
@@ -142,49 +141,49 @@ pub fn check_value(name: &str, decl: &ParameterDecl, value: &str) -> ParamCheck 
 
     if ty == "String" {
         let len = value.chars().count() as u64;
-        if let Some(min) = decl.min_length {
-            if len < min {
-                return invalid(
-                    format!(
-                        "value {} of parameter `{name}` is {len} characters long; its MinLength is {min}",
-                        shown(value)
-                    ),
-                    constraint,
-                );
-            }
+        if let Some(min) = decl.min_length
+            && len < min
+        {
+            return invalid(
+                format!(
+                    "value {} of parameter `{name}` is {len} characters long; its MinLength is {min}",
+                    shown(value)
+                ),
+                constraint,
+            );
         }
-        if let Some(max) = decl.max_length {
-            if len > max {
-                return invalid(
-                    format!(
-                        "value {} of parameter `{name}` is {len} characters long; its MaxLength is {max}",
-                        shown(value)
-                    ),
-                    constraint,
-                );
-            }
+        if let Some(max) = decl.max_length
+            && len > max
+        {
+            return invalid(
+                format!(
+                    "value {} of parameter `{name}` is {len} characters long; its MaxLength is {max}",
+                    shown(value)
+                ),
+                constraint,
+            );
         }
     }
 
-    if let Some(pattern) = &decl.allowed_pattern {
-        if ty == "String" || ty == "CommaDelimitedList" {
-            let Some(re) = full_match(pattern) else {
-                return ParamCheck::Unchecked {
-                    reason: format!(
-                        "the AllowedPattern of parameter `{name}` uses regular-expression features formwork cannot check offline; CloudFormation will check it"
-                    ),
-                };
+    if let Some(pattern) = &decl.allowed_pattern
+        && (ty == "String" || ty == "CommaDelimitedList")
+    {
+        let Some(re) = full_match(pattern) else {
+            return ParamCheck::Unchecked {
+                reason: format!(
+                    "the AllowedPattern of parameter `{name}` uses regular-expression features formwork cannot check offline; CloudFormation will check it"
+                ),
             };
-            for item in &items {
-                if !re.is_match(item) {
-                    return invalid(
-                        format!(
-                            "value {} of parameter `{name}` does not match its AllowedPattern `{pattern}`",
-                            shown(item)
-                        ),
-                        constraint,
-                    );
-                }
+        };
+        for item in &items {
+            if !re.is_match(item) {
+                return invalid(
+                    format!(
+                        "value {} of parameter `{name}` does not match its AllowedPattern `{pattern}`",
+                        shown(item)
+                    ),
+                    constraint,
+                );
             }
         }
     }

@@ -82,16 +82,16 @@ fn intrinsic(node: &Node) -> Result<Intrinsic, TagError> {
         "Ref" => Ok(Intrinsic::Wrap("Ref")),
         "Condition" => Ok(Intrinsic::Wrap("Condition")),
         "GetAtt" => {
-            if let Kind::Scalar(s) = &node.kind {
-                if !s.text.contains('.') {
-                    return Err(TagError {
-                        message: format!(
-                            "`!GetAtt {}` names no attribute; write `!GetAtt Resource.Attribute`",
-                            s.text
-                        ),
-                        span: node.span,
-                    });
-                }
+            if let Kind::Scalar(s) = &node.kind
+                && !s.text.contains('.')
+            {
+                return Err(TagError {
+                    message: format!(
+                        "`!GetAtt {}` names no attribute; write `!GetAtt Resource.Attribute`",
+                        s.text
+                    ),
+                    span: node.span,
+                });
             }
             Ok(Intrinsic::GetAtt)
         }
@@ -194,20 +194,18 @@ fn scalar(t: &str) -> Value {
             let int_like = !digits.is_empty()
                 && digits.bytes().all(|b| b.is_ascii_digit())
                 && (digits == "0" || !digits.starts_with('0'));
-            if int_like {
-                if let Ok(i) = t.parse::<i64>() {
-                    return Value::from(i);
-                }
+            if int_like && let Ok(i) = t.parse::<i64>() {
+                return Value::from(i);
             }
             let float_like = t.bytes().any(|b| b.is_ascii_digit())
                 && t.bytes()
                     .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
-            if float_like {
-                if let Ok(f) = t.parse::<f64>() {
-                    if f.is_finite() && f.to_string() == t {
-                        return Value::from(f);
-                    }
-                }
+            if float_like
+                && let Ok(f) = t.parse::<f64>()
+                && f.is_finite()
+                && f.to_string() == t
+            {
+                return Value::from(f);
             }
             Value::String(t.to_string())
         }

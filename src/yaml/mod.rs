@@ -312,18 +312,17 @@ impl Builder {
                 None => *pending = Some(node),
                 Some(key) => {
                     if let Kind::Map(pairs) = &mut map.kind {
-                        if let Some(text) = key.as_str() {
-                            if let Some((first, _)) =
+                        if let Some(text) = key.as_str()
+                            && let Some((first, _)) =
                                 pairs.iter().find(|(k, _)| k.as_str() == Some(text))
-                            {
-                                return Err(SyntaxError {
-                                    message: format!(
-                                        "duplicate key `{text}` (first defined on line {}); each key may appear once in a mapping",
-                                        first.span.start.line
-                                    ),
-                                    pos: key.span.start,
-                                });
-                            }
+                        {
+                            return Err(SyntaxError {
+                                message: format!(
+                                    "duplicate key `{text}` (first defined on line {}); each key may appear once in a mapping",
+                                    first.span.start.line
+                                ),
+                                pos: key.span.start,
+                            });
                         }
                         pairs.push((key, node));
                     }

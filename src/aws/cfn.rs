@@ -1,0 +1,470 @@
+//! CloudFormation calls: stacks, templates, change sets. Results come back as plain data, the
+//! way CloudFormation states them; the planner decides what they mean.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::types::{
+    Capability as SdkCapability, ChangeSetStatus, ChangeSetType, Parameter, Tag, TemplateStage,
+};
+use aws_smithy_types::date_time::Format;
+
+use super::{AwsError, Limit};
+use crate::config::Capability;
+
+const SERVICE: &str = "CloudFormation";
+
+/// A stack as CloudFormation describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackInfo {
+    pub stack_id: String,
+    pub name: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub outputs: BTreeMap<String, String>,
+    /// Parameter values as CloudFormation returns them (NoEcho ones as `****`).
+    pub parameters: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    /// When the stack last changed: its last update, else its creation (RFC 3339).
+    pub last_updated: Option<String>,
+}
+
+/// Where the template of a change set comes from.
+#[derive(Clone, Debug)]
+pub enum TemplateSource {
+    Body(String),
+    Url(String),
+}
+
+/// What to create a change set with.
+#[derive(Clone, Debug)]
+pub struct ChangeSetRequest {
+    pub stack_name: String,
+    pub change_set_name: String,
+    /// `true` for a new stack (CREATE), `false` for an existing one (UPDATE).
+    pub create: bool,
+    pub template: TemplateSource,
+    pub parameters: Vec<(String, String)>,
+    pub capabilities: Vec<Capability>,
+    pub tags: Vec<(String, String)>,
+    pub description: String,
+}
+
+/// A change set as CloudFormation describes it (all pages put together).
+#[derive(Clone, Debug, Default)]
+pub struct ChangeSetInfo {
+    pub id: String,
+    pub name: String,
+    pub stack_id: Option<String>,
+    /// `CREATE_PENDING`, `CREATE_IN_PROGRESS`, `CREATE_COMPLETE`, `DELETE_*`, `FAILED`.
+    pub status: String,
+    pub status_reason: Option<String>,
+    /// `AVAILABLE`, `UNAVAILABLE`, `EXECUTE_*`, `OBSOLETE`.
+    pub execution_status: Option<String>,
+    pub description: Option<String>,
+    /// The parameter values it was created with (NoEcho ones as `****`).
+    pub parameters: BTreeMap<String, String>,
+    /// When it was created (RFC 3339).
+    pub creation_time: Option<String>,
+    pub changes: Vec<ResourceChangeInfo>,
+}
+
+impl ChangeSetInfo {
+    /// Whether CloudFormation refused the change set because nothing would change.
+    pub fn is_empty_failure(&self) -> bool {
+        self.status == "FAILED"
+            && self.status_reason.as_deref().is_some_and(|r| {
+                r.contains("didn't contain changes") || r.contains("No updates are to be performed")
+            })
+    }
+}
+
+/// One resource change of a change set.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResourceChangeInfo {
+    /// `Add`, `Modify`, `Remove`, `Import`, `Dynamic`.
+    pub action: String,
+    pub logical_id: String,
+    pub physical_id: Option<String>,
+    pub resource_type: String,
+    /// `True`, `False`, `Conditional`; absent where the endpoint does not say.
+    pub replacement: Option<String>,
+    pub scope: Vec<String>,
+    pub details: Vec<DetailInfo>,
+    /// The resource's properties before and after, as JSON (with IncludePropertyValues).
+    pub before_context: Option<String>,
+    pub after_context: Option<String>,
+}
+
+/// One detail of a resource change.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DetailInfo {
+    pub attribute: Option<String>,
+    pub name: Option<String>,
+    /// `Never`, `Conditionally`, `Always`.
+    pub requires_recreation: Option<String>,
+    pub evaluation: Option<String>,
+    pub change_source: Option<String>,
+    pub causing_entity: Option<String>,
+    pub before_value: Option<String>,
+    pub after_value: Option<String>,
+}
+
+/// A change set of a stack, as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeSetSummary {
+    pub id: String,
+    pub name: String,
+    pub stack_id: Option<String>,
+    pub stack_name: Option<String>,
+    pub status: Option<String>,
+    pub execution_status: Option<String>,
+    pub description: Option<String>,
+}
+
+/// CloudFormation for one session.
+#[derive(Clone, Debug)]
+pub struct Cfn {
+    client: Client,
+    limit: Limit,
+}
+
+fn time(t: Option<&aws_smithy_types::DateTime>) -> Option<String> {
+    t.and_then(|t| t.fmt(Format::DateTime).ok())
+}
+
+/// Whether an error says the stack does not exist.
+fn is_missing_stack(e: &AwsError) -> bool {
+    e.code_and_message()
+        .is_some_and(|(_, m)| m.contains("does not exist"))
+}
+
+impl Cfn {
+    pub fn new(client: Client, limit: Limit) -> Cfn {
+        Cfn { client, limit }
+    }
+
+    /// The stack named `name`, or `None` when there is none (deleted stacks count as none).
+    pub async fn describe_stack(&self, name: &str) -> Result<Option<StackInfo>, AwsError> {
+        let _permit = self.limit.acquire().await;
+        let out = match self.client.describe_stacks().stack_name(name).send().await {
+            Ok(o) => o,
+            Err(e) => {
+                let e = AwsError::call(SERVICE, "DescribeStacks", e);
+                return if is_missing_stack(&e) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let Some(s) = out.stacks().first() else {
+            return Ok(None);
+        };
+        let status = s
+            .stack_status()
+            .map(|x| x.as_str().to_string())
+            .unwrap_or_default();
+        if status == "DELETE_COMPLETE" {
+            return Ok(None);
+        }
+        Ok(Some(StackInfo {
+            stack_id: s.stack_id().unwrap_or_default().to_string(),
+            name: s.stack_name().unwrap_or(name).to_string(),
+            status,
+            status_reason: s.stack_status_reason().map(str::to_string),
+            outputs: s
+                .outputs()
+                .iter()
+                .filter_map(|o| {
+                    Some((
+                        o.output_key()?.to_string(),
+                        o.output_value().unwrap_or_default().to_string(),
+                    ))
+                })
+                .collect(),
+            parameters: s
+                .parameters()
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        p.parameter_key()?.to_string(),
+                        p.parameter_value().unwrap_or_default().to_string(),
+                    ))
+                })
+                .collect(),
+            tags: s
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                .collect(),
+            last_updated: time(s.last_updated_time()).or_else(|| time(s.creation_time())),
+        }))
+    }
+
+    /// The template the stack was last deployed with, as submitted (`Original` stage).
+    pub async fn get_template(&self, stack: &str) -> Result<Option<String>, AwsError> {
+        let _permit = self.limit.acquire().await;
+        match self
+            .client
+            .get_template()
+            .stack_name(stack)
+            .template_stage(TemplateStage::Original)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(o.template_body().map(str::to_string)),
+            Err(e) => {
+                let e = AwsError::call(SERVICE, "GetTemplate", e);
+                if is_missing_stack(&e) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Starts creating a change set; returns its ARN and the stack's.
+    pub async fn create_change_set(
+        &self,
+        r: &ChangeSetRequest,
+    ) -> Result<(String, Option<String>), AwsError> {
+        let _permit = self.limit.acquire().await;
+        let mut req = self
+            .client
+            .create_change_set()
+            .stack_name(&r.stack_name)
+            .change_set_name(&r.change_set_name)
+            .change_set_type(if r.create {
+                ChangeSetType::Create
+            } else {
+                ChangeSetType::Update
+            })
+            .description(&r.description);
+        req = match &r.template {
+            TemplateSource::Body(b) => req.template_body(b),
+            TemplateSource::Url(u) => req.template_url(u),
+        };
+        for (k, v) in &r.parameters {
+            req = req.parameters(
+                Parameter::builder()
+                    .parameter_key(k)
+                    .parameter_value(v)
+                    .build(),
+            );
+        }
+        for c in &r.capabilities {
+            req = req.capabilities(SdkCapability::from(c.as_str()));
+        }
+        for (k, v) in &r.tags {
+            req = req.tags(Tag::builder().key(k).value(v).build());
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| AwsError::call(SERVICE, "CreateChangeSet", e))?;
+        Ok((
+            out.id().unwrap_or_default().to_string(),
+            out.stack_id().map(str::to_string),
+        ))
+    }
+
+    /// Describes a change set, every page of its changes, with property values where the API
+    /// offers them.
+    pub async fn describe_change_set(&self, id: &str) -> Result<ChangeSetInfo, AwsError> {
+        let mut info = ChangeSetInfo::default();
+        let mut token: Option<String> = None;
+        loop {
+            let _permit = self.limit.acquire().await;
+            let out = self
+                .client
+                .describe_change_set()
+                .change_set_name(id)
+                .include_property_values(true)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::call(SERVICE, "DescribeChangeSet", e))?;
+            info.id = out.change_set_id().unwrap_or(id).to_string();
+            info.name = out.change_set_name().unwrap_or_default().to_string();
+            info.stack_id = out.stack_id().map(str::to_string);
+            info.status = out
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            info.status_reason = out.status_reason().map(str::to_string);
+            info.execution_status = out.execution_status().map(|s| s.as_str().to_string());
+            info.description = out.description().map(str::to_string);
+            info.creation_time = time(out.creation_time());
+            info.parameters = out
+                .parameters()
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        p.parameter_key()?.to_string(),
+                        p.parameter_value().unwrap_or_default().to_string(),
+                    ))
+                })
+                .collect();
+            for change in out.changes() {
+                let Some(rc) = change.resource_change() else {
+                    continue;
+                };
+                info.changes.push(ResourceChangeInfo {
+                    action: rc
+                        .action()
+                        .map(|a| a.as_str().to_string())
+                        .unwrap_or_default(),
+                    logical_id: rc.logical_resource_id().unwrap_or_default().to_string(),
+                    physical_id: rc.physical_resource_id().map(str::to_string),
+                    resource_type: rc.resource_type().unwrap_or_default().to_string(),
+                    replacement: rc.replacement().map(|r| r.as_str().to_string()),
+                    scope: rc.scope().iter().map(|s| s.as_str().to_string()).collect(),
+                    details: rc
+                        .details()
+                        .iter()
+                        .map(|d| DetailInfo {
+                            attribute: d
+                                .target()
+                                .and_then(|t| t.attribute())
+                                .map(|a| a.as_str().to_string()),
+                            name: d.target().and_then(|t| t.name()).map(str::to_string),
+                            requires_recreation: d
+                                .target()
+                                .and_then(|t| t.requires_recreation())
+                                .map(|r| r.as_str().to_string()),
+                            evaluation: d.evaluation().map(|e| e.as_str().to_string()),
+                            change_source: d.change_source().map(|c| c.as_str().to_string()),
+                            causing_entity: d.causing_entity().map(str::to_string),
+                            before_value: d
+                                .target()
+                                .and_then(|t| t.before_value())
+                                .map(str::to_string),
+                            after_value: d
+                                .target()
+                                .and_then(|t| t.after_value())
+                                .map(str::to_string),
+                        })
+                        .collect(),
+                    before_context: rc.before_context().map(str::to_string),
+                    after_context: rc.after_context().map(str::to_string),
+                });
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(info),
+            }
+        }
+    }
+
+    /// Waits until a change set is created (or has failed), polling with a growing interval.
+    pub async fn wait_change_set(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<ChangeSetInfo, AwsError> {
+        let start = Instant::now();
+        let mut interval = Duration::from_millis(250);
+        loop {
+            let info = self.describe_change_set(id).await?;
+            let pending = matches!(
+                ChangeSetStatus::from(info.status.as_str()),
+                ChangeSetStatus::CreatePending | ChangeSetStatus::CreateInProgress
+            );
+            if !pending {
+                return Ok(info);
+            }
+            if start.elapsed() >= timeout {
+                return Err(AwsError::Timeout {
+                    what: format!("change set {id}"),
+                    seconds: timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(interval).await;
+            interval = (interval * 3 / 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Deletes a change set and waits until it is gone, so that its name can be used again.
+    pub async fn delete_change_set_and_wait(&self, id: &str) -> Result<(), AwsError> {
+        self.delete_change_set(id).await?;
+        let start = Instant::now();
+        let mut interval = Duration::from_millis(250);
+        loop {
+            match self.describe_change_set(id).await {
+                Err(e)
+                    if e.code_and_message().is_some_and(|(code, msg)| {
+                        code == Some("ChangeSetNotFound") || msg.contains("does not exist")
+                    }) =>
+                {
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+                Ok(info) if info.status == "DELETE_COMPLETE" => return Ok(()),
+                Ok(_) => {}
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                return Err(AwsError::Timeout {
+                    what: format!("deletion of change set {id}"),
+                    seconds: 60,
+                });
+            }
+            tokio::time::sleep(interval).await;
+            interval = (interval * 3 / 2).min(Duration::from_secs(5));
+        }
+    }
+
+    pub async fn delete_change_set(&self, id: &str) -> Result<(), AwsError> {
+        let _permit = self.limit.acquire().await;
+        self.client
+            .delete_change_set()
+            .change_set_name(id)
+            .send()
+            .await
+            .map_err(|e| AwsError::call(SERVICE, "DeleteChangeSet", e))?;
+        Ok(())
+    }
+
+    /// The change sets of a stack (every page). Only those of this stack are returned, even
+    /// where an endpoint lists more.
+    pub async fn list_change_sets(
+        &self,
+        stack: &StackInfo,
+    ) -> Result<Vec<ChangeSetSummary>, AwsError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let _permit = self.limit.acquire().await;
+            let page = self
+                .client
+                .list_change_sets()
+                .stack_name(&stack.stack_id)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::call(SERVICE, "ListChangeSets", e))?;
+            for s in page.summaries() {
+                let ours = s.stack_id() == Some(stack.stack_id.as_str())
+                    || (s.stack_id().is_none() && s.stack_name() == Some(stack.name.as_str()));
+                if !ours {
+                    continue;
+                }
+                out.push(ChangeSetSummary {
+                    id: s.change_set_id().unwrap_or_default().to_string(),
+                    name: s.change_set_name().unwrap_or_default().to_string(),
+                    stack_id: s.stack_id().map(str::to_string),
+                    stack_name: s.stack_name().map(str::to_string),
+                    status: s.status().map(|x| x.as_str().to_string()),
+                    execution_status: s.execution_status().map(|x| x.as_str().to_string()),
+                    description: s.description().map(str::to_string),
+                });
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+}

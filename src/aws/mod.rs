@@ -1,0 +1,328 @@
+//! AWS access: one session of clients per environment (account, region, optional role), the
+//! account guard, retries, a bound on calls in flight per account and region, and a count of
+//! every API call made.
+//!
+//! Credentials come from the standard chain (environment, profiles, SSO, web identity for
+//! GitHub OIDC); `AWS_ENDPOINT_URL` points every client at a local endpoint in tests and demos.
+//! [`cfn`], [`ssm`] and [`s3`] wrap the calls formwork makes to each service.
+
+pub mod cfn;
+pub mod s3;
+pub mod ssm;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use cfn::Cfn;
+pub use s3::S3;
+pub use ssm::Ssm;
+
+/// How many AWS calls may be in flight at once per account and region, unless configured.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+
+/// Attempts per call, the first included, before a throttled or failing call is given up. The
+/// SDK's standard retry mode waits with jittered exponential backoff between attempts.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// A failure talking to AWS, phrased for the person running formwork.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error(
+        "the AWS credentials belong to account {actual}, but environment `{environment}` deploys to account {expected}; refusing to touch it"
+    )]
+    AccountMismatch {
+        environment: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("could not establish who the AWS credentials belong to (sts:GetCallerIdentity): {0}")]
+    Identity(String),
+    #[error("{service} {operation} failed: {message}")]
+    Call {
+        service: &'static str,
+        operation: &'static str,
+        /// The AWS error code, when the service sent one (`ValidationError`, `Throttling` …).
+        code: Option<String>,
+        message: String,
+    },
+    #[error("waiting for {what} timed out after {seconds} s")]
+    Timeout { what: String, seconds: u64 },
+}
+
+impl AwsError {
+    /// Wraps an SDK error with the operation it came from.
+    pub fn call<E>(
+        service: &'static str,
+        operation: &'static str,
+        err: aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::http::Response,
+        >,
+    ) -> AwsError
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        use aws_smithy_types::error::display::DisplayErrorContext;
+        let (code, message) = match err.as_service_error() {
+            Some(e) => (
+                e.code().map(str::to_string),
+                e.message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
+            ),
+            None => (None, DisplayErrorContext(&err).to_string()),
+        };
+        AwsError::Call {
+            service,
+            operation,
+            code,
+            message,
+        }
+    }
+
+    /// The AWS error code and message, when this is a failed call.
+    pub fn code_and_message(&self) -> Option<(Option<&str>, &str)> {
+        match self {
+            AwsError::Call { code, message, .. } => Some((code.as_deref(), message)),
+            _ => None,
+        }
+    }
+}
+
+/// Counts API calls by `Service.Operation`, retries included: every attempt that goes out.
+#[derive(Debug, Default)]
+pub struct CallCounter {
+    counts: Mutex<BTreeMap<String, usize>>,
+}
+
+impl CallCounter {
+    /// Calls made so far, by `Service.Operation`.
+    pub fn snapshot(&self) -> BTreeMap<String, usize> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// All calls made so far.
+    pub fn total(&self) -> usize {
+        self.snapshot().values().sum()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Counting(Arc<CallCounter>);
+
+impl Intercept for Counting {
+    fn name(&self) -> &'static str {
+        "formwork::CallCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            let key = format!("{}.{}", m.service(), m.name());
+            *self
+                .0
+                .counts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(key)
+                .or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+/// A permit to make one AWS call; calls beyond the bound wait for one.
+#[derive(Clone, Debug)]
+pub struct Limit(Arc<Semaphore>);
+
+impl Limit {
+    pub fn new(max: usize) -> Limit {
+        Limit(Arc::new(Semaphore::new(max.max(1))))
+    }
+
+    pub async fn acquire(&self) -> OwnedSemaphorePermit {
+        self.0
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+}
+
+/// The clients for one environment, checked to reach its account.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub account: String,
+    pub region: String,
+    pub cfn: Cfn,
+    pub ssm: Ssm,
+    pub s3: S3,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct SessionKey {
+    account: String,
+    region: String,
+    role: Option<String>,
+}
+
+/// Where and as whom to act for one environment.
+#[derive(Clone, Debug)]
+pub struct Target<'a> {
+    pub environment: &'a str,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub role_arn: Option<&'a str>,
+}
+
+/// AWS access for a run: the base configuration from the credential chain and one session per
+/// environment target.
+pub struct Aws {
+    base: SdkConfig,
+    max_in_flight: usize,
+    calls: Arc<CallCounter>,
+    sessions: tokio::sync::Mutex<HashMap<SessionKey, Session>>,
+    limits: Mutex<HashMap<(String, String), Limit>>,
+}
+
+impl Aws {
+    /// Loads the standard AWS configuration (credential chain, `AWS_ENDPOINT_URL`, …) with
+    /// formwork's retry policy.
+    pub async fn load(max_in_flight: usize) -> Aws {
+        let retry = RetryConfig::standard()
+            .with_max_attempts(MAX_ATTEMPTS)
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(20));
+        // Every session sets its environment's region; the region given here only keeps the
+        // loader from asking instance metadata for one.
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .region(
+                aws_config::meta::region::RegionProviderChain::default_provider()
+                    .or_else(Region::new("us-east-1")),
+            )
+            .load()
+            .await;
+        Aws {
+            base,
+            max_in_flight,
+            calls: Arc::new(CallCounter::default()),
+            sessions: tokio::sync::Mutex::new(HashMap::new()),
+            limits: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The count of calls made through every session of this run.
+    pub fn calls(&self) -> &Arc<CallCounter> {
+        &self.calls
+    }
+
+    /// Whether a custom endpoint (`AWS_ENDPOINT_URL`) is in use.
+    pub fn endpoint_url(&self) -> Option<&str> {
+        self.base.endpoint_url()
+    }
+
+    fn limit(&self, account: &str, region: &str) -> Limit {
+        self.limits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((account.to_string(), region.to_string()))
+            .or_insert_with(|| Limit::new(self.max_in_flight))
+            .clone()
+    }
+
+    /// The session for an environment: clients in its region, acting through its role when it
+    /// has one, after checking with `sts:GetCallerIdentity` that the credentials reach its
+    /// account. The check runs once per target per run.
+    pub async fn session(&self, t: &Target<'_>) -> Result<Session, AwsError> {
+        let key = SessionKey {
+            account: t.account.to_string(),
+            region: t.region.to_string(),
+            role: t.role_arn.map(str::to_string),
+        };
+        let mut sessions = self.sessions.lock().await;
+        if let Some(s) = sessions.get(&key) {
+            return Ok(s.clone());
+        }
+        let region = Region::new(t.region.to_string());
+        let mut conf = self.base.to_builder().region(region.clone()).build();
+        if let Some(role) = t.role_arn {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+                .session_name(format!("formwork-{}", t.environment))
+                .region(region.clone())
+                .configure(&conf)
+                .build()
+                .await;
+            conf = conf
+                .to_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+                )
+                .build();
+        }
+        let counting = Counting(self.calls.clone());
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&conf)
+                .interceptor(counting.clone())
+                .build(),
+        );
+        let who = sts.get_caller_identity().send().await.map_err(|e| {
+            AwsError::Identity(
+                aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+            )
+        })?;
+        let actual = who.account().unwrap_or_default().to_string();
+        if actual != t.account {
+            return Err(AwsError::AccountMismatch {
+                environment: t.environment.to_string(),
+                expected: t.account.to_string(),
+                actual,
+            });
+        }
+        let limit = self.limit(t.account, t.region);
+        let custom_endpoint = conf.endpoint_url().is_some();
+        let session = Session {
+            account: t.account.to_string(),
+            region: t.region.to_string(),
+            cfn: Cfn::new(
+                aws_sdk_cloudformation::Client::from_conf(
+                    aws_sdk_cloudformation::config::Builder::from(&conf)
+                        .interceptor(counting.clone())
+                        .build(),
+                ),
+                limit.clone(),
+            ),
+            ssm: Ssm::new(
+                aws_sdk_ssm::Client::from_conf(
+                    aws_sdk_ssm::config::Builder::from(&conf)
+                        .interceptor(counting.clone())
+                        .build(),
+                ),
+                limit.clone(),
+            ),
+            s3: S3::new(&conf, counting, custom_endpoint, limit),
+        };
+        sessions.insert(key, session.clone());
+        Ok(session)
+    }
+}

@@ -1,0 +1,191 @@
+//! Filling in a stack's parameters for planning: outputs of other stacks (each stack described
+//! once per run), SSM parameters (read in batches beforehand), and what is not known until
+//! other stacks are applied.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
+
+use super::model::{Action, Input, InputState, UnitPlan};
+use super::secrets::Value;
+use crate::aws::Cfn;
+use crate::aws::cfn::StackInfo;
+use crate::aws::ssm::SsmValues;
+use crate::config::expr::{Reference, Segment};
+use crate::desired::{DesiredEnvironment, Unit};
+
+/// A stack as described (`None`: it does not exist), or why it could not be.
+type Described = Result<Option<StackInfo>, String>;
+
+/// Stacks described so far in a run, by name: every stack is described once, however many
+/// dependants read its outputs.
+#[derive(Default)]
+pub struct StackCache {
+    cells: Mutex<HashMap<String, Arc<OnceCell<Described>>>>,
+}
+
+impl StackCache {
+    /// The stack named `name` (`None`: it does not exist), described at most once.
+    pub async fn get(&self, cfn: &Cfn, name: &str) -> Result<Option<StackInfo>, String> {
+        let cell = self
+            .cells
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async { cfn.describe_stack(name).await.map_err(|e| e.to_string()) })
+            .await
+            .clone()
+    }
+}
+
+/// A parameter with its value filled in as far as it can be.
+#[derive(Clone, Debug)]
+pub struct ResolvedParam {
+    pub name: String,
+    /// `None` when an input is pending (its source stack does not exist yet).
+    pub value: Option<Value>,
+    /// The value contains an input from a stack that changes in this plan.
+    pub known_after_apply: bool,
+    /// The expression as written in the config (secret literals masked).
+    pub expression: String,
+}
+
+/// Every parameter of a unit, filled in.
+#[derive(Clone, Debug, Default)]
+pub struct Resolved {
+    pub params: Vec<ResolvedParam>,
+    pub inputs: Vec<Input>,
+    /// Problems that stop the unit from being planned.
+    pub errors: Vec<String>,
+}
+
+impl Resolved {
+    /// Whether some input has no value yet.
+    pub fn pending(&self) -> bool {
+        self.params.iter().any(|p| p.value.is_none())
+    }
+
+    /// Whether a value is secret.
+    pub fn has_secrets(&self) -> bool {
+        self.params
+            .iter()
+            .any(|p| p.value.as_ref().is_some_and(|v| v.secret))
+    }
+}
+
+/// The SSM parameter names a unit reads.
+pub fn ssm_names(unit: &Unit) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in unit.parameters.values() {
+        for r in p.value.references() {
+            if let Reference::Ssm(path) = r
+                && let Some(name) = path.as_literal()
+            {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// Fills in a unit's parameters. `upstream` holds the plans of the stacks of this run that the
+/// unit takes outputs from (already planned: the unit waits for them).
+pub async fn resolve(
+    env: &DesiredEnvironment,
+    unit: &Unit,
+    cfn: &Cfn,
+    stacks: &StackCache,
+    ssm: &SsmValues,
+    upstream: &BTreeMap<String, Arc<UnitPlan>>,
+) -> Resolved {
+    let mut out = Resolved::default();
+    for (name, setting) in &unit.parameters {
+        let mut text = String::new();
+        let mut secret = setting.no_echo;
+        let mut pending = false;
+        let mut known_after_apply = false;
+        for seg in &setting.value.segments {
+            match seg {
+                Segment::Text(t) => text.push_str(t),
+                Segment::Ref(Reference::Output { stack, output }) => {
+                    let reference = format!("${{{stack}.{output}}}");
+                    let Some(source) = env.units.get(stack) else {
+                        out.errors.push(format!(
+                            "input {reference}: stack `{stack}` is not deployed in environment `{}`",
+                            env.name
+                        ));
+                        continue;
+                    };
+                    let changing = upstream.get(stack).is_some_and(|u| {
+                        matches!(u.action, Action::Create | Action::Update | Action::Pending)
+                    });
+                    let current = match stacks.get(cfn, &source.stack_name).await {
+                        Ok(info) => info.and_then(|i| i.outputs.get(output).cloned()),
+                        Err(e) => {
+                            out.errors.push(format!("input {reference}: {e}"));
+                            continue;
+                        }
+                    };
+                    match (current, changing) {
+                        (Some(v), false) => text.push_str(&v),
+                        (Some(v), true) => {
+                            known_after_apply = true;
+                            out.inputs.push(Input {
+                                parameter: name.clone(),
+                                reference,
+                                from_stack: stack.clone(),
+                                state: InputState::KnownAfterApply {
+                                    current: Some(v.clone()),
+                                },
+                            });
+                            text.push_str(&v);
+                        }
+                        (None, true) => {
+                            pending = true;
+                            out.inputs.push(Input {
+                                parameter: name.clone(),
+                                reference,
+                                from_stack: stack.clone(),
+                                state: InputState::Pending,
+                            });
+                        }
+                        (None, false) => out.errors.push(format!(
+                            "input {reference}: stack {} has no output `{output}`; deploy `{stack}` first (plan it with this one, or check the output name)",
+                            source.stack_name
+                        )),
+                    }
+                }
+                Segment::Ref(Reference::Ssm(path)) => {
+                    let Some(name_) = path.as_literal() else {
+                        out.errors
+                            .push(format!("the SSM path in {seg:?} is not fully known"));
+                        continue;
+                    };
+                    match ssm.found.get(&name_) {
+                        Some(v) => {
+                            secret |= v.secret;
+                            text.push_str(&v.value);
+                        }
+                        None => out.errors.push(format!(
+                            "SSM parameter {name_} does not exist in account {} region {}",
+                            env.account, env.region
+                        )),
+                    }
+                }
+                Segment::Ref(r) => out
+                    .errors
+                    .push(format!("{r} was not filled in (internal error)")),
+            }
+        }
+        out.params.push(ResolvedParam {
+            name: name.clone(),
+            value: (!pending).then_some(Value { text, secret }),
+            known_after_apply,
+            expression: setting.display(),
+        });
+    }
+    out
+}

@@ -1,0 +1,197 @@
+//! The offline planner: what a change between two revisions does to each affected stack,
+//! worked out from the config and templates alone — no AWS credentials, no AWS calls. This is
+//! what a pull request from a fork, or a laptop without credentials, gets.
+
+use std::collections::BTreeMap;
+
+use super::diff;
+use super::live::{now_rfc3339, plan_id};
+use super::model::*;
+use super::security;
+use super::template_diff;
+use crate::affected::{Change, Comparison};
+use crate::config::expr::Reference;
+use crate::desired::{DesiredEnvironment, Unit};
+
+/// Plans the affected stacks of a comparison, optionally only those of some environments.
+pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usize) -> Plan {
+    let created_at = now_rfc3339();
+    let report = &cmp.report;
+    let mut envs: BTreeMap<String, EnvironmentPlan> = BTreeMap::new();
+    for row in &report.units {
+        if !environments.is_empty() && !environments.contains(&row.environment) {
+            continue;
+        }
+        let before = cmp.before.get(&row.environment);
+        let after = cmp.after.get(&row.environment);
+        let env_plan = envs
+            .entry(row.environment.clone())
+            .or_insert_with(|| EnvironmentPlan {
+                name: row.environment.clone(),
+                pipeline: row.pipeline.clone(),
+                account: row.account.clone(),
+                region: row.region.clone(),
+                units: Vec::new(),
+            });
+        let old = before.and_then(|e| e.units.get(&row.stack));
+        let new = after.and_then(|e| e.units.get(&row.stack));
+        let unit = match (row.change, old, new) {
+            (Change::Removed, Some(o), _) => UnitPlan {
+                action: Action::Remove,
+                message: Some(
+                    "left the config; the stack is deleted only when apply is allowed to delete"
+                        .into(),
+                ),
+                config_hash: String::new(),
+                ..blank(o, row.reasons.clone())
+            },
+            (Change::Added, _, Some(n)) => {
+                let t = n.template.parsed();
+                UnitPlan {
+                    action: Action::Create,
+                    resources: t
+                        .map(|t| diff::resource_changes(None, Some(t), &[]))
+                        .unwrap_or_default(),
+                    security: t
+                        .map(|t| security::security_changes(None, Some(t)))
+                        .unwrap_or_default(),
+                    parameters: parameter_changes(None, n, after, &report.units),
+                    inputs: inputs(n, after, &report.units),
+                    ..blank(n, row.reasons.clone())
+                }
+            }
+            (_, Some(o), Some(n)) => {
+                let parameters = parameter_changes(Some(o), n, after, &report.units);
+                let changed: Vec<String> = parameters.iter().map(|p| p.name.clone()).collect();
+                let (bt, at) = (o.template.parsed(), n.template.parsed());
+                UnitPlan {
+                    action: Action::Update,
+                    resources: match at {
+                        Some(at) => diff::resource_changes(bt, Some(at), &changed),
+                        None => Vec::new(),
+                    },
+                    security: at
+                        .map(|at| security::security_changes(bt, Some(at)))
+                        .unwrap_or_default(),
+                    template_diff: at
+                        .and_then(|at| template_diff::template_diff(bt, Some(at), diff_context)),
+                    parameters,
+                    inputs: inputs(n, after, &report.units),
+                    ..blank(n, row.reasons.clone())
+                }
+            }
+            (_, _, Some(n)) => UnitPlan {
+                action: Action::Update,
+                ..blank(n, row.reasons.clone())
+            },
+            (_, Some(o), None) => blank(o, row.reasons.clone()),
+            (_, None, None) => continue,
+        };
+        env_plan.units.push(unit);
+    }
+    Plan {
+        version: PLAN_JSON_VERSION,
+        id: plan_id(&report.head.commit, &created_at),
+        created_at,
+        offline: true,
+        base: Some(report.base.clone()),
+        head: report.head.clone(),
+        environments: envs.into_values().collect(),
+    }
+}
+
+fn blank(u: &Unit, reasons: Vec<Reason>) -> UnitPlan {
+    UnitPlan {
+        stack: u.stack.clone(),
+        stack_name: u.stack_name.clone(),
+        action: Action::NoChange,
+        reasons,
+        config_hash: u.config_hash(),
+        change_set: None,
+        stack_status: None,
+        last_updated: None,
+        resources: Vec::new(),
+        parameters: Vec::new(),
+        security: Vec::new(),
+        template_diff: None,
+        inputs: Vec::new(),
+        message: None,
+    }
+}
+
+/// Whether stack `stack` of `env` is affected by the comparison (its outputs may change).
+fn is_affected(rows: &[crate::affected::AffectedUnit], env: &str, stack: &str) -> bool {
+    rows.iter()
+        .any(|r| r.environment == env && r.stack == stack && r.change != Change::Removed)
+}
+
+/// Inputs of `u` from affected stacks: known only after apply.
+fn inputs(
+    u: &Unit,
+    env: Option<&DesiredEnvironment>,
+    rows: &[crate::affected::AffectedUnit],
+) -> Vec<Input> {
+    let mut out = Vec::new();
+    let Some(env) = env else { return out };
+    for (name, p) in &u.parameters {
+        for r in p.value.references() {
+            if let Reference::Output { stack, output } = r
+                && is_affected(rows, &env.name, stack)
+            {
+                out.push(Input {
+                    parameter: name.clone(),
+                    reference: format!("${{{stack}.{output}}}"),
+                    from_stack: stack.clone(),
+                    state: InputState::KnownAfterApply { current: None },
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Parameters whose expressions differ between the revisions, or that take outputs of affected
+/// stacks. Values are the expressions as written (NoEcho literals masked).
+fn parameter_changes(
+    old: Option<&Unit>,
+    new: &Unit,
+    env: Option<&DesiredEnvironment>,
+    rows: &[crate::affected::AffectedUnit],
+) -> Vec<ParameterChange> {
+    let mut names: Vec<&String> = new.parameters.keys().collect();
+    if let Some(o) = old {
+        names.extend(
+            o.parameters
+                .keys()
+                .filter(|k| !new.parameters.contains_key(*k)),
+        );
+    }
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let b = old.and_then(|o| o.parameters.get(name));
+        let a = new.parameters.get(name);
+        let from_affected = a.is_some_and(|a| {
+            a.value.references().iter().any(|r| {
+                matches!(r, Reference::Output { stack, .. }
+                    if env.is_some_and(|e| is_affected(rows, &e.name, stack)))
+            })
+        });
+        let same = match (b, a) {
+            (Some(b), Some(a)) => b.value == a.value,
+            _ => false,
+        };
+        if same && !from_affected {
+            continue;
+        }
+        out.push(ParameterChange {
+            name: name.clone(),
+            before: b.map(|p| p.display()),
+            after: a.map(|p| p.display()),
+            secret: a.is_some_and(|p| p.no_echo) || b.is_some_and(|p| p.no_echo),
+            known_after_apply: from_affected,
+            expression: a.map(|p| p.display()),
+        });
+    }
+    out
+}

@@ -1,0 +1,123 @@
+//! Keeping secrets out of every output. Values are marked secret where they are read (SSM
+//! SecureStrings, values of NoEcho parameters); structured output shows them as `****`, and
+//! every free text that leaves formwork (plans, messages from AWS, errors) is scrubbed of the
+//! secret strings seen during the run.
+
+use std::sync::RwLock;
+
+use crate::desired::MASK;
+
+/// Secrets shorter than this are not scrubbed from free text, where they would match ordinary
+/// words; they are still never put into structured output.
+pub const MIN_SCRUB_LEN: usize = 4;
+
+/// A value read for a parameter, and whether it must never be shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Value {
+    pub text: String,
+    pub secret: bool,
+}
+
+impl Value {
+    pub fn plain(text: impl Into<String>) -> Value {
+        Value {
+            text: text.into(),
+            secret: false,
+        }
+    }
+
+    /// The text as it may be shown: itself, or `****`.
+    pub fn shown(&self) -> String {
+        if self.secret {
+            MASK.to_string()
+        } else {
+            self.text.clone()
+        }
+    }
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.secret {
+            f.write_str("Value(****)")
+        } else {
+            write!(f, "Value({:?})", self.text)
+        }
+    }
+}
+
+/// The secret strings of a run, for scrubbing free text.
+#[derive(Debug, Default)]
+pub struct Masker {
+    secrets: RwLock<Vec<String>>,
+}
+
+impl Masker {
+    pub fn new() -> Masker {
+        Masker::default()
+    }
+
+    /// Remembers a secret string.
+    pub fn add(&self, secret: &str) {
+        if secret.chars().count() < MIN_SCRUB_LEN {
+            return;
+        }
+        let mut s = self.secrets.write().unwrap_or_else(|e| e.into_inner());
+        if !s.iter().any(|x| x == secret) {
+            s.push(secret.to_string());
+            // Longer first, so that a secret containing another is replaced whole.
+            s.sort_by_key(|x| std::cmp::Reverse(x.len()));
+        }
+    }
+
+    /// Remembers a value if it is secret.
+    pub fn note(&self, v: &Value) {
+        if v.secret {
+            self.add(&v.text);
+        }
+    }
+
+    /// `text` with every known secret replaced by `****`.
+    pub fn scrub(&self, text: &str) -> String {
+        let s = self.secrets.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = text.to_string();
+        for secret in s.iter() {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), MASK);
+            }
+        }
+        out
+    }
+
+    /// Like [`Masker::scrub`], for optional text.
+    pub fn scrub_opt(&self, text: Option<&str>) -> Option<String> {
+        text.map(|t| self.scrub(t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrubs_every_known_secret_longest_first() {
+        let m = Masker::new();
+        m.add("hunter2-long");
+        m.add("hunter2");
+        m.add("abc");
+        assert_eq!(
+            m.scrub("a hunter2-long and a hunter2 and abc"),
+            "a **** and a **** and abc"
+        );
+        assert_eq!(
+            format!(
+                "{:?}",
+                Value {
+                    text: "x".into(),
+                    secret: true
+                }
+            ),
+            "Value(****)"
+        );
+    }
+}
