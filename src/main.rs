@@ -136,20 +136,60 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs go to standard error, scrubbed of every secret the run has read. `-v`… raise formwork's
+/// own level; the AWS SDK and HTTP stack never log below INFO, since at DEBUG and TRACE they
+/// print request and response bodies, parameter values included, before formwork could know
+/// which of them are secret.
 fn init_logging(verbose: u8) {
-    let default = match verbose {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let level = match verbose {
         0 => "warn",
         1 => "info",
         2 => "debug",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FORMWORK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,formwork={level}")));
+    let quiet_dependencies = tracing_subscriber::filter::filter_fn(|meta| {
+        let t = meta.target();
+        let dependency = ["aws_", "hyper", "h2", "rustls", "tower", "reqwest"]
+            .iter()
+            .any(|p| t.starts_with(p));
+        !(dependency && *meta.level() > tracing::Level::INFO)
+    });
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(|| ScrubbingWriter(Vec::new()))
         .with_target(false)
+        .with_filter(quiet_dependencies);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
         .init();
+}
+
+/// Collects one log event and writes it to standard error with secrets replaced by `****`.
+struct ScrubbingWriter(Vec<u8>);
+
+impl std::io::Write for ScrubbingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ScrubbingWriter {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let clean = formwork::plan::secrets::global().scrub(&text);
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), clean.as_bytes());
+    }
 }
 
 fn run(cli: Cli) -> Result<u8> {

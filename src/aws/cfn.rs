@@ -274,6 +274,10 @@ impl Cfn {
     /// Describes a change set, every page of its changes, with property values where the API
     /// offers them.
     pub async fn describe_change_set(&self, id: &str) -> Result<ChangeSetInfo, AwsError> {
+        self.describe(id, None).await
+    }
+
+    async fn describe(&self, id: &str, stack: Option<&str>) -> Result<ChangeSetInfo, AwsError> {
         let mut info = ChangeSetInfo::default();
         let mut token: Option<String> = None;
         loop {
@@ -282,6 +286,7 @@ impl Cfn {
                 .client
                 .describe_change_set()
                 .change_set_name(id)
+                .set_stack_name(stack.map(str::to_string))
                 .include_property_values(true)
                 .set_next_token(token.take())
                 .send()
@@ -357,6 +362,15 @@ impl Cfn {
                 _ => return Ok(info),
             }
         }
+    }
+
+    /// Describes the change set `name` of stack `stack`.
+    pub async fn describe_change_set_named(
+        &self,
+        stack: &str,
+        name: &str,
+    ) -> Result<ChangeSetInfo, AwsError> {
+        self.describe(name, Some(stack)).await
     }
 
     /// Waits until a change set is created (or has failed), polling with a growing interval.
@@ -446,8 +460,9 @@ impl Cfn {
                 .await
                 .map_err(|e| AwsError::call(SERVICE, "ListChangeSets", e))?;
             for s in page.summaries() {
+                // By id, or by name: a stack's name is unique in its region while it exists.
                 let ours = s.stack_id() == Some(stack.stack_id.as_str())
-                    || (s.stack_id().is_none() && s.stack_name() == Some(stack.name.as_str()));
+                    || s.stack_name() == Some(stack.name.as_str());
                 if !ours {
                     continue;
                 }

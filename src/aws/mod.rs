@@ -218,8 +218,10 @@ impl Aws {
         let base = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry)
             .region(
-                aws_config::meta::region::RegionProviderChain::default_provider()
-                    .or_else(Region::new("us-east-1")),
+                aws_config::meta::region::RegionProviderChain::first_try(
+                    aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
+                )
+                .or_else(Region::new("us-east-1")),
             )
             .load()
             .await;

@@ -13,7 +13,7 @@ use formwork::diag::Color;
 use formwork::git::{self, Revision};
 use formwork::plan::live::{self, EnvRequest, Options, Progress, Quiet, RemovedUnit};
 use formwork::plan::model::{Action, Plan, RevisionInfo};
-use formwork::plan::secrets::Masker;
+use formwork::plan::secrets;
 use formwork::plan::{offline, record};
 use formwork::render::{plan_markdown, plan_text};
 
@@ -104,7 +104,7 @@ pub fn run(repo: &Path, args: PlanArgs, c: Color) -> Result<u8> {
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let masker = Arc::new(Masker::new());
+        let masker = secrets::global();
         let progress: Arc<dyn Progress> = if std::io::stderr().is_terminal() {
             Arc::new(TermProgress {
                 state: Mutex::new((0, 0)),

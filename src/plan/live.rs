@@ -21,9 +21,7 @@ use super::inputs::{self, Resolved, StackCache};
 use super::model::*;
 use super::secrets::{Masker, Value};
 use super::{diff, security, template_diff};
-use crate::aws::cfn::{
-    ChangeSetInfo, ChangeSetRequest, ResourceChangeInfo, StackInfo, TemplateSource,
-};
+use crate::aws::cfn::{ChangeSetRequest, ResourceChangeInfo, StackInfo, TemplateSource};
 use crate::aws::s3::S3 as S3Client;
 use crate::aws::ssm::SsmValues;
 use crate::aws::{Aws, AwsError, Session, Target};
@@ -530,6 +528,7 @@ async fn plan_unit_inner(
     let create = stack
         .as_ref()
         .is_none_or(|s| s.status == "REVIEW_IN_PROGRESS");
+    let deployed_stack = if create { None } else { stack.as_ref() };
 
     let resolved = inputs::resolve(&ctx.env, unit, cfn, &ctx.stacks, &ctx.ssm, upstream).await;
     for p in &resolved.params {
@@ -541,34 +540,48 @@ async fn plan_unit_inner(
     if !resolved.errors.is_empty() {
         return Err(resolved.errors.join("; "));
     }
-
     let desired = unit.template.parsed();
-    let deployed = if create {
-        None
-    } else {
-        deployed_template(ctx, &unit.stack_name).await?
-    };
-    let deployed_stack = if create { None } else { stack.as_ref() };
+    let tags = stack_tags(&ctx.env, unit);
     up.parameters = parameter_changes(&resolved, deployed_stack, desired);
-    let changed_params: Vec<String> = up.parameters.iter().map(|p| p.name.clone()).collect();
-    let offline = match desired {
-        Some(d) => diff::resource_changes(deployed.as_ref(), Some(d), &changed_params),
-        None => Vec::new(),
-    };
-    if let Some(d) = desired {
-        up.security = security::security_changes(deployed.as_ref(), Some(d));
-        // A new stack's template is in the change under review already; the resource list says
-        // what it creates.
-        if !create {
-            up.template_diff =
-                template_diff::template_diff(deployed.as_ref(), Some(d), ctx.options.diff_context)
-                    .map(|t| ctx.masker.scrub(&t));
+
+    // When template, parameters and tags are what is deployed, there is nothing to plan: no
+    // change set is made. Secret parameters cannot be compared (CloudFormation masks them) and
+    // macros change templates on the way in, so those stacks always get a change set.
+    let mut deployed: Option<Option<Template>> = None;
+    let macros = desired.is_none_or(|d| d.value().get("Transform").is_some());
+    if let (Some(s), Some(des), false, false, false) = (
+        deployed_stack,
+        desired,
+        macros,
+        resolved.has_secrets(),
+        resolved.pending(),
+    ) {
+        let dep = deployed_template(ctx, &unit.stack_name).await?;
+        let effective = effective_parameters(&resolved, desired);
+        let params_same = effective.len() == s.parameters.len()
+            && effective
+                .iter()
+                .all(|(k, v)| s.parameters.get(k) == Some(&v.text));
+        let tags_same = tags.iter().cloned().collect::<BTreeMap<_, _>>() == s.tags;
+        let template_same = dep
+            .as_ref()
+            .is_some_and(|d| d.digest() == des.digest() && d.value().get("Transform").is_none());
+        if params_same && tags_same && template_same {
+            up.action = Action::NoChange;
+            up.parameters.clear();
+            return Ok(());
         }
+        deployed = Some(dep);
     }
 
     if resolved.pending() {
+        let dep = match deployed.take() {
+            Some(d) => d,
+            None if create => None,
+            None => deployed_template(ctx, &unit.stack_name).await?,
+        };
+        analyse(ctx, up, dep.as_ref(), desired, create);
         up.action = Action::Pending;
-        up.resources = offline;
         let waits: BTreeSet<&str> = resolved
             .inputs
             .iter()
@@ -582,74 +595,63 @@ async fn plan_unit_inner(
         return Ok(());
     }
 
-    // Nothing to plan when what is deployed is what the config asks for.
-    let tags = stack_tags(&ctx.env, unit);
-    if let (Some(s), Some(dep), Some(des)) = (deployed_stack, deployed.as_ref(), desired) {
-        let effective = effective_parameters(&resolved, desired);
-        let params_same = !resolved.has_secrets()
-            && effective.len() == s.parameters.len()
-            && effective
-                .iter()
-                .all(|(k, v)| s.parameters.get(k) == Some(&v.text));
-        let tags_same = tags.iter().cloned().collect::<BTreeMap<_, _>>() == s.tags;
-        let macros =
-            des.value().get("Transform").is_some() || dep.value().get("Transform").is_some();
-        if !macros && params_same && tags_same && dep.digest() == des.digest() {
-            up.action = Action::NoChange;
-            up.parameters.clear();
-            clean_stale(ctx, s, None).await;
-            return Ok(());
-        }
-    }
-
     let name = change_set_name(&ctx.commit, &up.config_hash);
     let parameters: Vec<(String, String)> = resolved
         .params
         .iter()
         .filter_map(|p| p.value.as_ref().map(|v| (p.name.clone(), v.text.clone())))
         .collect();
-    let existing = match &stack {
-        Some(s) => clean_stale(ctx, s, Some(&name)).await,
-        None => None,
+    let template = template_source(ctx, unit).await?;
+    let request = ChangeSetRequest {
+        stack_name: unit.stack_name.clone(),
+        change_set_name: name.clone(),
+        create,
+        template,
+        parameters: parameters.clone(),
+        capabilities: unit.capabilities.iter().copied().collect(),
+        tags,
+        description: change_set_description(&ctx.plan_id, &ctx.commit, &ctx.options.origin),
     };
-    // A change set of the same commit and config from an earlier run is used again when it was
-    // made with the same inputs after the stack last changed; secrets cannot be compared, so
-    // with secrets it is made anew.
-    let reusable = existing.as_ref().is_some_and(|cs| {
-        !resolved.has_secrets()
-            && cs.parameters == parameters.iter().cloned().collect::<BTreeMap<_, _>>()
-            && !is_later(
-                stack.as_ref().and_then(|s| s.last_updated.as_deref()),
-                cs.creation_time.as_deref(),
-            )
-    });
-    let info = match existing {
-        Some(cs) if reusable => cs,
-        other => {
-            if let Some(old) = other {
-                cfn.delete_change_set_and_wait(&old.id)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            let template = template_source(ctx, unit).await?;
-            let request = ChangeSetRequest {
-                stack_name: unit.stack_name.clone(),
-                change_set_name: name.clone(),
-                create,
-                template,
-                parameters,
-                capabilities: unit.capabilities.iter().copied().collect(),
-                tags,
-                description: change_set_description(&ctx.plan_id, &ctx.commit, &ctx.options.origin),
-            };
-            let (id, _) = cfn
-                .create_change_set(&request)
+    let info = match cfn.create_change_set(&request).await {
+        Ok((id, _)) => cfn
+            .wait_change_set(&id, ctx.options.change_set_timeout)
+            .await
+            .map_err(|e| e.to_string())?,
+        Err(e)
+            if e.code_and_message()
+                .is_some_and(|(c, _)| c == Some("AlreadyExistsException")) =>
+        {
+            // An earlier run of the same commit and config made it. Use it again when it was
+            // made with the same inputs after the stack last changed (secrets cannot be
+            // compared: then it is made anew).
+            let existing = cfn
+                .describe_change_set_named(&unit.stack_name, &name)
                 .await
                 .map_err(|e| e.to_string())?;
-            cfn.wait_change_set(&id, ctx.options.change_set_timeout)
-                .await
-                .map_err(|e| e.to_string())?
+            let reusable = !resolved.has_secrets()
+                && existing.status == "CREATE_COMPLETE"
+                && existing.execution_status.as_deref() == Some("AVAILABLE")
+                && existing.parameters == parameters.iter().cloned().collect::<BTreeMap<_, _>>()
+                && !is_later(
+                    stack.as_ref().and_then(|s| s.last_updated.as_deref()),
+                    existing.creation_time.as_deref(),
+                );
+            if reusable {
+                existing
+            } else {
+                cfn.delete_change_set_and_wait(&existing.id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let (id, _) = cfn
+                    .create_change_set(&request)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                cfn.wait_change_set(&id, ctx.options.change_set_timeout)
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
         }
+        Err(e) => return Err(e.to_string()),
     };
     if info.is_empty_failure() {
         let _ = cfn.delete_change_set(&info.id).await;
@@ -658,12 +660,22 @@ async fn plan_unit_inner(
         return Ok(());
     }
     if info.status == "FAILED" {
+        let _ = cfn.delete_change_set(&info.id).await;
         return Err(format!(
             "CloudFormation could not create change set {}: {}",
             info.name,
             info.status_reason.as_deref().unwrap_or("no reason given")
         ));
     }
+
+    // There are changes: read what the stack runs today, for diffs and to fill in what the
+    // change set does not say, and clean up change sets of older plans.
+    let dep = match deployed.take() {
+        Some(d) => d,
+        None if create => None,
+        None => deployed_template(ctx, &unit.stack_name).await?,
+    };
+    let offline = analyse(ctx, up, dep.as_ref(), desired, create);
     up.action = if create {
         Action::Create
     } else {
@@ -676,7 +688,39 @@ async fn plan_unit_inner(
         change_set_type: if create { "CREATE" } else { "UPDATE" }.into(),
     });
     up.resources = merge_changes(&info.changes, &offline, &ctx.masker);
+    if let Some(s) = &stack {
+        clean_stale(ctx, s, &name).await;
+    }
     Ok(())
+}
+
+/// formwork's own reading of what changes between the deployed and the desired template:
+/// security changes and the template diff go into the plan; the resource changes are returned,
+/// to stand in for a change set or fill in what one leaves out.
+fn analyse(
+    ctx: &EnvContext,
+    up: &mut UnitPlan,
+    deployed: Option<&Template>,
+    desired: Option<&Template>,
+    create: bool,
+) -> Vec<ResourceChange> {
+    let Some(d) = desired else {
+        return Vec::new();
+    };
+    up.security = security::security_changes(deployed, Some(d));
+    // A new stack's template is in the change under review already; the resource list says
+    // what it creates.
+    if !create {
+        up.template_diff =
+            template_diff::template_diff(deployed, Some(d), ctx.options.diff_context)
+                .map(|t| ctx.masker.scrub(&t));
+    }
+    let changed: Vec<String> = up.parameters.iter().map(|p| p.name.clone()).collect();
+    let offline = diff::resource_changes(deployed, Some(d), &changed);
+    if up.action == Action::Pending || up.resources.is_empty() {
+        up.resources = offline.clone();
+    }
+    offline
 }
 
 /// Whether time `a` is after time `b` (both RFC 3339); unknown times are not.
@@ -695,46 +739,29 @@ fn is_later(a: Option<&str>, b: Option<&str>) -> bool {
     }
 }
 
-/// Deletes the stack's change sets left by older plans of the same origin; returns the change
-/// set named `own` when it exists and can be used again.
-async fn clean_stale(
-    ctx: &EnvContext,
-    stack: &StackInfo,
-    own: Option<&str>,
-) -> Option<ChangeSetInfo> {
+/// Deletes the stack's change sets left by older plans of the same origin, keeping `keep`.
+async fn clean_stale(ctx: &EnvContext, stack: &StackInfo, keep: &str) {
     let cfn = &ctx.session.cfn;
-    let Ok(list) = cfn.list_change_sets(stack).await else {
-        return None;
+    let list = match cfn.list_change_sets(stack).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(stack = %stack.name, error = %e, "could not list change sets to clean up");
+            return;
+        }
     };
-    let mut found = None;
     for cs in list {
-        if !cs.name.starts_with(CHANGE_SET_PREFIX) {
-            continue;
-        }
-        if Some(cs.name.as_str()) == own {
-            found = Some(cs);
-            continue;
-        }
         let same_origin = cs
             .description
             .as_deref()
             .and_then(origin_of)
             .is_some_and(|o| o == ctx.options.origin);
-        if same_origin {
+        if cs.name.starts_with(CHANGE_SET_PREFIX) && cs.name != keep && same_origin {
             tracing::info!(stack = %stack.name, change_set = %cs.name, "deleting a change set of an older plan");
             if let Err(e) = cfn.delete_change_set(&cs.id).await {
                 tracing::warn!(stack = %stack.name, change_set = %cs.name, error = %e, "could not delete an older change set");
             }
         }
     }
-    let cs = found?;
-    let usable = cs.status.as_deref() == Some("CREATE_COMPLETE")
-        && cs.execution_status.as_deref() == Some("AVAILABLE");
-    if !usable {
-        let _ = cfn.delete_change_set(&cs.id).await;
-        return None;
-    }
-    cfn.describe_change_set(&cs.id).await.ok()
 }
 
 /// The template to submit: inline when small enough, else uploaded to the environment's

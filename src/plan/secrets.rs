@@ -3,7 +3,7 @@
 //! every free text that leaves formwork (plans, messages from AWS, errors) is scrubbed of the
 //! secret strings seen during the run.
 
-use std::sync::RwLock;
+use std::sync::{Arc, LazyLock, RwLock};
 
 use crate::desired::MASK;
 
@@ -44,6 +44,13 @@ impl std::fmt::Debug for Value {
             write!(f, "Value({:?})", self.text)
         }
     }
+}
+
+/// The masker of this process: every secret read anywhere in it, so that logs, which are
+/// written from everywhere, can be scrubbed too.
+pub fn global() -> Arc<Masker> {
+    static GLOBAL: LazyLock<Arc<Masker>> = LazyLock::new(|| Arc::new(Masker::new()));
+    GLOBAL.clone()
 }
 
 /// The secret strings of a run, for scrubbing free text.

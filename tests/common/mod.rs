@@ -2,6 +2,10 @@
 //! ("shop") to change, and a runner for the formwork binary.
 #![allow(dead_code)]
 
+pub mod aws;
+pub mod fake_aws;
+pub mod sdk;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,0 +1,70 @@
+//! AWS SDK clients for tests to set up and inspect what an endpoint holds (stacks deployed
+//! outside formwork, SSM parameters, buckets), and a runner for formwork against an endpoint.
+
+use std::path::Path;
+use std::process::Command;
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+
+use super::Run;
+use super::aws::Endpoint;
+
+/// SDK configuration for `endpoint` in `region`, as the test credentials of `endpoint.env()`.
+pub fn config(endpoint: &Endpoint, region: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .endpoint_url(&endpoint.url)
+        .region(Region::new(region.to_string()))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "tests",
+        )))
+        .behavior_version(BehaviorVersion::latest())
+        .build()
+}
+
+pub fn cfn(endpoint: &Endpoint, region: &str) -> aws_sdk_cloudformation::Client {
+    aws_sdk_cloudformation::Client::new(&config(endpoint, region))
+}
+
+pub fn ssm(endpoint: &Endpoint, region: &str) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(&config(endpoint, region))
+}
+
+pub fn s3(endpoint: &Endpoint, region: &str) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config(endpoint, region))
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Runs an async block to completion (tests are plain `#[test]` functions).
+pub fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Runs formwork in `dir` against `endpoint`.
+pub fn formwork_on(endpoint: &Endpoint, dir: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_formwork"));
+    endpoint.configure(&mut cmd);
+    let out = cmd
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("FORMWORK_REPO")
+        .env_remove("FORMWORK_DATA_DIR")
+        .output()
+        .expect("run formwork");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

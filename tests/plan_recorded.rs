@@ -1,0 +1,353 @@
+//! Plans against responses recorded in the AWS documentation, for what the local endpoints
+//! cannot produce: change sets with Replacement and Details, stacks in rollback and busy states,
+//! an account that is not the environment's. The real AWS SDK parses every response.
+
+mod common;
+
+use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region};
+use common::Repo;
+use common::fake_aws::{FakeAws, fixture};
+use formwork::aws::{Cfn, Limit};
+use formwork::plan::live::merge_changes;
+use formwork::plan::model::{Replacement, ReplacementSource, RequiresRecreation, ResourceAction};
+use formwork::plan::secrets::Masker;
+
+fn cfn_client(url: &str) -> Cfn {
+    let conf = aws_sdk_cloudformation::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .build();
+    Cfn::new(
+        aws_sdk_cloudformation::Client::from_conf(conf),
+        Limit::new(4),
+    )
+}
+
+#[tokio::test]
+async fn a_recorded_replacement_change_set_reads_into_the_plan_model() {
+    let fake = FakeAws::start();
+    fake.respond(
+        "DescribeChangeSet",
+        fixture("describe-change-set-replacement.xml"),
+    );
+    let info = cfn_client(&fake.url)
+        .describe_change_set("SampleChangeSet-multiple")
+        .await
+        .unwrap();
+    assert_eq!(info.status, "CREATE_COMPLETE");
+    assert_eq!(info.execution_status.as_deref(), Some("AVAILABLE"));
+    assert_eq!(info.parameters["InstanceType"], "t2.small");
+    assert_eq!(info.changes.len(), 1);
+    let masker = Masker::new();
+    // The change set says Replacement itself: formwork's prediction is not used.
+    let changes = merge_changes(&info.changes, &[], &masker);
+    let c = &changes[0];
+    assert_eq!(c.logical_id, "MyEC2Instance");
+    assert_eq!(c.physical_id.as_deref(), Some("i-7bef86f8"));
+    assert_eq!(c.action, ResourceAction::Modify);
+    assert_eq!(c.replacement, Replacement::True);
+    assert_eq!(c.replacement_source, ReplacementSource::Cloudformation);
+    assert_eq!(c.scope, ["Tags", "Properties"]);
+    assert_eq!(c.details.len(), 6);
+    let key_name = c
+        .details
+        .iter()
+        .find(|d| d.causing_entity.as_deref() == Some("KeyPairName"))
+        .unwrap();
+    assert_eq!(key_name.attribute, "Properties");
+    assert_eq!(key_name.name.as_deref(), Some("KeyName"));
+    assert_eq!(
+        key_name.requires_recreation,
+        Some(RequiresRecreation::Always)
+    );
+    assert_eq!(key_name.evaluation.as_deref(), Some("Static"));
+    assert_eq!(
+        key_name.change_source.as_deref(),
+        Some("ParameterReference")
+    );
+    // What was asked for: the change set, with property values.
+    let sent = fake.requests();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0].body.contains("IncludePropertyValues=true"),
+        "{}",
+        sent[0].body
+    );
+}
+
+/// A config repository with one stack in account 123456789012 (the account of the recorded
+/// GetCallerIdentity response).
+fn one_stack_repo(account: &str) -> Repo {
+    let r = Repo::new();
+    r.write(
+        "pipelines/p/pipeline.yml",
+        "pipeline: p\nstacks:\n  web:\n    template: web.yml\n",
+    );
+    r.write(
+        "pipelines/p/web.yml",
+        "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n",
+    );
+    r.write(
+        "environments/prod/environment.yml",
+        &format!("pipeline: p\naccount: \"{account}\"\nregion: us-east-1\n"),
+    );
+    r.commit("one stack");
+    r
+}
+
+fn plan_against(fake: &FakeAws, r: &Repo, extra: &[&str]) -> common::Run {
+    let mut args = vec!["plan", "--no-record", "--report-calls"];
+    args.extend(extra);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_formwork"))
+        .args(&args)
+        .current_dir(r.path())
+        .env("AWS_ENDPOINT_URL", &fake.url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn stacks_in_rollback_or_busy_states_are_blocked_with_a_way_out() {
+    for (status, expect) in [
+        (
+            "ROLLBACK_COMPLETE",
+            "aws cloudformation delete-stack --stack-name prod-web",
+        ),
+        (
+            "UPDATE_ROLLBACK_FAILED",
+            "aws cloudformation continue-update-rollback --stack-name prod-web",
+        ),
+        (
+            "UPDATE_IN_PROGRESS",
+            "is busy (UPDATE_IN_PROGRESS); wait until the running operation finishes",
+        ),
+        ("DELETE_FAILED", "a deletion failed"),
+    ] {
+        let fake = FakeAws::start();
+        fake.respond("GetCallerIdentity", fixture("sts-get-caller-identity.xml"));
+        fake.respond(
+            "DescribeStacks",
+            fixture("describe-stacks.xml")
+                .replace("{{NAME}}", "prod-web")
+                .replace("{{STATUS}}", status)
+                .replace("{{REASON}}", "The following resource(s) failed"),
+        );
+        let r = one_stack_repo("123456789012");
+        let run = plan_against(&fake, &r, &["--output", "json"]);
+        assert_eq!(run.code, 1, "{status}: {}", run.all());
+        let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let unit = &plan["environments"][0]["units"][0];
+        assert_eq!(unit["action"], "blocked", "{status}");
+        assert_eq!(unit["stack_status"], status);
+        let message = unit["message"].as_str().unwrap();
+        assert!(message.contains(expect), "{status}: {message}");
+        // Nothing was attempted on a blocked stack.
+        let actions: Vec<String> = fake
+            .requests()
+            .into_iter()
+            .filter_map(|q| q.action)
+            .collect();
+        assert_eq!(actions, ["GetCallerIdentity", "DescribeStacks"], "{status}");
+    }
+}
+
+#[test]
+fn the_account_guard_stops_before_any_other_call() {
+    let fake = FakeAws::start();
+    fake.respond("GetCallerIdentity", fixture("sts-get-caller-identity.xml"));
+    let r = one_stack_repo("111111111111");
+    let run = plan_against(&fake, &r, &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains(
+            "the AWS credentials belong to account 123456789012, but environment `prod` deploys to account 111111111111; refusing to touch it"
+        ),
+        "{}",
+        run.stderr
+    );
+    let actions: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter_map(|q| q.action)
+        .collect();
+    assert_eq!(actions, ["GetCallerIdentity"]);
+    assert!(run.stdout.is_empty());
+}
+
+/// XML-escapes text for a recorded response.
+fn xml(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn error(code: &str, message: &str) -> (u16, String) {
+    (
+        400,
+        fixture("error.xml")
+            .replace("{{CODE}}", code)
+            .replace("{{MESSAGE}}", message),
+    )
+}
+
+/// The stack of the AWS documentation's change set examples: an EC2 instance with three
+/// parameters, as a formwork config whose values are `instance_type` and the documented others.
+fn sample_repo(instance_type: &str) -> Repo {
+    let r = Repo::new();
+    r.write(
+        "pipelines/p/pipeline.yml",
+        &format!(
+            "pipeline: p\nstacks:\n  web:\n    template: instance.yml\n    stack_name: SampleStack\n    parameters:\n      Purpose: production\n      KeyPairName: MyNewKeyName\n      InstanceType: {instance_type}\n"
+        ),
+    );
+    r.write(
+        "pipelines/p/instance.yml",
+        "Parameters:\n  Purpose:\n    Type: String\n    AllowedValues: [testing, production]\n  KeyPairName:\n    Type: AWS::EC2::KeyPair::KeyName\n  InstanceType:\n    Type: String\n    AllowedValues: [t2.micro, t2.small, t2.medium]\nResources:\n  MyEC2Instance:\n    Type: AWS::EC2::Instance\n    Properties:\n      KeyName: !Ref KeyPairName\n      InstanceType: !Ref InstanceType\n      ImageId: ami-8fcee4e5\n      Tags:\n        - Key: Purpose\n          Value: !Ref Purpose\n",
+    );
+    r.write(
+        "environments/prod/environment.yml",
+        "pipeline: p\naccount: \"123456789012\"\nregion: us-east-1\n",
+    );
+    r.commit("sample");
+    r
+}
+
+/// A CloudFormation that already has a change set of the name formwork derives, as a re-run of
+/// the same commit finds it.
+fn fake_with_existing_change_set() -> FakeAws {
+    let fake = FakeAws::start();
+    fake.respond("GetCallerIdentity", fixture("sts-get-caller-identity.xml"));
+    fake.respond(
+        "DescribeStacks",
+        fixture("describe-stacks.xml")
+            .replace("{{NAME}}", "SampleStack")
+            .replace("{{STATUS}}", "UPDATE_COMPLETE")
+            .replace("{{REASON}}", ""),
+    );
+    fake.respond(
+        "GetTemplate",
+        fixture("get-template.xml").replace(
+            "{{BODY}}",
+            &xml("Resources:\n  MyEC2Instance:\n    Type: AWS::EC2::Instance\n    Properties:\n      ImageId: ami-8fcee4e5\n"),
+        ),
+    );
+    fake.respond("ListChangeSets", fixture("list-change-sets-empty.xml"));
+    fake.respond("DeleteChangeSet", fixture("delete-change-set.xml"));
+    fake
+}
+
+#[test]
+fn a_re_run_uses_its_change_set_again_when_made_with_the_same_inputs() {
+    let fake = fake_with_existing_change_set();
+    fake.respond_seq(
+        "CreateChangeSet",
+        vec![error(
+            "AlreadyExistsException",
+            "ChangeSet formwork-x already exists and cannot be created again",
+        )],
+    );
+    fake.respond(
+        "DescribeChangeSet",
+        fixture("describe-change-set-replacement.xml"),
+    );
+    let r = sample_repo("t2.small");
+    let run = plan_against(&fake, &r, &["--output", "json"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let unit = &plan["environments"][0]["units"][0];
+    assert_eq!(unit["action"], "update");
+    assert_eq!(
+        unit["change_set"]["id"],
+        "arn:aws:cloudformation:us-east-1:123456789012:changeSet/SampleChangeSet-multiple/1a2345b6-0000-00a0-a123-00abc0abc000"
+    );
+    assert_eq!(unit["resources"][0]["replacement"], "true");
+    assert_eq!(unit["resources"][0]["replacement_source"], "cloudformation");
+    let actions: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter_map(|q| q.action)
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "CreateChangeSet").count(),
+        1,
+        "{actions:?}"
+    );
+    assert!(
+        !actions.contains(&"DeleteChangeSet".to_string()),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn a_re_run_with_other_inputs_replaces_its_change_set() {
+    let fake = fake_with_existing_change_set();
+    fake.respond_seq(
+        "CreateChangeSet",
+        vec![
+            error(
+                "AlreadyExistsException",
+                "ChangeSet formwork-x already exists and cannot be created again",
+            ),
+            (200, fixture("create-change-set.xml")),
+        ],
+    );
+    fake.respond_seq(
+        "DescribeChangeSet",
+        vec![
+            (200, fixture("describe-change-set-replacement.xml")),
+            error("ChangeSetNotFound", "ChangeSet [formwork-x] does not exist"),
+            (200, fixture("describe-change-set-replacement.xml")),
+        ],
+    );
+    // InstanceType differs from what the existing change set was made with.
+    let r = sample_repo("t2.medium");
+    let run = plan_against(&fake, &r, &["--output", "json"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    let actions: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter_map(|q| q.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "GetCallerIdentity",
+            "DescribeStacks",
+            "GetTemplate",
+            "CreateChangeSet",
+            "DescribeChangeSet",
+            "DeleteChangeSet",
+            "DescribeChangeSet",
+            "CreateChangeSet",
+            "DescribeChangeSet",
+            "ListChangeSets",
+        ]
+    );
+    let create = fake
+        .requests()
+        .into_iter()
+        .rfind(|q| q.action.as_deref() == Some("CreateChangeSet"))
+        .unwrap();
+    assert!(
+        create.body.contains("ParameterValue=t2.medium"),
+        "{}",
+        create.body
+    );
+    assert!(
+        create.body.contains("ChangeSetType=UPDATE"),
+        "{}",
+        create.body
+    );
+}
