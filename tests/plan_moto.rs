@@ -484,3 +484,62 @@ fn an_offline_plan_needs_no_aws() {
     let app = unit(&p, "app");
     assert_eq!(app["inputs"][0]["state"], "known_after_apply");
 }
+
+#[test]
+fn ssm_parameters_are_read_ten_names_a_call() {
+    let env = unique("many");
+    let names: Vec<String> = (1..=12).map(|i| format!("P{i}")).collect();
+    let ssm = sdk::ssm(moto(), REGION);
+    block(async {
+        for (i, n) in names.iter().enumerate() {
+            ssm.put_parameter()
+                .name(format!("/many/{env}/{n}"))
+                .value(format!("value-{i}"))
+                .r#type(if i % 2 == 0 {
+                    aws_sdk_ssm::types::ParameterType::SecureString
+                } else {
+                    aws_sdk_ssm::types::ParameterType::String
+                })
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let r = Repo::new();
+    let params: String = names
+        .iter()
+        .map(|n| format!("      {n}: ${{ssm:/many/${{env.name}}/{n}}}\n"))
+        .collect();
+    r.write(
+        "pipelines/many/pipeline.yml",
+        &format!(
+            "pipeline: many\nstacks:\n  cfg:\n    template: cfg.yml\n    parameters:\n{params}"
+        ),
+    );
+    let decls: String = names
+        .iter()
+        .map(|n| format!("  {n}:\n    Type: String\n"))
+        .collect();
+    r.write(
+        "pipelines/many/cfg.yml",
+        &format!("Parameters:\n{decls}Resources:\n  Holder:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: !Sub /many/${{P2}}/holder\n      Type: String\n      Value: !Ref P2\n"),
+    );
+    r.write(
+        &format!("environments/{env}/environment.yml"),
+        &format!("pipeline: many\naccount: \"123456789012\"\nregion: {REGION}\n"),
+    );
+    r.commit("many");
+    let (run, p, calls) = plan(&r, &[]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert_eq!(calls["SSM.GetParameters"], 2, "{calls:?}");
+    let cfg = unit(&p, "cfg");
+    let shown: BTreeMap<&str, &Value> = cfg["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["name"].as_str().unwrap(), &x["after"]))
+        .collect();
+    assert_eq!(shown["P2"], "value-1"); // a String
+    assert_eq!(shown["P1"], "****"); // a SecureString
+    assert!(!run.all().contains("value-0"), "{}", run.all());
+}

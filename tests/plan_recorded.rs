@@ -77,6 +77,42 @@ async fn a_recorded_replacement_change_set_reads_into_the_plan_model() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calls_in_flight_are_bounded() {
+    let fake = FakeAws::start();
+    fake.delay(100).respond(
+        "DescribeStacks",
+        fixture("describe-stacks.xml")
+            .replace("{{NAME}}", "s")
+            .replace("{{STATUS}}", "CREATE_COMPLETE")
+            .replace("{{REASON}}", ""),
+    );
+    let cfn = cfn_client(&fake.url);
+    let conf = aws_sdk_cloudformation::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(&fake.url)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .build();
+    let limited = Cfn::new(
+        aws_sdk_cloudformation::Client::from_conf(conf),
+        Limit::new(2),
+    );
+    let calls = (0..8).map(|i| {
+        let c = limited.clone();
+        async move { c.describe_stack(&format!("s{i}")).await.unwrap() }
+    });
+    futures::future::join_all(calls).await;
+    assert_eq!(fake.max_in_flight(), 2);
+    // Unbounded (4 permits here), more go at once.
+    let calls = (0..8).map(|i| {
+        let c = cfn.clone();
+        async move { c.describe_stack(&format!("s{i}")).await.unwrap() }
+    });
+    futures::future::join_all(calls).await;
+    assert!(fake.max_in_flight() > 2);
+}
+
 /// A config repository with one stack in account 123456789012 (the account of the recorded
 /// GetCallerIdentity response).
 fn one_stack_repo(account: &str) -> Repo {

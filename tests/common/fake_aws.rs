@@ -30,6 +30,10 @@ pub struct Request {
 
 #[derive(Default)]
 struct State {
+    /// How long to wait before answering, to see how many requests are in flight at once.
+    delay_ms: u64,
+    in_flight: usize,
+    max_in_flight: usize,
     /// Per action, the answers still to give in order; the last is given again and again.
     responses: HashMap<String, Vec<(u16, String)>>,
     upstream: Option<String>,
@@ -98,6 +102,17 @@ impl FakeAws {
         self
     }
 
+    /// Waits `ms` milliseconds before each answer.
+    pub fn delay(&self, ms: u64) -> &Self {
+        self.state.lock().unwrap().delay_ms = ms;
+        self
+    }
+
+    /// The most requests that were being answered at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
+    }
+
     /// How many requests were answered with a throttling error.
     pub fn throttled(&self) -> usize {
         self.throttled.load(Ordering::SeqCst)
@@ -114,6 +129,14 @@ impl FakeAws {
                 return;
             };
             let action = form_value(&body, "Action");
+            let delay = {
+                let mut st = self.state.lock().unwrap();
+                st.in_flight += 1;
+                st.max_in_flight = st.max_in_flight.max(st.in_flight);
+                st.delay_ms
+            };
+            std::thread::sleep(std::time::Duration::from_millis(delay));
+            self.state.lock().unwrap().in_flight -= 1;
             let reply = {
                 let mut st = self.state.lock().unwrap();
                 st.requests.push(Request {
