@@ -27,6 +27,8 @@ pub struct DesiredEnvironment {
     pub region: String,
     pub role_arn: Option<String>,
     pub artifact_bucket: Option<String>,
+    /// Apply may delete stacks that leave the config without `--allow-delete`.
+    pub allow_delete: bool,
     /// The enabled stacks, in pipeline order.
     pub units: IndexMap<String, Unit>,
     /// Dependencies between the units (same order as `units`).
@@ -50,6 +52,8 @@ pub struct Unit {
     pub tags: BTreeMap<String, String>,
     pub capabilities: BTreeSet<Capability>,
     pub dependencies: Vec<Dependency>,
+    /// How long apply waits for one operation on this stack, when configured.
+    pub timeout_minutes: Option<u64>,
 }
 
 /// The template of a unit.

@@ -18,6 +18,7 @@
 //! - [`schema`]: JSON Schemas of the config files.
 
 pub mod affected;
+pub mod apply;
 pub mod aws;
 pub mod config;
 pub mod desired;
@@ -28,6 +29,7 @@ pub mod plan;
 pub mod render;
 pub mod schema;
 pub mod source;
+pub mod store;
 pub mod suggest;
 pub mod template;
 pub mod yaml;

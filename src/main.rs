@@ -29,8 +29,27 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
+    /// Where formwork keeps its state: plans, runs, locks. Default: .formwork/ in the config
+    /// repository.
+    #[arg(long, global = true, env = "FORMWORK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// The state store: `sqlite` (a file in the data directory), `sqlite:PATH`, or
+    /// `dynamodb:TABLE` (shared by several replicas).
+    #[arg(long, global = true, env = "FORMWORK_STORE", default_value = "sqlite")]
+    store: String,
+
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// The data directory: `--data-dir`, else `.formwork/` in the config repository.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| self.repo.join(".formwork"))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -111,6 +130,17 @@ enum Command {
     /// comparing the two revisions (--base required). Exit code 0 no changes, 2 changes
     /// planned, 1 error.
     Plan(cli::plan::PlanArgs),
+    /// Apply a reviewed plan to one environment: execute its change sets in dependency order.
+    ///
+    /// Applies the plan given with --plan, else the newest recorded plan of the environment;
+    /// with --base, plans the change from --base to --head and applies it at once. Refuses when
+    /// the plan no longer matches what is deployed or configured. Exit code 0 when everything
+    /// was applied, 1 otherwise.
+    Apply(cli::apply::ApplyArgs),
+    /// Show what each environment runs: deployed commit, lock, unfinished and recent runs.
+    Status(cli::status::StatusArgs),
+    /// Force an environment's lock open (asks first; the unlock is recorded).
+    Unlock(cli::status::UnlockArgs),
     /// Print the JSON Schema of a config file kind, or write both into a directory.
     Schema {
         /// Which schema to print.
@@ -194,17 +224,20 @@ impl Drop for ScrubbingWriter {
 
 fn run(cli: Cli) -> Result<u8> {
     let c = cli::color(cli.color);
-    match cli.command {
+    match &cli.command {
         Command::Validate { rev, output } => {
-            cli::validate::run(&cli.repo, rev.as_deref(), output, c)
+            cli::validate::run(&cli.repo, rev.as_deref(), *output, c)
         }
         Command::Affected { base, head, output } => {
-            cli::affected::run(&cli.repo, &base, &head, output, c)
+            cli::affected::run(&cli.repo, base, head, *output, c)
         }
         Command::Graph { env, rev, output } => {
-            cli::graph::run(&cli.repo, &env, rev.as_deref(), output, c)
+            cli::graph::run(&cli.repo, env, rev.as_deref(), *output, c)
         }
-        Command::Plan(args) => cli::plan::run(&cli.repo, args, c),
-        Command::Schema { kind, write } => cli::schema::run(kind, write),
+        Command::Plan(args) => cli::plan::run(&cli, args, c),
+        Command::Apply(args) => cli::apply::run(&cli, args, c),
+        Command::Status(args) => cli::status::run(&cli, args),
+        Command::Unlock(args) => cli::status::unlock(&cli, args),
+        Command::Schema { kind, write } => cli::schema::run(*kind, write.clone()),
     }
 }

@@ -111,6 +111,20 @@ pub struct DetailInfo {
     pub after_value: Option<String>,
 }
 
+/// One event of a stack, as CloudFormation records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackEvent {
+    pub event_id: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    /// `CREATE_IN_PROGRESS`, `UPDATE_FAILED`, …
+    pub status: String,
+    pub reason: Option<String>,
+    /// RFC 3339.
+    pub timestamp: String,
+    pub client_request_token: Option<String>,
+}
+
 /// A change set of a stack, as listed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangeSetSummary {
@@ -362,6 +376,79 @@ impl Cfn {
                 _ => return Ok(info),
             }
         }
+    }
+
+    /// Executes a change set. The token makes a retry of the same request harmless, and marks
+    /// the stack events of the operation.
+    pub async fn execute_change_set(&self, id: &str, token: &str) -> Result<(), AwsError> {
+        let _permit = self.limit.acquire().await;
+        self.client
+            .execute_change_set()
+            .change_set_name(id)
+            .client_request_token(token)
+            .send()
+            .await
+            .map_err(|e| AwsError::call(SERVICE, "ExecuteChangeSet", e))?;
+        Ok(())
+    }
+
+    /// Starts deleting a stack, with a token as for [`Cfn::execute_change_set`].
+    pub async fn delete_stack(&self, name: &str, token: &str) -> Result<(), AwsError> {
+        let _permit = self.limit.acquire().await;
+        self.client
+            .delete_stack()
+            .stack_name(name)
+            .client_request_token(token)
+            .send()
+            .await
+            .map_err(|e| AwsError::call(SERVICE, "DeleteStack", e))?;
+        Ok(())
+    }
+
+    /// The events of a stack newer than event `after` (all when `None`), oldest first. Pages are
+    /// read newest first until `after` is reached.
+    pub async fn stack_events(
+        &self,
+        stack: &str,
+        after: Option<&str>,
+    ) -> Result<Vec<StackEvent>, AwsError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        'pages: loop {
+            let _permit = self.limit.acquire().await;
+            let page = self
+                .client
+                .describe_stack_events()
+                .stack_name(stack)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::call(SERVICE, "DescribeStackEvents", e))?;
+            for e in page.stack_events() {
+                let id = e.event_id().unwrap_or_default();
+                if Some(id) == after {
+                    break 'pages;
+                }
+                out.push(StackEvent {
+                    event_id: id.to_string(),
+                    logical_id: e.logical_resource_id().unwrap_or_default().to_string(),
+                    resource_type: e.resource_type().unwrap_or_default().to_string(),
+                    status: e
+                        .resource_status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    reason: e.resource_status_reason().map(str::to_string),
+                    timestamp: time(e.timestamp()).unwrap_or_default(),
+                    client_request_token: e.client_request_token().map(str::to_string),
+                });
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() && after.is_some() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        out.reverse();
+        Ok(out)
     }
 
     /// Describes the change set `name` of stack `stack`.

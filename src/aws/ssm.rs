@@ -48,6 +48,22 @@ impl Ssm {
         Ssm { client, limit }
     }
 
+    /// Writes a String parameter (overwriting it).
+    pub async fn put(&self, name: &str, value: &str, description: &str) -> Result<(), AwsError> {
+        let _permit = self.limit.acquire().await;
+        self.client
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .description(description)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::call("SSM", "PutParameter", e))?;
+        Ok(())
+    }
+
     /// Reads parameters by name, decrypting SecureStrings, in batches of ten.
     pub async fn get(&self, names: &[String]) -> Result<SsmValues, AwsError> {
         let mut out = SsmValues::default();

@@ -2,9 +2,11 @@
 //! writing to standard output, printing diagnostics, choosing where config files are read from.
 
 pub mod affected;
+pub mod apply;
 pub mod graph;
 pub mod plan;
 pub mod schema;
+pub mod status;
 pub mod validate;
 
 use std::io::{IsTerminal, Write};

@@ -1,7 +1,7 @@
 //! `formwork plan`: change sets for the stacks to deploy, rendered and recorded.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
@@ -13,9 +13,10 @@ use formwork::diag::Color;
 use formwork::git::{self, Revision};
 use formwork::plan::live::{self, EnvRequest, Options, Progress, Quiet, RemovedUnit};
 use formwork::plan::model::{Action, Plan, RevisionInfo};
+use formwork::plan::offline;
 use formwork::plan::secrets;
-use formwork::plan::{offline, record};
 use formwork::render::{plan_markdown, plan_text};
+use formwork::store::Store;
 
 use super::{emit, print_diags};
 use crate::PlanOutput;
@@ -44,10 +45,7 @@ pub struct PlanArgs {
     /// AWS calls in flight at once per account and region.
     #[arg(long, default_value_t = DEFAULT_MAX_IN_FLIGHT, env = "FORMWORK_MAX_IN_FLIGHT")]
     max_in_flight: usize,
-    /// Where plan records are kept. Default: .formwork/ in the config repository.
-    #[arg(long, env = "FORMWORK_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Do not record the plan.
+    /// Do not record the plan in the state store.
     #[arg(long)]
     no_record: bool,
     /// Print the AWS API calls made, by operation, as JSON on standard error at the end.
@@ -80,7 +78,8 @@ impl Progress for TermProgress {
     }
 }
 
-pub fn run(repo: &Path, args: PlanArgs, c: Color) -> Result<u8> {
+pub fn run(cli: &crate::Cli, args: &PlanArgs, c: Color) -> Result<u8> {
+    let repo = cli.repo.as_path();
     let r = git::open(repo)?;
     let prefix = git::config_prefix(&r, repo);
     let cache: &'static ParseCache = Box::leak(Box::default());
@@ -97,54 +96,31 @@ pub fn run(repo: &Path, args: PlanArgs, c: Color) -> Result<u8> {
         check_envs(&args.envs, cmp.after.keys().chain(cmp.before.keys()))?;
         offline::plan_offline(&cmp, &args.envs, 3)
     } else {
-        let (requests, head, base) = requests(&r, &prefix, &args, cache, c)?;
-        let origin = args.origin.clone().unwrap_or_else(|| args.head.clone());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
-        let masker = secrets::global();
-        let progress: Arc<dyn Progress> = if std::io::stderr().is_terminal() {
-            Arc::new(TermProgress {
-                state: Mutex::new((0, 0)),
-            })
-        } else {
-            Arc::new(Quiet)
-        };
-        let (plan, calls) = runtime.block_on(async {
-            let aws = Aws::load(args.max_in_flight).await;
-            let options = Options {
-                origin,
-                ..Options::default()
-            };
-            let plan = live::plan(
-                &aws,
-                masker.clone(),
-                requests,
-                head,
-                base,
-                &options,
-                progress,
-            )
-            .await;
-            (plan, aws.calls().snapshot())
-        });
-        if std::io::stderr().is_terminal() {
-            eprint!("\r\x1b[2K");
-        }
+        let runtime = runtime()?;
+        let (plan, calls) = live_plan(
+            &runtime,
+            &r,
+            &prefix,
+            Selection {
+                envs: &args.envs,
+                base: args.base.as_deref(),
+                head: &args.head,
+            },
+            args.origin.clone().unwrap_or_else(|| args.head.clone()),
+            args.max_in_flight,
+            cache,
+            c,
+        )?;
         if args.report_calls {
             eprintln!("{}", serde_json::to_string(&calls)?);
         }
-        tracing::info!(?calls, "AWS API calls");
-        let plan = plan.map_err(|e| anyhow::anyhow!(masker.scrub(&e.to_string())))?;
         if !args.no_record {
-            let dir = args
-                .data_dir
-                .clone()
-                .unwrap_or_else(|| repo.join(".formwork"));
-            let path = record::save(&dir, &plan)?;
-            eprintln!("plan {} recorded in {}", plan.id, path.display());
+            runtime.block_on(async {
+                let store = formwork::store::open(&cli.store, &cli.data_dir()).await?;
+                store.save_plan(&plan).await?;
+                anyhow::Ok(())
+            })?;
+            eprintln!("plan {} recorded", plan.id);
         }
         plan
     };
@@ -160,6 +136,70 @@ pub fn run(repo: &Path, args: PlanArgs, c: Color) -> Result<u8> {
     };
     emit(&text)?;
     Ok(exit_code(&plan))
+}
+
+/// The async runtime of a command that talks to AWS.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Which environments and revisions to plan.
+pub struct Selection<'a> {
+    pub envs: &'a [String],
+    pub base: Option<&'a str>,
+    pub head: &'a str,
+}
+
+/// Plans against AWS: the affected stacks of a change (with a base), or every stack of the
+/// chosen environments. Returns the plan and the AWS calls made.
+#[allow(clippy::too_many_arguments)]
+pub fn live_plan(
+    runtime: &tokio::runtime::Runtime,
+    r: &git2::Repository,
+    prefix: &str,
+    sel: Selection<'_>,
+    origin: String,
+    max_in_flight: usize,
+    cache: &ParseCache,
+    c: Color,
+) -> Result<(Plan, std::collections::BTreeMap<String, usize>)> {
+    let (requests, head, base) = requests(r, prefix, &sel, cache, c)?;
+    let masker = secrets::global();
+    let progress: Arc<dyn Progress> = if std::io::stderr().is_terminal() {
+        Arc::new(TermProgress {
+            state: Mutex::new((0, 0)),
+        })
+    } else {
+        Arc::new(Quiet)
+    };
+    let (plan, calls) = runtime.block_on(async {
+        let aws = Aws::load(max_in_flight).await;
+        let options = Options {
+            origin,
+            ..Options::default()
+        };
+        let plan = live::plan(
+            &aws,
+            masker.clone(),
+            requests,
+            head,
+            base,
+            &options,
+            progress,
+        )
+        .await;
+        (plan, aws.calls().snapshot())
+    });
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K");
+    }
+    tracing::info!(?calls, "AWS API calls");
+    let plan = plan.map_err(|e| anyhow::anyhow!(masker.scrub(&e.to_string())))?;
+    Ok((plan, calls))
 }
 
 /// 1 when a stack could not be planned, 2 when there are changes, else 0.
@@ -193,17 +233,17 @@ type Requests = (Vec<EnvRequest>, RevisionInfo, Option<RevisionInfo>);
 fn requests(
     r: &git2::Repository,
     prefix: &str,
-    args: &PlanArgs,
+    args: &Selection<'_>,
     cache: &ParseCache,
     c: Color,
 ) -> Result<Requests> {
-    if let Some(base) = &args.base {
-        let cmp = compare(r, prefix, base, &args.head, cache)?;
+    if let Some(base) = args.base {
+        let cmp = compare(r, prefix, base, args.head, cache)?;
         if cmp.report.diags.has_errors() {
             print_diags(&cmp.report.diags, &cmp.report.texts, c);
             bail!("the config at {} has errors; fix them first", args.head);
         }
-        check_envs(&args.envs, cmp.after.keys().chain(cmp.before.keys()))?;
+        check_envs(args.envs, cmp.after.keys().chain(cmp.before.keys()))?;
         let mut out = Vec::new();
         for (name, desired) in &cmp.after {
             if !args.envs.is_empty() && !args.envs.contains(name) {
@@ -214,10 +254,17 @@ fn requests(
             let mut removed = Vec::new();
             for row in rows {
                 if row.change == Change::Removed {
+                    let depends_on = cmp
+                        .before
+                        .get(name)
+                        .and_then(|b| b.units.get(&row.stack))
+                        .map(live::dependency_names)
+                        .unwrap_or_default();
                     removed.push(RemovedUnit {
                         stack: row.stack.clone(),
                         stack_name: row.stack_name.clone(),
                         reasons: row.reasons.clone(),
+                        depends_on,
                     });
                 } else {
                     units.push((row.stack.clone(), row.reasons.clone()));
@@ -234,14 +281,14 @@ fn requests(
         }
         return Ok((out, cmp.report.head.clone(), Some(cmp.report.base.clone())));
     }
-    let head = Revision::resolve(r, &args.head)?;
+    let head = Revision::resolve(r, args.head)?;
     let src = head.source(r, prefix)?;
     let v = validate_repository(&src)?;
     if v.diags.has_errors() {
         print_diags(&v.diags, &v.texts, c);
         bail!("the config at {} has errors; fix them first", args.head);
     }
-    check_envs(&args.envs, v.environments.iter().map(|e| &e.name))?;
+    check_envs(args.envs, v.environments.iter().map(|e| &e.name))?;
     let out = v
         .environments
         .into_iter()

@@ -98,6 +98,10 @@ pub struct StackDef {
     /// `false` for optional stacks that environments switch on.
     #[serde(default)]
     pub enabled: Option<Spanned<bool>>,
+    /// How long apply waits for one operation on this stack before reporting it timed out
+    /// (the operation itself goes on). Default: apply's `--timeout`.
+    #[serde(default)]
+    pub timeout_minutes: Option<Spanned<u64>>,
 }
 
 /// A CloudFormation capability.
@@ -233,6 +237,10 @@ pub struct EnvironmentFile {
     /// Values of the pipeline's variables (`${var.NAME}`).
     #[serde(default)]
     pub vars: SpannedMap<ParamValue>,
+    /// Whether apply may delete the stacks of this environment that leave the config, without
+    /// being told so with `--allow-delete` (default `false`: removals are refused).
+    #[serde(default)]
+    pub allow_delete: Option<Spanned<bool>>,
     /// Tags put on every stack of the environment. They win over the pipeline's tags (its
     /// `defaults.tags` and each stack's `tags`); the environment's per-stack `tags` win over them.
     #[serde(default)]
@@ -258,4 +266,7 @@ pub struct StackOverride {
     /// The CloudFormation stack name in this environment.
     #[serde(default)]
     pub stack_name: Option<Spanned<String>>,
+    /// How long apply waits for one operation on this stack in this environment.
+    #[serde(default)]
+    pub timeout_minutes: Option<Spanned<u64>>,
 }

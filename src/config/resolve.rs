@@ -784,6 +784,7 @@ pub fn resolve_environment(
         region: env.def.region.value.clone(),
         role_arn: env.def.role_arn.as_ref().map(|r| r.value.clone()),
         artifact_bucket: env.def.artifact_bucket.as_ref().map(|b| b.value.clone()),
+        allow_delete: env.def.allow_delete.as_ref().is_some_and(|b| b.value),
         units,
         graph,
     };
@@ -1207,6 +1208,10 @@ fn resolve_unit(
         tags,
         capabilities,
         dependencies,
+        timeout_minutes: over
+            .and_then(|o| o.timeout_minutes.as_ref())
+            .or(stack.timeout_minutes.as_ref())
+            .map(|t| t.value),
     })
 }
 

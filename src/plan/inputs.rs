@@ -26,6 +26,14 @@ pub struct StackCache {
 }
 
 impl StackCache {
+    /// Forgets a stack, so that the next [`StackCache::get`] describes it again.
+    pub fn forget(&self, name: &str) {
+        self.cells
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+    }
+
     /// The stack named `name` (`None`: it does not exist), described at most once.
     pub async fn get(&self, cfn: &Cfn, name: &str) -> Result<Option<StackInfo>, String> {
         let cell = self

@@ -68,6 +68,8 @@ pub struct RemovedUnit {
     pub stack: String,
     pub stack_name: String,
     pub reasons: Vec<Reason>,
+    /// The stacks it came after while it was in the config.
+    pub depends_on: Vec<String>,
 }
 
 /// Progress of a planning run, for a display.
@@ -138,6 +140,7 @@ fn blocked(stack: &StackInfo) -> Option<String> {
 
 fn empty_unit(unit: &Unit, reasons: Vec<Reason>) -> UnitPlan {
     UnitPlan {
+        depends_on: dependency_names(unit),
         stack: unit.stack.clone(),
         stack_name: unit.stack_name.clone(),
         action: Action::Failed,
@@ -155,8 +158,20 @@ fn empty_unit(unit: &Unit, reasons: Vec<Reason>) -> UnitPlan {
     }
 }
 
-/// What every stack of one environment shares while it is planned.
-struct EnvContext {
+/// The stacks a unit comes after, by key, each once.
+pub fn dependency_names(unit: &Unit) -> Vec<String> {
+    unit.dependencies
+        .iter()
+        .map(|d| d.stack.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The planner of one environment: what every stack of it shares while it is planned (the
+/// session, the stacks described so far, the SSM values read). Apply uses one too, to plan stacks
+/// whose inputs are known only once the stacks before them are applied.
+pub struct Planner {
     env: DesiredEnvironment,
     session: Session,
     stacks: StackCache,
@@ -166,6 +181,67 @@ struct EnvContext {
     plan_id: String,
     commit: String,
     progress: Arc<dyn Progress>,
+}
+
+impl Planner {
+    /// A planner for `env`, having read (decrypted, in batches of ten) the SSM parameters named.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn new(
+        env: DesiredEnvironment,
+        session: Session,
+        ssm_names: &[String],
+        masker: Arc<Masker>,
+        options: Options,
+        plan_id: String,
+        commit: String,
+        progress: Arc<dyn Progress>,
+    ) -> Result<Planner, AwsError> {
+        let mut names = ssm_names.to_vec();
+        names.sort();
+        names.dedup();
+        let ssm = if names.is_empty() {
+            SsmValues::default()
+        } else {
+            session.ssm.get(&names).await?
+        };
+        for v in ssm.found.values() {
+            if v.secret {
+                masker.add(&v.value);
+            }
+        }
+        Ok(Planner {
+            env,
+            session,
+            stacks: StackCache::default(),
+            ssm,
+            masker,
+            options,
+            plan_id,
+            commit,
+            progress,
+        })
+    }
+
+    /// Plans one stack. `upstream` holds the plans of the stacks of this run it takes outputs
+    /// from; a stack not in it is read as deployed.
+    pub async fn plan_unit(
+        &self,
+        unit: &Unit,
+        reasons: Vec<Reason>,
+        upstream: &BTreeMap<String, Arc<UnitPlan>>,
+    ) -> UnitPlan {
+        plan_unit(self, unit, reasons, upstream).await
+    }
+
+    /// Forgets what was read of a stack, so that it is described again (after it changed).
+    pub fn forget_stack(&self, stack_name: &str) {
+        self.stacks.forget(stack_name);
+    }
+
+    /// The environment planned.
+    pub fn environment(&self) -> &DesiredEnvironment {
+        &self.env
+    }
 }
 
 /// Plans every requested stack of every environment.
@@ -253,19 +329,24 @@ async fn plan_environment(
 ) -> EnvironmentPlan {
     let env = req.desired;
     let selected: BTreeMap<String, Vec<Reason>> = req.units.into_iter().collect();
-    let mut names: Vec<String> = selected
+    let names: Vec<String> = selected
         .keys()
-        .flat_map(|k| env.units.get(k).map(inputs::ssm_names).unwrap_or_default())
+        .filter_map(|k| env.units.get(k))
+        .flat_map(inputs::ssm_names)
         .collect();
-    names.sort();
-    names.dedup();
-    let ssm = if names.is_empty() {
-        Ok(SsmValues::default())
-    } else {
-        session.ssm.get(&names).await
-    };
-    let ssm = match ssm {
-        Ok(v) => v,
+    let ctx = match Planner::new(
+        env.clone(),
+        session,
+        &names,
+        masker.clone(),
+        options,
+        plan_id,
+        commit,
+        progress,
+    )
+    .await
+    {
+        Ok(p) => Arc::new(p),
         Err(e) => {
             // Without the SSM values no stack of this environment can be planned.
             let message = masker.scrub(&e.to_string());
@@ -286,23 +367,6 @@ async fn plan_environment(
             };
         }
     };
-    for v in ssm.found.values() {
-        if v.secret {
-            masker.add(&v.value);
-        }
-    }
-    let ctx = Arc::new(EnvContext {
-        env: env.clone(),
-        session,
-        stacks: StackCache::default(),
-        ssm,
-        masker,
-        options,
-        plan_id,
-        commit,
-        progress,
-    });
-
     // Each stack waits for the planned stacks whose outputs it takes, and for nothing else.
     let mut futures: HashMap<String, SharedPlan> = HashMap::new();
     for wave in env.graph.waves() {
@@ -359,7 +423,7 @@ async fn plan_environment(
     }
 }
 
-async fn plan_removal(ctx: &EnvContext, r: RemovedUnit) -> UnitPlan {
+async fn plan_removal(ctx: &Planner, r: RemovedUnit) -> UnitPlan {
     let stack = ctx.stacks.get(&ctx.session.cfn, &r.stack_name).await;
     let (action, status, last_updated, message) = match stack {
         Ok(Some(s)) => (
@@ -392,12 +456,13 @@ async fn plan_removal(ctx: &EnvContext, r: RemovedUnit) -> UnitPlan {
         template_diff: None,
         inputs: Vec::new(),
         message: Some(message),
+        depends_on: r.depends_on,
     }
 }
 
 /// The template a stack was deployed with, parsed (`None` for new stacks, or templates that
 /// cannot be read).
-async fn deployed_template(ctx: &EnvContext, name: &str) -> Result<Option<Template>, String> {
+async fn deployed_template(ctx: &Planner, name: &str) -> Result<Option<Template>, String> {
     let body = ctx
         .session
         .cfn
@@ -484,17 +549,42 @@ fn parameter_changes(
     out
 }
 
-/// The stack's tags as formwork sets them: the config's, and which pipeline and environment the
-/// stack belongs to.
-fn stack_tags(env: &DesiredEnvironment, unit: &Unit) -> Vec<(String, String)> {
+/// The tag that names the commit a stack was last changed by.
+pub const COMMIT_TAG: &str = "formwork:commit";
+
+/// The stack's tags as formwork sets them: the config's; which pipeline and environment the
+/// stack belongs to; and the commit being planned, when that is safe. CloudFormation puts stack
+/// tags on every resource, and some resource types cannot change their tags without being
+/// replaced: a stack holding one does not get the commit tag (a new value with every commit
+/// would replace that resource every time), nor does a stack whose template formwork cannot
+/// read.
+pub fn stack_tags(env: &DesiredEnvironment, unit: &Unit, commit: &str) -> Vec<(String, String)> {
     let mut tags: BTreeMap<String, String> = unit.tags.clone();
     tags.insert("formwork:pipeline".into(), env.pipeline.clone());
     tags.insert("formwork:environment".into(), env.name.clone());
+    if commit_tag_is_safe(unit) {
+        tags.insert(COMMIT_TAG.into(), commit.to_string());
+    }
     tags.into_iter().collect()
 }
 
+/// Whether every resource of the unit's template can take a changed tag without replacement.
+fn commit_tag_is_safe(unit: &Unit) -> bool {
+    unit.template.parsed().is_some_and(|t| {
+        t.resources.values().all(|r| {
+            super::replacement::requires_recreation(&r.type_, "Tags")
+                != Some(RequiresRecreation::Always)
+        })
+    })
+}
+
+/// Tags without the commit tag, for comparing what is deployed with what is planned.
+fn without_commit(tags: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    tags.into_iter().filter(|(k, _)| k != COMMIT_TAG).collect()
+}
+
 async fn plan_unit(
-    ctx: &EnvContext,
+    ctx: &Planner,
     unit: &Unit,
     reasons: Vec<Reason>,
     upstream: &BTreeMap<String, Arc<UnitPlan>>,
@@ -511,7 +601,7 @@ async fn plan_unit(
 }
 
 async fn plan_unit_inner(
-    ctx: &EnvContext,
+    ctx: &Planner,
     unit: &Unit,
     upstream: &BTreeMap<String, Arc<UnitPlan>>,
     up: &mut UnitPlan,
@@ -541,7 +631,7 @@ async fn plan_unit_inner(
         return Err(resolved.errors.join("; "));
     }
     let desired = unit.template.parsed();
-    let tags = stack_tags(&ctx.env, unit);
+    let tags = stack_tags(&ctx.env, unit, &ctx.commit);
     up.parameters = parameter_changes(&resolved, deployed_stack, desired);
 
     // When template, parameters and tags are what is deployed, there is nothing to plan: no
@@ -562,7 +652,7 @@ async fn plan_unit_inner(
             && effective
                 .iter()
                 .all(|(k, v)| s.parameters.get(k) == Some(&v.text));
-        let tags_same = tags.iter().cloned().collect::<BTreeMap<_, _>>() == s.tags;
+        let tags_same = without_commit(tags.iter().cloned()) == without_commit(s.tags.clone());
         let template_same = dep
             .as_ref()
             .is_some_and(|d| d.digest() == des.digest() && d.value().get("Transform").is_none());
@@ -653,7 +743,17 @@ async fn plan_unit_inner(
         }
         Err(e) => return Err(e.to_string()),
     };
-    if info.is_empty_failure() {
+    // A change set whose only change is the commit tag (on a stack that could not be compared
+    // beforehand, because of its secrets) changes nothing the config asks for.
+    let only_commit_tag = !create
+        && deployed_stack.is_some_and(|s| {
+            without_commit(s.tags.clone()) == without_commit(request.tags.iter().cloned())
+        })
+        && !info.changes.is_empty()
+        && info.changes.iter().all(|c| {
+            c.action == "Modify" && !c.scope.is_empty() && c.scope.iter().all(|x| x == "Tags")
+        });
+    if info.is_empty_failure() || only_commit_tag {
         let _ = cfn.delete_change_set(&info.id).await;
         up.action = Action::NoChange;
         up.parameters.retain(|p| p.known_after_apply);
@@ -698,7 +798,7 @@ async fn plan_unit_inner(
 /// security changes and the template diff go into the plan; the resource changes are returned,
 /// to stand in for a change set or fill in what one leaves out.
 fn analyse(
-    ctx: &EnvContext,
+    ctx: &Planner,
     up: &mut UnitPlan,
     deployed: Option<&Template>,
     desired: Option<&Template>,
@@ -740,7 +840,7 @@ fn is_later(a: Option<&str>, b: Option<&str>) -> bool {
 }
 
 /// Deletes the stack's change sets left by older plans of the same origin, keeping `keep`.
-async fn clean_stale(ctx: &EnvContext, stack: &StackInfo, keep: &str) {
+async fn clean_stale(ctx: &Planner, stack: &StackInfo, keep: &str) {
     let cfn = &ctx.session.cfn;
     let list = match cfn.list_change_sets(stack).await {
         Ok(l) => l,
@@ -766,7 +866,7 @@ async fn clean_stale(ctx: &EnvContext, stack: &StackInfo, keep: &str) {
 
 /// The template to submit: inline when small enough, else uploaded to the environment's
 /// artifact bucket under its content digest and passed by URL.
-async fn template_source(ctx: &EnvContext, unit: &Unit) -> Result<TemplateSource, String> {
+async fn template_source(ctx: &Planner, unit: &Unit) -> Result<TemplateSource, String> {
     match &unit.template {
         TemplateRef::Url { url } => Ok(TemplateSource::Url(url.clone())),
         TemplateRef::Local { template, path } => {

@@ -1,6 +1,6 @@
 //! Planning: what applying a revision of the config would do to each affected stack.
 //!
-//! [`model`] is the plan itself, as rendered and recorded ([`record`]). [`live`] plans against
+//! [`model`] is the plan itself, as rendered and recorded in the state store. [`live`] plans against
 //! AWS with change sets, filling in inputs with [`inputs`] and keeping secrets out of every
 //! output with [`secrets`]; [`offline`] plans from two revisions of the config alone. [`diff`], [`security`],
 //! [`template_diff`] and [`replacement`] read two versions of a template and say what changes,
@@ -11,7 +11,6 @@ pub mod inputs;
 pub mod live;
 pub mod model;
 pub mod offline;
-pub mod record;
 pub mod replacement;
 pub mod secrets;
 pub mod security;

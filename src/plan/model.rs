@@ -103,6 +103,11 @@ pub struct UnitPlan {
     pub inputs: Vec<Input>,
     /// For blocked, failed and pending stacks: what happened and what to do.
     pub message: Option<String>,
+    /// The stacks of the environment this one comes after (it takes their outputs or needs
+    /// them). For removed stacks, as they were before removal: they are deleted after the
+    /// stacks that depend on them.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
 }
 
 /// A change set created for review.

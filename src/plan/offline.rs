@@ -116,6 +116,7 @@ fn blank(u: &Unit, reasons: Vec<Reason>) -> UnitPlan {
         template_diff: None,
         inputs: Vec::new(),
         message: None,
+        depends_on: super::live::dependency_names(u),
     }
 }
 

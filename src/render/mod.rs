@@ -2,6 +2,7 @@
 //! `graph`. The JSON documents are versioned; their shape is documented in docs/json-output.md.
 //! Plans are rendered by [`plan_text`] (terminal) and [`plan_markdown`] (pull requests).
 
+pub mod apply_text;
 pub mod plan_markdown;
 pub mod plan_text;
 

@@ -375,7 +375,10 @@ fn start(kind: Kind) -> Endpoint {
                     .args(["-m", "localstack.runtime.main"])
                     .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
                     .env("GATEWAY_SERVER", "hypercorn")
-                    .env("SERVICES", "cloudformation,ssm,s3,sts,ec2,iam")
+                    .env(
+                        "SERVICES",
+                        "cloudformation,ssm,s3,sts,ec2,iam,logs,secretsmanager",
+                    )
                     .env("OVERRIDE_IN_DOCKER", "0")
                     .env("DNS_ADDRESS", "0")
                     .env("PERSISTENCE", "0")

@@ -1,0 +1,75 @@
+//! The summary of an apply for the terminal: every stack with what became of it and why.
+
+use std::fmt::Write as _;
+
+use crate::apply::Report;
+use crate::diag::plural;
+use crate::store::UnitState;
+
+fn word(s: UnitState) -> &'static str {
+    match s {
+        UnitState::Waiting => "not started",
+        UnitState::Executing => "still running",
+        UnitState::Applied => "applied",
+        UnitState::NoChange => "no changes",
+        UnitState::Deleted => "deleted",
+        UnitState::Failed => "FAILED",
+        UnitState::Skipped => "skipped",
+    }
+}
+
+/// The text summary of an apply.
+pub fn apply_text(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Apply {} of {} at {} (plan {}): {}",
+        r.run.id,
+        r.run.environment,
+        &r.run.commit[..r.run.commit.len().min(12)],
+        r.run.plan_id.as_deref().unwrap_or("-"),
+        r.run.status.as_str()
+    );
+    for id in &r.recovered {
+        let _ = writeln!(out, "  (first finished the record of interrupted run {id})");
+    }
+    let width = r.units.iter().map(|u| u.stack.len()).max().unwrap_or(0);
+    for u in &r.units {
+        let fresh = if u.replanned {
+            " (fresh change set)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:<12}{fresh}{}",
+            u.stack,
+            word(u.state),
+            u.message
+                .as_deref()
+                .map(|m| format!("  {m}"))
+                .unwrap_or_default()
+        );
+    }
+    let count = |s: UnitState| r.units.iter().filter(|u| u.state == s).count();
+    let mut parts = Vec::new();
+    for (s, w) in [
+        (UnitState::Applied, "applied"),
+        (UnitState::NoChange, "unchanged"),
+        (UnitState::Deleted, "deleted"),
+        (UnitState::Failed, "failed"),
+        (UnitState::Skipped, "skipped"),
+    ] {
+        let n = count(s);
+        if n > 0 {
+            parts.push(format!("{n} {w}"));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{}: {}.",
+        plural(r.units.len(), "stack"),
+        parts.join(", ")
+    );
+    out
+}

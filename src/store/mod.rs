@@ -1,0 +1,522 @@
+//! The state store: what formwork must remember between runs and share between replicas —
+//! plans, apply runs and the result of each stack, the commit each environment runs, locks, and
+//! an audit trail of forced unlocks.
+//!
+//! [`Store`] is the interface; [`sqlite`] keeps everything in one file in a data directory (the
+//! default), [`dynamo`] in a DynamoDB table with conditional writes, for several replicas of
+//! `formwork serve`. [`AnyStore`] is whichever one a run was configured with.
+//!
+//! Times are milliseconds since the Unix epoch, passed in by the caller, so that leases can be
+//! tested without waiting.
+
+pub mod dynamo;
+pub mod sqlite;
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::model::Plan;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// The current time in [`Millis`].
+pub fn now() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A failure of the store itself (not a refused lock).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state store (SQLite {path}): {message}")]
+    Sqlite { path: String, message: String },
+    #[error("state store (DynamoDB table {table}): {message}")]
+    Dynamo { table: String, message: String },
+    #[error("state store: {0}")]
+    Data(String),
+    #[error("state store location `{0}` is not understood: use sqlite:PATH or dynamodb:TABLE")]
+    Location(String),
+}
+
+/// Why a lock could not be taken or kept.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Someone else holds it, with a lease that has not run out.
+    #[error(
+        "environment `{}` is locked by {} since {} ({}); the lease runs until {}",
+        .0.environment, .0.owner, format_millis(.0.acquired_at), .0.reason, format_millis(.0.lease_expires_at)
+    )]
+    Held(Lock),
+    /// The lock was taken over (its lease ran out, or it was forced open) by someone else.
+    #[error("the lock of environment `{0}` was lost: its lease ran out or it was forced open")]
+    Lost(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A time for messages: RFC 3339 in UTC.
+pub fn format_millis(ms: Millis) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    aws_smithy_types::DateTime::from(t)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_else(|_| ms.to_string())
+}
+
+/// A lock on one environment: while held, only its holder plans against or applies to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    pub environment: String,
+    /// Who holds it: `user@host (pid N)`, or a pull request, or a replica.
+    pub owner: String,
+    /// Why: `apply of plan X`, `plan of pull request 42` …
+    pub reason: String,
+    pub acquired_at: Millis,
+    /// When the lock may be taken over if not renewed.
+    pub lease_expires_at: Millis,
+    /// A secret of the holder, needed to renew or release it.
+    pub token: String,
+}
+
+/// The state of an apply run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        Some(match s {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One apply of one environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: String,
+    pub environment: String,
+    /// The plan applied (none when applying straight from revisions).
+    pub plan_id: Option<String>,
+    /// The commit applied.
+    pub commit: String,
+    pub owner: String,
+    pub started_at: Millis,
+    pub finished_at: Option<Millis>,
+    pub status: RunStatus,
+}
+
+/// Where one stack of a run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitState {
+    /// Not started: waits for the stacks it needs.
+    Waiting,
+    /// Its change set (or deletion) has been sent to CloudFormation.
+    Executing,
+    Applied,
+    NoChange,
+    Deleted,
+    Failed,
+    Skipped,
+}
+
+impl UnitState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitState::Waiting => "waiting",
+            UnitState::Executing => "executing",
+            UnitState::Applied => "applied",
+            UnitState::NoChange => "no_change",
+            UnitState::Deleted => "deleted",
+            UnitState::Failed => "failed",
+            UnitState::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UnitState> {
+        Some(match s {
+            "waiting" => UnitState::Waiting,
+            "executing" => UnitState::Executing,
+            "applied" => UnitState::Applied,
+            "no_change" => UnitState::NoChange,
+            "deleted" => UnitState::Deleted,
+            "failed" => UnitState::Failed,
+            "skipped" => UnitState::Skipped,
+            _ => return None,
+        })
+    }
+
+    /// Whether the stack is done with, one way or another.
+    pub fn is_final(self) -> bool {
+        !matches!(self, UnitState::Waiting | UnitState::Executing)
+    }
+}
+
+/// The result (so far) of one stack in a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitResult {
+    pub run_id: String,
+    /// The stack's key in the pipeline.
+    pub stack: String,
+    pub stack_name: String,
+    pub state: UnitState,
+    /// The change set executed (or to execute).
+    pub change_set_id: Option<String>,
+    /// The token the operation was sent with, to find its events and to retry it safely.
+    pub client_request_token: Option<String>,
+    /// The change set was made at apply time (inputs known only then, or re-planned).
+    pub replanned: bool,
+    /// Why it failed or was skipped, or what happened.
+    pub message: Option<String>,
+    pub started_at: Option<Millis>,
+    pub finished_at: Option<Millis>,
+}
+
+/// The commit an environment runs: the last one applied completely.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployed {
+    pub environment: String,
+    pub commit: String,
+    pub plan_id: Option<String>,
+    pub run_id: String,
+    pub at: Millis,
+}
+
+/// An entry of the audit trail (forced unlocks).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub environment: String,
+    pub at: Millis,
+    /// `unlock`.
+    pub kind: String,
+    /// Who did it.
+    pub actor: String,
+    pub detail: String,
+}
+
+/// What formwork keeps between runs. Every method is safe to call from several processes at
+/// once: locks are taken with conditional writes (or a transaction), so two callers never both
+/// hold one.
+pub trait Store: Send + Sync {
+    /// Keeps a plan (replacing one of the same id).
+    fn save_plan(&self, plan: &Plan) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A plan by id.
+    fn plan(&self, id: &str) -> impl Future<Output = Result<Option<Plan>, StoreError>> + Send;
+
+    /// The newest plan that covers `environment`.
+    fn latest_plan(
+        &self,
+        environment: &str,
+    ) -> impl Future<Output = Result<Option<Plan>, StoreError>> + Send;
+
+    /// Takes the lock of `environment` for `lease`, unless someone else holds it with a lease
+    /// that has not run out at `now` (then [`LockError::Held`] says who).
+    fn try_lock(
+        &self,
+        environment: &str,
+        owner: &str,
+        reason: &str,
+        lease: Duration,
+        now: Millis,
+    ) -> impl Future<Output = Result<Lock, LockError>> + Send;
+
+    /// Extends a lock held with `lock.token` by `lease` from `now`; [`LockError::Lost`] when it
+    /// is no longer held with that token.
+    fn renew_lock(
+        &self,
+        lock: &Lock,
+        lease: Duration,
+        now: Millis,
+    ) -> impl Future<Output = Result<Lock, LockError>> + Send;
+
+    /// Releases a lock held with `lock.token` (no effect when it is no longer held with it).
+    fn release_lock(&self, lock: &Lock) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The lock of an environment, if any (expired ones included: check `lease_expires_at`).
+    fn lock(
+        &self,
+        environment: &str,
+    ) -> impl Future<Output = Result<Option<Lock>, StoreError>> + Send;
+
+    /// Removes the lock of an environment whoever holds it, and records who did it and why as
+    /// an `unlock` event. Returns the lock that was removed.
+    fn force_unlock(
+        &self,
+        environment: &str,
+        actor: &str,
+        reason: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<Option<Lock>, StoreError>> + Send;
+
+    /// Records a new run.
+    fn start_run(&self, run: &Run) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records (or replaces) the result of one stack of a run.
+    fn put_unit(&self, unit: &UnitResult) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks a run finished.
+    fn finish_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        now: Millis,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A run and the results of its stacks (in the order they were first recorded).
+    fn run(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<(Run, Vec<UnitResult>)>, StoreError>> + Send;
+
+    /// Runs, newest first, of one environment or all, at most `limit`.
+    fn runs(
+        &self,
+        environment: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Run>, StoreError>> + Send;
+
+    /// Runs of an environment still marked running (their process may have died).
+    fn unfinished_runs(
+        &self,
+        environment: &str,
+    ) -> impl Future<Output = Result<Vec<Run>, StoreError>> + Send;
+
+    /// Records the commit an environment now runs.
+    fn set_deployed(&self, d: &Deployed) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The commit an environment runs, if any was applied.
+    fn deployed(
+        &self,
+        environment: &str,
+    ) -> impl Future<Output = Result<Option<Deployed>, StoreError>> + Send;
+
+    /// Audit events of one environment or all, newest first, at most `limit`.
+    fn events(
+        &self,
+        environment: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+}
+
+/// The store a run was configured with: one of the implementations, chosen at run time by
+/// [`open`].
+#[derive(Debug)]
+pub enum AnyStore {
+    Sqlite(sqlite::SqliteStore),
+    Dynamo(dynamo::DynamoStore),
+}
+
+/// Opens the state store at `location`:
+///
+/// - `sqlite`: the SQLite file `formwork.db` in `data_dir`;
+/// - `sqlite:PATH`: the SQLite file at `PATH` (a relative path is relative to the current
+///   directory); the file and its directory are created when missing;
+/// - `dynamodb:TABLE`: the DynamoDB table `TABLE`, created (on-demand billing) when missing. The
+///   client comes from the standard AWS configuration: credential chain, the region of
+///   `AWS_REGION` (else `us-east-1`), and `AWS_ENDPOINT_URL` when set.
+///
+/// Anything else is [`StoreError::Location`].
+pub async fn open(location: &str, data_dir: &std::path::Path) -> Result<AnyStore, StoreError> {
+    let location = location.trim();
+    if location == "sqlite" {
+        return Ok(AnyStore::Sqlite(sqlite::SqliteStore::open(
+            &data_dir.join("formwork.db"),
+        )?));
+    }
+    if let Some(path) = location.strip_prefix("sqlite:") {
+        if path.is_empty() {
+            return Err(StoreError::Location(location.to_string()));
+        }
+        return Ok(AnyStore::Sqlite(sqlite::SqliteStore::open(
+            std::path::Path::new(path),
+        )?));
+    }
+    if let Some(table) = location.strip_prefix("dynamodb:") {
+        if !dynamo::is_valid_table_name(table) {
+            return Err(StoreError::Location(location.to_string()));
+        }
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(
+                aws_config::meta::region::RegionProviderChain::first_try(
+                    aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
+                )
+                .or_else(aws_types::region::Region::new("us-east-1")),
+            )
+            .load()
+            .await;
+        let store =
+            dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table.to_string());
+        store.ensure_table().await?;
+        return Ok(AnyStore::Dynamo(store));
+    }
+    Err(StoreError::Location(location.to_string()))
+}
+
+/// Delegates a [`Store`] method to whichever store this is.
+macro_rules! delegate {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            AnyStore::Sqlite($s) => $call.await,
+            AnyStore::Dynamo($s) => $call.await,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    async fn save_plan(&self, plan: &Plan) -> Result<(), StoreError> {
+        delegate!(self, s => s.save_plan(plan))
+    }
+
+    async fn plan(&self, id: &str) -> Result<Option<Plan>, StoreError> {
+        delegate!(self, s => s.plan(id))
+    }
+
+    async fn latest_plan(&self, environment: &str) -> Result<Option<Plan>, StoreError> {
+        delegate!(self, s => s.latest_plan(environment))
+    }
+
+    async fn try_lock(
+        &self,
+        environment: &str,
+        owner: &str,
+        reason: &str,
+        lease: Duration,
+        now: Millis,
+    ) -> Result<Lock, LockError> {
+        delegate!(self, s => s.try_lock(environment, owner, reason, lease, now))
+    }
+
+    async fn renew_lock(
+        &self,
+        lock: &Lock,
+        lease: Duration,
+        now: Millis,
+    ) -> Result<Lock, LockError> {
+        delegate!(self, s => s.renew_lock(lock, lease, now))
+    }
+
+    async fn release_lock(&self, lock: &Lock) -> Result<(), StoreError> {
+        delegate!(self, s => s.release_lock(lock))
+    }
+
+    async fn lock(&self, environment: &str) -> Result<Option<Lock>, StoreError> {
+        delegate!(self, s => s.lock(environment))
+    }
+
+    async fn force_unlock(
+        &self,
+        environment: &str,
+        actor: &str,
+        reason: &str,
+        now: Millis,
+    ) -> Result<Option<Lock>, StoreError> {
+        delegate!(self, s => s.force_unlock(environment, actor, reason, now))
+    }
+
+    async fn start_run(&self, run: &Run) -> Result<(), StoreError> {
+        delegate!(self, s => s.start_run(run))
+    }
+
+    async fn put_unit(&self, unit: &UnitResult) -> Result<(), StoreError> {
+        delegate!(self, s => s.put_unit(unit))
+    }
+
+    async fn finish_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.finish_run(run_id, status, now))
+    }
+
+    async fn run(&self, id: &str) -> Result<Option<(Run, Vec<UnitResult>)>, StoreError> {
+        delegate!(self, s => s.run(id))
+    }
+
+    async fn runs(&self, environment: Option<&str>, limit: usize) -> Result<Vec<Run>, StoreError> {
+        delegate!(self, s => s.runs(environment, limit))
+    }
+
+    async fn unfinished_runs(&self, environment: &str) -> Result<Vec<Run>, StoreError> {
+        delegate!(self, s => s.unfinished_runs(environment))
+    }
+
+    async fn set_deployed(&self, d: &Deployed) -> Result<(), StoreError> {
+        delegate!(self, s => s.set_deployed(d))
+    }
+
+    async fn deployed(&self, environment: &str) -> Result<Option<Deployed>, StoreError> {
+        delegate!(self, s => s.deployed(environment))
+    }
+
+    async fn events(
+        &self,
+        environment: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        delegate!(self, s => s.events(environment, limit))
+    }
+}
+
+/// Where the lease of a lock taken or renewed at `now` for `lease` ends. A lease is in force up
+/// to and including this instant; the lock may be taken over once `now` is past it.
+pub(crate) fn lease_end(now: Millis, lease: Duration) -> Millis {
+    now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A fresh random secret: 128 bits, in hex.
+pub(crate) fn new_token() -> String {
+    rand::random::<[u8; 16]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A plan's `created_at` in [`Millis`], to order plans by.
+pub(crate) fn plan_created_ms(plan: &Plan) -> Result<Millis, StoreError> {
+    aws_smithy_types::DateTime::from_str(
+        &plan.created_at,
+        aws_smithy_types::date_time::Format::DateTime,
+    )
+    .ok()
+    .and_then(|t| t.to_millis().ok())
+    .ok_or_else(|| {
+        StoreError::Data(format!(
+            "plan `{}` has a creation time that is not RFC 3339: `{}`",
+            plan.id, plan.created_at
+        ))
+    })
+}
+
+/// The detail of the `unlock` event recorded when `lock` is forced open for `reason`.
+pub(crate) fn unlock_detail(lock: &Lock, reason: &str) -> String {
+    format!(
+        "{reason} (removed the lock of {}, taken {} for {}, lease until {})",
+        lock.owner,
+        format_millis(lock.acquired_at),
+        lock.reason,
+        format_millis(lock.lease_expires_at)
+    )
+}

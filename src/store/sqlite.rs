@@ -1,0 +1,700 @@
+//! The state store in one SQLite file: the default, for a single machine (a CI job, a laptop, one
+//! `formwork serve`). Several formwork processes may share the file: it is opened in WAL mode
+//! with a busy timeout, and every write that depends on what is there (taking a lock, forcing
+//! one open) runs in an `IMMEDIATE` transaction, which SQLite serialises across processes.
+//!
+//! # Schema
+//!
+//! The schema is versioned with `PRAGMA user_version`: [`MIGRATIONS`] is an ordered list of SQL
+//! scripts, and opening a database applies those it has not had yet, each in a transaction with
+//! the version bump. A database of a newer version than this code knows ([`SCHEMA_VERSION`]) is
+//! refused rather than misread.
+//!
+//! Version 1:
+//! - `plans(id PK, created_at, created_ms, head_commit, document)`: `document` is the plan's
+//!   JSON; `created_ms` is `created_at` in milliseconds, for ordering.
+//! - `plan_environments(plan_id, environment, created_ms)`: the environments a plan covers, to
+//!   find the newest plan of one ([`Store::latest_plan`]: highest `created_ms`, then highest id).
+//! - `locks(environment PK, owner, reason, acquired_at, lease_expires_at, token)`.
+//! - `runs(id PK, environment, plan_id, commit_id, owner, started_at, finished_at, status)`.
+//! - `units(seq, run_id → runs, stack, …)`, unique on `(run_id, stack)`: `seq` keeps the order
+//!   in which a run's stacks were first recorded; later writes update the row in place.
+//! - `deployed(environment PK, commit_id, plan_id, run_id, at)`.
+//! - `events(seq, environment, at, kind, actor, detail)`: the audit trail.
+//!
+//! Times are [`Millis`]. Queries are short, so they run directly on the calling task, one at a
+//! time through a mutex around the connection.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::{
+    Deployed, Event, Lock, LockError, Millis, Run, RunStatus, Store, StoreError, UnitResult,
+    UnitState, lease_end, new_token, plan_created_ms, unlock_detail,
+};
+use crate::plan::model::Plan;
+
+/// How long a statement waits for another process's write to finish before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema migrations, in order: applying the first `n` gives schema version `n`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    CREATE TABLE plans (
+        id          TEXT PRIMARY KEY NOT NULL,
+        created_at  TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        head_commit TEXT NOT NULL,
+        document    TEXT NOT NULL
+    );
+    CREATE TABLE plan_environments (
+        plan_id     TEXT NOT NULL REFERENCES plans(id) ON DELETE CASCADE,
+        environment TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        PRIMARY KEY (plan_id, environment)
+    );
+    CREATE INDEX plan_environments_newest
+        ON plan_environments(environment, created_ms DESC, plan_id DESC);
+
+    CREATE TABLE locks (
+        environment      TEXT PRIMARY KEY NOT NULL,
+        owner            TEXT NOT NULL,
+        reason           TEXT NOT NULL,
+        acquired_at      INTEGER NOT NULL,
+        lease_expires_at INTEGER NOT NULL,
+        token            TEXT NOT NULL
+    );
+
+    CREATE TABLE runs (
+        id          TEXT PRIMARY KEY NOT NULL,
+        environment TEXT NOT NULL,
+        plan_id     TEXT,
+        commit_id   TEXT NOT NULL,
+        owner       TEXT NOT NULL,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        status      TEXT NOT NULL
+    );
+    CREATE INDEX runs_newest ON runs(started_at DESC, id DESC);
+    CREATE INDEX runs_by_environment ON runs(environment, started_at DESC, id DESC);
+    CREATE INDEX runs_by_status ON runs(environment, status);
+
+    CREATE TABLE units (
+        seq                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id               TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        stack                TEXT NOT NULL,
+        stack_name           TEXT NOT NULL,
+        state                TEXT NOT NULL,
+        change_set_id        TEXT,
+        client_request_token TEXT,
+        replanned            INTEGER NOT NULL,
+        message              TEXT,
+        started_at           INTEGER,
+        finished_at          INTEGER,
+        UNIQUE (run_id, stack)
+    );
+
+    CREATE TABLE deployed (
+        environment TEXT PRIMARY KEY NOT NULL,
+        commit_id   TEXT NOT NULL,
+        plan_id     TEXT,
+        run_id      TEXT NOT NULL,
+        at          INTEGER NOT NULL
+    );
+
+    CREATE TABLE events (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        environment TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        kind        TEXT NOT NULL,
+        actor       TEXT NOT NULL,
+        detail      TEXT NOT NULL
+    );
+    CREATE INDEX events_newest ON events(at DESC, seq DESC);
+    CREATE INDEX events_by_environment ON events(environment, at DESC, seq DESC);
+    "#,
+];
+
+/// The schema version this code writes and understands.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// The state store in a SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+const LOCK_COLUMNS: &str = "environment, owner, reason, acquired_at, lease_expires_at, token";
+const RUN_COLUMNS: &str =
+    "id, environment, plan_id, commit_id, owner, started_at, finished_at, status";
+const UNIT_COLUMNS: &str = "run_id, stack, stack_name, state, change_set_id, \
+     client_request_token, replanned, message, started_at, finished_at";
+const EVENT_COLUMNS: &str = "environment, at, kind, actor, detail";
+
+impl SqliteStore {
+    /// Opens (creating it and its directory if needed) the database at `path`, and brings its
+    /// schema up to [`SCHEMA_VERSION`]. Fails when the database was written by a newer formwork
+    /// (a higher schema version) or is not a SQLite database.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let err = |message: String| StoreError::Sqlite {
+            path: path.display().to_string(),
+            message,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| err(format!("cannot create directory {}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| err(e.to_string()))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| err(format!("cannot open it: {e}")))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::debug!(path = %path.display(), mode, "SQLite did not switch to WAL mode");
+        }
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .map_err(|e| err(e.to_string()))?;
+        migrate(&mut conn).map_err(err)?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    fn read_plan(&self, sql: &str, key: &str) -> Result<Option<Plan>, StoreError> {
+        let doc: Option<(String, String)> = self
+            .conn()
+            .query_row(sql, [key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        doc.map(|(id, doc)| {
+            serde_json::from_str(&doc)
+                .map_err(|e| StoreError::Data(format!("plan `{id}` cannot be read back: {e}")))
+        })
+        .transpose()
+    }
+}
+
+/// Applies the migrations `conn` has not had yet, each with its version bump in one
+/// transaction. Checks the version again inside the transaction, so two processes opening a new
+/// database at once do not both migrate it.
+fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let version = user_version(conn).map_err(|e| format!("cannot open it: {e}"))?;
+    check_version(version)?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| e.to_string())?;
+        let version = user_version(&tx).map_err(|e| e.to_string())?;
+        check_version(version)?;
+        let Some(script) = MIGRATIONS.get(version as usize) else {
+            return Ok(());
+        };
+        let next = version + 1;
+        tx.execute_batch(script)
+            .and_then(|()| tx.pragma_update(None, "user_version", next))
+            .and_then(|()| tx.commit())
+            .map_err(|e| format!("migrating the schema to version {next} failed: {e}"))?;
+    }
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+fn check_version(version: u32) -> Result<(), String> {
+    if version > SCHEMA_VERSION {
+        return Err(format!(
+            "the database has schema version {version}, but this formwork only knows versions up \
+             to {SCHEMA_VERSION}: it was written by a newer formwork; upgrade formwork, or use \
+             another state file"
+        ));
+    }
+    Ok(())
+}
+
+fn lock_from(r: &Row<'_>) -> rusqlite::Result<Lock> {
+    Ok(Lock {
+        environment: r.get(0)?,
+        owner: r.get(1)?,
+        reason: r.get(2)?,
+        acquired_at: r.get(3)?,
+        lease_expires_at: r.get(4)?,
+        token: r.get(5)?,
+    })
+}
+
+/// A row of `runs`; the status is checked by [`RawRun::check`].
+struct RawRun(Run, String);
+
+impl RawRun {
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<RawRun> {
+        let status: String = r.get(7)?;
+        Ok(RawRun(
+            Run {
+                id: r.get(0)?,
+                environment: r.get(1)?,
+                plan_id: r.get(2)?,
+                commit: r.get(3)?,
+                owner: r.get(4)?,
+                started_at: r.get(5)?,
+                finished_at: r.get(6)?,
+                status: RunStatus::Running,
+            },
+            status,
+        ))
+    }
+
+    fn check(self) -> Result<Run, StoreError> {
+        let RawRun(mut run, status) = self;
+        run.status = RunStatus::parse(&status).ok_or_else(|| {
+            StoreError::Data(format!("run `{}` has an unknown status `{status}`", run.id))
+        })?;
+        Ok(run)
+    }
+}
+
+fn unit_from(r: &Row<'_>) -> rusqlite::Result<(UnitResult, String)> {
+    let state: String = r.get(3)?;
+    Ok((
+        UnitResult {
+            run_id: r.get(0)?,
+            stack: r.get(1)?,
+            stack_name: r.get(2)?,
+            state: UnitState::Waiting,
+            change_set_id: r.get(4)?,
+            client_request_token: r.get(5)?,
+            replanned: r.get(6)?,
+            message: r.get(7)?,
+            started_at: r.get(8)?,
+            finished_at: r.get(9)?,
+        },
+        state,
+    ))
+}
+
+fn event_from(r: &Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        environment: r.get(0)?,
+        at: r.get(1)?,
+        kind: r.get(2)?,
+        actor: r.get(3)?,
+        detail: r.get(4)?,
+    })
+}
+
+/// `limit` as a SQLite `LIMIT` (which is signed).
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+impl Store for SqliteStore {
+    async fn save_plan(&self, plan: &Plan) -> Result<(), StoreError> {
+        let created_ms = plan_created_ms(plan)?;
+        let doc = serde_json::to_string(plan)
+            .map_err(|e| StoreError::Data(format!("plan `{}` cannot be written: {e}", plan.id)))?;
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM plans WHERE id = ?1", [&plan.id])
+            .and_then(|_| {
+                tx.execute(
+                    "INSERT INTO plans (id, created_at, created_ms, head_commit, document)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![plan.id, plan.created_at, created_ms, plan.head.commit, doc],
+                )
+            })
+            .map_err(|e| self.err(e))?;
+        for env in &plan.environments {
+            tx.execute(
+                "INSERT OR IGNORE INTO plan_environments (plan_id, environment, created_ms)
+                 VALUES (?1, ?2, ?3)",
+                params![plan.id, env.name, created_ms],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    async fn plan(&self, id: &str) -> Result<Option<Plan>, StoreError> {
+        self.read_plan("SELECT id, document FROM plans WHERE id = ?1", id)
+    }
+
+    async fn latest_plan(&self, environment: &str) -> Result<Option<Plan>, StoreError> {
+        self.read_plan(
+            "SELECT p.id, p.document FROM plan_environments e JOIN plans p ON p.id = e.plan_id
+             WHERE e.environment = ?1
+             ORDER BY e.created_ms DESC, e.plan_id DESC LIMIT 1",
+            environment,
+        )
+    }
+
+    async fn try_lock(
+        &self,
+        environment: &str,
+        owner: &str,
+        reason: &str,
+        lease: Duration,
+        now: Millis,
+    ) -> Result<Lock, LockError> {
+        let lock = Lock {
+            environment: environment.to_string(),
+            owner: owner.to_string(),
+            reason: reason.to_string(),
+            acquired_at: now,
+            lease_expires_at: lease_end(now, lease),
+            token: new_token(),
+        };
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let held = tx
+            .query_row(
+                &format!("SELECT {LOCK_COLUMNS} FROM locks WHERE environment = ?1"),
+                [environment],
+                lock_from,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some(held) = held
+            && held.lease_expires_at >= now
+        {
+            return Err(LockError::Held(held));
+        }
+        tx.execute(
+            &format!(
+                "INSERT OR REPLACE INTO locks ({LOCK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            ),
+            params![
+                lock.environment,
+                lock.owner,
+                lock.reason,
+                lock.acquired_at,
+                lock.lease_expires_at,
+                lock.token
+            ],
+        )
+        .and_then(|_| tx.commit())
+        .map_err(|e| self.err(e))?;
+        Ok(lock)
+    }
+
+    async fn renew_lock(
+        &self,
+        lock: &Lock,
+        lease: Duration,
+        now: Millis,
+    ) -> Result<Lock, LockError> {
+        let renewed = self
+            .conn()
+            .query_row(
+                &format!(
+                    "UPDATE locks SET lease_expires_at = ?1 WHERE environment = ?2 AND token = ?3
+                     RETURNING {LOCK_COLUMNS}"
+                ),
+                params![lease_end(now, lease), lock.environment, lock.token],
+                lock_from,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        renewed.ok_or_else(|| LockError::Lost(lock.environment.clone()))
+    }
+
+    async fn release_lock(&self, lock: &Lock) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM locks WHERE environment = ?1 AND token = ?2",
+                params![lock.environment, lock.token],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    async fn lock(&self, environment: &str) -> Result<Option<Lock>, StoreError> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {LOCK_COLUMNS} FROM locks WHERE environment = ?1"),
+                [environment],
+                lock_from,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    async fn force_unlock(
+        &self,
+        environment: &str,
+        actor: &str,
+        reason: &str,
+        now: Millis,
+    ) -> Result<Option<Lock>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let removed = tx
+            .query_row(
+                &format!("DELETE FROM locks WHERE environment = ?1 RETURNING {LOCK_COLUMNS}"),
+                [environment],
+                lock_from,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some(lock) = &removed {
+            tx.execute(
+                &format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, 'unlock', ?3, ?4)"),
+                params![environment, now, actor, unlock_detail(lock, reason)],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(removed)
+    }
+
+    async fn start_run(&self, run: &Run) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                &format!(
+                    "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
+                params![
+                    run.id,
+                    run.environment,
+                    run.plan_id,
+                    run.commit,
+                    run.owner,
+                    run.started_at,
+                    run.finished_at,
+                    run.status.as_str()
+                ],
+            )
+            .map(drop)
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                    StoreError::Data(format!("a run `{}` was already recorded", run.id))
+                }
+                _ => self.err(e),
+            })
+    }
+
+    async fn put_unit(&self, unit: &UnitResult) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                &format!(
+                    "INSERT INTO units ({UNIT_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     ON CONFLICT (run_id, stack) DO UPDATE SET
+                        stack_name = excluded.stack_name,
+                        state = excluded.state,
+                        change_set_id = excluded.change_set_id,
+                        client_request_token = excluded.client_request_token,
+                        replanned = excluded.replanned,
+                        message = excluded.message,
+                        started_at = excluded.started_at,
+                        finished_at = excluded.finished_at"
+                ),
+                params![
+                    unit.run_id,
+                    unit.stack,
+                    unit.stack_name,
+                    unit.state.as_str(),
+                    unit.change_set_id,
+                    unit.client_request_token,
+                    unit.replanned,
+                    unit.message,
+                    unit.started_at,
+                    unit.finished_at
+                ],
+            )
+            .map(drop)
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                    StoreError::Data(format!("there is no run `{}`", unit.run_id))
+                }
+                _ => self.err(e),
+            })
+    }
+
+    async fn finish_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE runs SET status = ?1, finished_at = ?2 WHERE id = ?3",
+                params![status.as_str(), now, run_id],
+            )
+            .map_err(|e| self.err(e))?;
+        if changed == 0 {
+            return Err(StoreError::Data(format!("there is no run `{run_id}`")));
+        }
+        Ok(())
+    }
+
+    async fn run(&self, id: &str) -> Result<Option<(Run, Vec<UnitResult>)>, StoreError> {
+        let conn = self.conn();
+        let run = conn
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                [id],
+                RawRun::from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some(run) = run else {
+            return Ok(None);
+        };
+        let run = run.check()?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {UNIT_COLUMNS} FROM units WHERE run_id = ?1 ORDER BY seq"
+            ))
+            .map_err(|e| self.err(e))?;
+        let raw = stmt
+            .query_map([id], unit_from)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))?;
+        let units = raw
+            .into_iter()
+            .map(|(mut unit, state)| {
+                unit.state = UnitState::parse(&state).ok_or_else(|| {
+                    StoreError::Data(format!(
+                        "stack `{}` of run `{id}` has an unknown state `{state}`",
+                        unit.stack
+                    ))
+                })?;
+                Ok(unit)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some((run, units)))
+    }
+
+    async fn runs(&self, environment: Option<&str>, limit: usize) -> Result<Vec<Run>, StoreError> {
+        let conn = self.conn();
+        let raw = match environment {
+            Some(env) => conn
+                .prepare(&format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE environment = ?1
+                     ORDER BY started_at DESC, id DESC LIMIT ?2"
+                ))
+                .and_then(|mut s| {
+                    s.query_map(params![env, sql_limit(limit)], RawRun::from_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                }),
+            None => conn
+                .prepare(&format!(
+                    "SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, id DESC LIMIT ?1"
+                ))
+                .and_then(|mut s| {
+                    s.query_map(params![sql_limit(limit)], RawRun::from_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                }),
+        }
+        .map_err(|e| self.err(e))?;
+        raw.into_iter().map(RawRun::check).collect()
+    }
+
+    async fn unfinished_runs(&self, environment: &str) -> Result<Vec<Run>, StoreError> {
+        let raw = self
+            .conn()
+            .prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE environment = ?1 AND status = 'running'
+                 ORDER BY started_at DESC, id DESC"
+            ))
+            .and_then(|mut s| {
+                s.query_map([environment], RawRun::from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.err(e))?;
+        raw.into_iter().map(RawRun::check).collect()
+    }
+
+    async fn set_deployed(&self, d: &Deployed) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO deployed (environment, commit_id, plan_id, run_id, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![d.environment, d.commit, d.plan_id, d.run_id, d.at],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    async fn deployed(&self, environment: &str) -> Result<Option<Deployed>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT environment, commit_id, plan_id, run_id, at FROM deployed
+                 WHERE environment = ?1",
+                [environment],
+                |r| {
+                    Ok(Deployed {
+                        environment: r.get(0)?,
+                        commit: r.get(1)?,
+                        plan_id: r.get(2)?,
+                        run_id: r.get(3)?,
+                        at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    async fn events(
+        &self,
+        environment: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let conn = self.conn();
+        match environment {
+            Some(env) => conn
+                .prepare(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE environment = ?1
+                     ORDER BY at DESC, seq DESC LIMIT ?2"
+                ))
+                .and_then(|mut s| {
+                    s.query_map(params![env, sql_limit(limit)], event_from)?
+                        .collect()
+                }),
+            None => conn
+                .prepare(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events ORDER BY at DESC, seq DESC LIMIT ?1"
+                ))
+                .and_then(|mut s| {
+                    s.query_map(params![sql_limit(limit)], event_from)?
+                        .collect()
+                }),
+        }
+        .map_err(|e| self.err(e))
+    }
+}
