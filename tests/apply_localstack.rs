@@ -555,3 +555,144 @@ fn two_applies_of_one_environment_never_run_together() {
         .count();
     assert_eq!(executions, 4);
 }
+
+#[test]
+fn a_replanned_change_set_that_destroys_more_than_reviewed_needs_confirmation() {
+    let env = unique("ls-confirm");
+    let r = chain(&env);
+    assert_eq!(run(&r, &["plan", "--env", &env]).code, 2);
+    assert_eq!(run(&r, &["apply", "--env", &env]).code, 0);
+    r.edit(
+        "pipelines/chain/pipeline.yml",
+        "Value: side-v1",
+        "Value: side-v2",
+    );
+    r.commit("side v2");
+    let reviewed = json(&run(&r, &["plan", "--env", &env, "--output", "json"]));
+    let id = reviewed["id"].as_str().unwrap().to_string();
+    // Someone renames the parameter by hand: its Name is create-only, so going back to the
+    // config now replaces it — which the reviewed plan did not show.
+    let cfn = sdk::cfn(localstack(), REGION);
+    let stack = format!("{env}-side");
+    block(async {
+        cfn.update_stack()
+            .stack_name(&stack)
+            .template_body(r.read("pipelines/chain/param.yml").replace(
+                "/${Env}/${AWS::StackName}",
+                "/${Env}/${AWS::StackName}-moved",
+            ))
+            .parameters(
+                aws_sdk_cloudformation::types::Parameter::builder()
+                    .parameter_key("Env")
+                    .use_previous_value(true)
+                    .build(),
+            )
+            .parameters(
+                aws_sdk_cloudformation::types::Parameter::builder()
+                    .parameter_key("Value")
+                    .use_previous_value(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    for _ in 0..100 {
+        if !describe(&stack)
+            .stack_status()
+            .unwrap()
+            .as_str()
+            .ends_with("IN_PROGRESS")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let refused = run(&r, &["apply", "--env", &env, "--plan", &id]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("had operations since the plan"),
+        "{}",
+        refused.stderr
+    );
+
+    let asked = run(
+        &r,
+        &[
+            "apply", "--env", &env, "--plan", &id, "--replan", "--output", "json",
+        ],
+    );
+    assert_eq!(asked.code, 1, "{}", asked.all());
+    let report = json(&asked);
+    assert_eq!(states(&report)["side"], "failed");
+    let side = report["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["stack"] == "side")
+        .unwrap();
+    assert!(
+        side["message"]
+            .as_str()
+            .unwrap()
+            .contains("replaces P (AWS::SSM::Parameter), which the reviewed plan did not show"),
+        "{side:#}"
+    );
+
+    let confirmed = run(
+        &r,
+        &[
+            "apply", "--env", &env, "--plan", &id, "--replan", "--yes", "--output", "json",
+        ],
+    );
+    assert_eq!(confirmed.code, 0, "{}", confirmed.all());
+    let report = json(&confirmed);
+    assert_eq!(states(&report)["side"], "applied");
+    assert_eq!(
+        report["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["stack"] == "side")
+            .unwrap()["replanned"],
+        true
+    );
+    assert_eq!(parameter(&stack, "Value"), "side-v2");
+}
+
+#[test]
+fn the_state_can_live_in_dynamodb() {
+    let env = unique("ls-ddb");
+    let table = unique("fw-state");
+    let r = chain(&env);
+    let with_store = |args: &[&str]| {
+        let mut all = vec!["--store".to_string(), format!("dynamodb:{table}")];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_formwork"));
+        localstack().configure(&mut cmd);
+        let out = cmd
+            .args(&all)
+            .current_dir(r.path())
+            // CloudFormation on LocalStack, the state in moto's DynamoDB.
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &common::aws::moto().url)
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    assert_eq!(with_store(&["plan", "--env", &env]).code, 2);
+    let applied = with_store(&["apply", "--env", &env, "--output", "json"]);
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    let status = with_store(&["status", "--env", &env, "--output", "json"]);
+    let status = json(&status);
+    assert_eq!(
+        status["environments"][0]["deployed"]["commit"],
+        json(&applied)["run"]["commit"]
+    );
+    assert!(status["environments"][0]["lock"].is_null());
+    // Nothing went into a local file.
+    assert!(!r.file(".formwork/formwork.db").exists());
+}

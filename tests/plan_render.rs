@@ -23,6 +23,7 @@ fn rev(rev: &str, commit: &str) -> RevisionInfo {
 fn unit(stack: &str, env: &str, action: Action) -> UnitPlan {
     UnitPlan {
         depends_on: Vec::new(),
+        last_event: None,
         stack: stack.into(),
         stack_name: format!("{env}-{stack}"),
         action,

@@ -157,7 +157,8 @@ impl Observer for Silent {
 pub struct Report {
     pub run: Run,
     pub units: Vec<UnitResult>,
-    /// Change sets made during the apply.
+    /// Change sets made during the apply, in full (the run's record names each stack's change
+    /// set and marks it fresh).
     pub replanned: Vec<UnitPlan>,
     /// Earlier runs whose record this apply finished.
     pub recovered: Vec<String>,
@@ -653,6 +654,19 @@ async fn check(
                 ),
             );
             continue;
+        }
+        if let (Some(then), Some(s)) = (&u.last_event, &stack) {
+            let newest = session.cfn.newest_event_id(&s.stack_id).await?;
+            if newest.as_deref() != Some(then.as_str()) {
+                problems.insert(
+                    u.stack.clone(),
+                    format!(
+                        "{}: stack {} had operations since the plan",
+                        u.stack, u.stack_name
+                    ),
+                );
+                continue;
+            }
         }
         if let Some(cs) = &u.change_set {
             let usable = match session.cfn.describe_change_set(&cs.id).await {

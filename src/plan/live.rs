@@ -149,6 +149,7 @@ fn empty_unit(unit: &Unit, reasons: Vec<Reason>) -> UnitPlan {
         change_set: None,
         stack_status: None,
         last_updated: None,
+        last_event: None,
         resources: Vec::new(),
         parameters: Vec::new(),
         security: Vec::new(),
@@ -450,6 +451,7 @@ async fn plan_removal(ctx: &Planner, r: RemovedUnit) -> UnitPlan {
         change_set: None,
         stack_status: status,
         last_updated,
+        last_event: None,
         resources: Vec::new(),
         parameters: Vec::new(),
         security: Vec::new(),
@@ -789,6 +791,9 @@ async fn plan_unit_inner(
     });
     up.resources = merge_changes(&info.changes, &offline, &ctx.masker);
     if let Some(s) = &stack {
+        if !create {
+            up.last_event = cfn.newest_event_id(&s.stack_id).await.ok().flatten();
+        }
         clean_stale(ctx, s, &name).await;
     }
     Ok(())

@@ -90,6 +90,10 @@ pub struct UnitPlan {
     pub stack_status: Option<String>,
     /// When the stack was last updated (or created) as seen at plan time, RFC 3339.
     pub last_updated: Option<String>,
+    /// The id of the stack's newest event when its change set was made: any operation on the
+    /// stack after that makes the change set stale.
+    #[serde(default)]
+    pub last_event: Option<String>,
     /// Resource changes.
     pub resources: Vec<ResourceChange>,
     /// Parameters whose values change (all parameters for a new stack).

@@ -110,6 +110,7 @@ fn blank(u: &Unit, reasons: Vec<Reason>) -> UnitPlan {
         change_set: None,
         stack_status: None,
         last_updated: None,
+        last_event: None,
         resources: Vec::new(),
         parameters: Vec::new(),
         security: Vec::new(),

@@ -104,7 +104,8 @@ def qa_from_staging(text):
 #    resource it fails with "Template error: instance of Fn::GetAtt references undefined resource
 #    R". Each becomes `!Sub '${AWS::StackName}-R-Attr'`, a stand-in value of the same kind (a
 #    string), unique per stack.
-CIDR_SELECT = re.compile(r"!Select \[(\d), !Cidr \[!GetAtt Vpc\.CidrBlock, 4, 8\]\]")
+CIDR_SELECT = re.compile(
+    r"!Select \[(\d), !Cidr \[(?:!GetAtt Vpc\.CidrBlock|!Ref VpcCidr), 4, 8\]\]")
 CIDR_REPLACEMENT = (r"!Join ['', [!Select [0, !Split ['.', !Ref VpcCidr]], '.', "
                     r"!Select [1, !Split ['.', !Ref VpcCidr]], '.\1.0/24']]")
 ALL_PROTOCOLS_FLOW = re.compile(r"IpProtocol: '-1',(?! FromPort)")
@@ -119,8 +120,10 @@ def patch_for_moto(pipeline_dir, unsupported):
         changes = []
         text, n = CIDR_SELECT.subn(CIDR_REPLACEMENT, text)
         if n:
-            changes.append(f"{n} x `!Select [i, !Cidr [!GetAtt Vpc.CidrBlock, 4, 8]]` -> the same "
-                           "/24 from VpcCidr with !Join/!Split/!Select (no Fn::Cidr in moto)")
+            changes.append(f"{n} x `!Select [i, !Cidr [<VPC CIDR>, 4, 8]]` -> the same /24 of a "
+                           "/16 from VpcCidr with !Join/!Split/!Select (no Fn::Cidr in moto)")
+        if "!Cidr" in text or "Fn::Cidr" in text:
+            die(f"{path}: a Fn::Cidr this benchmark does not know how to replace (moto has none)")
         text, n1 = ALL_PROTOCOLS_FLOW.subn("IpProtocol: '-1', FromPort: -1, ToPort: -1,", text)
 
         def block(m):
@@ -162,6 +165,10 @@ def make_config(src, dest, unsupported):
     for env, text in texts.items():
         (dest / "environments" / env).mkdir(parents=True)
         (dest / "environments" / env / "environment.yml").write_text(text)
+        cidr = ((load_config(dest / "environments" / env / "environment.yml").get("stacks") or {})
+                .get("vpc") or {}).get("parameters", {}).get("VpcCidr", "10.40.0.0/16")
+        if not cidr.endswith("/16"):
+            die(f"{env}: VpcCidr {cidr} is not a /16, which the Fn::Cidr stand-in assumes")
 
 
 # ------------------------------------------------------------------------------------------------
