@@ -281,6 +281,7 @@ fn fake_with_existing_change_set() -> FakeAws {
     );
     fake.respond("ListChangeSets", fixture("list-change-sets-empty.xml"));
     fake.respond("DeleteChangeSet", fixture("delete-change-set.xml"));
+    fake.respond("DescribeStackEvents", fixture("describe-stack-events.xml"));
     fake
 }
 
@@ -310,6 +311,9 @@ fn a_re_run_uses_its_change_set_again_when_made_with_the_same_inputs() {
     );
     assert_eq!(unit["resources"][0]["replacement"], "true");
     assert_eq!(unit["resources"][0]["replacement_source"], "cloudformation");
+    // The stack's newest event when the change set was made: apply refuses it after any other
+    // operation on the stack.
+    assert_eq!(unit["last_event"], "Event-1-Id");
     let actions: Vec<String> = fake
         .requests()
         .into_iter()
@@ -368,6 +372,7 @@ fn a_re_run_with_other_inputs_replaces_its_change_set() {
             "DescribeChangeSet",
             "CreateChangeSet",
             "DescribeChangeSet",
+            "DescribeStackEvents",
             "ListChangeSets",
         ]
     );
