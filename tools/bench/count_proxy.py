@@ -7,9 +7,10 @@ request unchanged to UPSTREAM_URL (moto server), answering with moto's response.
 counted as `<Service>.<Operation>`: the service from the credential scope of its Authorization
 header (as moto routes it), the operation from `X-Amz-Target` (JSON protocols: SSM) or the
 `Action=` parameter of the form body or query string (query protocols: CloudFormation, STS).
-With LOG_FILE, every request is also appended as one JSON line {"op", "stack", "status"}: the
-stack is the request's StackName, or for a change set named by its ARN (DescribeChangeSet,
-DeleteChangeSet …) the stack whose CreateChangeSet returned that ARN.
+With LOG_FILE, every request is also appended as one JSON line {"op", "stack", "status", "start",
+"ms"}: the stack is the request's StackName, or for a change set named by its ARN
+(DescribeChangeSet, DeleteChangeSet …) the stack whose CreateChangeSet returned that ARN; start is
+seconds since the proxy started, ms how long moto took to answer.
 
     GET  /__counts   the counts so far, as a JSON object
     POST /__reset    set them to zero
@@ -18,8 +19,10 @@ import http.client
 import http.server
 import json
 import re
+import socket
 import sys
 import threading
+import time
 import urllib.parse
 
 SERVICES = {"cloudformation": "CloudFormation", "ssm": "SSM", "sts": "STS", "s3": "S3",
@@ -35,6 +38,7 @@ class State:
         self.counts = {}
         self.log = open(log, "a") if log else None
         self.local = threading.local()
+        self.t0 = time.perf_counter()
         self.change_sets = {}  # change set ARN -> stack name, from CreateChangeSet responses
 
     def connection(self):
@@ -42,6 +46,8 @@ class State:
         if conn is None:
             conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port,
                                               timeout=120)
+            conn.connect()
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.local.conn = conn
         return conn
 
@@ -73,6 +79,10 @@ def operation(headers, path, body):
 def handler(state):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in one write, without Nagle's delay: a proxy adding 40 ms
+        # (delayed ACK) per call would make the counted runs crawl.
+        disable_nagle_algorithm = True
+        wbufsize = -1
 
         def log_message(self, *args):
             pass
@@ -101,6 +111,7 @@ def handler(state):
             body = self.rfile.read(length) if length else b""
             op, stack, change_set = operation(self.headers, self.path, body)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            start = time.perf_counter()
             for attempt in (1, 2):
                 conn = state.connection()
                 try:
@@ -122,8 +133,10 @@ def handler(state):
                     stack = state.change_sets[change_set]
                 state.counts[op] = state.counts.get(op, 0) + 1
                 if state.log:
-                    state.log.write(json.dumps({"op": op, "stack": stack,
-                                                "status": resp.status}) + "\n")
+                    state.log.write(json.dumps({
+                        "op": op, "stack": stack, "status": resp.status,
+                        "start": round(start - state.t0, 4),
+                        "ms": round((time.perf_counter() - start) * 1000, 2)}) + "\n")
                     state.log.flush()
             self.send_response(resp.status, resp.reason)
             for k, v in resp.getheaders():
@@ -133,6 +146,7 @@ def handler(state):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
+            self.wfile.flush()
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _forward
 

@@ -21,13 +21,15 @@ then the pipeline stack's `parameters`, then the environment's per-stack `parame
 `!stack_output stack.yaml::Output` (which also makes the dependency), `${ssm:/path}` becomes
 `!ssm /path` (sceptre-ssm-resolver), and a string mixing text and references becomes `!sub`.
 `needs` become `dependencies`. Capabilities need nothing: Sceptre always acknowledges all three.
+The stack tags also carry the two tags formwork puts on the stacks it deploys
+(`formwork:pipeline`, `formwork:environment`): the stacks Sceptre deploys then look to formwork
+as if it had deployed them (without those tags formwork would plan a tag change for each).
 
 Why one Sceptre project per environment: Sceptre names a stack `<project_code>-<path>` and its
 `!stack_output` resolver rebuilds the name of the stack it reads the same way (it ignores a
 `stack_name` override), so `<env>-<stack>` names, the ones formwork uses, need project_code
 `<env>` and the stack configs at the top of that project's config/ directory.
 """
-import json
 import os
 import re
 import shutil

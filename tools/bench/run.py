@@ -27,6 +27,11 @@ CHANGE_FROM = "SnapshotRetentionLimit: !If [Replicated, 7, 0]"
 CHANGE_TO = "SnapshotRetentionLimit: !If [Replicated, 8, 0]"
 CHANGED_STACK = "elasticache"
 TARGET_RATIO = 5.0
+PASSES = {
+    "stock": "moto 5.2.5 as scripts/emulators runs it",
+    "list-params": "moto 5.2.5 with DescribeStacks printing List<…> parameters comma-joined, as "
+                   "AWS does (tools/bench/moto_list_params.py)",
+}
 TARGET_UNCHANGED_CALLS = 4
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com",
        "-c", "commit.gpgsign=false"]
@@ -85,6 +90,11 @@ class Proxy:
         urllib.request.urlopen(urllib.request.Request(self.url + "/__reset", method="POST"))
         self.log.write_text("")
 
+    def keep(self, name):
+        """Keeps the log of the requests since the last reset as proxy-NAME.log (with BENCH_KEEP,
+        a timeline of each counted run: operation, stack, start, duration)."""
+        shutil.copyfile(self.log, self.log.with_name(f"proxy-{name}.log"))
+
     def counts(self):
         return json.load(urllib.request.urlopen(self.url + "/__counts"))
 
@@ -112,22 +122,34 @@ class Proxy:
 # ------------------------------------------------------------------------------------------------
 
 
-def setup(a, scratch, env):
+def setup(a, moto, scratch, env, quiet):
     repo, projects = scratch / "repo", scratch / "sceptre"
-    py = sys.executable
     say(f"scratch directory: {scratch}")
-    say("config repository: pipelines/placeos and environments staging, production, qa (qa "
-        "derived from staging), all in account 123456789012, ap-southeast-2")
     unsupported = subprocess.run(
         [a.moto_python, str(HERE / "moto_types.py"), str(a.root / "pipelines" / "placeos")],
         check=True, capture_output=True, text=True).stdout.split()
-    say("the benchmark's copy of the templates, changed so that moto can create the stacks:")
-    fixture.make_config(a.root, repo, set(unsupported))
-    say("configuration values changed for moto:")
-    fixture.request_certificates(a.moto, repo)
-    fixture.make_sceptre(repo, projects)
-    say("SSM SecureStrings put into moto:")
-    fixture.put_ssm(a.moto, repo)
+    if quiet:  # the same scene as in the first pass
+        with open(os.devnull, "w") as null:
+            stdout, sys.stdout = sys.stdout, null
+            try:
+                fixture.make_config(a.root, repo, set(unsupported))
+                fixture.request_certificates(moto, repo)
+                fixture.put_ssm(moto, repo)
+            finally:
+                sys.stdout = stdout
+        fixture.make_sceptre(repo, projects)
+    else:
+        say("config repository: pipelines/placeos and environments staging, production, qa (qa "
+            "derived from staging), all in account 123456789012, ap-southeast-2")
+        say("the benchmark's copy of the templates, changed so that moto can create the stacks:")
+        fixture.make_config(a.root, repo, set(unsupported))
+        say("configuration values changed for moto:")
+        fixture.request_certificates(moto, repo)
+        fixture.make_sceptre(repo, projects)
+        say("Sceptre projects: one per environment (project_code = environment: stack names "
+            "<env>-<stack>), config/<stack>.yaml per stack, templates linked to the repository's")
+        say("SSM SecureStrings put into moto:")
+        fixture.put_ssm(moto, repo)
     run(["git", "init", "-q", "-b", "main"], repo)
     run(GIT + ["add", "-A"], repo)
     run(GIT + ["commit", "-qm", "PlaceOS: three environments"], repo)
@@ -137,7 +159,7 @@ def setup(a, scratch, env):
     return repo, projects
 
 
-def deploy(a, projects, repo, env, scratch):
+def deploy(a, moto, projects, repo, env, scratch):
     """All stacks of the three environments, with `sceptre launch` (CreateStack, so moto gives
     the stacks their outputs), the environments at the same time."""
     names = fixture.environments(repo)
@@ -156,7 +178,7 @@ def deploy(a, projects, repo, env, scratch):
         die(f"deploying with sceptre launch failed for {', '.join(failed)}")
     say(f"deployed {sum(1 for _ in fixture.all_stacks(repo))} stacks with `sceptre launch` "
         f"(the {len(names)} environments at once) in {secs:.1f} s; checking them:")
-    if fixture.check_stacks(a.moto, repo):
+    if fixture.check_stacks(moto, repo):
         die("some stacks are not deployed as the benchmark needs (above)")
 
 
@@ -328,16 +350,26 @@ def describe_group(ops, keys, list_keys, secret_keys):
     return "; ".join(why)
 
 
-def report(a, repo, commit, results, counted, problems, deploy_info):
+def units_of(plan):
+    return [(e["name"], u) for e in (plan or {}).get("environments", []) for u in e["units"]]
+
+
+def report(a, p):
+    repo, commit, results, counted = p["repo"], p["commit"], p["results"], p["counted"]
     envs = fixture.environments(repo)
     n_stacks = sum(1 for _ in fixture.all_stacks(repo))
-    reps = len(results["full"])
     say()
     say("=" * 98)
     say(f"formwork plan vs Sceptre 4.7.0 (sceptre diff): PlaceOS, {len(envs)} environments "
-        f"({', '.join(envs)}) x 18 stacks = {n_stacks} stacks, one moto server")
+        f"({', '.join(envs)}) x 18 stacks = {n_stacks} stacks")
+    say(f"endpoint: {p['label']}")
     say(f"change under review: {CHANGED_TEMPLATE}: `{CHANGE_FROM}` -> 8 days (commit {commit})")
-    say(f"{reps} timed runs of each command, interleaved; medians and minimums of wall time")
+    say("Sceptre side: `sceptre diff` per environment, its own plan command (resolves !stack_output "
+        "and !ssm, compares template, parameters and tags with what is deployed, makes no change "
+        "set); its change-set commands do not work on moto, where change-set names are global and "
+        "Sceptre gives all stacks of a command the same one")
+    say(f"{len(results['full'])} timed runs of each command, interleaved (machine load average "
+        f"{p['load'][0]:.2f} before them, {p['load'][1]:.2f} after; {os.cpu_count()} cores)")
     say("=" * 98)
 
     def stat(xs):
@@ -346,88 +378,86 @@ def report(a, repo, commit, results, counted, problems, deploy_info):
     full = [r["secs"] for r in results["full"]]
     pr = [r["secs"] for r in results["pr"]]
     sc = [r["secs"] for r in results["sceptre"]]
-    pr_units = len([u for e in (counted["pr"]["plan"] or {}).get("environments", [])
-                    for u in e["units"]])
+    pr_units = len(units_of(counted["pr"]["plan"]))
     say()
-    say(f"{'wall time':<58}{'median':>10}{'min':>10}{'max':>10}")
+    say(f"{'wall time':<62}{'median':>10}{'min':>10}{'max':>10}")
     rows = [
         (f"formwork plan, every stack ({n_stacks})", full),
         (f"formwork plan --base HEAD~1 --head HEAD (affected: {pr_units})", pr),
-        (f"sceptre diff, every stack ({n_stacks}), environment after environment", sc),
+        (f"sceptre diff, every stack ({n_stacks}), one environment after another", sc),
     ]
     for label, xs in rows:
         m, lo, hi = stat(xs)
-        say(f"  {label:<56}{fmt_s(m):>10}{fmt_s(lo):>10}{fmt_s(hi):>10}")
+        say(f"  {label:<60}{fmt_s(m):>10}{fmt_s(lo):>10}{fmt_s(hi):>10}")
     for name in envs:
-        xs = [r["per_env"][name] for r in results["sceptre"]]
-        m, lo, hi = stat(xs)
-        say(f"    {'sceptre diff, ' + name + ' (18)':<54}{fmt_s(m):>10}{fmt_s(lo):>10}"
+        m, lo, hi = stat([r["per_env"][name] for r in results["sceptre"]])
+        say(f"    {'sceptre diff of ' + name + ' (18 stacks)':<58}{fmt_s(m):>10}{fmt_s(lo):>10}"
             f"{fmt_s(hi):>10}")
     ratio = statistics.median(sc) / statistics.median(full)
     ratio_min = min(sc) / min(full)
     ratio_pr = statistics.median(sc) / statistics.median(pr)
     say()
     say(f"  Sceptre / formwork, every stack: {ratio:.1f}x (medians), {ratio_min:.1f}x (minimums)"
-        f"   target: formwork at least {TARGET_RATIO:.0f}x faster   "
+        f"   target: formwork at least {TARGET_RATIO:.0f}x faster: "
         f"{'PASS' if ratio >= TARGET_RATIO else 'MISS'}")
-    say(f"  Sceptre (every stack) / formwork pull-request form: {ratio_pr:.1f}x (medians)")
-    say(f"  (deploying the {n_stacks} stacks first with sceptre launch took {deploy_info:.1f} s; "
-        "not part of the comparison)")
+    say(f"  Sceptre, every stack / formwork, pull-request form: {ratio_pr:.1f}x (medians)")
+    say(f"  (deploying the {n_stacks} stacks first with sceptre launch took {p['deploy']:.1f} s; "
+        "not compared)")
 
-    # Calls.
     list_keys, secret_keys = list_param_stacks(repo), secret_stacks(repo)
     say()
-    say("AWS API calls (one counted run of each command through tools/bench/count_proxy.py, "
-        "before the timed runs)")
-    for form, label in (("full", f"formwork plan, every stack"),
+    say("AWS API calls: formwork counts its own (--report-calls); every command also ran once "
+        "through tools/bench/count_proxy.py, which counts what reaches moto and which stack each "
+        "call names")
+    worst = None
+    for form, label in (("full", "formwork plan, every stack"),
                         ("pr", "formwork plan --base HEAD~1 --head HEAD")):
         c = counted[form]
-        own = Counter(c["calls"] or {})
-        proxy = Counter(c["proxy"])
-        units = [(e["name"], u) for e in (c["plan"] or {}).get("environments", [])
-                 for u in e["units"]]
+        own, proxy = Counter(c["calls"] or {}), Counter(c["proxy"])
+        units = units_of(c["plan"])
         total = sum(own.values())
         say()
         say(f"  {label}: {total} calls for {len(units)} planned stacks = "
-            f"{total / max(len(units), 1):.2f} per stack (formwork's --report-calls)")
+            f"{total / max(len(units), 1):.2f} per stack")
         say(ops_line(own, len(units) or None))
         timed = [Counter(r["calls"] or {}) for r in results[form]]
-        same = all(t == own for t in timed)
-        say(f"    the proxy counted {'the same' if proxy == own else 'DIFFERENT counts: ' + json.dumps(dict(proxy), sort_keys=True)}"
-            f"; the {len(timed)} timed runs reported {'the same counts' if same else 'other counts: ' + '; '.join(json.dumps(dict(t), sort_keys=True) for t in timed if t != own)}")
+        say("    proxy: " + ("the same counts" if proxy == own else
+                             "OTHER counts: " + json.dumps(dict(proxy), sort_keys=True))
+            + f"; the {len(timed)} timed runs reported "
+            + ("the same counts" if all(t == own for t in timed) else "other counts: " + "; ".join(
+                json.dumps(dict(t), sort_keys=True) for t in timed if t != own)))
         unchanged = sorted(f"{env}-{u['stack']}" for env, u in units if u["action"] == "no_change")
         changed = sorted(f"{env}-{u['stack']}" for env, u in units if u["action"] != "no_change")
         per_stack, other = c["per_stack"]
-        say(f"    per stack, counting the calls that name it (StackName, or a change set it "
-            f"made); {len(changed)} changed: " + ", ".join(
-                f"{s} {sum(per_stack.get(s, Counter()).values())}" for s in changed))
+        say("    calls naming each stack (StackName, or a change set made for it):")
+        say(f"      {len(changed)} changed: " + ", ".join(
+            f"{s} {sum(per_stack.get(s, Counter()).values())} ("
+            + ", ".join(short(op) for op in sorted(per_stack.get(s, Counter()))) + ")"
+            for s in changed))
         groups = unchanged_groups(per_stack, unchanged)
-        worst = 0
-        say(f"    {len(unchanged)} unchanged stacks:")
+        most = 0
+        say(f"      {len(unchanged)} unchanged:")
         for ops, names in sorted(groups.items(), key=lambda kv: sum(n for _, n in kv[0])):
             n = sum(k for _, k in ops)
-            worst = max(worst, n)
+            most = max(most, n)
             keys = {s.split("-", 1)[1] for s in names}
-            say(f"      {n} calls x {len(names):>2} stacks: "
-                + (", ".join(f"{short(op)}" + (f" x{k}" if k > 1 else "") for op, k in ops)
-                   or "none"))
-            say(f"        {', '.join(sorted(keys))}  ({describe_group(ops, keys, list_keys, secret_keys)})")
+            say(f"        {n} calls x {len(names):>2} stacks: "
+                + (", ".join(short(op) + (f" x{k}" if k > 1 else "") for op, k in ops) or "none"))
+            say(f"          {', '.join(sorted(keys))}: "
+                f"{describe_group(ops, keys, list_keys, secret_keys)}")
         planned = set(changed) | set(unchanged)
-        upstream = {s: cc for s, cc in per_stack.items() if s not in planned}
+        upstream = {st: cc for st, cc in per_stack.items() if st not in planned}
         if upstream:
-            say(f"      + calls naming {len(upstream)} stacks outside the plan, whose outputs "
-                f"planned stacks read: " + ", ".join(
-                    f"{short(op)} {k}" for op, k in sum(upstream.values(), Counter()).items()))
+            say(f"      + {len(upstream)} stacks outside the plan whose outputs planned stacks "
+                "read: " + ", ".join(f"{short(op)} {k}" for op, k in
+                                     sum(upstream.values(), Counter()).items()))
         if other:
-            say("      + calls naming no stack, once per run or per environment: "
+            say("      + once per run or per environment: "
                 + ", ".join(f"{op} {k}" for op, k in sorted(other.items())))
         if form == "full":
-            say(f"    unchanged stack: at most {worst} calls   target: at most "
-                f"{TARGET_UNCHANGED_CALLS}   {'PASS' if worst <= TARGET_UNCHANGED_CALLS else 'MISS'}")
-            ideal = [g for g in groups if "CloudFormation.CreateChangeSet" not in dict(g)]
-            if worst > TARGET_UNCHANGED_CALLS:
-                say("      (the stacks over the target are those moto's DescribeStacks shows with "
-                    "a List<…> parameter as a Python list repr; see the note above)")
+            worst = most
+            say(f"    an unchanged stack: at most {most} calls   target: at most "
+                f"{TARGET_UNCHANGED_CALLS}: {'PASS' if most <= TARGET_UNCHANGED_CALLS else 'MISS'}")
 
     sc_counts = Counter(counted["sceptre"]["proxy"])
     total = sum(sc_counts.values())
@@ -436,29 +466,121 @@ def report(a, repo, commit, results, counted, problems, deploy_info):
         f"{total / n_stacks:.2f} per stack (counted by the proxy)")
     say(ops_line(sc_counts, n_stacks))
     per_stack, other = counted["sceptre"]["per_stack"]
-    full_units = [(e["name"], u) for e in (counted["full"]["plan"] or {}).get("environments", [])
-                  for u in e["units"]]
-    unchanged = [f"{env}-{u['stack']}" for env, u in full_units if u["action"] == "no_change"]
+    unchanged = [f"{env}-{u['stack']}" for env, u in units_of(counted["full"]["plan"])
+                 if u["action"] == "no_change"]
     if unchanged:
-        named = [sum(per_stack.get(s, Counter()).values()) for s in unchanged]
-        say(f"    calls naming an unchanged stack: median {statistics.median(named):g}, "
-            f"min {min(named)}, max {max(named)} (DescribeStacks of a stack whose outputs "
-            f"others read counts for that stack); {sum(other.values())} calls name no stack "
-            f"({', '.join(f'{short(op)} {k}' for op, k in sorted(other.items()))})")
+        named = [sum(per_stack.get(st, Counter()).values()) for st in unchanged]
+        say(f"    calls naming an unchanged stack: median {statistics.median(named):g}, min "
+            f"{min(named)}, max {max(named)} (DescribeStacks for the outputs others read count "
+            f"for the stack read); {sum(other.values())} calls name no stack ("
+            + ", ".join(f"{short(op)} {k}" for op, k in sorted(other.items())) + ")")
+    differing = sum(len(re.findall(r"^==> Difference detected for stack ",
+                                   (p["scratch"] / f"diff-{name}-counted.txt").read_text(), re.M))
+                    for name in envs)
+    say(f"    sceptre diff reported {differing} of {n_stacks} stacks as different")
 
+    problems = sorted(set(p["problems"]))
     say()
     if problems:
-        say("PROBLEMS (the commands did not all do the work they were timed on):")
-        for p in problems:
-            say(f"  - {p}")
+        say("PROBLEMS (not every command did the work it was timed on):")
+        for line in problems[:30]:
+            say(f"  - {line}")
+        if len(problems) > 30:
+            say(f"  … and {len(problems) - 30} more")
     else:
-        say("every formwork run planned the 3 elasticache stacks as updates and every other "
-            "stack as no change; every sceptre diff showed the template difference of "
-            "elasticache")
+        say(f"checked: every formwork run planned the {len(envs)} {CHANGED_STACK} stacks as "
+            "updates and every other stack as no change; every sceptre diff showed the template "
+            f"difference of {CHANGED_STACK}")
+    p["summary"] = {"full": statistics.median(full), "pr": statistics.median(pr),
+                    "sceptre": statistics.median(sc), "ratio": ratio, "worst": worst,
+                    "calls": sum(Counter(counted["full"]["calls"] or {}).values()),
+                    "sceptre_calls": total, "stacks": n_stacks}
+
+
+def summary(passes):
+    say()
+    say("=" * 98)
+    say("summary (PASS/MISS per target; a MISS never fails the benchmark)")
+    for p in passes:
+        s = p["summary"]
+        say(f"  {p['label']}:")
+        say(f"    formwork {fmt_s(s['full'])} (pull-request form {fmt_s(s['pr'])}), sceptre diff "
+            f"{fmt_s(s['sceptre'])}: {s['ratio']:.1f}x  "
+            f"[{'PASS' if s['ratio'] >= TARGET_RATIO else 'MISS'}: at least {TARGET_RATIO:.0f}x]")
+        say(f"    calls per stack: formwork {s['calls'] / s['stacks']:.2f}, Sceptre "
+            f"{s['sceptre_calls'] / s['stacks']:.2f}; an unchanged stack: at most {s['worst']} "
+            f"formwork calls  [{'PASS' if s['worst'] <= TARGET_UNCHANGED_CALLS else 'MISS'}: at "
+            f"most {TARGET_UNCHANGED_CALLS}]")
+
+
+def bench(a, label, moto, scratch, quiet):
+    """One pass: scene, deployment, change, counted runs, timed runs; returns what report() needs."""
+    say()
+    say(f"--- pass: {label}, at {moto}")
+    scratch.mkdir(parents=True)
+    env = aws_env(moto)
+    repo, projects = setup(a, moto, scratch, env, quiet)
+    deploy_start = time.perf_counter()
+    deploy(a, moto, projects, repo, env, scratch)
+    deploy_secs = time.perf_counter() - deploy_start
+    commit = change_template(repo)
+    say(f"committed the change to {CHANGED_TEMPLATE} ({commit}); Sceptre reads the same file")
+
+    problems = []
+    proxy = Proxy(moto, scratch)
+    try:
+        # One counted run of each command through the proxy; it also warms caches.
+        say("counting run (through the proxy) ...")
+        counted = {}
+        for form in FORMWORK_FORMS:
+            fixture.clean_change_sets(moto, repo)
+            proxy.reset()
+            r = formwork_plan(a, repo, proxy.url, form, scratch, "counted")
+            r["proxy"], r["per_stack"] = proxy.counts(), proxy.per_stack()
+            proxy.keep(f"formwork-{form}")
+            counted[form] = r
+            problems += [f"formwork {form} (counted run): {p}"
+                         for p in check_formwork(r, repo, form)]
+        proxy.reset()
+        r = sceptre_diff(a, projects, repo, proxy.url, scratch, "counted")
+        r["proxy"], r["per_stack"] = proxy.counts(), proxy.per_stack()
+        proxy.keep("sceptre")
+        counted["sceptre"] = r
+        problems += [f"sceptre (counted run): {p}"
+                     for p in check_sceptre(r, projects, repo, scratch, "counted")]
+    finally:
+        proxy.stop()
+
+    results = {"full": [], "pr": [], "sceptre": []}
+    load_before = os.getloadavg()[0]
+    for i in range(a.reps):
+        say(f"timed run {i + 1}/{a.reps} ...")
+        order = ["full", "pr", "sceptre"] if i % 2 == 0 else ["sceptre", "full", "pr"]
+        for what in order:
+            tag = f"run{i + 1}"
+            if what == "sceptre":
+                r = sceptre_diff(a, projects, repo, moto, scratch, tag)
+                problems += [f"sceptre run {i + 1}: {p}"
+                             for p in check_sceptre(r, projects, repo, scratch, tag)]
+            else:
+                fixture.clean_change_sets(moto, repo)  # every run starts from the same state
+                r = formwork_plan(a, repo, moto, what, scratch, tag)
+                problems += [f"formwork {what} run {i + 1}: {p}"
+                             for p in check_formwork(r, repo, what)]
+            results[what].append(r)
+    load = (load_before, os.getloadavg()[0])
+    return {"label": label, "load": load, "repo": repo, "scratch": scratch, "commit": commit, "results": results,
+            "counted": counted, "problems": problems, "deploy": deploy_secs}
 
 
 def main(argv):
+    if argv[:1] == ["summary"]:
+        passes = [json.loads((Path(d) / "summary.json").read_text()) for d in argv[1:]]
+        summary(passes)
+        return 0
     ap = argparse.ArgumentParser()
+    ap.add_argument("command", choices=["pass"])
+    ap.add_argument("name", choices=sorted(PASSES))
     ap.add_argument("--root", type=Path, required=True)
     ap.add_argument("--formwork", required=True)
     ap.add_argument("--moto", required=True)
@@ -467,54 +589,10 @@ def main(argv):
     ap.add_argument("--scratch", type=Path, required=True)
     ap.add_argument("--reps", type=int, default=5)
     a = ap.parse_args(argv)
-    env = aws_env(a.moto)
-
-    repo, projects = setup(a, a.scratch, env)
-    deploy_start = time.perf_counter()
-    deploy(a, projects, repo, env, a.scratch)
-    deploy_secs = time.perf_counter() - deploy_start
-    commit = change_template(repo)
-    say(f"committed the change to {CHANGED_TEMPLATE} ({commit}); Sceptre reads the same file")
-
-    problems = []
-    proxy = Proxy(a.moto, a.scratch)
-    try:
-        # One counted run of each command through the proxy; it also warms caches.
-        say("counting run (through the proxy) ...")
-        counted = {}
-        for form in FORMWORK_FORMS:
-            fixture.clean_change_sets(a.moto, repo)
-            proxy.reset()
-            r = formwork_plan(a, repo, proxy.url, form, a.scratch, "counted")
-            r["proxy"], r["per_stack"] = proxy.counts(), proxy.per_stack()
-            counted[form] = r
-            problems += [f"formwork {form} (counted run): {p}"
-                         for p in check_formwork(r, repo, form)]
-        proxy.reset()
-        r = sceptre_diff(a, projects, repo, proxy.url, a.scratch, "counted")
-        r["proxy"], r["per_stack"] = proxy.counts(), proxy.per_stack()
-        counted["sceptre"] = r
-        problems += [f"sceptre (counted run): {p}"
-                     for p in check_sceptre(r, projects, repo, a.scratch, "counted")]
-    finally:
-        proxy.stop()
-
-    results = {"full": [], "pr": [], "sceptre": []}
-    for i in range(a.reps):
-        say(f"timed run {i + 1}/{a.reps} ...")
-        order = ["full", "pr", "sceptre"] if i % 2 == 0 else ["sceptre", "full", "pr"]
-        for what in order:
-            if what == "sceptre":
-                r = sceptre_diff(a, projects, repo, a.moto, a.scratch, f"run{i + 1}")
-                problems += [f"sceptre run {i + 1}: {p}"
-                             for p in check_sceptre(r, projects, repo, a.scratch, f"run{i + 1}")]
-            else:
-                fixture.clean_change_sets(a.moto, repo)  # every run starts from the same state
-                r = formwork_plan(a, repo, a.moto, what, a.scratch, f"run{i + 1}")
-                problems += [f"formwork {what} run {i + 1}: {p}"
-                             for p in check_formwork(r, repo, what)]
-            results[what].append(r)
-    report(a, repo, commit, results, counted, sorted(set(problems)), deploy_secs)
+    p = bench(a, PASSES[a.name], a.moto, a.scratch, quiet=a.name != "stock")
+    report(a, p)
+    (a.scratch / "summary.json").write_text(json.dumps({"label": p["label"],
+                                                         "summary": p["summary"]}))
     return 0
 
 
