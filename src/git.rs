@@ -46,6 +46,14 @@ pub fn config_prefix(repo: &Repository, dir: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// The commit where two revisions' histories meet (what a pull request is compared against:
+/// the base branch as it was when the head branched off, or last merged in).
+pub fn merge_base(repo: &Repository, a: &str, b: &str) -> Result<String, GitError> {
+    let a = Revision::resolve(repo, a)?;
+    let b = Revision::resolve(repo, b)?;
+    Ok(repo.merge_base(a.commit.id(), b.commit.id())?.to_string())
+}
+
 /// A resolved revision: the commit and how the user named it.
 pub struct Revision<'r> {
     pub name: String,

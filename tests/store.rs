@@ -150,6 +150,25 @@ async fn plans_saved_loaded_and_latest<S: Store>(s: Arc<S>) {
         "{err}"
     );
     assert_eq!(s.plan("bad").await.unwrap(), None);
+
+    // By the commit they plan: a pull request's head, planned twice, then another commit.
+    let mut h1 = plan("h1", "2026-02-01T00:00:00Z", &["prod", "staging"]);
+    h1.head.commit = "feedface".to_string();
+    let mut h2 = plan("h2", "2026-02-01T00:00:05Z", &["prod"]);
+    h2.head.commit = "feedface".to_string();
+    let h3 = plan("h3", "2026-02-01T00:00:09Z", &["prod"]);
+    for p in [&h1, &h2, &h3] {
+        s.save_plan(p).await.unwrap();
+    }
+    assert_eq!(s.latest_plan("prod").await.unwrap().as_ref(), Some(&h3));
+    let of = |env: &'static str, commit: &'static str| {
+        let s = s.clone();
+        async move { s.latest_plan_of_commit(env, commit).await.unwrap() }
+    };
+    assert_eq!(of("prod", "feedface").await.as_ref(), Some(&h2));
+    assert_eq!(of("staging", "feedface").await.as_ref(), Some(&h1));
+    assert_eq!(of("dev", "feedface").await, None);
+    assert_eq!(of("prod", "cafebabe").await, None);
 }
 
 async fn large_plans<S: Store>(s: Arc<S>) {

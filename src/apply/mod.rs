@@ -1018,9 +1018,15 @@ impl<S: Store> RunContext<S> {
     async fn wait(&self, u: &UnitPlan, token: &str, deleting: bool) -> Outcome {
         let observer = self.observer.clone();
         let stack = u.stack.clone();
+        // The stack the change set belongs to, by its id where known: a name can stand for
+        // another stack by the time the operation runs (one deleted and made anew).
+        let target = match (&u.change_set, deleting) {
+            (Some(c), false) => c.stack_id.as_deref().unwrap_or(&u.stack_name),
+            _ => &u.stack_name,
+        };
         let ended = wait::wait_for_stack(
             &self.session.cfn,
-            &u.stack_name,
+            target,
             token,
             self.timeout(&u.stack),
             &move |e| observer.event(&stack, e),

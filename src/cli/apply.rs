@@ -9,17 +9,20 @@ use anyhow::{Context, Result, bail};
 use formwork::apply::{self, ApplyError, Observer, Options, Request};
 use formwork::aws::cfn::StackEvent;
 use formwork::aws::{Aws, DEFAULT_MAX_IN_FLIGHT};
-use formwork::config::{Loader, ParseCache, check_pipeline, resolve_environment};
-use formwork::desired::DesiredEnvironment;
+use formwork::config::ParseCache;
 use formwork::diag::Color;
-use formwork::git::{self, Revision};
+use formwork::git;
+use formwork::github::report::{self, ApplyOutcome, Job};
+use formwork::plan::model::Plan;
 use formwork::plan::model::UnitPlan;
 use formwork::plan::secrets;
 use formwork::render::apply_text;
 use formwork::store::{Store, UnitState};
+use formwork::workflow::{Selection, WorkflowError, desired_at};
 
-use super::plan::{Selection, live_plan, runtime};
-use super::{emit, print_diags, print_json};
+use super::github::GitHubArgs;
+use super::plan::{live_plan, runtime};
+use super::{emit, print_json};
 use crate::Output;
 
 #[derive(clap::Args)]
@@ -59,6 +62,13 @@ pub struct ApplyArgs {
     max_in_flight: usize,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// Report on GitHub: the results on the merged pull request that brought --head (or on the
+    /// commit), and a `formwork/apply` status or check run on it. Without --plan, applies the
+    /// plan recorded for that pull request's head.
+    #[arg(long)]
+    github: bool,
+    #[command(flatten, next_help_heading = "GitHub")]
+    github_args: GitHubArgs,
 }
 
 /// Progress on standard error: a line per stack state and per resource event.
@@ -112,36 +122,14 @@ impl Observer for TermObserver {
     }
 }
 
-/// The desired state of one environment at a revision, checked.
-pub fn desired_at(
-    r: &git2::Repository,
-    prefix: &str,
-    rev: &str,
-    env: &str,
-    c: Color,
-) -> Result<(DesiredEnvironment, String)> {
-    let revision = Revision::resolve(r, rev)?;
-    let src = revision.source(r, prefix)?;
-    let cache = ParseCache::default();
-    let mut loader = Loader::new(&src, &cache);
-    let pipelines = loader.pipeline_names()?;
-    let Some(e) = loader.environment(env)? else {
-        print_diags(&loader.diags, &loader.texts, c);
-        bail!("there is no environment `{env}` at {rev}");
-    };
-    let p = loader.pipeline(&e.def.pipeline)?;
-    let mut diags = std::mem::take(&mut loader.diags);
-    if let Some(p) = &p {
-        diags.extend(check_pipeline(p));
-    }
-    let (desired, d) = resolve_environment(&e, p.as_deref(), &pipelines);
-    diags.extend(d);
-    if diags.has_errors() {
-        print_diags(&diags, &loader.texts, c);
-        bail!("the config of environment `{env}` at {rev} has errors; fix them first");
-    }
-    let desired = desired.context("the environment could not be resolved")?;
-    Ok((desired, revision.id()))
+/// How an apply ended, for the report.
+enum Ended {
+    Applied(Box<formwork::apply::Report>),
+    /// Refused, locked, or it could not start: why, and config diagnostics when they were it.
+    Stopped {
+        message: String,
+        diagnostics: Option<String>,
+    },
 }
 
 pub fn run(cli: &crate::Cli, args: &ApplyArgs, c: Color) -> Result<u8> {
@@ -149,14 +137,124 @@ pub fn run(cli: &crate::Cli, args: &ApplyArgs, c: Color) -> Result<u8> {
     let r = git::open(repo)?;
     let prefix = git::config_prefix(&r, repo);
     let runtime = runtime()?;
+    let masker = secrets::global();
     let store = Arc::new(runtime.block_on(formwork::store::open(&cli.store, &cli.data_dir()))?);
+    let commit = git::Revision::resolve(&r, &args.head)?.id();
 
+    // With --github: the pull request that brought this commit, whose reviewed plan to apply.
+    let github = if args.github {
+        let reporting = args.github_args.reporting();
+        let gh = runtime.block_on(args.github_args.connect(masker.clone()))?;
+        let pulls = runtime
+            .block_on(gh.pulls_of_commit(&commit))
+            .context("finding the pull request of the commit")?;
+        let pull = pulls
+            .iter()
+            .filter(|p| p.merged_at.is_some())
+            .find(|p| p.merge_commit_sha.as_deref() == Some(commit.as_str()))
+            .or_else(|| pulls.iter().find(|p| p.merged_at.is_some()))
+            .cloned();
+        match &pull {
+            Some(p) => eprintln!(
+                "commit {} came from pull request #{} (head {})",
+                &commit[..12],
+                p.number,
+                &p.head.sha[..p.head.sha.len().min(12)]
+            ),
+            None => eprintln!("commit {} came from no merged pull request", &commit[..12]),
+        }
+        let started = runtime.block_on(report::begin(&gh, Job::Apply, &commit, &reporting))?;
+        Some((gh, reporting, pull, started))
+    } else {
+        None
+    };
+    let reviewed_head = github
+        .as_ref()
+        .and_then(|(_, _, pull, _)| pull.as_ref().map(|p| p.head.sha.clone()));
+
+    let ended = match select_plan(
+        &runtime,
+        &r,
+        &prefix,
+        &store,
+        args,
+        reviewed_head.as_deref(),
+        c,
+    ) {
+        Err(e) => stopped(e, c, &masker),
+        Ok(plan) => match desired_at(&r, &prefix, &args.head, &args.env) {
+            Err(e) => stopped(anyhow::Error::new(e), c, &masker),
+            Ok((desired, commit)) => execute(&runtime, store.clone(), args, plan, desired, commit),
+        },
+    };
+
+    if let Some((gh, reporting, pull, started)) = &github {
+        let outcome = match &ended {
+            Ended::Applied(report) => ApplyOutcome::Applied(report),
+            Ended::Stopped {
+                message,
+                diagnostics,
+            } => ApplyOutcome::Failed {
+                environment: &args.env,
+                commit: &commit,
+                message,
+                diagnostics: diagnostics.as_deref(),
+            },
+        };
+        runtime.block_on(report::finish_apply(
+            gh,
+            started,
+            pull.as_ref().map(|p| p.number),
+            outcome,
+            reporting,
+        ))?;
+    }
+
+    match ended {
+        Ended::Applied(report) => {
+            match args.output {
+                Output::Json => print_json(&serde_json::to_value(&*report)?)?,
+                Output::Text => emit(&apply_text::apply_text(&report))?,
+            }
+            Ok(if report.succeeded() { 0 } else { 1 })
+        }
+        Ended::Stopped { message, .. } => {
+            eprintln!("error: {message}");
+            Ok(1)
+        }
+    }
+}
+
+fn stopped(e: anyhow::Error, c: Color, masker: &secrets::Masker) -> Ended {
+    let w = e.downcast_ref::<WorkflowError>();
+    if let Some(text) = w.and_then(|w| w.rendered_diagnostics(c)) {
+        eprint!("{text}");
+    }
+    Ended::Stopped {
+        message: masker.scrub(&format!("{e:#}")),
+        diagnostics: w
+            .and_then(|w| w.rendered_diagnostics(Color::Never))
+            .map(|d| masker.scrub(&d)),
+    }
+}
+
+/// The plan to apply: the one named, a fresh one (--base), the reviewed plan of the pull
+/// request's head, or the environment's newest.
+fn select_plan(
+    runtime: &tokio::runtime::Runtime,
+    r: &git2::Repository,
+    prefix: &str,
+    store: &Arc<formwork::store::AnyStore>,
+    args: &ApplyArgs,
+    reviewed_head: Option<&str>,
+    c: Color,
+) -> Result<Plan> {
     let plan = if let Some(base) = &args.base {
         let cache: &'static ParseCache = Box::leak(Box::default());
-        let (plan, _) = live_plan(
-            &runtime,
-            &r,
-            &prefix,
+        let plan = live_plan(
+            runtime,
+            r,
+            prefix,
             Selection {
                 envs: std::slice::from_ref(&args.env),
                 base: Some(base),
@@ -172,15 +270,22 @@ pub fn run(cli: &crate::Cli, args: &ApplyArgs, c: Color) -> Result<u8> {
         plan
     } else {
         let found = runtime.block_on(async {
-            match &args.plan {
-                Some(id) => store.plan(id).await,
-                None => store.latest_plan(&args.env).await,
+            match (&args.plan, reviewed_head) {
+                (Some(id), _) => store.plan(id).await,
+                (None, Some(head)) => store.latest_plan_of_commit(&args.env, head).await,
+                (None, None) => store.latest_plan(&args.env).await,
             }
         })?;
-        match (found, &args.plan) {
-            (Some(p), _) => p,
-            (None, Some(id)) => bail!("no plan {id} is recorded in the state store"),
-            (None, None) => bail!(
+        match (found, &args.plan, reviewed_head) {
+            (Some(p), _, _) => p,
+            (None, Some(id), _) => bail!("no plan {id} is recorded in the state store"),
+            (None, None, Some(head)) => bail!(
+                "no plan of environment `{}` for the pull request's head {} is recorded in the state store `{}`: the pull request's plan must be recorded in a store this run can read (see docs/github-actions.md), or plan and apply it here with --base",
+                args.env,
+                &head[..head.len().min(12)],
+                store.describe()
+            ),
+            (None, None, None) => bail!(
                 "no plan of environment `{}` is recorded; run `formwork plan --env {}` first, or pass --base",
                 args.env,
                 args.env
@@ -196,8 +301,17 @@ pub fn run(cli: &crate::Cli, args: &ApplyArgs, c: Color) -> Result<u8> {
             plan.id
         );
     }
-    let (desired, commit) = desired_at(&r, &prefix, &args.head, &args.env, c)?;
+    Ok(plan)
+}
 
+fn execute(
+    runtime: &tokio::runtime::Runtime,
+    store: Arc<formwork::store::AnyStore>,
+    args: &ApplyArgs,
+    plan: Plan,
+    desired: formwork::desired::DesiredEnvironment,
+    commit: String,
+) -> Ended {
     let options = Options {
         allow_delete: args.allow_delete,
         replan: args.replan,
@@ -215,7 +329,7 @@ pub fn run(cli: &crate::Cli, args: &ApplyArgs, c: Color) -> Result<u8> {
         let aws = Aws::load(args.max_in_flight).await;
         apply::apply(
             &aws,
-            store.clone(),
+            store,
             Request {
                 plan,
                 environment: args.env.clone(),
@@ -228,24 +342,25 @@ pub fn run(cli: &crate::Cli, args: &ApplyArgs, c: Color) -> Result<u8> {
         )
         .await
     });
-    let report = match result {
-        Ok(r) => r,
+    match result {
+        Ok(r) => Ended::Applied(Box::new(r)),
         Err(ApplyError::Refused { plan, reasons }) => {
-            eprintln!("error: refusing to apply plan {plan}:");
+            let mut message = format!("refusing to apply plan {plan}:");
             for r in reasons {
-                eprintln!("  - {}", masker.scrub(&r));
+                message.push_str(&format!("\n  - {}", masker.scrub(&r)));
             }
-            eprintln!(
-                "plan again (`formwork plan --env {}`), or pass --replan to make fresh change sets for the stacks that changed",
+            message.push_str(&format!(
+                "\nplan again (`formwork plan --env {}`), or pass --replan to make fresh change sets for the stacks that changed",
                 args.env
-            );
-            return Ok(1);
+            ));
+            Ended::Stopped {
+                message,
+                diagnostics: None,
+            }
         }
-        Err(e) => bail!("{}", masker.scrub(&e.to_string())),
-    };
-    match args.output {
-        Output::Json => print_json(&serde_json::to_value(&report)?)?,
-        Output::Text => emit(&apply_text::apply_text(&report))?,
+        Err(e) => Ended::Stopped {
+            message: masker.scrub(&e.to_string()),
+            diagnostics: None,
+        },
     }
-    Ok(if report.succeeded() { 0 } else { 1 })
 }

@@ -3,6 +3,7 @@
 
 pub mod affected;
 pub mod apply;
+pub mod github;
 pub mod graph;
 pub mod plan;
 pub mod schema;

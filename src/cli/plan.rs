@@ -6,19 +6,20 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 
-use formwork::affected::{Change, compare};
 use formwork::aws::{Aws, DEFAULT_MAX_IN_FLIGHT};
-use formwork::config::{ParseCache, validate_repository};
+use formwork::config::ParseCache;
 use formwork::diag::Color;
-use formwork::git::{self, Revision};
-use formwork::plan::live::{self, EnvRequest, Options, Progress, Quiet, RemovedUnit};
-use formwork::plan::model::{Action, Plan, RevisionInfo};
-use formwork::plan::offline;
+use formwork::git;
+use formwork::github::report::{self, Job, PlanOutcome};
+use formwork::plan::live::{self, Options, Progress, Quiet};
+use formwork::plan::model::{Action, Plan};
 use formwork::plan::secrets;
 use formwork::render::{plan_markdown, plan_text};
 use formwork::store::Store;
+use formwork::workflow::{PlanRequests, Selection, WorkflowError, offline_plan, plan_requests};
 
-use super::{emit, print_diags};
+use super::emit;
+use super::github::GitHubArgs;
 use crate::PlanOutput;
 
 #[derive(clap::Args)]
@@ -51,6 +52,12 @@ pub struct PlanArgs {
     /// Print the AWS API calls made, by operation, as JSON on standard error at the end.
     #[arg(long, hide = true)]
     report_calls: bool,
+    /// Plan this pull request (its head against where it branched off, unless --base says
+    /// otherwise), post the plan as its comment and mark its head commit.
+    #[arg(long, value_name = "NUMBER", conflicts_with = "head")]
+    github_pr: Option<u64>,
+    #[command(flatten, next_help_heading = "GitHub")]
+    github: GitHubArgs,
 }
 
 /// A one-line progress display on standard error, when it is a terminal.
@@ -79,63 +86,181 @@ impl Progress for TermProgress {
 }
 
 pub fn run(cli: &crate::Cli, args: &PlanArgs, c: Color) -> Result<u8> {
+    if let Some(pr) = args.github_pr {
+        return run_for_pull_request(cli, args, pr, c);
+    }
     let repo = cli.repo.as_path();
     let r = git::open(repo)?;
     let prefix = git::config_prefix(&r, repo);
     let cache: &'static ParseCache = Box::leak(Box::default());
-
+    let sel = Selection {
+        envs: &args.envs,
+        base: args.base.as_deref(),
+        head: &args.head,
+    };
     let plan = if args.offline {
-        let Some(base) = &args.base else {
-            bail!("--offline compares two revisions: give --base (and --head)");
-        };
-        let cmp = compare(&r, &prefix, base, &args.head, cache)?;
-        if cmp.report.diags.has_errors() {
-            print_diags(&cmp.report.diags, &cmp.report.texts, c);
-            bail!("the config at {} has errors; fix them first", args.head);
-        }
-        check_envs(&args.envs, cmp.after.keys().chain(cmp.before.keys()))?;
-        offline::plan_offline(&cmp, &args.envs, 3)
+        offline_plan(&r, &prefix, sel, cache, 3).map_err(|e| config_error(e, c))?
     } else {
         let runtime = runtime()?;
-        let (plan, calls) = live_plan(
+        let requests = plan_requests(&r, &prefix, sel, cache).map_err(|e| config_error(e, c))?;
+        let origin = args.origin.clone().unwrap_or_else(|| args.head.clone());
+        let plan = plan_live(
             &runtime,
-            &r,
-            &prefix,
-            Selection {
-                envs: &args.envs,
-                base: args.base.as_deref(),
-                head: &args.head,
-            },
-            args.origin.clone().unwrap_or_else(|| args.head.clone()),
+            requests,
+            origin,
             args.max_in_flight,
-            cache,
-            c,
+            args.report_calls,
         )?;
-        if args.report_calls {
-            eprintln!("{}", serde_json::to_string(&calls)?);
-        }
         if !args.no_record {
-            runtime.block_on(async {
-                let store = formwork::store::open(&cli.store, &cli.data_dir()).await?;
-                store.save_plan(&plan).await?;
-                anyhow::Ok(())
-            })?;
-            eprintln!("plan {} recorded", plan.id);
+            record(&runtime, cli, &plan)?;
         }
         plan
     };
+    emit(&render(&plan, args.output, c)?)?;
+    Ok(exit_code(&plan))
+}
 
-    let text = match args.output {
-        PlanOutput::Text => plan_text::plan_text(&plan, c == Color::Always),
-        PlanOutput::Markdown => plan_markdown::plan_markdown(&plan),
+fn render(plan: &Plan, output: PlanOutput, c: Color) -> Result<String> {
+    Ok(match output {
+        PlanOutput::Text => plan_text::plan_text(plan, c == Color::Always),
+        PlanOutput::Markdown => plan_markdown::plan_markdown(plan),
         PlanOutput::Json => {
-            let mut s = serde_json::to_string_pretty(&plan)?;
+            let mut s = serde_json::to_string_pretty(plan)?;
             s.push('\n');
             s
         }
+    })
+}
+
+fn record(runtime: &tokio::runtime::Runtime, cli: &crate::Cli, plan: &Plan) -> Result<()> {
+    runtime.block_on(async {
+        let store = formwork::store::open(&cli.store, &cli.data_dir()).await?;
+        store.save_plan(plan).await?;
+        anyhow::Ok(())
+    })?;
+    eprintln!("plan {} recorded", plan.id);
+    Ok(())
+}
+
+/// `plan --github-pr N`: plans the pull request's head against where it branched off, posts
+/// the plan as the pull request's sticky comment and marks the head commit.
+fn run_for_pull_request(cli: &crate::Cli, args: &PlanArgs, pr: u64, c: Color) -> Result<u8> {
+    let repo = cli.repo.as_path();
+    let r = git::open(repo)?;
+    let prefix = git::config_prefix(&r, repo);
+    let cache: &'static ParseCache = Box::leak(Box::default());
+    let runtime = runtime()?;
+    let masker = secrets::global();
+    let reporting = args.github.reporting();
+    let gh = runtime.block_on(args.github.connect(masker.clone()))?;
+    let pull = runtime
+        .block_on(gh.pull_request(pr))
+        .with_context(|| format!("reading pull request #{pr}"))?;
+    let head = pull.head.sha.clone();
+    local_commit(&r, &head, &format!("the head of pull request #{pr}"), pr)?;
+    let base = match &args.base {
+        Some(b) => b.clone(),
+        None => {
+            local_commit(
+                &r,
+                &pull.base.sha,
+                &format!("the base of pull request #{pr}"),
+                pr,
+            )?;
+            git::merge_base(&r, &pull.base.sha, &head)?
+        }
     };
-    emit(&text)?;
+    let sel = Selection {
+        envs: &args.envs,
+        base: Some(&base),
+        head: &head,
+    };
+    let started = runtime.block_on(report::begin(&gh, Job::Plan, &head, &reporting))?;
+    let planned: Result<Plan> = if args.offline {
+        offline_plan(&r, &prefix, sel, cache, 3).map_err(anyhow::Error::new)
+    } else {
+        plan_requests(&r, &prefix, sel, cache)
+            .map_err(anyhow::Error::new)
+            .and_then(|requests| {
+                plan_live(
+                    &runtime,
+                    requests,
+                    format!("pr-{pr}"),
+                    args.max_in_flight,
+                    args.report_calls,
+                )
+            })
+    };
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(e) => {
+            let diagnostics = e
+                .downcast_ref::<WorkflowError>()
+                .and_then(|w| w.rendered_diagnostics(Color::Never));
+            if let Some(text) = e
+                .downcast_ref::<WorkflowError>()
+                .and_then(|w| w.rendered_diagnostics(c))
+            {
+                eprint!("{text}");
+            }
+            let message = masker.scrub(&e.to_string());
+            let diagnostics = diagnostics.map(|d| masker.scrub(&d));
+            runtime.block_on(report::finish_plan(
+                &gh,
+                &started,
+                pr,
+                &args.envs,
+                PlanOutcome::Failed {
+                    rev: &format!("#{pr}"),
+                    commit: &head,
+                    message: &message,
+                    diagnostics: diagnostics.as_deref(),
+                },
+                &reporting,
+            ))?;
+            bail!("{message}");
+        }
+    };
+    if !args.offline && !args.no_record {
+        record(&runtime, cli, &plan)?;
+    }
+    let posted = runtime.block_on(report::finish_plan(
+        &gh,
+        &started,
+        pr,
+        &args.envs,
+        PlanOutcome::Planned(&plan),
+        &reporting,
+    ))?;
+    let c2 = &posted.comments;
+    eprintln!(
+        "pull request #{pr}: plan comment {} ({} created, {} updated, {} unchanged, {} removed)",
+        c2.comments
+            .iter()
+            .map(|(id, url)| url.clone().unwrap_or_else(|| format!("#{id}")))
+            .collect::<Vec<_>>()
+            .join(", "),
+        c2.created,
+        c2.updated,
+        c2.unchanged,
+        c2.deleted
+    );
+    if posted.truncated {
+        eprintln!("the plan did not fit in the comments; the whole of it follows\n");
+        eprintln!("{}", posted.markdown);
+    }
+    emit(&render(&plan, args.output, c)?)?;
     Ok(exit_code(&plan))
+}
+
+/// Fails with what to do when `commit` is not in the local repository.
+fn local_commit(r: &git2::Repository, commit: &str, what: &str, pr: u64) -> Result<()> {
+    if git::Revision::resolve(r, commit).is_err() {
+        bail!(
+            "{what} ({commit}) is not in the local repository: fetch it first (in GitHub Actions, check out with `fetch-depth: 0`; elsewhere `git fetch origin pull/{pr}/head`)"
+        );
+    }
+    Ok(())
 }
 
 /// The async runtime of a command that talks to AWS.
@@ -145,13 +270,6 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
-}
-
-/// Which environments and revisions to plan.
-pub struct Selection<'a> {
-    pub envs: &'a [String],
-    pub base: Option<&'a str>,
-    pub head: &'a str,
 }
 
 /// Plans against AWS: the affected stacks of a change (with a base), or every stack of the
@@ -166,8 +284,24 @@ pub fn live_plan(
     max_in_flight: usize,
     cache: &ParseCache,
     c: Color,
-) -> Result<(Plan, std::collections::BTreeMap<String, usize>)> {
-    let (requests, head, base) = requests(r, prefix, &sel, cache, c)?;
+) -> Result<Plan> {
+    let requests = plan_requests(r, prefix, sel, cache).map_err(|e| config_error(e, c))?;
+    plan_live(runtime, requests, origin, max_in_flight, false)
+}
+
+/// Makes the change sets of planned requests.
+fn plan_live(
+    runtime: &tokio::runtime::Runtime,
+    requests: PlanRequests,
+    origin: String,
+    max_in_flight: usize,
+    report_calls: bool,
+) -> Result<Plan> {
+    let PlanRequests {
+        requests,
+        head,
+        base,
+    } = requests;
     let masker = secrets::global();
     let progress: Arc<dyn Progress> = if std::io::stderr().is_terminal() {
         Arc::new(TermProgress {
@@ -198,8 +332,10 @@ pub fn live_plan(
         eprint!("\r\x1b[2K");
     }
     tracing::info!(?calls, "AWS API calls");
-    let plan = plan.map_err(|e| anyhow::anyhow!(masker.scrub(&e.to_string())))?;
-    Ok((plan, calls))
+    if report_calls {
+        eprintln!("{}", serde_json::to_string(&calls)?);
+    }
+    plan.map_err(|e| anyhow::anyhow!(masker.scrub(&e.to_string())))
 }
 
 /// 1 when a stack could not be planned, 2 when there are changes, else 0.
@@ -213,102 +349,10 @@ fn exit_code(plan: &Plan) -> u8 {
     }
 }
 
-fn check_envs<'a>(wanted: &[String], known: impl Iterator<Item = &'a String>) -> Result<()> {
-    let known: Vec<&String> = known.collect();
-    for w in wanted {
-        if !known.contains(&w) {
-            let near = formwork::suggest::nearest(w, known.iter().map(|s| s.as_str()))
-                .map(|n| format!(" (did you mean `{n}`?)"))
-                .unwrap_or_default();
-            bail!("environment `{w}` is not among those to plan{near}");
-        }
+/// A workflow error for the terminal: its diagnostics printed, the rest as the error.
+pub fn config_error(e: WorkflowError, c: Color) -> anyhow::Error {
+    if let Some(text) = e.rendered_diagnostics(c) {
+        eprint!("{text}");
     }
-    Ok(())
-}
-
-type Requests = (Vec<EnvRequest>, RevisionInfo, Option<RevisionInfo>);
-
-/// What to plan: the affected stacks of a change (with --base), or every stack of the chosen
-/// environments at --head.
-fn requests(
-    r: &git2::Repository,
-    prefix: &str,
-    args: &Selection<'_>,
-    cache: &ParseCache,
-    c: Color,
-) -> Result<Requests> {
-    if let Some(base) = args.base {
-        let cmp = compare(r, prefix, base, args.head, cache)?;
-        if cmp.report.diags.has_errors() {
-            print_diags(&cmp.report.diags, &cmp.report.texts, c);
-            bail!("the config at {} has errors; fix them first", args.head);
-        }
-        check_envs(args.envs, cmp.after.keys().chain(cmp.before.keys()))?;
-        let mut out = Vec::new();
-        for (name, desired) in &cmp.after {
-            if !args.envs.is_empty() && !args.envs.contains(name) {
-                continue;
-            }
-            let rows = cmp.report.units.iter().filter(|u| &u.environment == name);
-            let mut units = Vec::new();
-            let mut removed = Vec::new();
-            for row in rows {
-                if row.change == Change::Removed {
-                    let depends_on = cmp
-                        .before
-                        .get(name)
-                        .and_then(|b| b.units.get(&row.stack))
-                        .map(live::dependency_names)
-                        .unwrap_or_default();
-                    removed.push(RemovedUnit {
-                        stack: row.stack.clone(),
-                        stack_name: row.stack_name.clone(),
-                        reasons: row.reasons.clone(),
-                        depends_on,
-                    });
-                } else {
-                    units.push((row.stack.clone(), row.reasons.clone()));
-                }
-            }
-            if units.is_empty() && removed.is_empty() {
-                continue;
-            }
-            out.push(EnvRequest {
-                desired: desired.clone(),
-                units,
-                removed,
-            });
-        }
-        return Ok((out, cmp.report.head.clone(), Some(cmp.report.base.clone())));
-    }
-    let head = Revision::resolve(r, args.head)?;
-    let src = head.source(r, prefix)?;
-    let v = validate_repository(&src)?;
-    if v.diags.has_errors() {
-        print_diags(&v.diags, &v.texts, c);
-        bail!("the config at {} has errors; fix them first", args.head);
-    }
-    check_envs(args.envs, v.environments.iter().map(|e| &e.name))?;
-    let out = v
-        .environments
-        .into_iter()
-        .filter(|e| args.envs.is_empty() || args.envs.contains(&e.name))
-        .map(|desired| EnvRequest {
-            units: desired
-                .units
-                .keys()
-                .map(|k| (k.clone(), Vec::new()))
-                .collect(),
-            desired,
-            removed: Vec::new(),
-        })
-        .collect();
-    Ok((
-        out,
-        RevisionInfo {
-            rev: head.name.clone(),
-            commit: head.id(),
-        },
-        None,
-    ))
+    anyhow::Error::new(e)
 }

@@ -96,6 +96,21 @@ impl Masker {
         out
     }
 
+    /// A JSON document with every string (keys included) scrubbed.
+    pub fn scrub_json(&self, v: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value as J;
+        match v {
+            J::String(s) => J::String(self.scrub(s)),
+            J::Array(a) => J::Array(a.iter().map(|x| self.scrub_json(x)).collect()),
+            J::Object(o) => J::Object(
+                o.iter()
+                    .map(|(k, x)| (self.scrub(k), self.scrub_json(x)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
     /// Like [`Masker::scrub`], for optional text.
     pub fn scrub_opt(&self, text: Option<&str>) -> Option<String> {
         text.map(|t| self.scrub(t))

@@ -2,7 +2,9 @@
 //! `graph`. The JSON documents are versioned; their shape is documented in docs/json-output.md.
 //! Plans are rendered by [`plan_text`] (terminal) and [`plan_markdown`] (pull requests).
 
+pub mod apply_markdown;
 pub mod apply_text;
+pub(crate) mod markdown;
 pub mod plan_markdown;
 pub mod plan_text;
 

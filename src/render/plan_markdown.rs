@@ -19,6 +19,7 @@ use crate::plan::model::{
     Action, Input, InputState, ParameterChange, Plan, Replacement, ResourceAction, ResourceChange,
     SecurityChange, SecurityChangeKind, UnitPlan,
 };
+use crate::render::markdown::{cell_code, clip, code, fence_for, html, md_text};
 use crate::render::plan_text::{
     Totals, action_word, already_gone, changed_properties, destroys, has_details, resource_markers,
     security_kind_word, short_commit, shorten, waits_for,
@@ -555,100 +556,6 @@ fn input_row(i: &Input, parameters: &[ParameterChange]) -> String {
     )
 }
 
-/// Cuts `s` to `max` characters, with `…`.
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        out
-    }
-}
-
-/// Escapes text for Markdown inline content (paragraphs, list items, table cells): characters
-/// with a meaning to Markdown or GitHub (emphasis, links, code, HTML, tables, math, mentions,
-/// issue references) get a backslash, and so do those that would start a list or heading at the
-/// start; line breaks become spaces.
-fn md_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    let digits = s.chars().take_while(char::is_ascii_digit).count();
-    for (i, c) in s.chars().enumerate() {
-        let escape = match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' | '#' | '@' | '$' => {
-                true
-            }
-            '-' | '+' | '=' => i == 0,
-            '.' | ')' => digits > 0 && i == digits,
-            _ => false,
-        };
-        if c == '\n' || c == '\r' {
-            out.push(' ');
-            continue;
-        }
-        if escape {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// An inline code span holding `s` literally: delimited by one more backtick than the longest
-/// run inside, padded when `s` starts or ends with a backtick; line breaks become spaces.
-fn code(s: &str) -> String {
-    let s = s.replace(['\n', '\r'], " ");
-    if s.is_empty() {
-        return "*empty*".to_string();
-    }
-    let ticks = "`".repeat(longest_backtick_run(&s) + 1);
-    if s.starts_with('`') || s.ends_with('`') || (s.starts_with(' ') && s.ends_with(' ')) {
-        format!("{ticks} {s} {ticks}")
-    } else {
-        format!("{ticks}{s}{ticks}")
-    }
-}
-
-/// A code span for a table cell: pipes escaped (GitHub unescapes them inside code in tables).
-fn cell_code(s: &str) -> String {
-    code(s).replace('|', "\\|")
-}
-
-/// Escapes text for HTML content and attributes.
-fn html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\n' | '\r' => out.push(' '),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-fn longest_backtick_run(s: &str) -> usize {
-    let (mut longest, mut run) = (0, 0);
-    for c in s.chars() {
-        if c == '`' {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    longest
-}
-
-/// A backtick fence that no line of `content` can close: one backtick more than the longest
-/// run in it, at least three.
-fn fence_for(content: &str) -> String {
-    "`".repeat((longest_backtick_run(content) + 1).max(3))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Splitting into comments.
 
@@ -676,6 +583,12 @@ pub struct Split {
 ///
 /// `limit` is raised to [`MIN_SPLIT_LIMIT`] when smaller; `max_parts` of 0 counts as 1.
 pub fn split_markdown(doc: &str, limit: usize, max_parts: usize) -> Split {
+    split_markdown_pointing(doc, limit, max_parts, FULL_PLAN_NOTE)
+}
+
+/// [`split_markdown`] with another pointer to where the whole plan can be read, for the note
+/// that ends a cut run of comments (`pointer` is Markdown, e.g. with a link to the job log).
+pub fn split_markdown_pointing(doc: &str, limit: usize, max_parts: usize, pointer: &str) -> Split {
     let limit = limit.max(MIN_SPLIT_LIMIT);
     let max_parts = max_parts.max(1);
     let total_chars = doc.chars().count();
@@ -698,7 +611,7 @@ pub fn split_markdown(doc: &str, limit: usize, max_parts: usize) -> Split {
         if bodies.len() + 1 == max_parts {
             let (body, next) = layout.pack(cursor, budget);
             if next.line < layout.lines.len() {
-                let note = truncation_note(max_parts);
+                let note = truncation_note(max_parts, pointer);
                 let note_len: usize = note.iter().map(|l| l.chars().count() + 1).sum();
                 let (mut body, _) = layout.pack(cursor, budget.saturating_sub(note_len));
                 body.extend(note);
@@ -734,7 +647,7 @@ fn part_header(i: usize, n: usize) -> String {
     format!("**formwork plan — part {i} of {n}**")
 }
 
-fn truncation_note(max_parts: usize) -> Vec<String> {
+fn truncation_note(max_parts: usize, pointer: &str) -> Vec<String> {
     vec![
         String::new(),
         "---".to_string(),
@@ -742,7 +655,7 @@ fn truncation_note(max_parts: usize) -> Vec<String> {
         "> [!NOTE]".to_string(),
         format!(
             "> The plan does not fit in {max_parts} comments and was cut here: \
-             {FULL_PLAN_NOTE}."
+             {pointer}."
         ),
     ]
 }

@@ -583,6 +583,11 @@ pub(crate) fn security_kind_word(k: SecurityKind) -> &'static str {
     }
 }
 
+/// One sentence on a whole plan: `3 stacks to change in 2 environments (…)` or `No changes.`
+pub fn summary_sentence(plan: &Plan) -> String {
+    Totals::of(plan).sentence()
+}
+
 /// Counts of stacks by action, for the final line.
 #[derive(Default)]
 pub(crate) struct Totals {

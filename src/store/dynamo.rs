@@ -13,8 +13,9 @@
 //! - `PLAN#<id>` / `CHUNK#<generation>#<n>`: part `n` (5 digits, from 0) of a large plan's JSON,
 //!   in `data`. A new version of the plan writes a new generation before its `PLAN` item, then
 //!   removes the old one, so a reader sees one version whole.
-//! - `ENV#<env>` / `PLAN#<created_ms>#<id>`: plan `plan_id` covers `env`, for
-//!   [`Store::latest_plan`] (the highest sort key wins: newest, then highest id).
+//! - `ENV#<env>` / `PLAN#<created_ms>#<id>`: plan `plan_id` (of commit `head_commit`) covers
+//!   `env`, for [`Store::latest_plan`] (the highest sort key wins: newest, then highest id) and
+//!   [`Store::latest_plan_of_commit`].
 //! - `LOCK#<env>` / `LOCK`: the lock of `env`.
 //! - `RUN#<id>` / `RUN`: a run; `next_unit` numbers its stacks.
 //! - `RUN#<id>` / `UNIT#<stack>`: the result of one stack; `ord` is the order in which it was
@@ -801,6 +802,7 @@ impl Store for DynamoStore {
         for env in &plan.environments {
             let mut index = key(env_pk(&env.name), plan_index_sk(created_ms, &plan.id));
             index.insert("plan_id".to_string(), s(&plan.id));
+            index.insert("head_commit".to_string(), s(&plan.head.commit));
             self.put(index).await?;
         }
 
@@ -857,6 +859,32 @@ impl Store for DynamoStore {
             Some(index) => self.load_plan(&fields(index).str("plan_id")?).await,
             None => Ok(None),
         }
+    }
+
+    async fn latest_plan_of_commit(
+        &self,
+        environment: &str,
+        commit: &str,
+    ) -> Result<Option<Plan>, StoreError> {
+        let index = self
+            .query(Listing {
+                pk: &env_pk(environment),
+                prefix: "PLAN#",
+                newest_first: true,
+                max: None,
+                only_running: false,
+            })
+            .await?;
+        for item in index {
+            let f = fields(&item);
+            if f.opt_str("head_commit")?.as_deref() != Some(commit) {
+                continue;
+            }
+            if let Some(plan) = self.load_plan(&f.str("plan_id")?).await? {
+                return Ok(Some(plan));
+            }
+        }
+        Ok(None)
     }
 
     async fn try_lock(

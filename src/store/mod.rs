@@ -230,6 +230,13 @@ pub trait Store: Send + Sync {
         environment: &str,
     ) -> impl Future<Output = Result<Option<Plan>, StoreError>> + Send;
 
+    /// The newest plan that covers `environment` and plans `commit` (a pull request's head).
+    fn latest_plan_of_commit(
+        &self,
+        environment: &str,
+        commit: &str,
+    ) -> impl Future<Output = Result<Option<Plan>, StoreError>> + Send;
+
     /// Takes the lock of `environment` for `lease`, unless someone else holds it with a lease
     /// that has not run out at `now` (then [`LockError::Held`] says who).
     fn try_lock(
@@ -327,6 +334,16 @@ pub enum AnyStore {
     Dynamo(dynamo::DynamoStore),
 }
 
+impl AnyStore {
+    /// Where the store is, as `open` takes it (`sqlite:PATH`, `dynamodb:TABLE`).
+    pub fn describe(&self) -> String {
+        match self {
+            AnyStore::Sqlite(s) => format!("sqlite:{}", s.path().display()),
+            AnyStore::Dynamo(s) => format!("dynamodb:{}", s.table()),
+        }
+    }
+}
+
 /// Opens the state store at `location`:
 ///
 /// - `sqlite`: the SQLite file `formwork.db` in `data_dir`;
@@ -394,6 +411,14 @@ impl Store for AnyStore {
 
     async fn latest_plan(&self, environment: &str) -> Result<Option<Plan>, StoreError> {
         delegate!(self, s => s.latest_plan(environment))
+    }
+
+    async fn latest_plan_of_commit(
+        &self,
+        environment: &str,
+        commit: &str,
+    ) -> Result<Option<Plan>, StoreError> {
+        delegate!(self, s => s.latest_plan_of_commit(environment, commit))
     }
 
     async fn try_lock(

@@ -184,9 +184,15 @@ impl SqliteStore {
     }
 
     fn read_plan(&self, sql: &str, key: &str) -> Result<Option<Plan>, StoreError> {
+        self.read_plan_with(sql, &[key])
+    }
+
+    fn read_plan_with(&self, sql: &str, keys: &[&str]) -> Result<Option<Plan>, StoreError> {
         let doc: Option<(String, String)> = self
             .conn()
-            .query_row(sql, [key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(sql, rusqlite::params_from_iter(keys), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
             .map_err(|e| self.err(e))?;
         doc.map(|(id, doc)| {
@@ -352,6 +358,19 @@ impl Store for SqliteStore {
              WHERE e.environment = ?1
              ORDER BY e.created_ms DESC, e.plan_id DESC LIMIT 1",
             environment,
+        )
+    }
+
+    async fn latest_plan_of_commit(
+        &self,
+        environment: &str,
+        commit: &str,
+    ) -> Result<Option<Plan>, StoreError> {
+        self.read_plan_with(
+            "SELECT p.id, p.document FROM plan_environments e JOIN plans p ON p.id = e.plan_id
+             WHERE e.environment = ?1 AND p.head_commit = ?2
+             ORDER BY e.created_ms DESC, e.plan_id DESC LIMIT 1",
+            &[environment, commit],
         )
     }
 

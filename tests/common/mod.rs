@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod fake_aws;
+pub mod github;
 pub mod sdk;
 
 use std::path::{Path, PathBuf};

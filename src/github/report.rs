@@ -1,0 +1,354 @@
+//! Reporting plans and applies on GitHub: the sticky comments on the pull request (or a comment
+//! on the commit when no pull request brought it), and the commit status or check run that
+//! says how the job went.
+//!
+//! A job is reported in two steps: [`begin`] marks the commit pending (status) or starts an
+//! in-progress check run; [`finish_plan`] / [`finish_apply`] post the comments and settle the
+//! status or check run. Comments longer than GitHub's limit are split into numbered parts (at
+//! most [`Reporting::max_parts`]); what does not fit goes to the check run's summary and the job
+//! log, and the last part says so.
+
+use std::fmt::Write as _;
+
+use super::client::{
+    CHECK_OUTPUT_LIMIT, CheckOutput, Conclusion, GitHub, GitHubError, StatusState,
+};
+use super::sticky::{self, Kind, Published, Sticky};
+use crate::apply::Report;
+use crate::diag::plural;
+use crate::plan::model::Plan;
+use crate::render::apply_markdown::apply_markdown;
+use crate::render::markdown::clip;
+use crate::render::plan_markdown::{GITHUB_COMMENT_LIMIT, plan_markdown, split_markdown_pointing};
+use crate::render::plan_text::summary_sentence;
+use crate::store::UnitState;
+
+/// How a job's outcome is shown on the commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReportMode {
+    /// A commit status (`formwork/plan`, `formwork/apply`): works with any token that may
+    /// write statuses.
+    #[default]
+    Status,
+    /// A check run with the plan as its summary: needs a GitHub App or the Actions token with
+    /// `checks: write`.
+    CheckRun,
+    /// Comments only.
+    None,
+}
+
+/// Settings of the reporting.
+#[derive(Clone, Debug)]
+pub struct Reporting {
+    pub mode: ReportMode,
+    /// Most comments one plan may take.
+    pub max_parts: usize,
+    /// Where the job can be followed (the Actions run, the daemon's status page).
+    pub target_url: Option<String>,
+}
+
+impl Default for Reporting {
+    fn default() -> Reporting {
+        Reporting {
+            mode: ReportMode::Status,
+            max_parts: 5,
+            target_url: None,
+        }
+    }
+}
+
+/// Which job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Job {
+    Plan,
+    Apply,
+}
+
+impl Job {
+    /// The status context / check run name.
+    pub fn context(self) -> &'static str {
+        match self {
+            Job::Plan => "formwork/plan",
+            Job::Apply => "formwork/apply",
+        }
+    }
+}
+
+/// A job under way on one commit.
+#[derive(Clone, Debug)]
+pub struct Started {
+    job: Job,
+    sha: String,
+    check_run: Option<u64>,
+}
+
+/// Marks the commit: pending status, or an in-progress check run.
+pub async fn begin(
+    gh: &GitHub,
+    job: Job,
+    sha: &str,
+    r: &Reporting,
+) -> Result<Started, GitHubError> {
+    let mut check_run = None;
+    let doing = match job {
+        Job::Plan => "Planning",
+        Job::Apply => "Applying",
+    };
+    match r.mode {
+        ReportMode::Status => {
+            gh.set_status(
+                sha,
+                StatusState::Pending,
+                job.context(),
+                &format!("{doing}…"),
+                r.target_url.as_deref(),
+            )
+            .await?
+        }
+        ReportMode::CheckRun => {
+            check_run = Some(
+                gh.start_check_run(
+                    sha,
+                    job.context(),
+                    &format!("{doing}…"),
+                    r.target_url.as_deref(),
+                )
+                .await?,
+            )
+        }
+        ReportMode::None => {}
+    }
+    Ok(Started {
+        job,
+        sha: sha.to_string(),
+        check_run,
+    })
+}
+
+/// How a plan job ended.
+pub enum PlanOutcome<'a> {
+    Planned(&'a Plan),
+    /// It could not plan: the error, and config diagnostics when those were the cause.
+    Failed {
+        rev: &'a str,
+        commit: &'a str,
+        message: &'a str,
+        diagnostics: Option<&'a str>,
+    },
+}
+
+/// What reporting a plan did.
+#[derive(Debug)]
+pub struct PlanReported {
+    pub comments: Published,
+    /// The whole plan did not fit in the comments.
+    pub truncated: bool,
+    /// The whole Markdown document (for the job log when it was cut).
+    pub markdown: String,
+}
+
+/// Posts a plan (or why there is none) on the pull request and settles the commit's mark.
+pub async fn finish_plan(
+    gh: &GitHub,
+    started: &Started,
+    pr: u64,
+    environments: &[String],
+    outcome: PlanOutcome<'_>,
+    r: &Reporting,
+) -> Result<PlanReported, GitHubError> {
+    let (markdown, state, description) = match &outcome {
+        PlanOutcome::Planned(plan) => {
+            let md = plan_markdown(plan);
+            let sentence = summary_sentence(plan);
+            let state = if plan.has_errors() {
+                StatusState::Failure
+            } else {
+                StatusState::Success
+            };
+            (md, state, sentence)
+        }
+        PlanOutcome::Failed {
+            rev,
+            commit,
+            message,
+            diagnostics,
+        } => (
+            failure_markdown("plan", rev, commit, message, *diagnostics),
+            StatusState::Failure,
+            format!("Could not plan: {message}"),
+        ),
+    };
+    let pointer = match &r.target_url {
+        Some(u) => format!("the full plan is in [the job log]({u})"),
+        None => "the full plan is in the job log".to_string(),
+    };
+    let pointer = if r.mode == ReportMode::CheckRun {
+        format!("{pointer} and the check run summary")
+    } else {
+        pointer
+    };
+    let split =
+        split_markdown_pointing(&markdown, GITHUB_COMMENT_LIMIT - 200, r.max_parts, &pointer);
+    let sticky = Sticky::new(Kind::Plan, environments);
+    let comments = sticky::publish(gh, pr, &sticky, &split.parts).await?;
+    settle(gh, started, state, &description, &markdown, r).await?;
+    Ok(PlanReported {
+        comments,
+        truncated: split.truncated,
+        markdown,
+    })
+}
+
+/// How an apply job ended, per environment.
+pub enum ApplyOutcome<'a> {
+    Applied(&'a Report),
+    /// It could not apply (refused, locked, config errors): why.
+    Failed {
+        environment: &'a str,
+        commit: &'a str,
+        message: &'a str,
+        diagnostics: Option<&'a str>,
+    },
+}
+
+/// Posts an apply's results — on the merged pull request when there is one (a sticky comment
+/// per environment), else as a comment on the commit — and settles the commit's mark.
+pub async fn finish_apply(
+    gh: &GitHub,
+    started: &Started,
+    pr: Option<u64>,
+    outcome: ApplyOutcome<'_>,
+    r: &Reporting,
+) -> Result<(), GitHubError> {
+    let (environment, markdown, ok) = match &outcome {
+        ApplyOutcome::Applied(report) => (
+            report.run.environment.as_str(),
+            apply_markdown(report),
+            report.succeeded(),
+        ),
+        ApplyOutcome::Failed {
+            environment,
+            commit,
+            message,
+            diagnostics,
+        } => (
+            *environment,
+            failure_markdown(
+                &format!("apply of `{environment}`"),
+                environment,
+                commit,
+                message,
+                *diagnostics,
+            ),
+            false,
+        ),
+    };
+    let pointer = "the rest is in the job log";
+    let split =
+        split_markdown_pointing(&markdown, GITHUB_COMMENT_LIMIT - 200, r.max_parts, pointer);
+    match pr {
+        Some(pr) => {
+            let sticky = Sticky::new(Kind::Apply, &[environment.to_string()]);
+            sticky::publish(gh, pr, &sticky, &split.parts).await?;
+        }
+        None => {
+            for part in &split.parts {
+                gh.comment_on_commit(&started.sha, part).await?;
+            }
+        }
+    }
+    let description = match &outcome {
+        ApplyOutcome::Applied(report) => {
+            let changed = report
+                .units
+                .iter()
+                .filter(|u| matches!(u.state, UnitState::Applied | UnitState::Deleted))
+                .count();
+            format!(
+                "{environment}: {} changed, run {}",
+                plural(changed, "stack"),
+                report.run.status.as_str()
+            )
+        }
+        ApplyOutcome::Failed { message, .. } => format!("{environment}: {message}"),
+    };
+    let state = if ok {
+        StatusState::Success
+    } else {
+        StatusState::Failure
+    };
+    settle(gh, started, state, &description, &markdown, r).await
+}
+
+/// Sets the final status or completes the check run.
+async fn settle(
+    gh: &GitHub,
+    started: &Started,
+    state: StatusState,
+    description: &str,
+    markdown: &str,
+    r: &Reporting,
+) -> Result<(), GitHubError> {
+    match (r.mode, started.check_run) {
+        (ReportMode::Status, _) => {
+            gh.set_status(
+                &started.sha,
+                state,
+                started.job.context(),
+                description,
+                r.target_url.as_deref(),
+            )
+            .await
+        }
+        (ReportMode::CheckRun, Some(id)) => {
+            let summary = if markdown.chars().count() <= CHECK_OUTPUT_LIMIT {
+                markdown.to_string()
+            } else {
+                let note = "\n\n… cut here: the whole text is in the job log.";
+                let mut s = clip(markdown, CHECK_OUTPUT_LIMIT - note.chars().count());
+                s.push_str(note);
+                s
+            };
+            let conclusion = match state {
+                StatusState::Success => Conclusion::Success,
+                _ => Conclusion::Failure,
+            };
+            gh.finish_check_run(
+                id,
+                conclusion,
+                &CheckOutput {
+                    title: clip(description, 255),
+                    summary,
+                    text: None,
+                },
+            )
+            .await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A comment saying a job could not run, with the diagnostics in a fence they cannot close.
+fn failure_markdown(
+    what: &str,
+    rev: &str,
+    commit: &str,
+    message: &str,
+    diagnostics: Option<&str>,
+) -> String {
+    use crate::render::markdown::{code, fence_for, md_text};
+    let short = &commit[..commit.len().min(12)];
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## formwork {what} for {} at {}: failed\n",
+        code(rev),
+        code(short)
+    );
+    let _ = writeln!(out, "> [!CAUTION]\n> {}\n", md_text(message));
+    if let Some(d) = diagnostics {
+        let fence = fence_for(d);
+        let _ = writeln!(out, "{fence}text\n{}\n{fence}", d.trim_end());
+    }
+    out
+}

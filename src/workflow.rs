@@ -1,0 +1,252 @@
+//! The steps from a git repository to what plan and apply work on, shared by the command line,
+//! GitHub runs and the daemon: which stacks of which environments to plan for a change (or for
+//! a revision), and the checked desired state of one environment at a revision.
+//!
+//! Config errors come back as [`WorkflowError::Config`] with the diagnostics and the file texts
+//! they point into, so each caller renders them its own way (terminal colours, a Markdown
+//! comment).
+
+use crate::affected::{AffectedError, Change, compare};
+use crate::config::{Loader, ParseCache, check_pipeline, resolve_environment, validate_repository};
+use crate::desired::DesiredEnvironment;
+use crate::diag::{Color, Diagnostics, SourceMap, render_all};
+use crate::git::{GitError, Revision};
+use crate::plan::live::{self, EnvRequest, RemovedUnit};
+use crate::plan::model::RevisionInfo;
+use crate::source::SourceError;
+
+/// What can stop a workflow before AWS is asked anything.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// The config has errors; `diags` says which, in `texts`.
+    #[error("{message}")]
+    Config {
+        message: String,
+        diags: Box<Diagnostics>,
+        texts: Box<SourceMap>,
+    },
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Affected(#[from] AffectedError),
+    /// A request that names something that is not there.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl WorkflowError {
+    /// The diagnostics of a config error, rendered (without colour unless asked).
+    pub fn rendered_diagnostics(&self, color: Color) -> Option<String> {
+        match self {
+            WorkflowError::Config { diags, texts, .. } if !diags.is_empty() => {
+                Some(render_all(diags, texts, color))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Which environments and revisions to plan.
+#[derive(Clone, Copy, Debug)]
+pub struct Selection<'a> {
+    /// Only these environments (none: all, or all affected with a base).
+    pub envs: &'a [String],
+    /// Plan only what the change from this revision to `head` affects.
+    pub base: Option<&'a str>,
+    pub head: &'a str,
+}
+
+/// What to plan: per environment, the stacks to plan and those that left the config; with the
+/// revisions planned.
+pub struct PlanRequests {
+    pub requests: Vec<EnvRequest>,
+    pub head: RevisionInfo,
+    pub base: Option<RevisionInfo>,
+}
+
+/// The affected stacks of a change (with a base), or every stack of the chosen environments at
+/// the head.
+pub fn plan_requests(
+    r: &git2::Repository,
+    prefix: &str,
+    sel: Selection<'_>,
+    cache: &ParseCache,
+) -> Result<PlanRequests, WorkflowError> {
+    if let Some(base) = sel.base {
+        let cmp = compare(r, prefix, base, sel.head, cache)?;
+        if cmp.report.diags.has_errors() {
+            return Err(WorkflowError::Config {
+                message: format!("the config at {} has errors; fix them first", sel.head),
+                diags: Box::new(cmp.report.diags.clone()),
+                texts: Box::new(cmp.report.texts.clone()),
+            });
+        }
+        check_envs(sel.envs, cmp.after.keys().chain(cmp.before.keys()))?;
+        let mut out = Vec::new();
+        for (name, desired) in &cmp.after {
+            if !sel.envs.is_empty() && !sel.envs.contains(name) {
+                continue;
+            }
+            let mut units = Vec::new();
+            let mut removed = Vec::new();
+            for row in cmp.report.units.iter().filter(|u| &u.environment == name) {
+                if row.change == Change::Removed {
+                    let depends_on = cmp
+                        .before
+                        .get(name)
+                        .and_then(|b| b.units.get(&row.stack))
+                        .map(live::dependency_names)
+                        .unwrap_or_default();
+                    removed.push(RemovedUnit {
+                        stack: row.stack.clone(),
+                        stack_name: row.stack_name.clone(),
+                        reasons: row.reasons.clone(),
+                        depends_on,
+                    });
+                } else {
+                    units.push((row.stack.clone(), row.reasons.clone()));
+                }
+            }
+            if units.is_empty() && removed.is_empty() {
+                continue;
+            }
+            out.push(EnvRequest {
+                desired: desired.clone(),
+                units,
+                removed,
+            });
+        }
+        return Ok(PlanRequests {
+            requests: out,
+            head: cmp.report.head.clone(),
+            base: Some(cmp.report.base.clone()),
+        });
+    }
+    let head = Revision::resolve(r, sel.head)?;
+    let src = head.source(r, prefix)?;
+    let v = validate_repository(&src)?;
+    if v.diags.has_errors() {
+        return Err(WorkflowError::Config {
+            message: format!("the config at {} has errors; fix them first", sel.head),
+            diags: Box::new(v.diags),
+            texts: Box::new(v.texts),
+        });
+    }
+    check_envs(sel.envs, v.environments.iter().map(|e| &e.name))?;
+    let requests = v
+        .environments
+        .into_iter()
+        .filter(|e| sel.envs.is_empty() || sel.envs.contains(&e.name))
+        .map(|desired| EnvRequest {
+            units: desired
+                .units
+                .keys()
+                .map(|k| (k.clone(), Vec::new()))
+                .collect(),
+            desired,
+            removed: Vec::new(),
+        })
+        .collect();
+    Ok(PlanRequests {
+        requests,
+        head: RevisionInfo {
+            rev: head.name.clone(),
+            commit: head.id(),
+        },
+        base: None,
+    })
+}
+
+/// Every wanted environment must be among the known ones.
+pub fn check_envs<'a>(
+    wanted: &[String],
+    known: impl Iterator<Item = &'a String>,
+) -> Result<(), WorkflowError> {
+    let known: Vec<&String> = known.collect();
+    for w in wanted {
+        if !known.contains(&w) {
+            let near = crate::suggest::nearest(w, known.iter().map(|s| s.as_str()))
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            return Err(WorkflowError::Usage(format!(
+                "environment `{w}` is not among those to plan{near}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The checked desired state of one environment at a revision, and the revision's commit id.
+pub fn desired_at(
+    r: &git2::Repository,
+    prefix: &str,
+    rev: &str,
+    env: &str,
+) -> Result<(DesiredEnvironment, String), WorkflowError> {
+    let revision = Revision::resolve(r, rev)?;
+    let src = revision.source(r, prefix)?;
+    let cache = ParseCache::default();
+    let mut loader = Loader::new(&src, &cache);
+    let pipelines = loader.pipeline_names()?;
+    let Some(e) = loader.environment(env)? else {
+        return Err(WorkflowError::Config {
+            message: format!("there is no environment `{env}` at {rev}"),
+            diags: Box::new(std::mem::take(&mut loader.diags)),
+            texts: Box::new(loader.texts.clone()),
+        });
+    };
+    let p = loader.pipeline(&e.def.pipeline)?;
+    let mut diags = std::mem::take(&mut loader.diags);
+    if let Some(p) = &p {
+        diags.extend(check_pipeline(p));
+    }
+    let (desired, d) = resolve_environment(&e, p.as_deref(), &pipelines);
+    diags.extend(d);
+    if diags.has_errors() {
+        return Err(WorkflowError::Config {
+            message: format!(
+                "the config of environment `{env}` at {rev} has errors; fix them first"
+            ),
+            diags: Box::new(diags),
+            texts: Box::new(loader.texts.clone()),
+        });
+    }
+    let Some(desired) = desired else {
+        return Err(WorkflowError::Usage(format!(
+            "environment `{env}` at {rev} could not be resolved"
+        )));
+    };
+    Ok((desired, revision.id()))
+}
+
+/// A plan made without AWS, by comparing two revisions (`diff_context` lines around template
+/// changes).
+pub fn offline_plan(
+    r: &git2::Repository,
+    prefix: &str,
+    sel: Selection<'_>,
+    cache: &ParseCache,
+    diff_context: usize,
+) -> Result<crate::plan::model::Plan, WorkflowError> {
+    let Some(base) = sel.base else {
+        return Err(WorkflowError::Usage(
+            "an offline plan compares two revisions: give a base revision too".to_string(),
+        ));
+    };
+    let cmp = compare(r, prefix, base, sel.head, cache)?;
+    if cmp.report.diags.has_errors() {
+        return Err(WorkflowError::Config {
+            message: format!("the config at {} has errors; fix them first", sel.head),
+            diags: Box::new(cmp.report.diags.clone()),
+            texts: Box::new(cmp.report.texts.clone()),
+        });
+    }
+    check_envs(sel.envs, cmp.after.keys().chain(cmp.before.keys()))?;
+    Ok(crate::plan::offline::plan_offline(
+        &cmp,
+        sel.envs,
+        diff_context,
+    ))
+}
