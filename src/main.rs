@@ -141,6 +141,9 @@ enum Command {
     Status(cli::status::StatusArgs),
     /// Force an environment's lock open (asks first; the unlock is recorded).
     Unlock(cli::status::UnlockArgs),
+    /// Do what a GitHub event calls for (the GitHub Actions entry point): plan a pull request,
+    /// apply a push to the default branch, or run a `/formwork` comment command.
+    GithubEvent(cli::github_event::EventArgs),
     /// Print the JSON Schema of a config file kind, or write both into a directory.
     Schema {
         /// Which schema to print.
@@ -238,6 +241,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Apply(args) => cli::apply::run(&cli, args, c),
         Command::Status(args) => cli::status::run(&cli, args),
         Command::Unlock(args) => cli::status::unlock(&cli, args),
+        Command::GithubEvent(args) => cli::github_event::run(&cli, args),
         Command::Schema { kind, write } => cli::schema::run(*kind, write.clone()),
     }
 }

@@ -53,9 +53,28 @@ impl WorkflowError {
 pub struct Selection<'a> {
     /// Only these environments (none: all, or all affected with a base).
     pub envs: &'a [String],
+    /// Only these stacks (by key; none: all of them) of each environment.
+    pub stacks: &'a [String],
     /// Plan only what the change from this revision to `head` affects.
     pub base: Option<&'a str>,
     pub head: &'a str,
+}
+
+impl<'a> Selection<'a> {
+    /// Every stack of these environments (none: all) at `head`, or the affected ones with a
+    /// base.
+    pub fn new(envs: &'a [String], base: Option<&'a str>, head: &'a str) -> Selection<'a> {
+        Selection {
+            envs,
+            stacks: &[],
+            base,
+            head,
+        }
+    }
+
+    fn wants_stack(&self, key: &str) -> bool {
+        self.stacks.is_empty() || self.stacks.iter().any(|s| s == key)
+    }
 }
 
 /// What to plan: per environment, the stacks to plan and those that left the config; with the
@@ -84,6 +103,13 @@ pub fn plan_requests(
             });
         }
         check_envs(sel.envs, cmp.after.keys().chain(cmp.before.keys()))?;
+        check_stacks(
+            sel.stacks,
+            cmp.after
+                .values()
+                .chain(cmp.before.values())
+                .flat_map(|d| d.units.keys()),
+        )?;
         let mut out = Vec::new();
         for (name, desired) in &cmp.after {
             if !sel.envs.is_empty() && !sel.envs.contains(name) {
@@ -91,7 +117,12 @@ pub fn plan_requests(
             }
             let mut units = Vec::new();
             let mut removed = Vec::new();
-            for row in cmp.report.units.iter().filter(|u| &u.environment == name) {
+            for row in cmp
+                .report
+                .units
+                .iter()
+                .filter(|u| &u.environment == name && sel.wants_stack(&u.stack))
+            {
                 if row.change == Change::Removed {
                     let depends_on = cmp
                         .before
@@ -135,6 +166,10 @@ pub fn plan_requests(
         });
     }
     check_envs(sel.envs, v.environments.iter().map(|e| &e.name))?;
+    check_stacks(
+        sel.stacks,
+        v.environments.iter().flat_map(|e| e.units.keys()),
+    )?;
     let requests = v
         .environments
         .into_iter()
@@ -143,11 +178,13 @@ pub fn plan_requests(
             units: desired
                 .units
                 .keys()
+                .filter(|k| sel.wants_stack(k))
                 .map(|k| (k.clone(), Vec::new()))
                 .collect(),
             desired,
             removed: Vec::new(),
         })
+        .filter(|r| sel.stacks.is_empty() || !r.units.is_empty())
         .collect();
     Ok(PlanRequests {
         requests,
@@ -172,6 +209,25 @@ pub fn check_envs<'a>(
                 .unwrap_or_default();
             return Err(WorkflowError::Usage(format!(
                 "environment `{w}` is not among those to plan{near}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Every wanted stack must be a stack of some environment.
+fn check_stacks<'a>(
+    wanted: &[String],
+    known: impl Iterator<Item = &'a String>,
+) -> Result<(), WorkflowError> {
+    let known: std::collections::BTreeSet<&String> = known.collect();
+    for w in wanted {
+        if !known.contains(w) {
+            let near = crate::suggest::nearest(w, known.iter().map(|s| s.as_str()))
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            return Err(WorkflowError::Usage(format!(
+                "there is no stack `{w}` in the environments to plan{near}"
             )));
         }
     }

@@ -15,9 +15,10 @@ use std::process::Command;
 
 use aws_sdk_cloudformation::types::{Capability, Parameter};
 use common::aws::{moto, unique};
-use common::github::GitHubMock;
+use common::github::{GitHubMock, examples_of};
 use common::sdk::{self, block};
 use common::{Repo, Run};
+use serde_json::{Value, json};
 
 const REGION: &str = "us-east-1";
 const TOKEN: &str = "ghs_actionstoken9876543210zyxwvu";
@@ -178,6 +179,21 @@ impl World {
         );
         assert!(!run.all().contains(TOKEN), "token printed:\n{}", run.all());
         run
+    }
+
+    /// Runs `formwork github-event` on a payload, as the GitHub Action does.
+    fn event(&self, name: &str, payload: &Value, extra: &[&str]) -> Run {
+        let path = self.data.path().join(format!("{name}.json"));
+        std::fs::write(&path, payload.to_string()).unwrap();
+        let mut args = vec![
+            "github-event",
+            "--event-name",
+            name,
+            "--event-path",
+            path.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        self.run(&args)
     }
 
     /// Nothing formwork sent to GitHub holds a secret, and all of it matched GitHub's schema.
@@ -452,5 +468,228 @@ fn check_runs_carry_the_plan_and_an_unreviewed_merge_is_refused() {
             .to_string()
     });
     assert_eq!(status, "REVIEW_IN_PROGRESS", "nothing was applied");
+    w.check_requests();
+}
+
+/// A real `pull_request` example payload, edited to be pull request `number` of the test
+/// repository with these commits.
+fn pull_request_event(action: &str, number: u64, head: &str, base: &str) -> Value {
+    let mut v = examples_of("pull_request")
+        .into_iter()
+        .find(|e| e["action"] == action)
+        .unwrap();
+    v["number"] = json!(number);
+    v["pull_request"]["number"] = json!(number);
+    v["pull_request"]["head"]["sha"] = json!(head);
+    v["pull_request"]["base"]["sha"] = json!(base);
+    v["repository"]["full_name"] = json!(REPO);
+    v
+}
+
+/// A real `issue_comment` example, edited: `login` comments `body` on pull request `number`.
+fn comment_event(number: u64, login: &str, body: &str) -> Value {
+    let mut v = examples_of("issue_comment")
+        .into_iter()
+        .find(|e| e["action"] == "created")
+        .unwrap();
+    v["issue"]["number"] = json!(number);
+    v["issue"]["pull_request"] = json!({
+        "url": format!("https://api.github.com/repos/{REPO}/pulls/{number}"),
+    });
+    v["comment"]["body"] = json!(body);
+    v["comment"]["id"] = json!(555_000 + number);
+    v["comment"]["user"]["login"] = json!(login);
+    v["sender"]["login"] = json!(login);
+    v
+}
+
+#[test]
+fn github_actions_events_plan_pull_requests_and_apply_pushes() {
+    let w = World::new("ghev");
+    let main = w
+        .repo
+        .git
+        .head()
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .id()
+        .to_string();
+    w.repo.branch("ev");
+    w.repo.checkout("ev");
+    w.repo.write(
+        &format!("environments/{}/environment.yml", w.env),
+        &format!(
+            "pipeline: svc\naccount: \"123456789012\"\nregion: {REGION}\nvars:\n  Size: large\n"
+        ),
+    );
+    let head = w.repo.commit("bigger");
+    w.mock.set_pull(21, &head, &main, None);
+
+    // synchronize: planned, one sticky comment.
+    let run = w.event(
+        "pull_request",
+        &pull_request_event("synchronize", 21, &head, &main),
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert_eq!(w.mock.comments(21).len(), 1);
+    assert!(
+        w.mock.comments(21)[0]
+            .body
+            .starts_with("<!-- formwork:plan scope=* part=1 -->")
+    );
+
+    // A push of the merge to the default branch applies the affected environment.
+    w.repo.checkout("main");
+    let merge = w.repo.merge("ev", "Merge pull request #21");
+    w.mock.set_pull(21, &head, &main, Some(&merge));
+    let mut push = examples_of("push")
+        .into_iter()
+        .find(|e| e["ref"].as_str().unwrap().starts_with("refs/heads/"))
+        .unwrap();
+    push["ref"] = json!("refs/heads/main");
+    push["repository"]["default_branch"] = json!("main");
+    push["before"] = json!(main);
+    push["after"] = json!(merge);
+    let run = w.event("push", &push, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let apply = w.mock.comments(21);
+    assert_eq!(apply.len(), 2, "{apply:?}");
+    assert!(apply[1].body.contains("succeeded"), "{}", apply[1].body);
+
+    // A push to another branch does nothing.
+    push["ref"] = json!("refs/heads/feature");
+    let before = w.mock.requests().len();
+    let run = w.event("push", &push, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(w.mock.requests().len(), before);
+    w.check_requests();
+}
+
+#[test]
+fn comment_commands_run_for_writers_only_and_bad_ones_get_help() {
+    let w = World::new("ghcmd");
+    let main = w
+        .repo
+        .git
+        .head()
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .id()
+        .to_string();
+    w.repo.branch("cmd");
+    w.repo.checkout("cmd");
+    w.repo.write(
+        &format!("environments/{}/environment.yml", w.env),
+        &format!(
+            "pipeline: svc\naccount: \"123456789012\"\nregion: {REGION}\nvars:\n  Size: large\n"
+        ),
+    );
+    let head = w.repo.commit("bigger");
+    w.mock.set_pull(31, &head, &main, None);
+    w.mock.set_permission("writer", "write");
+    w.mock.set_permission("reader", "read");
+
+    // A reader: politely refused, nothing planned.
+    let run = w.event(
+        "issue_comment",
+        &comment_event(31, "reader", "/formwork plan"),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let c = w.mock.comments(31);
+    assert_eq!(c.len(), 1);
+    assert!(
+        c[0].body
+            .contains("needs write, maintain or admin permission"),
+        "{}",
+        c[0].body
+    );
+    assert!(
+        !w.mock
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("/statuses/"))
+    );
+
+    // A writer, one environment and one stack: planned into that environment's comment.
+    let cmd = format!("/formwork plan -e {} --stack app", w.env);
+    let run = w.event("issue_comment", &comment_event(31, "writer", &cmd), &[]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    let c = w.mock.comments(31);
+    assert_eq!(c.len(), 2);
+    assert!(
+        c[1].body
+            .starts_with(&format!("<!-- formwork:plan scope={} part=1 -->", w.env)),
+        "{}",
+        c[1].body
+    );
+    assert!(w.mock.requests().iter().any(|r| {
+        r.path == format!("/repos/{REPO}/issues/comments/{}/reactions", 555_031)
+            && r.json()["content"] == "eyes"
+    }));
+
+    // Unknown command: the help, with a suggestion.
+    let run = w.event(
+        "issue_comment",
+        &comment_event(31, "writer", "/formwork plna"),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let last = w.mock.comments(31).pop().unwrap();
+    assert!(last.body.contains("plan"), "{}", last.body);
+    assert!(
+        last.body.contains("/formwork help") || last.body.contains("Commands"),
+        "{}",
+        last.body
+    );
+
+    // A command quoted in a reply does not run.
+    let before = w.mock.requests().len();
+    let run = w.event(
+        "issue_comment",
+        &comment_event(31, "writer", "> /formwork apply\nwhy would you apply?"),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(w.mock.requests().len(), before);
+
+    // Apply before merge is off unless the workflow turns it on.
+    let run = w.event(
+        "issue_comment",
+        &comment_event(31, "writer", "/formwork apply"),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let last = w.mock.comments(31).pop().unwrap();
+    assert!(
+        last.body.contains("Applying before merge is off"),
+        "{}",
+        last.body
+    );
+
+    // Turned on: the pull request's reviewed plan is applied at its head.
+    let run = w.event(
+        "issue_comment",
+        &comment_event(31, "writer", "/formwork apply"),
+        &["--apply-before-merge"],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let applied = w
+        .mock
+        .comments(31)
+        .into_iter()
+        .find(|c| c.body.starts_with("<!-- formwork:apply"))
+        .expect("an apply comment");
+    assert!(applied.body.contains("succeeded"), "{}", applied.body);
+
+    // Unlock: recorded, and said on the pull request.
+    let cmd = format!("/formwork unlock -e {}", w.env);
+    let run = w.event("issue_comment", &comment_event(31, "writer", &cmd), &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let last = w.mock.comments(31).pop().unwrap();
+    assert!(last.body.contains("was not locked"), "{}", last.body);
     w.check_requests();
 }

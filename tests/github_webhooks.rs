@@ -1,8 +1,9 @@
 //! Webhook deliveries: signatures, and GitHub's own example payloads (`@octokit/webhooks-examples`,
 //! installed by `npm ci --prefix tools/github`) read into formwork's event model.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
+mod common;
+
+use common::github::{examples, examples_of};
 
 use formwork::github::webhook::{
     AccountType, AuthorAssociation, Delivery, DeliveryDedup, DeliveryHeaders, Event, Ignored,
@@ -17,38 +18,6 @@ const SECRET: &[u8] = b"formwork-test-secret-6f1d0c";
 
 /// The events formwork reads; every other one must come out ignored.
 const HANDLED: [&str; 4] = ["pull_request", "issue_comment", "push", "ping"];
-
-/// GitHub's example payloads: (event name, examples).
-fn examples() -> &'static Vec<(String, Vec<Value>)> {
-    static EXAMPLES: OnceLock<Vec<(String, Vec<Value>)>> = OnceLock::new();
-    EXAMPLES.get_or_init(|| {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tools/github/node_modules/@octokit/webhooks-examples/api.github.com/index.json");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "GitHub's example webhook payloads are not installed: run `npm ci --prefix tools/github` ({}: {e})",
-                path.display()
-            )
-        });
-        let all: Vec<Value> = serde_json::from_str(&text).expect("index.json is JSON");
-        all.into_iter()
-            .map(|event| {
-                let name = event["name"].as_str().expect("event name").to_string();
-                let examples = event["examples"].as_array().expect("examples").clone();
-                (name, examples)
-            })
-            .collect()
-    })
-}
-
-fn examples_of(name: &str) -> Vec<Value> {
-    examples()
-        .iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no examples of `{name}`"))
-        .1
-        .clone()
-}
 
 /// `sha256=<hex>` for `body`, computed here independently of the code under test.
 fn sign(secret: &[u8], body: &[u8]) -> String {

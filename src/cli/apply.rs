@@ -67,6 +67,10 @@ pub struct ApplyArgs {
     /// plan recorded for that pull request's head.
     #[arg(long)]
     github: bool,
+    /// Apply this open pull request's reviewed plan before it is merged (its head; the plan
+    /// recorded for it), and report on it.
+    #[arg(long, value_name = "NUMBER", conflicts_with_all = ["github", "base", "head"])]
+    github_pr: Option<u64>,
     #[command(flatten, next_help_heading = "GitHub")]
     github_args: GitHubArgs,
 }
@@ -139,30 +143,57 @@ pub fn run(cli: &crate::Cli, args: &ApplyArgs, c: Color) -> Result<u8> {
     let runtime = runtime()?;
     let masker = secrets::global();
     let store = Arc::new(runtime.block_on(formwork::store::open(&cli.store, &cli.data_dir()))?);
-    let commit = git::Revision::resolve(&r, &args.head)?.id();
+    let mut commit = git::Revision::resolve(&r, &args.head)?.id();
 
-    // With --github: the pull request that brought this commit, whose reviewed plan to apply.
-    let github = if args.github {
+    // With --github: the pull request that brought this commit, whose reviewed plan to apply;
+    // with --github-pr: that open pull request's head, before merging.
+    let github = if args.github || args.github_pr.is_some() {
         let reporting = args.github_args.reporting();
         let gh = runtime.block_on(args.github_args.connect(masker.clone()))?;
-        let pulls = runtime
-            .block_on(gh.pulls_of_commit(&commit))
-            .context("finding the pull request of the commit")?;
-        let pull = pulls
-            .iter()
-            .filter(|p| p.merged_at.is_some())
-            .find(|p| p.merge_commit_sha.as_deref() == Some(commit.as_str()))
-            .or_else(|| pulls.iter().find(|p| p.merged_at.is_some()))
-            .cloned();
-        match &pull {
-            Some(p) => eprintln!(
-                "commit {} came from pull request #{} (head {})",
-                &commit[..12],
-                p.number,
-                &p.head.sha[..p.head.sha.len().min(12)]
-            ),
-            None => eprintln!("commit {} came from no merged pull request", &commit[..12]),
-        }
+        let pull = match args.github_pr {
+            Some(n) => {
+                let p = runtime
+                    .block_on(gh.pull_request(n))
+                    .with_context(|| format!("reading pull request #{n}"))?;
+                if p.state != "open" {
+                    bail!(
+                        "pull request #{n} is {}: only an open one is applied before merging",
+                        p.state
+                    );
+                }
+                commit = git::Revision::resolve(&r, &p.head.sha)
+                    .with_context(|| {
+                        format!("the head of pull request #{n} is not in the local repository; fetch it first")
+                    })?
+                    .id();
+                eprintln!(
+                    "applying pull request #{n} at its head {} before merging",
+                    &commit[..12]
+                );
+                Some(p)
+            }
+            None => {
+                let pulls = runtime
+                    .block_on(gh.pulls_of_commit(&commit))
+                    .context("finding the pull request of the commit")?;
+                let pull = pulls
+                    .iter()
+                    .filter(|p| p.merged_at.is_some())
+                    .find(|p| p.merge_commit_sha.as_deref() == Some(commit.as_str()))
+                    .or_else(|| pulls.iter().find(|p| p.merged_at.is_some()))
+                    .cloned();
+                match &pull {
+                    Some(p) => eprintln!(
+                        "commit {} came from pull request #{} (head {})",
+                        &commit[..12],
+                        p.number,
+                        &p.head.sha[..p.head.sha.len().min(12)]
+                    ),
+                    None => eprintln!("commit {} came from no merged pull request", &commit[..12]),
+                }
+                pull
+            }
+        };
         let started = runtime.block_on(report::begin(&gh, Job::Apply, &commit, &reporting))?;
         Some((gh, reporting, pull, started))
     } else {
@@ -182,7 +213,7 @@ pub fn run(cli: &crate::Cli, args: &ApplyArgs, c: Color) -> Result<u8> {
         c,
     ) {
         Err(e) => stopped(e, c, &masker),
-        Ok(plan) => match desired_at(&r, &prefix, &args.head, &args.env) {
+        Ok(plan) => match desired_at(&r, &prefix, &commit, &args.env) {
             Err(e) => stopped(anyhow::Error::new(e), c, &masker),
             Ok((desired, commit)) => execute(&runtime, store.clone(), args, plan, desired, commit),
         },
@@ -255,11 +286,7 @@ fn select_plan(
             runtime,
             r,
             prefix,
-            Selection {
-                envs: std::slice::from_ref(&args.env),
-                base: Some(base),
-                head: &args.head,
-            },
+            Selection::new(std::slice::from_ref(&args.env), Some(base), &args.head),
             args.head.clone(),
             args.max_in_flight,
             cache,

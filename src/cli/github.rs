@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
 
 use formwork::github::client::{Auth, DEFAULT_API_URL, GitHub, RepoName, Retry, Settings};
 use formwork::github::report::{ReportMode, Reporting};
@@ -32,6 +33,28 @@ pub struct GitHubArgs {
 }
 
 impl GitHubArgs {
+    /// The flags that give these settings to another formwork command.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut out = vec![
+            "--github-api-url".to_string(),
+            self.github_api_url.clone(),
+            "--github-report".to_string(),
+            self.github_report
+                .to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default(),
+            "--github-max-parts".to_string(),
+            self.github_max_parts.to_string(),
+        ];
+        if let Some(r) = &self.github_repo {
+            out.extend(["--github-repo".to_string(), r.clone()]);
+        }
+        if let Some(u) = &self.github_target_url {
+            out.extend(["--github-target-url".to_string(), u.clone()]);
+        }
+        out
+    }
+
     pub fn reporting(&self) -> Reporting {
         Reporting {
             mode: self.github_report,

@@ -4,6 +4,7 @@
 pub mod affected;
 pub mod apply;
 pub mod github;
+pub mod github_event;
 pub mod graph;
 pub mod plan;
 pub mod schema;

@@ -28,6 +28,10 @@ pub struct PlanArgs {
     /// --base: every affected one).
     #[arg(long = "env", short = 'e', value_name = "NAME")]
     envs: Vec<String>,
+    /// Plan only this stack (by its key in the pipeline; repeat for several). Default: every
+    /// stack (with --base: every affected one).
+    #[arg(long = "stack", short = 's', value_name = "KEY")]
+    stacks: Vec<String>,
     /// Plan only the stacks that the change from this revision to --head affects.
     #[arg(long)]
     base: Option<String>,
@@ -94,9 +98,8 @@ pub fn run(cli: &crate::Cli, args: &PlanArgs, c: Color) -> Result<u8> {
     let prefix = git::config_prefix(&r, repo);
     let cache: &'static ParseCache = Box::leak(Box::default());
     let sel = Selection {
-        envs: &args.envs,
-        base: args.base.as_deref(),
-        head: &args.head,
+        stacks: &args.stacks,
+        ..Selection::new(&args.envs, args.base.as_deref(), &args.head)
     };
     let plan = if args.offline {
         offline_plan(&r, &prefix, sel, cache, 3).map_err(|e| config_error(e, c))?
@@ -171,9 +174,8 @@ fn run_for_pull_request(cli: &crate::Cli, args: &PlanArgs, pr: u64, c: Color) ->
         }
     };
     let sel = Selection {
-        envs: &args.envs,
-        base: Some(&base),
-        head: &head,
+        stacks: &args.stacks,
+        ..Selection::new(&args.envs, Some(&base), &head)
     };
     let started = runtime.block_on(report::begin(&gh, Job::Plan, &head, &reporting))?;
     let planned: Result<Plan> = if args.offline {

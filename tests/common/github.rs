@@ -519,6 +519,39 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
+/// GitHub's example webhook payloads (@octokit/webhooks-examples): (event name, examples).
+pub fn examples() -> &'static Vec<(String, Vec<Value>)> {
+    static EXAMPLES: OnceLock<Vec<(String, Vec<Value>)>> = OnceLock::new();
+    EXAMPLES.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tools/github/node_modules/@octokit/webhooks-examples/api.github.com/index.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "GitHub's example webhook payloads are not installed: run `npm ci --prefix tools/github` ({}: {e})",
+                path.display()
+            )
+        });
+        let all: Vec<Value> = serde_json::from_str(&text).expect("index.json is JSON");
+        all.into_iter()
+            .map(|event| {
+                let name = event["name"].as_str().expect("event name").to_string();
+                let examples = event["examples"].as_array().expect("examples").clone();
+                (name, examples)
+            })
+            .collect()
+    })
+}
+
+/// The examples of one event.
+pub fn examples_of(name: &str) -> Vec<Value> {
+    examples()
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no examples of `{name}`"))
+        .1
+        .clone()
+}
+
 /// The shared Prism: from `FORMWORK_TEST_GITHUB_URL`, or started for this test process.
 pub fn prism_url() -> String {
     static URL: OnceLock<String> = OnceLock::new();
