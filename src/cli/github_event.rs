@@ -27,7 +27,7 @@ use formwork::store::{Store, now};
 use super::github::GitHubArgs;
 use super::plan::runtime;
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct EventArgs {
     /// The event's name.
     #[arg(long, env = "GITHUB_EVENT_NAME")]
@@ -35,8 +35,13 @@ pub struct EventArgs {
     /// The file holding the event's payload.
     #[arg(long, env = "GITHUB_EVENT_PATH")]
     event_path: PathBuf,
-    /// Work on these environments only (repeat for several). Default: every affected one.
-    #[arg(long = "env", short = 'e', value_name = "NAME")]
+    /// Which events to act on: `auto` all of them; `plan` pull requests and comments (pushes
+    /// are ignored); `apply` pushes and comments (pull requests are ignored).
+    #[arg(long, value_enum, default_value_t = Only::Auto)]
+    command: Only,
+    /// Work on these environments only (repeat, or separate with commas). Default: every
+    /// affected one.
+    #[arg(long = "env", short = 'e', value_name = "NAME", value_delimiter = ',')]
     envs: Vec<String>,
     /// Let `/formwork apply` apply an open pull request's reviewed plan before it is merged.
     #[arg(long, env = "FORMWORK_GITHUB_APPLY_BEFORE_MERGE")]
@@ -52,11 +57,37 @@ pub struct EventArgs {
     github: GitHubArgs,
 }
 
+/// Which events `github-event` acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    Auto,
+    Plan,
+    Apply,
+}
+
 pub fn run(cli: &crate::Cli, args: &EventArgs) -> Result<u8> {
+    // `--env ""` (an empty action input) means every environment.
+    let args = &EventArgs {
+        envs: args
+            .envs
+            .iter()
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty())
+            .collect(),
+        ..args.clone()
+    };
     let body = std::fs::read(&args.event_path)
         .with_context(|| format!("reading the event payload {}", args.event_path.display()))?;
     let event = webhook::read_trusted_event(&args.event_name, &body)?;
     match event {
+        Event::PullRequest(_) if args.command == Only::Apply => {
+            eprintln!("a pull request event, and this step only applies: nothing to do");
+            Ok(0)
+        }
+        Event::Push(_) if args.command == Only::Plan => {
+            eprintln!("a push event, and this step only plans: nothing to do");
+            Ok(0)
+        }
         Event::PullRequest(pr) => pull_request(cli, args, &pr),
         Event::Push(push) => pushed(cli, args, &push),
         Event::IssueComment(c) => comment(cli, args, &c),

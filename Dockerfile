@@ -1,0 +1,37 @@
+# formwork as a container image: for the GitHub Action (action.yml) and for running the agent.
+#
+#   docker build -t formwork .
+#   docker run --rm -v "$PWD:/work" -w /work formwork validate
+#
+# Two stages: the build (Rust toolchain, release profile) and a small runtime (Debian slim with
+# CA certificates and zlib, which libgit2 links), running as an unprivileged user.
+
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+# Dependencies first, so that a change to formwork's own code reuses their layer.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir -p src benches \
+    && echo 'fn main() {}' > src/main.rs \
+    && echo '' > src/lib.rs \
+    && echo 'fn main() {}' > benches/affected.rs \
+    && cargo build --release --locked --bin formwork \
+    && rm -rf src benches
+COPY src src
+COPY benches benches
+COPY data data
+# The dummy sources above are older than the real ones; touch makes cargo rebuild formwork.
+RUN touch src/main.rs src/lib.rs \
+    && cargo build --release --locked --bin formwork \
+    && strip target/release/formwork
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --uid 10001 --create-home --shell /usr/sbin/nologin formwork
+COPY --from=build /src/target/release/formwork /usr/local/bin/formwork
+USER 10001:10001
+WORKDIR /home/formwork
+# libgit2, like git, refuses a repository owned by another user: run the container as the
+# owner of the checkout it is given (`docker run --user "$(id -u):$(id -g)"`, as action.yml does).
+ENTRYPOINT ["/usr/local/bin/formwork"]

@@ -1,0 +1,289 @@
+//! The GitHub Action (action.yml and scripts/action-run): what it asks docker to do, checked
+//! with a stand-in `docker` that records its arguments (no Docker engine runs here) and, for
+//! `run`, starts the formwork binary the way the container would — so the whole step, from the
+//! action's inputs to the comment on the pull request, runs against Prism (GitHub's OpenAPI
+//! description) and a real git repository.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::Repo;
+use common::github::{GitHubMock, examples_of};
+use serde_json::json;
+
+const TOKEN: &str = "ghs_actiontoken_0123456789abcdefXYZ";
+
+/// A stand-in for docker: records every call (one argument per line, calls separated by a
+/// line `--`) in `$FAKE_DOCKER_LOG`; `run` then executes `$FAKE_DOCKER_FORMWORK` with the
+/// arguments after the image, in the `--workdir`, with only the variables `--env` named.
+fn fake_docker(dir: &Path) -> PathBuf {
+    let path = dir.join("docker");
+    std::fs::write(
+        &path,
+        r#"#!/usr/bin/env bash
+set -euo pipefail
+{ printf '%s\n' "$@"; echo --; } >>"$FAKE_DOCKER_LOG"
+[[ $1 == run ]] || exit 0
+shift
+workdir=. names=()
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --rm) shift ;;
+        --user | --volume) shift 2 ;;
+        --workdir) workdir=$2; shift 2 ;;
+        --env) names+=("$2"); shift 2 ;;
+        *) break ;;
+    esac
+done
+shift # the image
+envs=(PATH="$PATH" HOME="$HOME")
+for n in "${names[@]}"; do envs+=("$n=${!n}"); done
+cd "$workdir"
+exec env -i "${envs[@]}" "$FAKE_DOCKER_FORMWORK" "$@"
+"#,
+    )
+    .unwrap();
+    let mut perm = std::fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&path, perm).unwrap();
+    path
+}
+
+struct Step {
+    code: i32,
+    output: String,
+    /// Every docker call's arguments.
+    calls: Vec<Vec<String>>,
+}
+
+fn run_step(
+    workspace: &Path,
+    event: &serde_json::Value,
+    inputs: &[(&str, &str)],
+    extra_env: &[(&str, &str)],
+) -> Step {
+    let scratch = tempfile::tempdir().unwrap();
+    let docker = fake_docker(scratch.path());
+    let log = scratch.path().join("docker.log");
+    let event_dir = scratch.path().join("_github_workflow");
+    std::fs::create_dir_all(&event_dir).unwrap();
+    let event_path = event_dir.join("event.json");
+    std::fs::write(&event_path, event.to_string()).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = Command::new(root.join("scripts/action-run"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", scratch.path())
+        .env("FORMWORK_DOCKER", &docker)
+        .env("FAKE_DOCKER_LOG", &log)
+        .env("FAKE_DOCKER_FORMWORK", env!("CARGO_BIN_EXE_formwork"))
+        .env("FORMWORK_ACTION_DIR", root)
+        .env("GITHUB_WORKSPACE", workspace)
+        .env("GITHUB_EVENT_PATH", &event_path)
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("GITHUB_REPOSITORY", "octo-org/config")
+        .env("GITHUB_RUN_ID", "4242")
+        .env("GITHUB_SERVER_URL", "https://github.example");
+    for (k, v) in inputs.iter().chain(extra_env) {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let calls = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .split("--\n")
+        .filter(|c| !c.is_empty())
+        .map(|c| c.lines().map(String::from).collect())
+        .collect();
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!output.contains(TOKEN), "the token was printed:\n{output}");
+    Step {
+        code: out.status.code().unwrap_or(-1),
+        output,
+        calls,
+    }
+}
+
+#[test]
+fn the_step_builds_the_image_and_runs_it_as_the_runner_with_settings_by_name() {
+    let ws = tempfile::tempdir().unwrap();
+    let event = json!({"zen": "Keep it logically awesome.", "hook_id": 1});
+    let s = run_step(
+        ws.path(),
+        &event,
+        &[
+            ("FORMWORK_ACTION_COMMAND", "plan"),
+            ("FORMWORK_ACTION_ENVIRONMENTS", "staging,production"),
+            ("FORMWORK_STORE_INPUT", "dynamodb:formwork-state"),
+        ],
+        &[
+            ("GITHUB_EVENT_NAME", "ping"),
+            ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "not-on-the-command-line"),
+        ],
+    );
+    assert_eq!(s.code, 0, "{}", s.output);
+    assert_eq!(s.calls.len(), 2, "{:?}", s.calls);
+    let build = &s.calls[0];
+    assert_eq!(build[0], "build");
+    assert_eq!(build.last().unwrap(), env!("CARGO_MANIFEST_DIR"));
+    let run = &s.calls[1];
+    assert_eq!(run[0], "run");
+    let uid = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
+    let gid = String::from_utf8(Command::new("id").arg("-g").output().unwrap().stdout).unwrap();
+    let user = format!("{}:{}", uid.trim(), gid.trim());
+    let after = |flag: &str| -> Vec<&String> {
+        run.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| &w[1])
+            .collect()
+    };
+    assert_eq!(after("--user"), vec![&user]);
+    let names = after("--env");
+    for n in [
+        "GITHUB_TOKEN",
+        "GITHUB_EVENT_PATH",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
+        assert!(names.iter().any(|x| *x == n), "{n} not passed: {names:?}");
+    }
+    // Values never go on docker's command line (other users could read it).
+    assert!(
+        !run.iter()
+            .any(|a| a.contains("not-on-the-command-line") || a.contains(TOKEN))
+    );
+    let i = run
+        .iter()
+        .position(|a| a == "formwork-action:local")
+        .unwrap();
+    assert_eq!(
+        &run[i + 1..],
+        [
+            "github-event",
+            "--command",
+            "plan",
+            "--env",
+            "staging,production",
+            "--store",
+            "dynamodb:formwork-state"
+        ]
+    );
+    assert!(s.output.contains("nothing to do for ping") || s.output.is_empty() || s.code == 0);
+}
+
+#[test]
+fn a_bad_command_input_stops_with_a_workflow_error() {
+    let ws = tempfile::tempdir().unwrap();
+    let s = run_step(
+        ws.path(),
+        &json!({}),
+        &[("FORMWORK_ACTION_COMMAND", "destroy")],
+        &[("GITHUB_EVENT_NAME", "ping")],
+    );
+    assert_eq!(s.code, 1);
+    assert!(
+        s.output.contains("::error::") && s.output.contains("auto, plan or apply"),
+        "{}",
+        s.output
+    );
+    assert!(s.calls.is_empty());
+}
+
+#[test]
+fn a_given_image_is_run_without_building() {
+    let ws = tempfile::tempdir().unwrap();
+    let s = run_step(
+        ws.path(),
+        &json!({"zen": "z", "hook_id": 1}),
+        &[("FORMWORK_ACTION_IMAGE", "ghcr.io/example/formwork:1.2.3")],
+        &[("GITHUB_EVENT_NAME", "ping")],
+    );
+    assert_eq!(s.code, 0, "{}", s.output);
+    assert_eq!(s.calls.len(), 1);
+    assert!(s.calls[0].contains(&"ghcr.io/example/formwork:1.2.3".to_string()));
+}
+
+#[test]
+fn a_pull_request_from_a_fork_is_planned_offline_and_commented_through_the_action() {
+    // A config repository whose pull request changes a stack; no AWS at all (a fork's
+    // workflow has no credentials): formwork plans offline.
+    let repo = Repo::shop();
+    let base = repo
+        .git
+        .head()
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .id()
+        .to_string();
+    repo.branch("fork-change");
+    repo.checkout("fork-change");
+    repo.edit(
+        "environments/staging/environment.yml",
+        "db.t3.micro",
+        "db.t3.small",
+    );
+    let head = repo.commit("bigger database");
+    let mock = GitHubMock::start();
+    mock.set_pull(77, &head, &base, None);
+    let mut event = examples_of("pull_request")
+        .into_iter()
+        .find(|e| e["action"] == "synchronize")
+        .unwrap();
+    event["number"] = json!(77);
+    event["pull_request"]["number"] = json!(77);
+    event["pull_request"]["head"]["sha"] = json!(head);
+    event["pull_request"]["base"]["sha"] = json!(base);
+    event["pull_request"]["head"]["repo"]["full_name"] = json!("someone/config-fork");
+    event["pull_request"]["head"]["repo"]["id"] = json!(999_999);
+    let s = run_step(
+        repo.path(),
+        &event,
+        &[("FORMWORK_ACTION_IMAGE", "img")],
+        &[
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_API_URL", &mock.url),
+            (
+                "FORMWORK_DATA_DIR",
+                repo.path().join(".state").to_str().unwrap(),
+            ),
+        ],
+    );
+    assert_eq!(s.code, 2, "{}", s.output);
+    assert!(s.output.contains("planned offline"), "{}", s.output);
+    let comments = mock.comments(77);
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.contains("Offline"), "{}", comments[0].body);
+    assert!(
+        comments[0].body.contains("database"),
+        "{}",
+        comments[0].body
+    );
+    mock.assert_no_violations();
+}
+
+#[test]
+fn every_action_input_reaches_the_step() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap();
+    let inputs_start = text.find("\ninputs:\n").unwrap();
+    let runs_start = text.find("\nruns:\n").unwrap();
+    let names: Vec<&str> = text[inputs_start..runs_start]
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ").and_then(|l| l.strip_suffix(':')))
+        .filter(|l| !l.starts_with(' '))
+        .collect();
+    assert!(names.len() >= 8, "{names:?}");
+    for n in names {
+        assert!(
+            text[runs_start..].contains(&format!("inputs.{n} }}}}")),
+            "input {n} is not used by the step"
+        );
+    }
+}
