@@ -83,6 +83,8 @@ pub enum GraphOutput {
 pub enum SchemaKind {
     Pipeline,
     Environment,
+    /// `formwork-server.yml`, the settings of `formwork serve`.
+    Server,
 }
 
 #[derive(Subcommand)]
@@ -141,6 +143,13 @@ enum Command {
     Status(cli::status::StatusArgs),
     /// Force an environment's lock open (asks first; the unlock is recorded).
     Unlock(cli::status::UnlockArgs),
+    /// Run the agent: watch the config repository, plan pull requests, apply merges.
+    ///
+    /// Settings come from --config (formwork-server.yml), with flags and FORMWORK_* variables
+    /// over them; the webhook secret from FORMWORK_WEBHOOK_SECRET (or a file), GitHub
+    /// credentials as for `plan --github-pr`. Stops on SIGTERM or Ctrl-C, letting running
+    /// applies reach a recorded state.
+    Serve(cli::serve::ServeArgs),
     /// Do what a GitHub event calls for (the GitHub Actions entry point): plan a pull request,
     /// apply a push to the default branch, or run a `/formwork` comment command.
     GithubEvent(cli::github_event::EventArgs),
@@ -149,7 +158,8 @@ enum Command {
         /// Which schema to print.
         #[arg(value_enum)]
         kind: Option<SchemaKind>,
-        /// Write pipeline.schema.json and environment.schema.json into this directory.
+        /// Write pipeline.schema.json, environment.schema.json and server.schema.json into this
+        /// directory.
         #[arg(long)]
         write: Option<PathBuf>,
     },
@@ -242,6 +252,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Status(args) => cli::status::run(&cli, args),
         Command::Unlock(args) => cli::status::unlock(&cli, args),
         Command::GithubEvent(args) => cli::github_event::run(&cli, args),
+        Command::Serve(args) => cli::serve::run(&cli, args),
         Command::Schema { kind, write } => cli::schema::run(*kind, write.clone()),
     }
 }

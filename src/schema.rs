@@ -8,6 +8,7 @@ use crate::config::{EnvironmentFile, PipelineFile};
 /// The file name each schema is written to by `formwork schema --write DIR`.
 pub const PIPELINE_SCHEMA_FILE: &str = "pipeline.schema.json";
 pub const ENVIRONMENT_SCHEMA_FILE: &str = "environment.schema.json";
+pub const SERVER_SCHEMA_FILE: &str = "server.schema.json";
 
 /// The JSON Schema of `pipelines/<name>/pipeline.yml`.
 pub fn pipeline_schema() -> Value {
@@ -17,6 +18,11 @@ pub fn pipeline_schema() -> Value {
 /// The JSON Schema of `environments/<name>/environment.yml`.
 pub fn environment_schema() -> Value {
     serde_json::to_value(schemars::schema_for!(EnvironmentFile)).expect("schema serializes")
+}
+
+/// The JSON Schema of `formwork-server.yml` (`formwork serve --config`).
+pub fn server_schema() -> Value {
+    crate::serve::config::schema()
 }
 
 /// A schema as the pretty-printed text written to disk (with a final newline).

@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use formwork::apply::{self, ApplyError, Observer, Options, Request};
 use formwork::aws::cfn::StackEvent;
@@ -12,7 +12,7 @@ use formwork::aws::{Aws, DEFAULT_MAX_IN_FLIGHT};
 use formwork::config::ParseCache;
 use formwork::diag::Color;
 use formwork::git;
-use formwork::github::report::{self, ApplyOutcome, Job};
+use formwork::github::flow;
 use formwork::plan::model::Plan;
 use formwork::plan::model::UnitPlan;
 use formwork::plan::secrets;
@@ -137,110 +137,26 @@ enum Ended {
 }
 
 pub fn run(cli: &crate::Cli, args: &ApplyArgs, c: Color) -> Result<u8> {
+    if args.github || args.github_pr.is_some() {
+        return run_github(cli, args);
+    }
     let repo = cli.repo.as_path();
     let r = git::open(repo)?;
     let prefix = git::config_prefix(&r, repo);
     let runtime = runtime()?;
     let masker = secrets::global();
     let store = Arc::new(runtime.block_on(formwork::store::open(&cli.store, &cli.data_dir()))?);
-    let mut commit = git::Revision::resolve(&r, &args.head)?.id();
-
-    // With --github: the pull request that brought this commit, whose reviewed plan to apply;
-    // with --github-pr: that open pull request's head, before merging.
-    let github = if args.github || args.github_pr.is_some() {
-        let reporting = args.github_args.reporting();
-        let gh = runtime.block_on(args.github_args.connect(masker.clone()))?;
-        let pull = match args.github_pr {
-            Some(n) => {
-                let p = runtime
-                    .block_on(gh.pull_request(n))
-                    .with_context(|| format!("reading pull request #{n}"))?;
-                if p.state != "open" {
-                    bail!(
-                        "pull request #{n} is {}: only an open one is applied before merging",
-                        p.state
-                    );
-                }
-                commit = git::Revision::resolve(&r, &p.head.sha)
-                    .with_context(|| {
-                        format!("the head of pull request #{n} is not in the local repository; fetch it first")
-                    })?
-                    .id();
-                eprintln!(
-                    "applying pull request #{n} at its head {} before merging",
-                    &commit[..12]
-                );
-                Some(p)
-            }
-            None => {
-                let pulls = runtime
-                    .block_on(gh.pulls_of_commit(&commit))
-                    .context("finding the pull request of the commit")?;
-                let pull = pulls
-                    .iter()
-                    .filter(|p| p.merged_at.is_some())
-                    .find(|p| p.merge_commit_sha.as_deref() == Some(commit.as_str()))
-                    .or_else(|| pulls.iter().find(|p| p.merged_at.is_some()))
-                    .cloned();
-                match &pull {
-                    Some(p) => eprintln!(
-                        "commit {} came from pull request #{} (head {})",
-                        &commit[..12],
-                        p.number,
-                        &p.head.sha[..p.head.sha.len().min(12)]
-                    ),
-                    None => eprintln!("commit {} came from no merged pull request", &commit[..12]),
-                }
-                pull
-            }
-        };
-        let started = runtime.block_on(report::begin(&gh, Job::Apply, &commit, &reporting))?;
-        Some((gh, reporting, pull, started))
-    } else {
-        None
-    };
-    let reviewed_head = github
-        .as_ref()
-        .and_then(|(_, _, pull, _)| pull.as_ref().map(|p| p.head.sha.clone()));
-
-    let ended = match select_plan(
-        &runtime,
-        &r,
-        &prefix,
-        &store,
-        args,
-        reviewed_head.as_deref(),
-        c,
-    ) {
+    let ended = match select_plan(&runtime, &r, &prefix, &store, args, c) {
         Err(e) => stopped(e, c, &masker),
-        Ok(plan) => match desired_at(&r, &prefix, &commit, &args.env) {
+        Ok(plan) => match desired_at(&r, &prefix, &args.head, &args.env) {
             Err(e) => stopped(anyhow::Error::new(e), c, &masker),
             Ok((desired, commit)) => execute(&runtime, store.clone(), args, plan, desired, commit),
         },
     };
+    finish(args, ended)
+}
 
-    if let Some((gh, reporting, pull, started)) = &github {
-        let outcome = match &ended {
-            Ended::Applied(report) => ApplyOutcome::Applied(report),
-            Ended::Stopped {
-                message,
-                diagnostics,
-            } => ApplyOutcome::Failed {
-                environment: &args.env,
-                commit: &commit,
-                message,
-                diagnostics: diagnostics.as_deref(),
-            },
-        };
-        runtime.block_on(report::finish_apply(
-            gh,
-            started,
-            pull.as_ref().map(|p| p.number),
-            outcome,
-            reporting,
-        ))?;
-    }
-
+fn finish(args: &ApplyArgs, ended: Ended) -> Result<u8> {
     match ended {
         Ended::Applied(report) => {
             match args.output {
@@ -249,11 +165,93 @@ pub fn run(cli: &crate::Cli, args: &ApplyArgs, c: Color) -> Result<u8> {
             }
             Ok(if report.succeeded() { 0 } else { 1 })
         }
-        Ended::Stopped { message, .. } => {
+        Ended::Stopped {
+            message,
+            diagnostics,
+        } => {
+            if let Some(d) = diagnostics {
+                eprint!("{d}");
+            }
             eprintln!("error: {message}");
             Ok(1)
         }
     }
+}
+
+/// `apply --github` / `--github-pr N`: the reviewed plan of the pull request, applied and
+/// reported on GitHub.
+fn run_github(cli: &crate::Cli, args: &ApplyArgs) -> Result<u8> {
+    if args.plan.is_some() || args.base.is_some() {
+        bail!(
+            "with --github, apply takes the plan reviewed on the pull request; --plan and --base are for runs without GitHub"
+        );
+    }
+    let repo = cli.repo.as_path();
+    let prefix = {
+        let r = git::open(repo)?;
+        git::config_prefix(&r, repo)
+    };
+    let runtime = runtime()?;
+    let masker = secrets::global();
+    let done = runtime.block_on(async {
+        let cx = flow::Context {
+            repo: repo.to_path_buf(),
+            prefix,
+            store: Arc::new(formwork::store::open(&cli.store, &cli.data_dir()).await?),
+            aws: Arc::new(Aws::load(args.max_in_flight).await),
+            gh: args.github_args.connect(masker.clone()).await?,
+            reporting: args.github_args.reporting(),
+            masker: masker.clone(),
+        };
+        let target = match args.github_pr {
+            Some(n) => flow::ApplyTarget::OpenPullRequest(n),
+            None => flow::ApplyTarget::Commit(args.head.clone()),
+        };
+        anyhow::Ok(
+            flow::apply_environment(&cx, &args.env, &target, &options(args), observer(args))
+                .await?,
+        )
+    })?;
+    match (done.pull_request, args.github_pr) {
+        (Some(n), Some(_)) => eprintln!(
+            "pull request #{n}, at its head {}, before merging",
+            &done.commit[..12]
+        ),
+        (Some(n), None) => eprintln!("commit {} came from pull request #{n}", &done.commit[..12]),
+        (None, _) => eprintln!(
+            "commit {} came from no merged pull request",
+            &done.commit[..12]
+        ),
+    }
+    let ended = match done.applied {
+        flow::Applied::Done(r) => Ended::Applied(r),
+        flow::Applied::Stopped {
+            message,
+            diagnostics,
+        } => Ended::Stopped {
+            message,
+            diagnostics,
+        },
+    };
+    finish(args, ended)
+}
+
+fn options(args: &ApplyArgs) -> Options {
+    Options {
+        allow_delete: args.allow_delete,
+        replan: args.replan,
+        assume_yes: args.yes,
+        stack_timeout: Duration::from_secs(args.timeout),
+        parallel: args.parallel,
+        ..Options::default()
+    }
+}
+
+fn observer(args: &ApplyArgs) -> Arc<TermObserver> {
+    Arc::new(TermObserver {
+        environment: args.env.clone(),
+        interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+    })
 }
 
 fn stopped(e: anyhow::Error, c: Color, masker: &secrets::Masker) -> Ended {
@@ -277,7 +275,6 @@ fn select_plan(
     prefix: &str,
     store: &Arc<formwork::store::AnyStore>,
     args: &ApplyArgs,
-    reviewed_head: Option<&str>,
     c: Color,
 ) -> Result<Plan> {
     let plan = if let Some(base) = &args.base {
@@ -297,22 +294,15 @@ fn select_plan(
         plan
     } else {
         let found = runtime.block_on(async {
-            match (&args.plan, reviewed_head) {
-                (Some(id), _) => store.plan(id).await,
-                (None, Some(head)) => store.latest_plan_of_commit(&args.env, head).await,
-                (None, None) => store.latest_plan(&args.env).await,
+            match &args.plan {
+                Some(id) => store.plan(id).await,
+                None => store.latest_plan(&args.env).await,
             }
         })?;
-        match (found, &args.plan, reviewed_head) {
-            (Some(p), _, _) => p,
-            (None, Some(id), _) => bail!("no plan {id} is recorded in the state store"),
-            (None, None, Some(head)) => bail!(
-                "no plan of environment `{}` for the pull request's head {} is recorded in the state store `{}`: the pull request's plan must be recorded in a store this run can read (see docs/github-actions.md), or plan and apply it here with --base",
-                args.env,
-                &head[..head.len().min(12)],
-                store.describe()
-            ),
-            (None, None, None) => bail!(
+        match (found, &args.plan) {
+            (Some(p), _) => p,
+            (None, Some(id)) => bail!("no plan {id} is recorded in the state store"),
+            (None, None) => bail!(
                 "no plan of environment `{}` is recorded; run `formwork plan --env {}` first, or pass --base",
                 args.env,
                 args.env
@@ -339,18 +329,8 @@ fn execute(
     desired: formwork::desired::DesiredEnvironment,
     commit: String,
 ) -> Ended {
-    let options = Options {
-        allow_delete: args.allow_delete,
-        replan: args.replan,
-        assume_yes: args.yes,
-        stack_timeout: Duration::from_secs(args.timeout),
-        parallel: args.parallel,
-        ..Options::default()
-    };
-    let observer = Arc::new(TermObserver {
-        environment: args.env.clone(),
-        interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
-    });
+    let options = options(args);
+    let observer = observer(args);
     let masker = secrets::global();
     let result = runtime.block_on(async {
         let aws = Aws::load(args.max_in_flight).await;

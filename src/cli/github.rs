@@ -89,7 +89,7 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn auth_from_env() -> Result<Auth> {
+pub fn auth_from_env() -> Result<Auth> {
     if let Some(id) = var("FORMWORK_GITHUB_APP_ID") {
         let app_id: u64 = id
             .trim()

@@ -274,11 +274,10 @@ fn comment(cli: &crate::Cli, args: &EventArgs, c: &IssueCommentEvent) -> Result<
         .context("checking the commenter's permission")?;
     if !permission.may_deploy() {
         react("confused");
-        reply(&format!(
-            "Sorry @{}, `/formwork {}` needs write, maintain or admin permission on this repository, and yours is {}. Someone who has it can run the command.",
-            c.author,
+        reply(&commands::refusal_markdown(
+            &c.author,
             command.name(),
-            permission.as_str()
+            permission.as_str(),
         ))?;
         return Ok(0);
     }
@@ -305,9 +304,9 @@ fn comment(cli: &crate::Cli, args: &EventArgs, c: &IssueCommentEvent) -> Result<
         }
         Command::Apply { environments } => {
             if !args.apply_before_merge {
-                reply(
-                    "Applying before merge is off for this repository: merge the pull request and formwork applies its reviewed plan. (It is turned on with `apply-before-merge: true` in the workflow.)",
-                )?;
+                reply(&commands::apply_before_merge_off_markdown(
+                    "`apply-before-merge: true` in the workflow",
+                ))?;
                 return Ok(0);
             }
             let pull = rt.block_on(gh.pull_request(pr))?;

@@ -8,6 +8,7 @@ pub mod github_event;
 pub mod graph;
 pub mod plan;
 pub mod schema;
+pub mod serve;
 pub mod status;
 pub mod validate;
 

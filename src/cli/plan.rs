@@ -10,7 +10,7 @@ use formwork::aws::{Aws, DEFAULT_MAX_IN_FLIGHT};
 use formwork::config::ParseCache;
 use formwork::diag::Color;
 use formwork::git;
-use formwork::github::report::{self, Job, PlanOutcome};
+use formwork::github::flow;
 use formwork::plan::live::{self, Options, Progress, Quiet};
 use formwork::plan::model::{Action, Plan};
 use formwork::plan::secrets;
@@ -151,89 +151,33 @@ fn run_for_pull_request(cli: &crate::Cli, args: &PlanArgs, pr: u64, c: Color) ->
     let repo = cli.repo.as_path();
     let r = git::open(repo)?;
     let prefix = git::config_prefix(&r, repo);
-    let cache: &'static ParseCache = Box::leak(Box::default());
+    drop(r);
     let runtime = runtime()?;
     let masker = secrets::global();
-    let reporting = args.github.reporting();
-    let gh = runtime.block_on(args.github.connect(masker.clone()))?;
-    let pull = runtime
-        .block_on(gh.pull_request(pr))
-        .with_context(|| format!("reading pull request #{pr}"))?;
-    let head = pull.head.sha.clone();
-    local_commit(&r, &head, &format!("the head of pull request #{pr}"), pr)?;
-    let base = match &args.base {
-        Some(b) => b.clone(),
-        None => {
-            local_commit(
-                &r,
-                &pull.base.sha,
-                &format!("the base of pull request #{pr}"),
-                pr,
-            )?;
-            git::merge_base(&r, &pull.base.sha, &head)?
-        }
-    };
-    let sel = Selection {
-        stacks: &args.stacks,
-        ..Selection::new(&args.envs, Some(&base), &head)
-    };
-    let started = runtime.block_on(report::begin(&gh, Job::Plan, &head, &reporting))?;
-    let planned: Result<Plan> = if args.offline {
-        offline_plan(&r, &prefix, sel, cache, 3).map_err(anyhow::Error::new)
-    } else {
-        plan_requests(&r, &prefix, sel, cache)
-            .map_err(anyhow::Error::new)
-            .and_then(|requests| {
-                plan_live(
-                    &runtime,
-                    requests,
-                    format!("pr-{pr}"),
-                    args.max_in_flight,
-                    args.report_calls,
-                )
-            })
-    };
-    let plan = match planned {
-        Ok(plan) => plan,
-        Err(e) => {
-            let diagnostics = e
-                .downcast_ref::<WorkflowError>()
-                .and_then(|w| w.rendered_diagnostics(Color::Never));
-            if let Some(text) = e
-                .downcast_ref::<WorkflowError>()
-                .and_then(|w| w.rendered_diagnostics(c))
-            {
-                eprint!("{text}");
-            }
-            let message = masker.scrub(&e.to_string());
-            let diagnostics = diagnostics.map(|d| masker.scrub(&d));
-            runtime.block_on(report::finish_plan(
-                &gh,
-                &started,
-                pr,
-                &args.envs,
-                PlanOutcome::Failed {
-                    rev: &format!("#{pr}"),
-                    commit: &head,
-                    message: &message,
-                    diagnostics: diagnostics.as_deref(),
-                },
-                &reporting,
-            ))?;
-            bail!("{message}");
-        }
-    };
-    if !args.offline && !args.no_record {
-        record(&runtime, cli, &plan)?;
+    let done = runtime.block_on(async {
+        let cx = flow::Context {
+            repo: repo.to_path_buf(),
+            prefix,
+            store: Arc::new(formwork::store::open(&cli.store, &cli.data_dir()).await?),
+            aws: Arc::new(Aws::load(args.max_in_flight).await),
+            gh: args.github.connect(masker.clone()).await?,
+            reporting: args.github.reporting(),
+            masker: masker.clone(),
+        };
+        let sel = flow::PlanSelection {
+            environments: args.envs.clone(),
+            stacks: args.stacks.clone(),
+            base: args.base.clone(),
+            offline: args.offline,
+            no_record: args.no_record,
+            ..Default::default()
+        };
+        anyhow::Ok(flow::plan_pull_request(&cx, pr, &sel, progress()).await?)
+    })?;
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K");
     }
-    let posted = runtime.block_on(report::finish_plan(
-        &gh,
-        &started,
-        pr,
-        &args.envs,
-        PlanOutcome::Planned(&plan),
-        &reporting,
-    ))?;
+    let posted = &done.reported;
     let c2 = &posted.comments;
     eprintln!(
         "pull request #{pr}: plan comment {} ({} created, {} updated, {} unchanged, {} removed)",
@@ -251,18 +195,32 @@ fn run_for_pull_request(cli: &crate::Cli, args: &PlanArgs, pr: u64, c: Color) ->
         eprintln!("the plan did not fit in the comments; the whole of it follows\n");
         eprintln!("{}", posted.markdown);
     }
-    emit(&render(&plan, args.output, c)?)?;
-    Ok(exit_code(&plan))
+    match done.plan {
+        Ok(plan) => {
+            if !plan.offline && !args.no_record {
+                eprintln!("plan {} recorded", plan.id);
+            }
+            emit(&render(&plan, args.output, c)?)?;
+            Ok(exit_code(&plan))
+        }
+        Err((message, diagnostics)) => {
+            if let Some(d) = diagnostics {
+                eprint!("{d}");
+            }
+            bail!("{message}")
+        }
+    }
 }
 
-/// Fails with what to do when `commit` is not in the local repository.
-fn local_commit(r: &git2::Repository, commit: &str, what: &str, pr: u64) -> Result<()> {
-    if git::Revision::resolve(r, commit).is_err() {
-        bail!(
-            "{what} ({commit}) is not in the local repository: fetch it first (in GitHub Actions, check out with `fetch-depth: 0`; elsewhere `git fetch origin pull/{pr}/head`)"
-        );
+/// The progress display: a line on standard error when it is a terminal.
+fn progress() -> Arc<dyn Progress> {
+    if std::io::stderr().is_terminal() {
+        Arc::new(TermProgress {
+            state: Mutex::new((0, 0)),
+        })
+    } else {
+        Arc::new(Quiet)
     }
-    Ok(())
 }
 
 /// The async runtime of a command that talks to AWS.
@@ -305,13 +263,7 @@ fn plan_live(
         base,
     } = requests;
     let masker = secrets::global();
-    let progress: Arc<dyn Progress> = if std::io::stderr().is_terminal() {
-        Arc::new(TermProgress {
-            state: Mutex::new((0, 0)),
-        })
-    } else {
-        Arc::new(Quiet)
-    };
+    let progress = progress();
     let (plan, calls) = runtime.block_on(async {
         let aws = Aws::load(max_in_flight).await;
         let options = Options {

@@ -18,6 +18,7 @@ pub fn run(kind: Option<SchemaKind>, write: Option<PathBuf>) -> Result<u8> {
                 schema::ENVIRONMENT_SCHEMA_FILE,
                 schema::environment_schema(),
             ),
+            (schema::SERVER_SCHEMA_FILE, schema::server_schema()),
         ] {
             let path = dir.join(file);
             std::fs::write(&path, schema::to_text(&s))
@@ -28,6 +29,7 @@ pub fn run(kind: Option<SchemaKind>, write: Option<PathBuf>) -> Result<u8> {
     }
     let s = match kind {
         Some(SchemaKind::Environment) => schema::environment_schema(),
+        Some(SchemaKind::Server) => schema::server_schema(),
         Some(SchemaKind::Pipeline) | None => schema::pipeline_schema(),
     };
     emit(&schema::to_text(&s))?;

@@ -72,14 +72,14 @@ fn parse_templates(files: &[(String, Option<String>, Vec<u8>)]) -> Vec<CachedTem
 
 /// A parsed config file: its value (when it could be read), its problems and its text.
 #[derive(Clone)]
-struct Parsed<T> {
-    value: Option<T>,
-    diags: Vec<Diagnostic>,
-    text: Option<Arc<str>>,
+pub(crate) struct Parsed<T> {
+    pub(crate) value: Option<T>,
+    pub(crate) diags: Vec<Diagnostic>,
+    pub(crate) text: Option<Arc<str>>,
 }
 
 /// Parses a YAML config file into `T`, collecting every problem.
-fn parse_yaml<T: DeserializeOwned>(file: &Arc<str>, bytes: Vec<u8>) -> Parsed<T> {
+pub(crate) fn parse_yaml<T: DeserializeOwned>(file: &Arc<str>, bytes: Vec<u8>) -> Parsed<T> {
     let mut diags = Vec::new();
     let text = match String::from_utf8(bytes) {
         Ok(t) => Arc::<str>::from(t),

@@ -20,6 +20,8 @@ pub use model::{
 };
 pub use resolve::{check_pipeline, resolve_environment};
 
+pub(crate) use load::parse_yaml;
+
 use std::collections::HashMap;
 
 use crate::desired::DesiredEnvironment;

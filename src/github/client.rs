@@ -334,6 +334,8 @@ pub struct GitHub {
     repo: RepoName,
     retry: Retry,
     masker: Arc<Masker>,
+    /// The token, when authenticated with one (a GitHub App's tokens come from octocrab).
+    token: Option<String>,
 }
 
 impl GitHub {
@@ -382,6 +384,7 @@ impl GitHub {
                             repo: settings.repo.clone(),
                             retry: settings.retry.clone(),
                             masker: masker.clone(),
+                            token: None,
                         };
                         probe.installation_id().await?
                     }
@@ -389,12 +392,38 @@ impl GitHub {
                 app.installation(id.into()).map_err(build_err)?
             }
         };
+        let token = match &settings.auth {
+            Auth::Token(t) => Some(t.clone()),
+            Auth::App { .. } => None,
+        };
         Ok(GitHub {
             octo,
             repo: settings.repo,
             retry: settings.retry,
             masker,
+            token,
         })
+    }
+
+    /// A token for git over HTTPS (fetching the repository): the token formwork was given, or
+    /// a GitHub App installation token valid for at least 30 more seconds. Every token handed
+    /// out is added to the masker.
+    pub async fn git_token(&self) -> Option<String> {
+        let t = match &self.token {
+            Some(t) => t.clone(),
+            None => {
+                use octocrab::secrecy::ExposeSecret;
+                match self.octo.installation_token().await {
+                    Ok(s) => s.expose_secret().to_string(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no installation token for git");
+                        return None;
+                    }
+                }
+            }
+        };
+        self.masker.add(&t);
+        Some(t)
     }
 
     pub fn repo(&self) -> &RepoName {

@@ -553,6 +553,21 @@ fn code(text: &str) -> String {
     }
 }
 
+/// The reply to a command whose author may not run it (`permission` as GitHub names it).
+pub fn refusal_markdown(user: &str, command: &str, permission: &str) -> String {
+    format!(
+        "Sorry @{user}, `/formwork {command}` needs write, maintain or admin permission on this repository, and yours is {permission}. Someone who has it can run the command."
+    )
+}
+
+/// The reply to `/formwork apply` where applying before merge is off; `how` says how to turn
+/// it on.
+pub fn apply_before_merge_off_markdown(how: &str) -> String {
+    format!(
+        "Applying before merge is off for this repository: merge the pull request and formwork applies its reviewed plan. ({how} turns it on.)"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,10 +2,14 @@
 //!
 //! - [`commands`]: `/formwork …` comment commands, parsed;
 //! - [`webhook`]: webhook deliveries, their signatures verified and their events read;
-//! - [`client`]: the REST endpoints formwork calls, with rate limits and retries.
+//! - [`client`]: the REST endpoints formwork calls, with rate limits and retries;
+//! - [`sticky`]: the comments formwork keeps on a pull request, edited in place;
+//! - [`report`]: plans and applies as comments, statuses and check runs;
+//! - [`flow`]: planning a pull request and applying a merge, end to end.
 
 pub mod client;
 pub mod commands;
+pub mod flow;
 pub mod report;
 pub mod sticky;
 pub mod webhook;

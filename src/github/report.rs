@@ -24,7 +24,18 @@ use crate::render::plan_text::summary_sentence;
 use crate::store::UnitState;
 
 /// How a job's outcome is shown on the commit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum ReportMode {
     /// A commit status (`formwork/plan`, `formwork/apply`): works with any token that may
     /// write statuses.
@@ -148,15 +159,18 @@ pub struct PlanReported {
 }
 
 /// Posts a plan (or why there is none) on the pull request and settles the commit's mark.
+/// `environments` is the comment's scope (none: every environment); `note`, when given, is
+/// shown above the plan.
 pub async fn finish_plan(
     gh: &GitHub,
     started: &Started,
     pr: u64,
     environments: &[String],
     outcome: PlanOutcome<'_>,
+    note: Option<&str>,
     r: &Reporting,
 ) -> Result<PlanReported, GitHubError> {
-    let (markdown, state, description) = match &outcome {
+    let (mut markdown, state, description) = match &outcome {
         PlanOutcome::Planned(plan) => {
             let md = plan_markdown(plan);
             let sentence = summary_sentence(plan);
@@ -178,6 +192,10 @@ pub async fn finish_plan(
             format!("Could not plan: {message}"),
         ),
     };
+    if let Some(note) = note {
+        let quoted: Vec<String> = note.lines().map(|l| format!("> {l}")).collect();
+        markdown = format!("> [!NOTE]\n{}\n\n{markdown}", quoted.join("\n"));
+    }
     let pointer = match &r.target_url {
         Some(u) => format!("the full plan is in [the job log]({u})"),
         None => "the full plan is in the job log".to_string(),

@@ -844,6 +844,43 @@ fn is_later(a: Option<&str>, b: Option<&str>) -> bool {
     }
 }
 
+/// Deletes every change set that plans of `origin` (a pull request: `pr-N`) made for the stacks
+/// of `env` and that was never executed; returns how many were deleted. For a pull request
+/// closed without merging.
+pub async fn delete_change_sets_of_origin(
+    aws: &Aws,
+    env: &DesiredEnvironment,
+    origin: &str,
+) -> Result<usize, crate::aws::AwsError> {
+    let session = aws
+        .session(&Target {
+            environment: &env.name,
+            account: &env.account,
+            region: &env.region,
+            role_arn: env.role_arn.as_deref(),
+        })
+        .await?;
+    let cfn = &session.cfn;
+    let mut deleted = 0;
+    for unit in env.units.values() {
+        let Some(stack) = cfn.describe_stack(&unit.stack_name).await? else {
+            continue;
+        };
+        for cs in cfn.list_change_sets(&stack).await? {
+            let ours = cs.name.starts_with(CHANGE_SET_PREFIX)
+                && cs.description.as_deref().and_then(origin_of) == Some(origin)
+                // Only the stack's own (some endpoints list every stack's change sets).
+                && cs.stack_id.as_deref().is_none_or(|id| id == stack.stack_id)
+                && cs.execution_status.as_deref() != Some("EXECUTE_COMPLETE");
+            if ours {
+                cfn.delete_change_set(&cs.id).await?;
+                deleted += 1;
+            }
+        }
+    }
+    Ok(deleted)
+}
+
 /// Deletes the stack's change sets left by older plans of the same origin, keeping `keep`.
 async fn clean_stale(ctx: &Planner, stack: &StackInfo, keep: &str) {
     let cfn = &ctx.session.cfn;

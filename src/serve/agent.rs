@@ -1,0 +1,988 @@
+//! The agent's work: what a webhook, a poll or a start calls for, queued and run.
+//!
+//! - **Jobs.** A pull request to plan, a comment command, a pull request closed, a
+//!   reconciliation of the default branch. Repeated plans of one pull request coalesce: a newer
+//!   head cancels the plan of an older one, queued or running (an apply is never cancelled).
+//! - **Order.** Work on one environment runs one job at a time (a lock per environment in this
+//!   process, and a lease in the state store across replicas); different environments run in
+//!   parallel, at most `parallel_environments` at once.
+//! - **Reconciliation.** On start and on every change of the default branch, each environment
+//!   is brought from its last applied commit to the branch's head, merge by merge, each with the
+//!   plan reviewed on its pull request: a lost webhook or a restart never skips a merge.
+//! - **Claims.** A pull request that plans an environment claims it until it is merged or
+//!   closed; another pull request that touches it is told which one holds it and is planned for
+//!   it automatically when the claim is released.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+
+use super::config::ServerConfig;
+use super::metrics::Metrics;
+use super::mirror::{Heads, Mirror};
+use crate::apply::{Observer, Options as ApplyOptions};
+use crate::aws::cfn::StackEvent;
+use crate::config::{ParseCache, validate_repository};
+use crate::git::{self, Revision};
+use crate::github::commands::{self, Command, Parsed};
+use crate::github::flow::{self, Applied, ApplyTarget, Context, PlanSelection};
+use crate::github::webhook::IssueCommentEvent;
+use crate::plan::live::{self, Quiet};
+use crate::plan::model::UnitPlan;
+use crate::store::{LockError, Store, UnitState, now};
+
+/// How long a pull request's claim on an environment lasts without activity; it is renewed on
+/// every plan and released when the pull request is merged or closed.
+const CLAIM_LEASE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The lease of a replica's work on one environment; renewed while the work runs.
+const WORK_LEASE: Duration = Duration::from_secs(120);
+/// How long a delivery id is remembered across replicas.
+const DELIVERY_MEMORY: Duration = Duration::from_secs(3 * 24 * 3600);
+
+/// Something to do.
+#[derive(Clone, Debug)]
+pub enum Job {
+    /// Plan pull request `number` (at its current head).
+    PlanPull {
+        number: u64,
+        /// Plan offline: the pull request comes from an untrusted fork.
+        offline: bool,
+        selection: PlanSelection,
+        why: String,
+    },
+    /// A `/formwork …` comment.
+    Comment(Box<IssueCommentEvent>),
+    /// A pull request was closed (merged or not): release its claims, delete its change sets.
+    PullClosed { number: u64, merged: bool },
+    /// Bring every environment to the default branch's head.
+    Reconcile { why: String },
+}
+
+impl Job {
+    fn kind(&self) -> &'static str {
+        match self {
+            Job::PlanPull { .. } => "plan",
+            Job::Comment(_) => "command",
+            Job::PullClosed { .. } => "close",
+            Job::Reconcile { .. } => "reconcile",
+        }
+    }
+}
+
+/// The agent: its settings, its clone, its store and clients, and its queue.
+pub struct Agent {
+    pub config: ServerConfig,
+    pub cx: Context,
+    pub mirror: Mirror,
+    pub metrics: Arc<Metrics>,
+    /// Who this replica is, for leases and records.
+    pub replica: String,
+    jobs: mpsc::UnboundedSender<Job>,
+    permits: Arc<Semaphore>,
+    env_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    fetch_lock: tokio::sync::Mutex<()>,
+    state: Mutex<State>,
+    /// Set once the first fetch has succeeded.
+    pub ready: AtomicBool,
+    /// Set when shutting down: no new jobs start.
+    pub stopping: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    /// Plans queued or running, by pull request: the task, to cancel it for a newer head.
+    plans: HashMap<u64, JoinHandle<()>>,
+    /// Other jobs under way (waited for on shutdown).
+    others: Vec<JoinHandle<()>>,
+    reconciling: bool,
+    reconcile_again: bool,
+    /// Pull requests waiting for an environment another pull request claims.
+    waiting: BTreeMap<String, BTreeSet<u64>>,
+    /// The heads seen by the last poll.
+    last_heads: Option<Heads>,
+    /// (environment, commit) whose apply could not start, already reported.
+    reported_stuck: HashSet<(String, String)>,
+    /// Delivery ids seen by this replica, oldest first (bounded).
+    deliveries: std::collections::VecDeque<String>,
+    delivery_set: HashSet<String>,
+}
+
+impl Agent {
+    /// An agent and the receiving end of its queue (for [`Agent::run_queue`]).
+    pub fn new(
+        config: ServerConfig,
+        cx: Context,
+        mirror: Mirror,
+        replica: String,
+    ) -> (Arc<Agent>, mpsc::UnboundedReceiver<Job>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let permits = Arc::new(Semaphore::new(config.parallel_environments.max(1)));
+        let agent = Arc::new(Agent {
+            config,
+            cx,
+            mirror,
+            metrics: Arc::new(Metrics::default()),
+            replica,
+            jobs: tx,
+            permits,
+            env_locks: Mutex::new(HashMap::new()),
+            fetch_lock: tokio::sync::Mutex::new(()),
+            state: Mutex::new(State::default()),
+            ready: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+        });
+        (agent, rx)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a job.
+    pub fn enqueue(&self, job: Job) {
+        if self.stopping.load(Ordering::SeqCst) {
+            tracing::info!(kind = job.kind(), "shutting down: job not taken");
+            return;
+        }
+        self.metrics.queue_depth.fetch_add(1, Ordering::SeqCst);
+        let _ = self.jobs.send(job);
+    }
+
+    /// Whether a delivery id is new, here and (with a shared store) on every replica.
+    pub async fn first_delivery(&self, id: &str) -> bool {
+        {
+            let mut st = self.state();
+            if st.delivery_set.contains(id) {
+                return false;
+            }
+            st.delivery_set.insert(id.to_string());
+            st.deliveries.push_back(id.to_string());
+            if st.deliveries.len() > 10_000
+                && let Some(old) = st.deliveries.pop_front()
+            {
+                st.delivery_set.remove(&old);
+            }
+        }
+        match self
+            .cx
+            .store
+            .try_lock(
+                &format!("delivery/{id}"),
+                &self.replica,
+                "webhook delivery",
+                DELIVERY_MEMORY,
+                now(),
+            )
+            .await
+        {
+            Ok(_) => true,
+            Err(LockError::Held(_)) => false,
+            Err(e) => {
+                // The store being down must not lose work: act on it.
+                tracing::warn!(error = %e, "could not record the delivery id; acting on it");
+                true
+            }
+        }
+    }
+
+    /// Takes jobs off the queue until it closes; each runs in its own task.
+    pub async fn run_queue(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Job>) {
+        while let Some(job) = rx.recv().await {
+            self.metrics.queue_depth.fetch_sub(1, Ordering::SeqCst);
+            if self.stopping.load(Ordering::SeqCst) {
+                continue;
+            }
+            self.dispatch(job);
+        }
+    }
+
+    fn dispatch(self: &Arc<Self>, job: Job) {
+        match job {
+            Job::PlanPull { number, .. } => {
+                let me = self.clone();
+                let mut st = self.state();
+                if let Some(old) = st.plans.remove(&number)
+                    && !old.is_finished()
+                {
+                    tracing::info!(
+                        pull_request = number,
+                        "a newer head: the older plan is cancelled"
+                    );
+                    old.abort();
+                }
+                let handle = tokio::spawn(async move { me.timed(job).await });
+                st.plans.insert(number, handle);
+            }
+            Job::Reconcile { .. } => {
+                let mut st = self.state();
+                if st.reconciling {
+                    st.reconcile_again = true;
+                    return;
+                }
+                st.reconciling = true;
+                let me = self.clone();
+                st.others
+                    .push(tokio::spawn(async move { me.reconcile_loop(job).await }));
+            }
+            other => {
+                let me = self.clone();
+                let mut st = self.state();
+                st.others.retain(|h| !h.is_finished());
+                st.others
+                    .push(tokio::spawn(async move { me.timed(other).await }));
+            }
+        }
+    }
+
+    async fn reconcile_loop(self: Arc<Self>, first: Job) {
+        let mut job = first;
+        loop {
+            self.clone().timed(job).await;
+            let mut st = self.state();
+            if st.reconcile_again && !self.stopping.load(Ordering::SeqCst) {
+                st.reconcile_again = false;
+                job = Job::Reconcile {
+                    why: "the default branch moved again".into(),
+                };
+            } else {
+                st.reconciling = false;
+                return;
+            }
+        }
+    }
+
+    async fn timed(self: Arc<Self>, job: Job) {
+        let kind = job.kind();
+        let start = Instant::now();
+        self.metrics.jobs_running.fetch_add(1, Ordering::SeqCst);
+        let result = self.clone().run(job).await;
+        self.metrics.jobs_running.fetch_sub(1, Ordering::SeqCst);
+        let outcome = match &result {
+            Ok(()) => "ok",
+            Err(e) => {
+                tracing::error!(kind, error = %self.cx.masker.scrub(e), "job failed");
+                "error"
+            }
+        };
+        self.metrics
+            .run(kind, outcome, start.elapsed().as_secs_f64());
+    }
+
+    async fn run(self: Arc<Self>, job: Job) -> Result<(), String> {
+        match job {
+            Job::PlanPull {
+                number,
+                offline,
+                selection,
+                why,
+            } => {
+                tracing::info!(pull_request = number, why, "planning");
+                self.fetch().await?;
+                self.plan_pull(number, offline, selection).await
+            }
+            Job::Comment(c) => {
+                self.fetch().await?;
+                self.command(&c).await
+            }
+            Job::PullClosed { number, merged } => self.pull_closed(number, merged).await,
+            Job::Reconcile { why } => {
+                tracing::info!(why, "reconciling");
+                self.fetch().await?;
+                self.reconcile().await
+            }
+        }
+    }
+
+    /// Fetches the repository (one fetch at a time) and returns its heads.
+    pub async fn fetch(&self) -> Result<Heads, String> {
+        let _one = self.fetch_lock.lock().await;
+        let token = self.cx.gh.git_token().await;
+        let mirror = self.mirror.clone();
+        let masker = self.cx.masker.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            mirror.ensure()?;
+            mirror.fetch(token.as_deref(), &masker)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        match r {
+            Ok(h) => {
+                self.ready.store(true, Ordering::SeqCst);
+                Ok(h)
+            }
+            Err(e) => {
+                self.metrics.git_errors.fetch_add(1, Ordering::Relaxed);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// A lock per environment in this process.
+    fn env_lock(&self, env: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.env_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(env.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// The environments a pull request affects (its head against where it branched off).
+    async fn affected_by_pull(&self, number: u64) -> Result<Vec<String>, String> {
+        let pull = self
+            .cx
+            .gh
+            .pull_request(number)
+            .await
+            .map_err(|e| self.github_error(e))?;
+        let repo = self.cx.repo.clone();
+        let prefix = self.cx.prefix.clone();
+        tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
+            let r = git::open(&repo).map_err(|e| e.to_string())?;
+            let base =
+                git::merge_base(&r, &pull.base.sha, &pull.head.sha).map_err(|e| e.to_string())?;
+            let cache = ParseCache::default();
+            let cmp = crate::affected::compare(&r, &prefix, &base, &pull.head.sha, &cache)
+                .map_err(|e| e.to_string())?;
+            let envs: BTreeSet<String> = cmp
+                .report
+                .units
+                .iter()
+                .map(|u| u.environment.clone())
+                .collect();
+            Ok(envs.into_iter().collect())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
+    fn github_error(&self, e: impl std::fmt::Display) -> String {
+        self.metrics.github_errors.fetch_add(1, Ordering::Relaxed);
+        self.cx.masker.scrub(&e.to_string())
+    }
+
+    /// Claims `env` for pull request `number`; `Err(holder)` when another pull request holds it.
+    async fn claim(&self, env: &str, number: u64) -> Result<(), String> {
+        let key = format!("claim/{env}");
+        let owner = format!("pull request #{number}");
+        if let Ok(Some(l)) = self.cx.store.lock(&key).await
+            && l.owner == owner
+            && l.lease_expires_at >= now()
+        {
+            let _ = self.cx.store.renew_lock(&l, CLAIM_LEASE, now()).await;
+            return Ok(());
+        }
+        match self
+            .cx
+            .store
+            .try_lock(
+                &key,
+                &owner,
+                "planned by the pull request",
+                CLAIM_LEASE,
+                now(),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(LockError::Held(l)) => Err(l.owner),
+            Err(e) => {
+                tracing::warn!(error = %e, env, "could not claim the environment; planning anyway");
+                Ok(())
+            }
+        }
+    }
+
+    async fn plan_pull(
+        &self,
+        number: u64,
+        offline: bool,
+        mut sel: PlanSelection,
+    ) -> Result<(), String> {
+        let affected = self.affected_by_pull(number).await?;
+        let wanted: Vec<String> = affected
+            .into_iter()
+            .filter(|e| sel.environments.is_empty() || sel.environments.contains(e))
+            .collect();
+        let mut mine = Vec::new();
+        let mut notes = Vec::new();
+        for env in &wanted {
+            match self.claim(env, number).await {
+                Ok(()) => mine.push(env.clone()),
+                Err(holder) => {
+                    notes.push(format!(
+                        "Environment `{env}` is locked by {holder}: this pull request is planned for it automatically when that one is merged or closed."
+                    ));
+                    self.state()
+                        .waiting
+                        .entry(env.clone())
+                        .or_default()
+                        .insert(number);
+                }
+            }
+        }
+        if !notes.is_empty() {
+            sel.comment_scope = Some(sel.environments.clone());
+            sel.note = Some(notes.join("\n"));
+            if mine.is_empty() {
+                // Nothing to plan now: say why on the pull request.
+                return self.post_waiting_note(number, &sel).await;
+            }
+            sel.environments = mine.clone();
+        }
+        sel.offline = offline;
+        // One job per environment at a time, taken in name order (no deadlock).
+        let locks: Vec<_> = mine.iter().map(|e| self.env_lock(e)).collect();
+        let mut guards = Vec::new();
+        for l in &locks {
+            guards.push(l.lock().await);
+        }
+        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+        let done = flow::plan_pull_request(&self.cx, number, &sel, Arc::new(Quiet))
+            .await
+            .map_err(|e| self.github_error(e))?;
+        match &done.plan {
+            Ok(p) if p.has_errors() => self.metrics.aws_errors.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+        Ok(())
+    }
+
+    /// Every environment the pull request touches is claimed by another: say so.
+    async fn post_waiting_note(&self, number: u64, sel: &PlanSelection) -> Result<(), String> {
+        let sticky = crate::github::sticky::Sticky::new(
+            crate::github::sticky::Kind::Plan,
+            sel.comment_scope.as_deref().unwrap_or(&[]),
+        );
+        let text = format!(
+            "## formwork plan\n\n> [!NOTE]\n{}",
+            sel.note
+                .as_deref()
+                .unwrap_or_default()
+                .lines()
+                .map(|l| format!("> {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        crate::github::sticky::publish(&self.cx.gh, number, &sticky, &[text])
+            .await
+            .map_err(|e| self.github_error(e))?;
+        Ok(())
+    }
+
+    async fn pull_closed(&self, number: u64, merged: bool) -> Result<(), String> {
+        let owner = format!("pull request #{number}");
+        let envs = self.environments_at_head().await?;
+        let mut freed = Vec::new();
+        for env in &envs {
+            let key = format!("claim/{}", env.name);
+            if let Ok(Some(l)) = self.cx.store.lock(&key).await
+                && l.owner == owner
+            {
+                self.cx
+                    .store
+                    .release_lock(&l)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                freed.push(env.name.clone());
+            }
+            if !merged {
+                match live::delete_change_sets_of_origin(&self.cx.aws, env, &format!("pr-{number}"))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(pull_request = number, environment = %env.name, deleted = n, "deleted the change sets of a closed pull request")
+                    }
+                    Err(e) => {
+                        tracing::warn!(pull_request = number, environment = %env.name, error = %self.cx.masker.scrub(&e.to_string()), "could not delete the change sets of a closed pull request")
+                    }
+                }
+            }
+        }
+        // Whoever waited for a freed environment is planned now.
+        let waiting: BTreeSet<u64> = {
+            let mut st = self.state();
+            for s in st.waiting.values_mut() {
+                s.remove(&number);
+            }
+            freed
+                .iter()
+                .filter_map(|e| st.waiting.remove(e))
+                .flatten()
+                .collect()
+        };
+        for n in waiting {
+            self.enqueue(Job::PlanPull {
+                number: n,
+                offline: false,
+                selection: PlanSelection::default(),
+                why: format!("pull request #{number} released an environment it waited for"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The environments at the default branch's head.
+    async fn environments_at_head(
+        &self,
+    ) -> Result<Vec<crate::desired::DesiredEnvironment>, String> {
+        let repo = self.cx.repo.clone();
+        let prefix = self.cx.prefix.clone();
+        let branch = self.config.repository.default_branch.clone();
+        tokio::task::spawn_blocking(move || {
+            let r = git::open(&repo).map_err(|e| e.to_string())?;
+            let rev = Revision::resolve(&r, &format!("refs/heads/{branch}"))
+                .map_err(|e| e.to_string())?;
+            let src = rev.source(&r, &prefix).map_err(|e| e.to_string())?;
+            let v = validate_repository(&src).map_err(|e| e.to_string())?;
+            Ok(v.environments)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
+    /// Brings every environment from its last applied commit to the default branch's head.
+    async fn reconcile(self: &Arc<Self>) -> Result<(), String> {
+        let heads = self.mirror.heads().map_err(|e| e.to_string())?;
+        let Some(head) = heads.default_branch else {
+            return Err(format!(
+                "the repository has no branch `{}`",
+                self.config.repository.default_branch
+            ));
+        };
+        let envs = self.environments_at_head().await?;
+        let mut tasks = Vec::new();
+        for env in envs {
+            let me = self.clone();
+            let head = head.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = env.name.clone();
+                if let Err(e) = me.reconcile_env(&name, &head).await {
+                    tracing::error!(environment = %name, error = %e, "reconciliation failed");
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        Ok(())
+    }
+
+    async fn reconcile_env(&self, env: &str, head: &str) -> Result<(), String> {
+        let lock = self.env_lock(env);
+        let _guard = lock.lock().await;
+        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+        // One replica at a time: a lease in the store, renewed while the work runs.
+        let key = format!("work/{env}");
+        let lease = match self
+            .cx
+            .store
+            .try_lock(&key, &self.replica, "reconciling", WORK_LEASE, now())
+            .await
+        {
+            Ok(l) => l,
+            Err(LockError::Held(l)) => {
+                tracing::info!(environment = env, holder = %l.owner, "another replica works on it");
+                return Ok(());
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        let store = self.cx.store.clone();
+        let renew = {
+            let lease = lease.clone();
+            tokio::spawn(async move {
+                let mut l = lease;
+                loop {
+                    tokio::time::sleep(WORK_LEASE / 3).await;
+                    match store.renew_lock(&l, WORK_LEASE, now()).await {
+                        Ok(n) => l = n,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the work lease was lost");
+                            return;
+                        }
+                    }
+                }
+            })
+        };
+        let result = self.reconcile_env_locked(env, head).await;
+        renew.abort();
+        let _ = self.cx.store.release_lock(&lease).await;
+        result
+    }
+
+    async fn reconcile_env_locked(&self, env: &str, head: &str) -> Result<(), String> {
+        let deployed = self
+            .cx
+            .store
+            .deployed(env)
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|d| d.commit);
+        if deployed.as_deref() == Some(head) {
+            return Ok(());
+        }
+        let commits = self
+            .commits_to_apply(env, deployed.as_deref(), head)
+            .await?;
+        for commit in commits {
+            if self
+                .state()
+                .reported_stuck
+                .contains(&(env.to_string(), commit.clone()))
+            {
+                return Ok(());
+            }
+            let observer: Arc<dyn Observer> = Arc::new(LogObserver {
+                environment: env.to_string(),
+            });
+            let options = ApplyOptions {
+                allow_delete: self.config.apply.allow_delete,
+                replan: self.config.apply.replan,
+                assume_yes: false,
+                stack_timeout: Duration::from_secs(self.config.apply.stack_timeout_minutes * 60),
+                parallel: self.config.apply.parallel_stacks,
+                owner: self.replica.clone(),
+                ..ApplyOptions::default()
+            };
+            let started = Instant::now();
+            let done = flow::apply_environment(
+                &self.cx,
+                env,
+                &ApplyTarget::Commit(commit.clone()),
+                &options,
+                observer,
+            )
+            .await
+            .map_err(|e| self.github_error(e))?;
+            let ok = matches!(&done.applied, Applied::Done(r) if r.succeeded());
+            self.metrics.run(
+                "apply",
+                if ok { "ok" } else { "failed" },
+                started.elapsed().as_secs_f64(),
+            );
+            if ok {
+                self.metrics.applied(env, now());
+                continue;
+            }
+            // Said on GitHub once; tried again when the branch moves or the agent restarts.
+            self.state()
+                .reported_stuck
+                .insert((env.to_string(), commit.clone()));
+            return Ok(());
+        }
+        Ok(())
+    }
+
+    /// The commits of the default branch after `deployed`, up to `head`, oldest first, that
+    /// change `env` (first parents only: each merge once). Only `head` when nothing was
+    /// deployed, or when `deployed` is not in the branch's history.
+    async fn commits_to_apply(
+        &self,
+        env: &str,
+        deployed: Option<&str>,
+        head: &str,
+    ) -> Result<Vec<String>, String> {
+        let repo = self.cx.repo.clone();
+        let prefix = self.cx.prefix.clone();
+        let env = env.to_string();
+        let deployed = deployed.map(str::to_string);
+        let head = head.to_string();
+        tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
+            let r = git::open(&repo).map_err(|e| e.to_string())?;
+            let Some(deployed) = deployed else {
+                return Ok(vec![head]);
+            };
+            let mut chain = Vec::new();
+            let mut c = Revision::resolve(&r, &head)
+                .map_err(|e| e.to_string())?
+                .commit;
+            loop {
+                if c.id().to_string() == deployed {
+                    break;
+                }
+                chain.push(c.id().to_string());
+                match c.parent(0) {
+                    Ok(p) => c = p,
+                    // The deployed commit is not behind the head: apply the head.
+                    Err(_) => return Ok(vec![head]),
+                }
+                if chain.len() > 10_000 {
+                    return Ok(vec![head]);
+                }
+            }
+            chain.reverse();
+            let cache = ParseCache::default();
+            let mut out = Vec::new();
+            let mut before = deployed;
+            for commit in chain {
+                let changes = crate::affected::compare(&r, &prefix, &before, &commit, &cache)
+                    .map(|cmp| cmp.report.units.iter().any(|u| u.environment == env))
+                    .unwrap_or(true);
+                if changes {
+                    out.push(commit.clone());
+                }
+                before = commit;
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
+    /// A `/formwork …` comment.
+    async fn command(self: &Arc<Self>, c: &IssueCommentEvent) -> Result<(), String> {
+        let gh = &self.cx.gh;
+        let reply = |text: String| async move {
+            gh.create_comment(c.pull_request, &text)
+                .await
+                .map(|_| ())
+                .map_err(|e| self.github_error(e))
+        };
+        let react = |content: &'static str| async move {
+            if let Err(e) = gh.react(c.comment_id, content).await {
+                tracing::warn!(error = %e, "could not react to the comment");
+            }
+        };
+        let command = match commands::parse_comment(&c.body) {
+            Parsed::NotACommand => return Ok(()),
+            Parsed::Invalid { message } => {
+                react("confused").await;
+                return reply(format!("{message}\n\n{}", commands::help_markdown())).await;
+            }
+            Parsed::Command(Command::Help) => return reply(commands::help_markdown()).await,
+            Parsed::Command(command) => command,
+        };
+        let permission = gh
+            .permission(&c.author)
+            .await
+            .map_err(|e| self.github_error(e))?;
+        if !permission.may_deploy() {
+            react("confused").await;
+            return reply(commands::refusal_markdown(
+                &c.author,
+                command.name(),
+                permission.as_str(),
+            ))
+            .await;
+        }
+        react("eyes").await;
+        match command {
+            Command::Help => Ok(()),
+            Command::Plan {
+                environments,
+                stacks,
+            } => {
+                self.enqueue(Job::PlanPull {
+                    number: c.pull_request,
+                    offline: false,
+                    selection: PlanSelection {
+                        environments,
+                        stacks,
+                        ..PlanSelection::default()
+                    },
+                    why: format!("/formwork plan by @{}", c.author),
+                });
+                Ok(())
+            }
+            Command::Apply { environments } => {
+                if !self.config.github.apply_before_merge {
+                    return reply(commands::apply_before_merge_off_markdown(
+                        "`github.apply_before_merge: true` in the agent's settings",
+                    ))
+                    .await;
+                }
+                let envs = if environments.is_empty() {
+                    self.affected_by_pull(c.pull_request).await?
+                } else {
+                    environments
+                };
+                for env in envs {
+                    let lock = self.env_lock(&env);
+                    let _g = lock.lock().await;
+                    let options = ApplyOptions {
+                        allow_delete: self.config.apply.allow_delete,
+                        replan: self.config.apply.replan,
+                        stack_timeout: Duration::from_secs(
+                            self.config.apply.stack_timeout_minutes * 60,
+                        ),
+                        parallel: self.config.apply.parallel_stacks,
+                        owner: self.replica.clone(),
+                        ..ApplyOptions::default()
+                    };
+                    flow::apply_environment(
+                        &self.cx,
+                        &env,
+                        &ApplyTarget::OpenPullRequest(c.pull_request),
+                        &options,
+                        Arc::new(LogObserver {
+                            environment: env.clone(),
+                        }),
+                    )
+                    .await
+                    .map_err(|e| self.github_error(e))?;
+                }
+                Ok(())
+            }
+            Command::Unlock { environments } => {
+                let envs: Vec<String> = if environments.is_empty() {
+                    self.environments_at_head()
+                        .await?
+                        .into_iter()
+                        .map(|e| e.name)
+                        .collect()
+                } else {
+                    environments
+                };
+                let mut lines = Vec::new();
+                for env in envs {
+                    let key = format!("claim/{env}");
+                    let removed = self
+                        .cx
+                        .store
+                        .force_unlock(
+                            &key,
+                            &format!("@{} (GitHub)", c.author),
+                            &format!("/formwork unlock on pull request #{}", c.pull_request),
+                            now(),
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let was_locked = removed.is_some();
+                    lines.push(match removed {
+                        Some(l) => format!("- `{env}`: unlocked (was held by {})", l.owner),
+                        None => format!("- `{env}`: was not locked"),
+                    });
+                    if was_locked {
+                        let waiting = self.state().waiting.remove(&env).unwrap_or_default();
+                        for n in waiting {
+                            self.enqueue(Job::PlanPull {
+                                number: n,
+                                offline: false,
+                                selection: PlanSelection::default(),
+                                why: format!("`{env}` was unlocked"),
+                            });
+                        }
+                    }
+                }
+                reply(format!(
+                    "Unlocked by @{}:\n\n{}",
+                    c.author,
+                    lines.join("\n")
+                ))
+                .await
+            }
+        }
+    }
+
+    /// Polls the repository: a moved default branch is reconciled, a pull request whose head
+    /// moved is planned (when it is open). The first poll only learns where things are.
+    pub async fn poll(self: &Arc<Self>) -> Result<(), String> {
+        let heads = self.fetch().await?;
+        let previous = self.state().last_heads.replace(heads.clone());
+        let Some(previous) = previous else {
+            return Ok(());
+        };
+        if heads.default_branch != previous.default_branch {
+            self.enqueue(Job::Reconcile {
+                why: "the poll found the default branch moved".into(),
+            });
+        }
+        for (n, head) in &heads.pulls {
+            if previous.pulls.get(n) == Some(head) {
+                continue;
+            }
+            match self.cx.gh.pull_request(*n).await {
+                Ok(p) if p.state == "open" => self.enqueue(Job::PlanPull {
+                    number: *n,
+                    offline: !self.trusted_head(&p),
+                    selection: PlanSelection::default(),
+                    why: "the poll found a new head".into(),
+                }),
+                Ok(_) => {}
+                Err(e) => {
+                    self.github_error(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a pull request's head may be planned with AWS: from the repository itself or
+    /// from a trusted owner's fork.
+    pub fn trusted_head(&self, p: &crate::github::client::PullRequest) -> bool {
+        let Some(full) = p.head.repo.as_ref().map(|r| r.full_name.as_str()) else {
+            return false;
+        };
+        if full.eq_ignore_ascii_case(&self.config.github.repository) {
+            return true;
+        }
+        let owner = full.split('/').next().unwrap_or_default();
+        self.config
+            .github
+            .trusted_fork_owners
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(owner))
+    }
+
+    /// Whether a fork's owner is trusted with AWS.
+    pub fn trusted_fork_owner(&self, owner: &str) -> bool {
+        self.config
+            .github
+            .trusted_fork_owners
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(owner))
+    }
+
+    /// Stops taking jobs, cancels plans, and waits (up to `grace`) for the rest, so that
+    /// applies reach a recorded state.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let (plans, others) = {
+            let mut st = self.state();
+            (
+                st.plans.drain().map(|(_, h)| h).collect::<Vec<_>>(),
+                std::mem::take(&mut st.others),
+            )
+        };
+        for p in plans {
+            p.abort();
+        }
+        let wait = async {
+            for h in others {
+                let _ = h.await;
+            }
+        };
+        if tokio::time::timeout(grace, wait).await.is_err() {
+            tracing::warn!("work still running after the grace period; the next start recovers it");
+        }
+    }
+}
+
+/// Apply progress into the logs.
+struct LogObserver {
+    environment: String,
+}
+
+impl Observer for LogObserver {
+    fn unit(&self, stack: &str, state: UnitState, message: Option<&str>) {
+        tracing::info!(environment = %self.environment, stack, state = state.as_str(), message, "stack");
+    }
+
+    fn event(&self, stack: &str, e: &StackEvent) {
+        tracing::info!(environment = %self.environment, stack, resource = %e.logical_id, status = %e.status, reason = e.reason.as_deref(), "event");
+    }
+
+    fn replanned(&self, plan: &UnitPlan) {
+        tracing::info!(environment = %self.environment, stack = %plan.stack, action = ?plan.action, "fresh change set");
+    }
+
+    fn confirm(&self, question: &str) -> bool {
+        tracing::warn!(environment = %self.environment, question, "not confirmed: the agent never confirms destruction the review did not show");
+        false
+    }
+}

@@ -1,0 +1,280 @@
+//! The agent's settings: `formwork-server.yml`, with flags and `FORMWORK_*` variables over it.
+//! Unknown keys are rejected; the doc comments are the documentation of the generated JSON
+//! Schema (`formwork schema server`). Secrets are never in this file: the webhook secret and
+//! GitHub credentials come from the environment (or a file it names).
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::config::parse_yaml;
+use crate::diag::{Color, Diagnostics, SourceMap, render_all};
+use crate::github::report::ReportMode;
+
+/// The settings of `formwork serve`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "formwork server")]
+pub struct ServerConfig {
+    /// The address to listen on, `HOST:PORT`. Default `127.0.0.1:8080`: reachable from this
+    /// machine only; put a reverse proxy in front, or listen on another address deliberately.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The config repository the agent watches.
+    pub repository: RepositoryConfig,
+    /// The GitHub side: where comments and statuses go, which deliveries are accepted.
+    pub github: GitHubConfig,
+    /// How often to fetch the repository (the default branch and open pull requests' heads), in
+    /// seconds, for when webhooks do not reach the agent; 0 turns polling off. Default 60.
+    #[serde(default = "default_poll")]
+    pub poll_interval_seconds: u64,
+    /// How many environments are worked on at once (one job at a time per environment).
+    /// Default 4.
+    #[serde(default = "default_parallel")]
+    pub parallel_environments: usize,
+    /// How applies run.
+    #[serde(default)]
+    pub apply: ApplyConfig,
+    /// AWS calls in flight at once per account and region. Default 8.
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+}
+
+/// The config repository.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryConfig {
+    /// Where to clone it from: `https://github.com/OWNER/NAME.git`, or a path to a repository on
+    /// this machine. The agent keeps one clone in its data directory and fetches into it.
+    pub url: String,
+    /// The branch whose commits are applied. Default `main`.
+    #[serde(default = "default_branch")]
+    pub default_branch: String,
+    /// The directory holding `pipelines/` and `environments/`, relative to the repository's
+    /// root. Default: the root.
+    #[serde(default)]
+    pub path: String,
+}
+
+/// GitHub.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitHubConfig {
+    /// The config repository on GitHub, `OWNER/NAME`.
+    pub repository: String,
+    /// The REST API root. Default `https://api.github.com`; GitHub Enterprise Server:
+    /// `https://HOST/api/v3`.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Repositories (`OWNER/NAME`) whose webhook deliveries are acted on. Default: only
+    /// `repository`. Deliveries from any other are acknowledged and ignored.
+    #[serde(default)]
+    pub allowed_repositories: Vec<String>,
+    /// Owners (users or organisations) whose forks' pull requests are planned against AWS.
+    /// Pull requests from any other fork are planned offline, from the two revisions only:
+    /// fork code never runs with AWS credentials.
+    #[serde(default)]
+    pub trusted_fork_owners: Vec<String>,
+    /// How outcomes show on commits: `status`, `check-run` or `none`. Default `status`.
+    #[serde(default)]
+    pub report: ReportMode,
+    /// The most comments one plan may take. Default 5.
+    #[serde(default = "default_parts")]
+    pub max_comment_parts: usize,
+    /// Whether `/formwork apply` may apply an open pull request's reviewed plan. Default false.
+    #[serde(default)]
+    pub apply_before_merge: bool,
+    /// This agent's address as GitHub users reach it (for links from statuses to its status
+    /// page), e.g. `https://formwork.example.com`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// A file holding the webhook secret, instead of the `FORMWORK_WEBHOOK_SECRET` variable.
+    #[serde(default)]
+    pub webhook_secret_file: Option<String>,
+}
+
+/// How applies run.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyConfig {
+    /// Delete stacks that left the config (environments may also allow it themselves with
+    /// `allow_delete`). Default false.
+    #[serde(default)]
+    pub allow_delete: bool,
+    /// Make fresh change sets for stacks whose reviewed one no longer matches, instead of
+    /// refusing. A fresh change set that replaces or removes what the review did not show is
+    /// never applied by the agent. Default false.
+    #[serde(default)]
+    pub replan: bool,
+    /// How long to wait for one stack operation, in minutes (stacks may set their own
+    /// `timeout_minutes`). Default 60.
+    #[serde(default = "default_timeout")]
+    pub stack_timeout_minutes: u64,
+    /// Stack operations at once within an environment. Default 8.
+    #[serde(default = "default_parallel_stacks")]
+    pub parallel_stacks: usize,
+}
+
+impl Default for ApplyConfig {
+    fn default() -> ApplyConfig {
+        ApplyConfig {
+            allow_delete: false,
+            replan: false,
+            stack_timeout_minutes: default_timeout(),
+            parallel_stacks: default_parallel_stacks(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_poll() -> u64 {
+    60
+}
+fn default_parallel() -> usize {
+    4
+}
+fn default_in_flight() -> usize {
+    crate::aws::DEFAULT_MAX_IN_FLIGHT
+}
+fn default_branch() -> String {
+    "main".into()
+}
+fn default_parts() -> usize {
+    5
+}
+fn default_timeout() -> u64 {
+    60
+}
+fn default_parallel_stacks() -> usize {
+    8
+}
+
+impl ServerConfig {
+    /// Settings from flags alone: a repository and its GitHub name, defaults for the rest.
+    pub fn minimal(url: &str, github_repository: &str) -> ServerConfig {
+        ServerConfig {
+            listen: default_listen(),
+            repository: RepositoryConfig {
+                url: url.to_string(),
+                default_branch: default_branch(),
+                path: String::new(),
+            },
+            github: GitHubConfig {
+                repository: github_repository.to_string(),
+                api_url: None,
+                allowed_repositories: Vec::new(),
+                trusted_fork_owners: Vec::new(),
+                report: ReportMode::default(),
+                max_comment_parts: default_parts(),
+                apply_before_merge: false,
+                public_url: None,
+                webhook_secret_file: None,
+            },
+            poll_interval_seconds: default_poll(),
+            parallel_environments: default_parallel(),
+            apply: ApplyConfig::default(),
+            max_in_flight: default_in_flight(),
+        }
+    }
+
+    /// Whether deliveries from `full_name` are acted on.
+    pub fn allows_repository(&self, full_name: &str) -> bool {
+        let same = |a: &str| a.eq_ignore_ascii_case(full_name);
+        same(&self.github.repository) || self.github.allowed_repositories.iter().any(|r| same(r))
+    }
+}
+
+/// Reads a settings file; every problem comes back rendered, with its line and column.
+pub fn load(path: &std::path::Path) -> Result<ServerConfig, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let file: Arc<str> = Arc::from(path.display().to_string().as_str());
+    let parsed = parse_yaml::<ServerConfig>(&file, bytes);
+    let mut diags = Diagnostics::new();
+    for d in parsed.diags {
+        diags.push(d);
+    }
+    if diags.has_errors() || parsed.value.is_none() {
+        let mut texts = SourceMap::default();
+        if let Some(t) = &parsed.text {
+            texts.insert(&file, t);
+        }
+        return Err(render_all(&diags, &texts, Color::Never));
+    }
+    let config = parsed.value.expect("checked above");
+    config
+        .check()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(config)
+}
+
+impl ServerConfig {
+    /// Checks what the types cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "listen `{}` is not HOST:PORT with an IP address (e.g. 127.0.0.1:8080)",
+                self.listen
+            ));
+        }
+        crate::github::client::RepoName::parse(&self.github.repository)
+            .map_err(|e| format!("github.repository: {e}"))?;
+        for r in &self.github.allowed_repositories {
+            crate::github::client::RepoName::parse(r)
+                .map_err(|e| format!("github.allowed_repositories: {e}"))?;
+        }
+        if self.parallel_environments == 0 {
+            return Err("parallel_environments must be at least 1".into());
+        }
+        if self.repository.default_branch.trim().is_empty() {
+            return Err("repository.default_branch must not be empty".into());
+        }
+        Ok(())
+    }
+}
+
+/// The JSON Schema of `formwork-server.yml`.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(ServerConfig)).expect("schema serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("formwork-server.yml");
+        std::fs::write(&p, text).unwrap();
+        (d, p)
+    }
+
+    #[test]
+    fn a_small_file_gets_the_defaults() {
+        let (_d, p) =
+            write("repository:\n  url: /srv/config.git\ngithub:\n  repository: octo-org/config\n");
+        let c = load(&p).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.repository.default_branch, "main");
+        assert_eq!(c.poll_interval_seconds, 60);
+        assert_eq!(c.github.max_comment_parts, 5);
+        assert!(c.allows_repository("Octo-Org/Config"));
+        assert!(!c.allows_repository("octo-org/other"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_point_at_the_line() {
+        let (_d, p) = write(
+            "repository:\n  url: /srv/config.git\n  default_brnch: main\ngithub:\n  repository: octo-org/config\n",
+        );
+        let e = load(&p).unwrap_err();
+        assert!(e.contains(":3:3"), "{e}");
+        assert!(e.contains("default_branch"), "{e}");
+        let (_d, p) = write(
+            "listen: everywhere\nrepository:\n  url: x\ngithub:\n  repository: octo-org/config\n",
+        );
+        assert!(load(&p).unwrap_err().contains("HOST:PORT"));
+    }
+}

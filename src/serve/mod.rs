@@ -1,0 +1,157 @@
+//! `formwork serve`: the self-hosted agent. It keeps a clone of the config repository, hears
+//! GitHub's webhooks (and polls when they cannot reach it), plans pull requests, runs comment
+//! commands, and applies merges environment by environment, reconciling each environment with
+//! the default branch on start and on every change.
+//!
+//! - [`config`]: its settings (`formwork-server.yml`);
+//! - [`mirror`]: the clone, fetched incrementally;
+//! - [`agent`]: the jobs, their queue and their order, reconciliation and claims;
+//! - [`http`]: the webhook endpoint, health, metrics and status;
+//! - [`status`] and [`metrics`]: what it shows.
+
+pub mod agent;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod mirror;
+pub mod status;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::aws::Aws;
+use crate::github::client::{Auth, DEFAULT_API_URL, GitHub, RepoName, Retry, Settings};
+use crate::github::flow::Context;
+use crate::github::report::Reporting;
+use crate::plan::secrets;
+
+pub use config::ServerConfig;
+
+/// What `serve` needs besides its settings file.
+pub struct Options {
+    pub config: ServerConfig,
+    /// The clone and (with the SQLite store) the state live here.
+    pub data_dir: PathBuf,
+    /// The state store (`sqlite`, `sqlite:PATH`, `dynamodb:TABLE`).
+    pub store: String,
+    /// The webhook secret; `None` only when deliberately running without one.
+    pub webhook_secret: Option<Vec<u8>>,
+    pub auth: Auth,
+    /// How long a shutdown waits for running applies.
+    pub grace: Duration,
+}
+
+/// Why the agent could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Start(String),
+}
+
+/// Runs the agent until `shutdown` completes; then stops taking work and lets running applies
+/// reach a recorded state (up to the grace period).
+pub async fn serve(
+    opts: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let start = |e: String| ServeError::Start(e);
+    let config = opts.config;
+    config.check().map_err(start)?;
+    let masker = secrets::global();
+    if let Some(s) = &opts.webhook_secret {
+        masker.add(&String::from_utf8_lossy(s));
+    }
+    std::fs::create_dir_all(&opts.data_dir).map_err(|e| {
+        start(format!(
+            "creating the data directory {}: {e}",
+            opts.data_dir.display()
+        ))
+    })?;
+    let store = crate::store::open(&opts.store, &opts.data_dir)
+        .await
+        .map_err(|e| start(e.to_string()))?;
+    let aws = Aws::load(config.max_in_flight).await;
+    let gh = GitHub::connect(
+        Settings {
+            api_url: config
+                .github
+                .api_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_API_URL.to_string()),
+            repo: RepoName::parse(&config.github.repository).map_err(|e| start(e.to_string()))?,
+            auth: opts.auth,
+            retry: Retry::default(),
+        },
+        masker.clone(),
+    )
+    .await
+    .map_err(|e| start(e.to_string()))?;
+    let mirror = mirror::Mirror::new(
+        opts.data_dir.join("repository.git"),
+        &config.repository.url,
+        &config.repository.default_branch,
+    );
+    let cx = Context {
+        repo: mirror.dir.clone(),
+        prefix: config.repository.path.trim_matches('/').to_string(),
+        store: Arc::new(store),
+        aws: Arc::new(aws),
+        gh,
+        reporting: Reporting {
+            mode: config.github.report,
+            max_parts: config.github.max_comment_parts.max(1),
+            target_url: config.github.public_url.clone(),
+        },
+        masker,
+    };
+    let replica = format!("{} serve", crate::apply::default_owner());
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| start(format!("listening on {}: {e}", config.listen)))?;
+    tracing::info!(address = %config.listen, replica, "formwork serve listening");
+    let poll = Duration::from_secs(config.poll_interval_seconds);
+    let (agent, rx) = agent::Agent::new(config, cx, mirror, replica);
+    let queue = tokio::spawn(agent.clone().run_queue(rx));
+
+    // The first fetch, then reconciliation; then polling at the interval.
+    let poller = {
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            let mut delay = Duration::from_secs(1);
+            loop {
+                match agent.poll().await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not fetch the repository; trying again");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(60));
+                    }
+                }
+            }
+            agent.enqueue(agent::Job::Reconcile {
+                why: "the agent started".into(),
+            });
+            if poll.is_zero() {
+                return;
+            }
+            loop {
+                tokio::time::sleep(poll).await;
+                if let Err(e) = agent.poll().await {
+                    tracing::warn!(error = %e, "poll failed");
+                }
+            }
+        })
+    };
+
+    let app = http::router(agent.clone(), opts.webhook_secret);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    tracing::info!("shutting down: no new work; waiting for running applies");
+    poller.abort();
+    agent.shutdown(opts.grace).await;
+    queue.abort();
+    served.map_err(|e| start(format!("the HTTP server failed: {e}")))
+}
