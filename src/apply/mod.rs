@@ -100,7 +100,7 @@ pub fn default_owner() -> String {
 /// Whether a lock owner written by [`default_owner`] names a process of this machine that no
 /// longer runs. Only answered where the process table can be read (`/proc`); elsewhere, and for
 /// other owners, `false`: the lock is then recovered when its lease runs out.
-fn holder_is_gone(owner: &str) -> bool {
+pub fn holder_is_gone(owner: &str) -> bool {
     let Some((who, pid)) = owner.rsplit_once(" (pid ") else {
         return false;
     };

@@ -208,8 +208,15 @@ fn run_github(cli: &crate::Cli, args: &ApplyArgs) -> Result<u8> {
             None => flow::ApplyTarget::Commit(args.head.clone()),
         };
         anyhow::Ok(
-            flow::apply_environment(&cx, &args.env, &target, &options(args), observer(args))
-                .await?,
+            flow::apply_environment(
+                &cx,
+                &args.env,
+                &target,
+                &options(args),
+                observer(args),
+                false,
+            )
+            .await?,
         )
     })?;
     match (done.pull_request, args.github_pr) {

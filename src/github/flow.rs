@@ -229,12 +229,17 @@ pub struct AppliedEnvironment {
 
 /// Applies one environment at `target` with the reviewed plan, and reports on GitHub: results
 /// on the pull request (or the commit) and a `formwork/apply` mark on the commit.
+///
+/// With `quiet_without_review`, a commit that no pull request brought and that has no plan is
+/// left alone without a word on GitHub (the agent, reconciling an environment that formwork
+/// never applied, says so in its log only).
 pub async fn apply_environment(
     cx: &Context,
     environment: &str,
     target: &ApplyTarget,
     options: &ApplyOptions,
     observer: Arc<dyn Observer>,
+    quiet_without_review: bool,
 ) -> Result<AppliedEnvironment, FlowError> {
     let (commit, pull) = match target {
         ApplyTarget::OpenPullRequest(n) => {
@@ -259,16 +264,22 @@ pub async fn apply_environment(
             (commit, pull)
         }
     };
+    let plan = reviewed_plan(cx, environment, pull.as_ref().map(|p| p.head.sha.as_str())).await?;
+    if quiet_without_review && pull.is_none() && plan.is_err() {
+        return Ok(AppliedEnvironment {
+            applied: Applied::Stopped {
+                message: plan.err().unwrap_or_default(),
+                diagnostics: None,
+            },
+            commit,
+            pull_request: None,
+        });
+    }
     let started = report::begin(&cx.gh, Job::Apply, &commit, &cx.reporting).await?;
-    let applied = apply_reviewed(
-        cx,
-        environment,
-        &commit,
-        pull.as_ref().map(|p| p.head.sha.as_str()),
-        options,
-        observer,
-    )
-    .await?;
+    let applied = match plan {
+        Ok(plan) => apply_plan(cx, environment, &commit, plan, options, observer).await?,
+        Err(why) => stopped(why),
+    };
     let outcome = match &applied {
         Applied::Done(report) => ApplyOutcome::Applied(report),
         Applied::Stopped {
@@ -307,6 +318,37 @@ fn resolve(cx: &Context, rev: &str) -> Result<String, FlowError> {
         .id())
 }
 
+/// The plan reviewed for `reviewed_head` (a pull request's head), else the environment's
+/// newest recorded plan; `Err` says why there is none to apply.
+pub async fn reviewed_plan(
+    cx: &Context,
+    environment: &str,
+    reviewed_head: Option<&str>,
+) -> Result<Result<Plan, String>, FlowError> {
+    let found = match reviewed_head {
+        Some(head) => cx.store.latest_plan_of_commit(environment, head).await?,
+        None => cx.store.latest_plan(environment).await?,
+    };
+    Ok(match found {
+        Some(p) if p.offline => Err(format!(
+            "plan {} was made offline and has no change sets to apply",
+            p.id
+        )),
+        Some(p) => Ok(p),
+        None => Err(match reviewed_head {
+            Some(head) => format!(
+                "no plan of environment `{environment}` for the pull request's head {} is recorded in the state store `{}`: the pull request's plan must be recorded in a store this run can read (see docs/github-actions.md)",
+                &head[..head.len().min(12)],
+                cx.store.describe()
+            ),
+            None => format!(
+                "no plan of environment `{environment}` is recorded in the state store `{}`",
+                cx.store.describe()
+            ),
+        }),
+    })
+}
+
 /// Applies `environment` at `commit` with the plan reviewed for `reviewed_head` (the pull
 /// request's head), else the environment's newest recorded plan.
 pub async fn apply_reviewed(
@@ -317,32 +359,21 @@ pub async fn apply_reviewed(
     options: &ApplyOptions,
     observer: Arc<dyn Observer>,
 ) -> Result<Applied, FlowError> {
-    let found = match reviewed_head {
-        Some(head) => cx.store.latest_plan_of_commit(environment, head).await?,
-        None => cx.store.latest_plan(environment).await?,
-    };
-    let plan = match found {
-        Some(p) if p.offline => {
-            return Ok(stopped(format!(
-                "plan {} was made offline and has no change sets to apply",
-                p.id
-            )));
-        }
-        Some(p) => p,
-        None => {
-            return Ok(stopped(match reviewed_head {
-                Some(head) => format!(
-                    "no plan of environment `{environment}` for the pull request's head {} is recorded in the state store `{}`: the pull request's plan must be recorded in a store this run can read (see docs/github-actions.md)",
-                    &head[..head.len().min(12)],
-                    cx.store.describe()
-                ),
-                None => format!(
-                    "no plan of environment `{environment}` is recorded in the state store `{}`",
-                    cx.store.describe()
-                ),
-            }));
-        }
-    };
+    match reviewed_plan(cx, environment, reviewed_head).await? {
+        Ok(plan) => apply_plan(cx, environment, commit, plan, options, observer).await,
+        Err(why) => Ok(stopped(why)),
+    }
+}
+
+/// Applies `plan` to `environment` at `commit`.
+pub async fn apply_plan(
+    cx: &Context,
+    environment: &str,
+    commit: &str,
+    plan: Plan,
+    options: &ApplyOptions,
+    observer: Arc<dyn Observer>,
+) -> Result<Applied, FlowError> {
     let desired = {
         let r = git::open(&cx.repo)?;
         workflow::desired_at(&r, &cx.prefix, commit, environment)

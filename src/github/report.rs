@@ -251,13 +251,7 @@ pub async fn finish_apply(
             diagnostics,
         } => (
             *environment,
-            failure_markdown(
-                &format!("apply of `{environment}`"),
-                environment,
-                commit,
-                message,
-                *diagnostics,
-            ),
+            failure_markdown("apply", environment, commit, message, *diagnostics),
             false,
         ),
     };

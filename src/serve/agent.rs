@@ -579,12 +579,28 @@ impl Agent {
         let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
         // One replica at a time: a lease in the store, renewed while the work runs.
         let key = format!("work/{env}");
-        let lease = match self
+        let mut attempt = self
             .cx
             .store
             .try_lock(&key, &self.replica, "reconciling", WORK_LEASE, now())
-            .await
+            .await;
+        if let Err(LockError::Held(l)) = &attempt
+            && crate::apply::holder_is_gone(&l.owner)
         {
+            // A replica of this machine that died (killed mid-work): its lease is void.
+            tracing::warn!(environment = env, holder = %l.owner, "taking over the work of a replica that is gone");
+            self.cx
+                .store
+                .force_unlock(&key, &self.replica, "its holder's process is gone", now())
+                .await
+                .map_err(|e| e.to_string())?;
+            attempt = self
+                .cx
+                .store
+                .try_lock(&key, &self.replica, "reconciling", WORK_LEASE, now())
+                .await;
+        }
+        let lease = match attempt {
             Ok(l) => l,
             Err(LockError::Held(l)) => {
                 tracing::info!(environment = env, holder = %l.owner, "another replica works on it");
@@ -656,6 +672,7 @@ impl Agent {
                 &ApplyTarget::Commit(commit.clone()),
                 &options,
                 observer,
+                true,
             )
             .await
             .map_err(|e| self.github_error(e))?;
@@ -668,6 +685,9 @@ impl Agent {
             if ok {
                 self.metrics.applied(env, now());
                 continue;
+            }
+            if let (Applied::Stopped { message, .. }, None) = (&done.applied, done.pull_request) {
+                tracing::warn!(environment = env, commit = %commit, reason = %message, "not applied: no pull request brought the commit and no plan of it is recorded");
             }
             // Said on GitHub once; tried again when the branch moves or the agent restarts.
             self.state()
@@ -822,6 +842,7 @@ impl Agent {
                         Arc::new(LogObserver {
                             environment: env.clone(),
                         }),
+                        false,
                     )
                     .await
                     .map_err(|e| self.github_error(e))?;

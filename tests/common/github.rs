@@ -368,17 +368,21 @@ fn answer(
             }
             Some((404, json!({"message": "Not Found"}).to_string()))
         }
-        ("GET", ["repos", _, _, "pulls", n]) => {
+        ("GET", ["repos", owner, name, "pulls", n]) => {
             let n: u64 = n.parse().ok()?;
             let set = st.pulls.get(&n)?;
-            Some((200, merge(example, set).to_string()))
+            Some((200, with_repo(merge(example, set), owner, name).to_string()))
         }
-        ("GET", ["repos", _, _, "commits", sha, "pulls"]) => {
+        ("GET", ["repos", owner, name, "commits", sha, "pulls"]) => {
             let template = example.get(0).cloned().unwrap_or(Value::Null);
             let list: Vec<Value> = st
                 .commit_pulls
                 .get(*sha)
-                .map(|ps| ps.iter().map(|p| merge(template.clone(), p)).collect())
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| with_repo(merge(template.clone(), p), owner, name))
+                        .collect()
+                })
                 .unwrap_or_default();
             Some((200, Value::Array(list).to_string()))
         }
@@ -428,6 +432,16 @@ fn query_value(query: &str, key: &str) -> Option<usize> {
         let (k, v) = kv.split_once('=')?;
         (k == key).then(|| v.parse().ok()).flatten()
     })
+}
+
+/// A pull request whose head and base are both in `owner/name` (not a fork).
+fn with_repo(mut pull: Value, owner: &str, name: &str) -> Value {
+    for side in ["head", "base"] {
+        pull[side]["repo"]["full_name"] = json!(format!("{owner}/{name}"));
+        pull[side]["repo"]["name"] = json!(name);
+        pull[side]["repo"]["owner"]["login"] = json!(owner);
+    }
+    pull
 }
 
 /// `base` with the fields of `over` written over it (objects merged, the rest replaced).

@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod fake_aws;
 pub mod github;
+pub mod pr_world;
 pub mod sdk;
 
 use std::path::{Path, PathBuf};
