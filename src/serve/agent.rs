@@ -285,6 +285,10 @@ impl Agent {
                 self.plan_pull(number, offline, selection).await
             }
             Job::Comment(c) => {
+                // Most comments are not commands: nothing to fetch for them.
+                if matches!(commands::parse_comment(&c.body), Parsed::NotACommand) {
+                    return Ok(());
+                }
                 self.fetch().await?;
                 self.command(&c).await
             }
