@@ -2,9 +2,12 @@
 #
 #   docker build -t formwork .
 #   docker run --rm -v "$PWD:/work" -w /work formwork validate
+#   docker run -p 8080:8080 -v formwork-data:/home/formwork/data -e FORMWORK_WEBHOOK_SECRET \
+#     -e GITHUB_TOKEN formwork --data-dir /home/formwork/data serve --config /etc/formwork-server.yml
 #
 # Two stages: the build (Rust toolchain, release profile) and a small runtime (Debian slim with
-# CA certificates and zlib, which libgit2 links), running as an unprivileged user.
+# CA certificates, zlib, which libgit2 links, and git, with which `formwork serve` fetches),
+# running as an unprivileged user.
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
@@ -26,7 +29,7 @@ RUN touch src/main.rs src/lib.rs \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates git \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --uid 10001 --create-home --shell /usr/sbin/nologin formwork
 COPY --from=build /src/target/release/formwork /usr/local/bin/formwork

@@ -641,3 +641,49 @@ fn a_second_pull_request_waits_for_the_claim_and_is_planned_when_the_first_close
     );
     w.check_requests();
 }
+
+/// The status page as headless Chromium renders it: the DOM after load holds the environment
+/// with its deployed commit and the finished run, and a screenshot is drawn.
+fn rendered_in_chromium(agent: &Agent, env: &str, commit: &str) {
+    let chromium = std::env::var("FORMWORK_TEST_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let profile = tempfile::tempdir().unwrap();
+    let shot = profile.path().join("status.png");
+    let url = format!("http://127.0.0.1:{}/", agent.port);
+    let run = |extra: &[String]| {
+        Command::new(&chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1200,800",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(&url)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("headless Chromium ({chromium}) does not run: {e}; scripts/test installs Debian's chromium, or set FORMWORK_TEST_CHROMIUM")
+            })
+    };
+    let dom = run(&["--dump-dom".to_string()]);
+    let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+    assert!(dom.contains("<table id=\"environments\">"), "{dom}");
+    let row = dom
+        .split("<tr>")
+        .find(|r| r.contains(&format!("<td>{env}</td>")))
+        .unwrap_or_else(|| panic!("no row for {env} in {dom}"));
+    assert!(row.contains(&commit[..12]), "{row}");
+    assert!(dom.contains("class=\"succeeded\""), "{dom}");
+    let _ = run(&[format!("--screenshot={}", shot.display())]);
+    let png = std::fs::read(&shot).expect("Chromium wrote a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5_000,
+        "{} bytes",
+        png.len()
+    );
+}
