@@ -384,6 +384,7 @@ fn a_pull_request_is_planned_on_its_webhook_and_applied_on_merge() {
         w.env
     )));
     let (_, page) = agent.get("/");
+    rendered_in_chromium(&agent, &w.env, &merge);
     assert!(
         page.contains(&w.env) && page.contains(&merge[..12]),
         "{page}"

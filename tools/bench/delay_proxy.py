@@ -234,6 +234,10 @@ def handler(state):
                         state.change_sets[m.group(1).decode()] = (stack, cs_kind)
                     if change_set:
                         state.change_sets[f"{stack}/{change_set}"] = (stack, cs_kind)
+            if not stack and change_set:
+                with state.lock:
+                    known = state.change_sets.get(change_set)
+                stack = known[0] if known else None
             held = False
             if resp.status == 200:
                 data, held = rewrite(state, op, params, data, arrival)
