@@ -688,3 +688,148 @@ fn rendered_in_chromium(agent: &Agent, env: &str, commit: &str) {
         png.len()
     );
 }
+
+#[test]
+fn the_agent_guards_its_door() {
+    let w = World::new("srvsec");
+    let remote = remote(&w);
+    let data = tempfile::tempdir().unwrap();
+    // No webhook secret: it refuses to start, and says how to fix it.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_formwork"));
+    moto().configure(&mut cmd);
+    let out = cmd
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["serve", "--repository-url"])
+        .arg(remote.path())
+        .args(["--github-repo", REPO, "--github-api-url", &w.mock.url])
+        .env_remove("FORMWORK_WEBHOOK_SECRET")
+        .env("GITHUB_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("FORMWORK_WEBHOOK_SECRET") && err.contains("--insecure-no-webhook-secret"),
+        "{err}"
+    );
+
+    let agent = Agent::start(&w, remote.path(), data.path(), "sqlite", None);
+    let base = main_commit(&w);
+    let head = open_pull(&w, remote.path(), 31, &base);
+    // A delivery about another repository: acknowledged, nothing queued.
+    let mut other = pull_request_event("opened", 31, &head, &base);
+    other["repository"]["full_name"] = json!("someone-else/config");
+    let (code, answer) = agent.deliver("pull_request", "g-1", &other, SECRET);
+    assert_eq!(
+        (code, answer["queued"].clone()),
+        (202, json!(0)),
+        "{answer}"
+    );
+    // A pull request from a fork: planned offline, without AWS.
+    let mut fork = pull_request_event("opened", 31, &head, &base);
+    fork["pull_request"]["head"]["repo"]["full_name"] = json!("mallory/config");
+    fork["pull_request"]["head"]["repo"]["id"] = json!(4_242_424);
+    assert_eq!(agent.deliver("pull_request", "g-2", &fork, SECRET).0, 202);
+    agent.wait_for("the fork's plan", Duration::from_secs(60), || {
+        has_comment(&w, 31, "<!-- formwork:plan scope=* part=1 -->")
+    });
+    let plan = &w.mock.comments(31)[0].body;
+    assert!(plan.contains("Offline"), "{plan}");
+    w.check_requests();
+}
+
+#[test]
+fn pushes_in_quick_succession_leave_the_plan_of_the_newest_head() {
+    let w = World::new("srvcoal");
+    let remote = remote(&w);
+    let data = tempfile::tempdir().unwrap();
+    let agent = Agent::start(&w, remote.path(), data.path(), "sqlite", None);
+    let base = main_commit(&w);
+    let first = open_pull(&w, remote.path(), 41, &base);
+    w.repo.write(
+        &format!("environments/{}/environment.yml", w.env),
+        &format!("pipeline: svc\naccount: \"123456789012\"\nregion: {REGION}\nvars:\n  Size: small\nstacks:\n  app:\n    tags:\n      team: platform\n"),
+    );
+    let second = w.repo.commit("tagged instead");
+    push(&w, remote.path(), "HEAD", "refs/pull/41/head");
+    w.mock.set_pull(41, &second, &base, None);
+    agent.deliver(
+        "pull_request",
+        "q-1",
+        &pull_request_event("synchronize", 41, &first, &base),
+        SECRET,
+    );
+    agent.deliver(
+        "pull_request",
+        "q-2",
+        &pull_request_event("synchronize", 41, &second, &base),
+        SECRET,
+    );
+    agent.wait_for("the newest head's plan", Duration::from_secs(60), || {
+        w.mock
+            .comments(41)
+            .first()
+            .is_some_and(|c| c.body.contains(&second[..7]))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let comments = w.mock.comments(41);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].body.contains(&second[..7]),
+        "{}",
+        comments[0].body
+    );
+}
+
+#[test]
+fn sigterm_lets_a_running_apply_finish_and_record() {
+    let w = World::new("srvterm");
+    let remote = remote(&w);
+    let data = tempfile::tempdir().unwrap();
+    let proxy = FakeAws::start();
+    proxy.forward_to(&moto().url);
+    let agent = Agent::start(&w, remote.path(), data.path(), "sqlite", Some(&proxy.url));
+    let base = main_commit(&w);
+    let head = open_pull(&w, remote.path(), 51, &base);
+    agent.deliver(
+        "pull_request",
+        "t-1",
+        &pull_request_event("opened", 51, &head, &base),
+        SECRET,
+    );
+    agent.wait_for("the plan comment", Duration::from_secs(60), || {
+        has_comment(&w, 51, "<!-- formwork:plan scope=* part=1 -->")
+    });
+    proxy.delay(300);
+    let merge = merge_pull(&w, remote.path(), 51, &head, &base);
+    agent.deliver("push", "t-2", &push_event(&base, &merge), SECRET);
+    agent.wait_for(
+        "the change set to be executed",
+        Duration::from_secs(60),
+        || {
+            proxy
+                .requests()
+                .iter()
+                .any(|q| q.action.as_deref() == Some("ExecuteChangeSet"))
+        },
+    );
+    assert_eq!(agent.terminate(), Some(0));
+    // Before anything else runs: the store says the apply finished and the merge is deployed.
+    let out = Command::new(env!("CARGO_BIN_EXE_formwork"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["status", "--env", &w.env, "--output", "json"])
+        .current_dir(w.repo.path())
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let env = &status["environments"][0];
+    assert_eq!(env["deployed"]["commit"], merge.as_str(), "{status:#}");
+    assert_eq!(
+        env["unfinished_runs"].as_array().map(Vec::len),
+        Some(0),
+        "{status:#}"
+    );
+}

@@ -57,12 +57,17 @@ def git(repo, *args, capture=False):
 # ------------------------------------------------------------------------------------------------
 
 
+SCENES = []
+
+
 class Scene:
     """A fresh moto server (tools/bench/moto_apply.py: change-set-created stacks get outputs)
     behind tools/bench/delay_proxy.py, both leading process groups of their own."""
 
     def __init__(self, a, scratch):
         self.scratch = scratch
+        self.moto = self.proxy = None
+        SCENES.append(self)  # stopped at the runner's end, whatever happens
         scratch.mkdir(parents=True, exist_ok=True)
         probe = str(a.root / "tools" / "emulators" / "probe.py")
         port = subprocess.run([a.moto_python, probe, "freeport"], check=True,
@@ -71,7 +76,6 @@ class Scene:
             [a.moto_python, str(HERE / "moto_apply.py"), "-H", "127.0.0.1", "-p", port],
             stdin=subprocess.DEVNULL, stdout=open(scratch / "moto.log", "w"),
             stderr=subprocess.STDOUT, start_new_session=True)
-        self.proxy = None
         self.moto_url = f"http://127.0.0.1:{port}"
         if subprocess.run([a.moto_python, probe, "wait", "moto", self.moto_url,
                            str(self.moto.pid), "60"]).returncode != 0:
@@ -345,6 +349,45 @@ def longest_chain(deps):
     return max((best(n) for n in deps), key=len)
 
 
+def formwork_polls(limit):
+    """When formwork reads a stack's status after starting its operation, in seconds, ignoring
+    the time of the reads themselves: src/apply/wait.rs reads at once, then sleeps 250 ms,
+    growing x1.5 per read up to 10 s."""
+    out, t, interval = [0.0], 0.0, 0.25
+    while t < limit:
+        t += interval
+        out.append(t)
+        interval = min(interval * 1.5, 10.0)
+    return out
+
+
+def seen_formwork(d):
+    return next(t for t in formwork_polls(d + 20) if t > d)
+
+
+def seen_sceptre(d):
+    """Sceptre 4.7.0 (StackActions._wait_for_completion): reads the status, sleeps 4 s, and
+    again, until the status read is complete; then it still sleeps its 4 s before returning."""
+    k = 0
+    while 4 * k <= d:
+        k += 1
+    return 4.0 * k, 4.0 * k + 4
+
+
+def schedule_table(delays):
+    say("poll schedules, from the code (ignoring the time of the calls): the first status read "
+        "after a stack operation of D seconds is done, and when the tool can start dependants")
+    say(f"  {'D':>6}  {'formwork: read done at':>24}{'over D':>9}  {'sceptre: read done at':>23}"
+        f"{'returns at':>12}{'over D':>9}")
+    for d in delays:
+        f = seen_formwork(d)
+        s, ret = seen_sceptre(d)
+        say(f"  {d:>5g}s  {f:>23.2f}s{(f - d) / d:>8.0%}  {s:>22.2f}s{ret:>11.2f}s"
+            f"{(ret - d) / d:>8.0%}")
+    say("  formwork reads at " + ", ".join(f"{t:.2f}" for t in formwork_polls(60)[:14])
+        + " … s (then every 10 s)")
+
+
 def busy_note(load, cores):
     if max(load) <= 0.5 * cores:
         return None
@@ -428,6 +471,8 @@ def report(a, deps, results, timelines, problems, load, names):
                 f"calls naming the dependant meanwhile, per stack: "
                 + ", ".join(f"{op} {k / len(gaps):.1f}" for op, k in ops.most_common()))
         say()
+    schedule_table(sorted({D, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0}))
+    say()
     say("targets (PASS/MISS; a MISS never fails the benchmark)")
     if "formwork" in med_ratio:
         r = med_ratio["formwork"]
@@ -468,6 +513,8 @@ def main(argv):
     ap.add_argument("--delay", type=float, default=3.0)
     ap.add_argument("--plan-apply", type=int, default=1)
     a = ap.parse_args(argv)
+    # Stopped by a signal: leave through the `finally` that stops this run's moto and proxy.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     a.scratch.mkdir(parents=True, exist_ok=True)
     say(f"scratch directory: {a.scratch}")
     repo, env_file, env_text, base = make_repo(a, a.scratch)
@@ -503,8 +550,9 @@ def main(argv):
         for tool in order:
             tag = f"run{i + 1}-{tool}"
             say(f"timed run {i + 1}/{a.reps}: {tool} ...")
-            scene = Scene(a, a.scratch / tag)
+            scene = None
             try:
+                scene = Scene(a, a.scratch / tag)
                 new_environment(scene, repo, env_file, env_text, tag, loud)
                 loud = False
                 if tool == "sceptre":
@@ -514,7 +562,8 @@ def main(argv):
                                      else "plan+apply", tag)
                 found = check(scene, repo, r, names)
             finally:
-                scene.stop()
+                if scene:
+                    scene.stop()
             problems += [f"{tag}: {p}" for p in found]
             results[tool].append(r)
             tl = timeline(r, scene.log, names, preds(tool))
@@ -529,5 +578,13 @@ def main(argv):
     return 0
 
 
+def main_stopping_scenes(argv):
+    try:
+        return main(argv)
+    finally:
+        for scene in SCENES:
+            scene.stop()
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main_stopping_scenes(sys.argv[1:]))
