@@ -201,18 +201,9 @@ pub fn check_envs<'a>(
     wanted: &[String],
     known: impl Iterator<Item = &'a String>,
 ) -> Result<(), WorkflowError> {
-    let known: Vec<&String> = known.collect();
-    for w in wanted {
-        if !known.contains(&w) {
-            let near = crate::suggest::nearest(w, known.iter().map(|s| s.as_str()))
-                .map(|n| format!(" (did you mean `{n}`?)"))
-                .unwrap_or_default();
-            return Err(WorkflowError::Usage(format!(
-                "environment `{w}` is not among those to plan{near}"
-            )));
-        }
-    }
-    Ok(())
+    check_names(wanted, known, |w, near| {
+        format!("environment `{w}` is not among those to plan{near}")
+    })
 }
 
 /// Every wanted stack must be a stack of some environment.
@@ -220,15 +211,23 @@ fn check_stacks<'a>(
     wanted: &[String],
     known: impl Iterator<Item = &'a String>,
 ) -> Result<(), WorkflowError> {
+    check_names(wanted, known, |w, near| {
+        format!("there is no stack `{w}` in the environments to plan{near}")
+    })
+}
+
+fn check_names<'a>(
+    wanted: &[String],
+    known: impl Iterator<Item = &'a String>,
+    message: impl Fn(&str, &str) -> String,
+) -> Result<(), WorkflowError> {
     let known: std::collections::BTreeSet<&String> = known.collect();
     for w in wanted {
         if !known.contains(w) {
             let near = crate::suggest::nearest(w, known.iter().map(|s| s.as_str()))
                 .map(|n| format!(" (did you mean `{n}`?)"))
                 .unwrap_or_default();
-            return Err(WorkflowError::Usage(format!(
-                "there is no stack `{w}` in the environments to plan{near}"
-            )));
+            return Err(WorkflowError::Usage(message(w, &near)));
         }
     }
     Ok(())

@@ -214,14 +214,7 @@ fn a_pull_request_from_a_fork_is_planned_offline_and_commented_through_the_actio
     // A config repository whose pull request changes a stack; no AWS at all (a fork's
     // workflow has no credentials): formwork plans offline.
     let repo = Repo::shop();
-    let base = repo
-        .git
-        .head()
-        .unwrap()
-        .peel_to_commit()
-        .unwrap()
-        .id()
-        .to_string();
+    let base = repo.head_commit();
     repo.branch("fork-change");
     repo.checkout("fork-change");
     repo.edit(

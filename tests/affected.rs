@@ -41,14 +41,7 @@ fn one_changed_environment_value_reaches_that_environment_and_its_dependants() {
     r.commit("bigger staging database");
     let run = r.run(&["affected", "--base", "main", "--head", "bigger-db"]);
     assert_eq!(run.code, 2, "{}", run.all());
-    let head = r
-        .git
-        .head()
-        .unwrap()
-        .peel_to_commit()
-        .unwrap()
-        .id()
-        .to_string();
+    let head = r.head_commit();
     let base = r.git.revparse_single("main").unwrap().id().to_string();
     assert_eq!(
         run.stdout,

@@ -20,15 +20,7 @@ use serde_json::json;
 #[test]
 fn a_pull_request_is_planned_in_one_comment_and_applied_on_merge() {
     let w = World::new("ghpr");
-    let main = w
-        .repo
-        .git
-        .head()
-        .unwrap()
-        .peel_to_commit()
-        .unwrap()
-        .id()
-        .to_string();
+    let main = w.repo.head_commit();
     w.repo.branch("change-7");
     w.repo.checkout("change-7");
     w.repo.write(
@@ -142,15 +134,7 @@ fn a_pull_request_is_planned_in_one_comment_and_applied_on_merge() {
 #[test]
 fn config_errors_reach_the_comment_with_file_and_line() {
     let w = World::new("gherr");
-    let main = w
-        .repo
-        .git
-        .head()
-        .unwrap()
-        .peel_to_commit()
-        .unwrap()
-        .id()
-        .to_string();
+    let main = w.repo.head_commit();
     w.repo.branch("broken");
     w.repo.checkout("broken");
     w.repo.write(
@@ -180,15 +164,7 @@ fn config_errors_reach_the_comment_with_file_and_line() {
 #[test]
 fn check_runs_carry_the_plan_and_an_unreviewed_merge_is_refused() {
     let w = World::new("ghchk");
-    let main = w
-        .repo
-        .git
-        .head()
-        .unwrap()
-        .peel_to_commit()
-        .unwrap()
-        .id()
-        .to_string();
+    let main = w.repo.head_commit();
     w.repo.branch("c");
     w.repo.checkout("c");
     w.repo.write(
@@ -263,15 +239,7 @@ fn check_runs_carry_the_plan_and_an_unreviewed_merge_is_refused() {
 #[test]
 fn github_actions_events_plan_pull_requests_and_apply_pushes() {
     let w = World::new("ghev");
-    let main = w
-        .repo
-        .git
-        .head()
-        .unwrap()
-        .peel_to_commit()
-        .unwrap()
-        .id()
-        .to_string();
+    let main = w.repo.head_commit();
     w.repo.branch("ev");
     w.repo.checkout("ev");
     w.repo.write(
@@ -327,15 +295,7 @@ fn github_actions_events_plan_pull_requests_and_apply_pushes() {
 #[test]
 fn comment_commands_run_for_writers_only_and_bad_ones_get_help() {
     let w = World::new("ghcmd");
-    let main = w
-        .repo
-        .git
-        .head()
-        .unwrap()
-        .peel_to_commit()
-        .unwrap()
-        .id()
-        .to_string();
+    let main = w.repo.head_commit();
     w.repo.branch("cmd");
     w.repo.checkout("cmd");
     w.repo.write(

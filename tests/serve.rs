@@ -282,15 +282,50 @@ fn merge_pull(w: &World, remote: &Path, n: u64, head: &str, base: &str) -> Strin
     m
 }
 
+/// Plans pull request `n` through its webhook, merges it and delivers the push, with every AWS
+/// answer then held 300 ms by `proxy`; returns the merge once its first change set has been
+/// executed (the apply is under way).
+fn merged_and_executing(
+    w: &World,
+    remote: &Path,
+    agent: &Agent,
+    proxy: &FakeAws,
+    n: u64,
+) -> String {
+    let base = main_commit(w);
+    let head = open_pull(w, remote, n, &base);
+    agent.deliver(
+        "pull_request",
+        &format!("m-{n}-1"),
+        &pull_request_event("opened", n, &head, &base),
+        SECRET,
+    );
+    agent.wait_for("the plan comment", Duration::from_secs(60), || {
+        has_comment(w, n, "<!-- formwork:plan scope=* part=1 -->")
+    });
+    proxy.delay(300);
+    let merge = merge_pull(w, remote, n, &head, &base);
+    agent.deliver(
+        "push",
+        &format!("m-{n}-2"),
+        &push_event(&base, &merge),
+        SECRET,
+    );
+    agent.wait_for(
+        "the change set to be executed",
+        Duration::from_secs(60),
+        || {
+            proxy
+                .requests()
+                .iter()
+                .any(|q| q.action.as_deref() == Some("ExecuteChangeSet"))
+        },
+    );
+    merge
+}
+
 fn main_commit(w: &World) -> String {
-    w.repo
-        .git
-        .head()
-        .unwrap()
-        .peel_to_commit()
-        .unwrap()
-        .id()
-        .to_string()
+    w.repo.head_commit()
 }
 
 fn has_comment(w: &World, n: u64, marker: &str) -> bool {
@@ -449,20 +484,7 @@ fn an_agent_killed_mid_apply_finishes_it_after_a_restart_without_running_anythin
     let proxy = FakeAws::start();
     proxy.forward_to(&moto().url);
     let agent = Agent::start(&w, remote.path(), data.path(), "sqlite", Some(&proxy.url));
-    let base = main_commit(&w);
-    let head = open_pull(&w, remote.path(), 9, &base);
-    agent.deliver(
-        "pull_request",
-        "k-1",
-        &pull_request_event("opened", 9, &head, &base),
-        SECRET,
-    );
-    agent.wait_for("the plan comment", Duration::from_secs(60), || {
-        has_comment(&w, 9, "<!-- formwork:plan scope=* part=1 -->")
-    });
-    proxy.delay(400);
-    let merge = merge_pull(&w, remote.path(), 9, &head, &base);
-    agent.deliver("push", "k-2", &push_event(&base, &merge), SECRET);
+    let merge = merged_and_executing(&w, remote.path(), &agent, &proxy, 9);
     let executed = || {
         proxy
             .requests()
@@ -470,11 +492,6 @@ fn an_agent_killed_mid_apply_finishes_it_after_a_restart_without_running_anythin
             .filter(|q| q.action.as_deref() == Some("ExecuteChangeSet"))
             .count()
     };
-    agent.wait_for(
-        "the change set to be executed",
-        Duration::from_secs(60),
-        || executed() > 0,
-    );
     agent.kill(); // SIGKILL, mid-apply: the run is recorded as running.
 
     proxy.delay(0);
@@ -790,30 +807,7 @@ fn sigterm_lets_a_running_apply_finish_and_record() {
     let proxy = FakeAws::start();
     proxy.forward_to(&moto().url);
     let agent = Agent::start(&w, remote.path(), data.path(), "sqlite", Some(&proxy.url));
-    let base = main_commit(&w);
-    let head = open_pull(&w, remote.path(), 51, &base);
-    agent.deliver(
-        "pull_request",
-        "t-1",
-        &pull_request_event("opened", 51, &head, &base),
-        SECRET,
-    );
-    agent.wait_for("the plan comment", Duration::from_secs(60), || {
-        has_comment(&w, 51, "<!-- formwork:plan scope=* part=1 -->")
-    });
-    proxy.delay(300);
-    let merge = merge_pull(&w, remote.path(), 51, &head, &base);
-    agent.deliver("push", "t-2", &push_event(&base, &merge), SECRET);
-    agent.wait_for(
-        "the change set to be executed",
-        Duration::from_secs(60),
-        || {
-            proxy
-                .requests()
-                .iter()
-                .any(|q| q.action.as_deref() == Some("ExecuteChangeSet"))
-        },
-    );
+    let merge = merged_and_executing(&w, remote.path(), &agent, &proxy, 51);
     assert_eq!(agent.terminate(), Some(0));
     // Before anything else runs: the store says the apply finished and the merge is deployed.
     let out = Command::new(env!("CARGO_BIN_EXE_formwork"))

@@ -186,23 +186,9 @@ fn run_github(cli: &crate::Cli, args: &ApplyArgs) -> Result<u8> {
             "with --github, apply takes the plan reviewed on the pull request; --plan and --base are for runs without GitHub"
         );
     }
-    let repo = cli.repo.as_path();
-    let prefix = {
-        let r = git::open(repo)?;
-        git::config_prefix(&r, repo)
-    };
     let runtime = runtime()?;
-    let masker = secrets::global();
     let done = runtime.block_on(async {
-        let cx = flow::Context {
-            repo: repo.to_path_buf(),
-            prefix,
-            store: Arc::new(formwork::store::open(&cli.store, &cli.data_dir()).await?),
-            aws: Arc::new(Aws::load(args.max_in_flight).await),
-            gh: args.github_args.connect(masker.clone()).await?,
-            reporting: args.github_args.reporting(),
-            masker: masker.clone(),
-        };
+        let cx = args.github_args.context(cli, args.max_in_flight).await?;
         let target = match args.github_pr {
             Some(n) => flow::ApplyTarget::OpenPullRequest(n),
             None => flow::ApplyTarget::Commit(args.head.clone()),

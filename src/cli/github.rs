@@ -63,6 +63,29 @@ impl GitHubArgs {
         }
     }
 
+    /// What the pull-request flows work with, for the config repository of `cli`.
+    pub async fn context(
+        &self,
+        cli: &crate::Cli,
+        max_in_flight: usize,
+    ) -> Result<formwork::github::flow::Context> {
+        let repo = cli.repo.as_path();
+        let prefix = {
+            let r = formwork::git::open(repo)?;
+            formwork::git::config_prefix(&r, repo)
+        };
+        let masker = formwork::plan::secrets::global();
+        Ok(formwork::github::flow::Context {
+            repo: repo.to_path_buf(),
+            prefix,
+            store: Arc::new(formwork::store::open(&cli.store, &cli.data_dir()).await?),
+            aws: Arc::new(formwork::aws::Aws::load(max_in_flight).await),
+            gh: self.connect(masker.clone()).await?,
+            reporting: self.reporting(),
+            masker,
+        })
+    }
+
     /// A client for the repository, authenticated from the environment:
     /// `FORMWORK_GITHUB_TOKEN` or `GITHUB_TOKEN`; or a GitHub App with `FORMWORK_GITHUB_APP_ID`,
     /// its key in `FORMWORK_GITHUB_APP_PRIVATE_KEY` (PEM) or `FORMWORK_GITHUB_APP_PRIVATE_KEY_FILE`,

@@ -148,22 +148,9 @@ fn record(runtime: &tokio::runtime::Runtime, cli: &crate::Cli, plan: &Plan) -> R
 /// `plan --github-pr N`: plans the pull request's head against where it branched off, posts
 /// the plan as the pull request's sticky comment and marks the head commit.
 fn run_for_pull_request(cli: &crate::Cli, args: &PlanArgs, pr: u64, c: Color) -> Result<u8> {
-    let repo = cli.repo.as_path();
-    let r = git::open(repo)?;
-    let prefix = git::config_prefix(&r, repo);
-    drop(r);
     let runtime = runtime()?;
-    let masker = secrets::global();
     let done = runtime.block_on(async {
-        let cx = flow::Context {
-            repo: repo.to_path_buf(),
-            prefix,
-            store: Arc::new(formwork::store::open(&cli.store, &cli.data_dir()).await?),
-            aws: Arc::new(Aws::load(args.max_in_flight).await),
-            gh: args.github.connect(masker.clone()).await?,
-            reporting: args.github.reporting(),
-            masker: masker.clone(),
-        };
+        let cx = args.github.context(cli, args.max_in_flight).await?;
         let sel = flow::PlanSelection {
             environments: args.envs.clone(),
             stacks: args.stacks.clone(),

@@ -85,20 +85,7 @@ pub fn apply_markdown(r: &Report) -> String {
             );
         }
     }
-    let count = |s: UnitState| r.units.iter().filter(|u| u.state == s).count();
-    let mut parts = Vec::new();
-    for (s, w) in [
-        (UnitState::Applied, "applied"),
-        (UnitState::NoChange, "unchanged"),
-        (UnitState::Deleted, "deleted"),
-        (UnitState::Failed, "failed"),
-        (UnitState::Skipped, "skipped"),
-    ] {
-        let n = count(s);
-        if n > 0 {
-            parts.push(format!("{n} {w}"));
-        }
-    }
+    let parts = crate::render::apply_text::state_counts(r);
     if !parts.is_empty() {
         let _ = writeln!(
             out,

@@ -51,20 +51,7 @@ pub fn apply_text(r: &Report) -> String {
                 .unwrap_or_default()
         );
     }
-    let count = |s: UnitState| r.units.iter().filter(|u| u.state == s).count();
-    let mut parts = Vec::new();
-    for (s, w) in [
-        (UnitState::Applied, "applied"),
-        (UnitState::NoChange, "unchanged"),
-        (UnitState::Deleted, "deleted"),
-        (UnitState::Failed, "failed"),
-        (UnitState::Skipped, "skipped"),
-    ] {
-        let n = count(s);
-        if n > 0 {
-            parts.push(format!("{n} {w}"));
-        }
-    }
+    let parts = state_counts(r);
     let _ = writeln!(
         out,
         "\n{}: {}.",
@@ -72,4 +59,20 @@ pub fn apply_text(r: &Report) -> String {
         parts.join(", ")
     );
     out
+}
+
+/// `3 applied`, `1 failed`, … for the states that occur, in a fixed order.
+pub(crate) fn state_counts(r: &Report) -> Vec<String> {
+    let count = |s: UnitState| r.units.iter().filter(|u| u.state == s).count();
+    [
+        (UnitState::Applied, "applied"),
+        (UnitState::NoChange, "unchanged"),
+        (UnitState::Deleted, "deleted"),
+        (UnitState::Failed, "failed"),
+        (UnitState::Skipped, "skipped"),
+    ]
+    .into_iter()
+    .filter(|(s, _)| count(*s) > 0)
+    .map(|(s, w)| format!("{} {w}", count(s)))
+    .collect()
 }

@@ -178,6 +178,17 @@ impl Repo {
         formwork(self.path(), args)
     }
 
+    /// The commit HEAD points at.
+    pub fn head_commit(&self) -> String {
+        self.git
+            .head()
+            .unwrap()
+            .peel_to_commit()
+            .unwrap()
+            .id()
+            .to_string()
+    }
+
     /// The "shop" config repository, committed on `main`.
     pub fn shop() -> Repo {
         let r = Repo::new();
