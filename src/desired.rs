@@ -33,6 +33,21 @@ pub struct DesiredEnvironment {
     pub units: IndexMap<String, Unit>,
     /// Dependencies between the units (same order as `units`).
     pub graph: Graph,
+    /// Manual steps in the order: apply does not start a gate's `before` stacks until the gate
+    /// is passed (`formwork continue`).
+    pub gates: Vec<Gate>,
+}
+
+/// A manual step in an environment's deployment order, with only enabled stacks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Gate {
+    pub name: String,
+    /// What someone must do before apply goes on.
+    pub message: String,
+    /// Stacks applied before the gate is reached.
+    pub after: Vec<String>,
+    /// Stacks that wait for the gate.
+    pub before: Vec<String>,
 }
 
 /// The desired state of one stack in one environment.

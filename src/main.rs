@@ -137,12 +137,14 @@ enum Command {
     /// Applies the plan given with --plan, else the newest recorded plan of the environment;
     /// with --base, plans the change from --base to --head and applies it at once. Refuses when
     /// the plan no longer matches what is deployed or configured. Exit code 0 when everything
-    /// was applied, 1 otherwise.
+    /// was applied, 3 when it stopped at a gate (`formwork continue`), 1 otherwise.
     Apply(cli::apply::ApplyArgs),
     /// Show what each environment runs: deployed commit, lock, unfinished and recent runs.
     Status(cli::status::StatusArgs),
     /// Force an environment's lock open (asks first; the unlock is recorded).
     Unlock(cli::status::UnlockArgs),
+    /// Pass a gate: record that its manual step is done, so that apply goes on past it.
+    Continue(cli::status::ContinueArgs),
     /// Run the agent: watch the config repository, plan pull requests, apply merges.
     ///
     /// Settings come from --config (formwork-server.yml), with flags and FORMWORK_* variables
@@ -251,6 +253,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Apply(args) => cli::apply::run(&cli, args, c),
         Command::Status(args) => cli::status::run(&cli, args),
         Command::Unlock(args) => cli::status::unlock(&cli, args),
+        Command::Continue(args) => cli::status::continue_gate(&cli, args, c),
         Command::GithubEvent(args) => cli::github_event::run(&cli, args),
         Command::Serve(args) => cli::serve::run(&cli, args),
         Command::Schema { kind, write } => cli::schema::run(*kind, write.clone()),

@@ -355,7 +355,7 @@ fn unknown_commands_suggest_the_nearest() {
             "/formwork destroy",
             &[
                 "Unknown command `destroy`.",
-                "`plan`, `apply`, `unlock` and `help`",
+                "`plan`, `apply`, `unlock`, `continue` and `help`",
             ],
         ),
         (
@@ -756,6 +756,7 @@ proptest! {
                 let names: Vec<String> = match command {
                     Command::Plan { environments, stacks } => environments.into_iter().chain(stacks).collect(),
                     Command::Apply { environments } | Command::Unlock { environments } => environments,
+                    Command::Continue { gate, environments } => std::iter::once(gate).chain(environments).collect(),
                     Command::Help => vec![],
                 };
                 for n in names {
@@ -795,4 +796,35 @@ proptest! {
         };
         prop_assert_eq!(parse_comment(&body), Parsed::Command(expected), "{:?}", body);
     }
+}
+
+#[test]
+fn continue_takes_a_gate_and_environments() {
+    assert_eq!(
+        parse_comment("/formwork continue upload-config -e staging"),
+        Parsed::Command(Command::Continue {
+            gate: "upload-config".into(),
+            environments: vec!["staging".into()],
+        })
+    );
+    assert_eq!(
+        parse_comment("/formwork continue migrate-db"),
+        Parsed::Command(Command::Continue {
+            gate: "migrate-db".into(),
+            environments: vec![],
+        })
+    );
+    for (body, expect) in [
+        ("/formwork continue", "needs the gate's name"),
+        ("/formwork continue a b", "Unexpected argument"),
+        ("/formwork continue -s vpc x", "does not take"),
+        ("/formwork continue 'bad name'", "not a valid gate name"),
+        ("/formwork contnue g", "Did you mean `continue`?"),
+    ] {
+        match parse_comment(body) {
+            Parsed::Invalid { message } => assert!(message.contains(expect), "{body}: {message}"),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+    assert!(matches!(parse_comment("/formwork continue g"), Parsed::Command(c) if c.touches_aws()));
 }

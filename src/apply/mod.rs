@@ -89,6 +89,9 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
+/// The kind of store event that passes a gate (its name in `detail`).
+pub const GATE_EVENT: &str = "gate";
+
 /// `user@host (pid N)`.
 pub fn default_owner() -> String {
     let user = std::env::var("USER")
@@ -168,6 +171,11 @@ impl Report {
     pub fn succeeded(&self) -> bool {
         self.run.status == RunStatus::Succeeded
     }
+
+    /// Whether the apply stopped at a gate (nothing failed; what comes after it waits).
+    pub fn waiting(&self) -> bool {
+        self.run.status == RunStatus::Waiting
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +200,8 @@ struct Outcome {
     message: Option<String>,
     /// For a failed stack, itself; for a skipped one, the failed stack it waited on.
     failed_stack: Option<String>,
+    /// For a stack held back by a gate (or waiting for one that is), the gate.
+    gate: Option<String>,
 }
 
 impl Outcome {
@@ -200,6 +210,7 @@ impl Outcome {
             state,
             message,
             failed_stack: None,
+            gate: None,
         }
     }
 }
@@ -356,6 +367,23 @@ async fn apply_locked<S: Store + 'static>(
         }
     }
 
+    // Gates passed since the plan was made (`formwork continue`).
+    let plan_ms = crate::store::plan_created_ms(&req.plan)?;
+    let passed: BTreeSet<String> = store
+        .events(Some(env), 500)
+        .await?
+        .into_iter()
+        .filter(|e| e.kind == GATE_EVENT && e.at >= plan_ms)
+        .map(|e| e.detail)
+        .collect();
+    let closed_gates: HashMap<String, crate::desired::Gate> = req
+        .desired
+        .gates
+        .iter()
+        .filter(|g| !passed.contains(&g.name))
+        .flat_map(|g| g.before.iter().map(move |b| (b.clone(), g.clone())))
+        .collect();
+
     let allow_delete = options.allow_delete || req.desired.allow_delete;
     let stale = check(session, req, &units, &done_before, allow_delete).await?;
     if !stale.is_empty() && !options.replan {
@@ -442,6 +470,8 @@ async fn apply_locked<S: Store + 'static>(
             .collect();
         let ctx = ctx.clone();
         let unit = u.clone();
+        let gate = closed_gates.get(&u.stack).cloned();
+        let env_name = env.clone();
         let fut = async move {
             let mut blocking = Vec::new();
             for (name, f) in deps {
@@ -450,7 +480,27 @@ async fn apply_locked<S: Store + 'static>(
                     blocking.push((name, o));
                 }
             }
-            let outcome = if let Some((name, o)) = blocking.first() {
+            let held = blocking.iter().find(|(_, o)| o.gate.is_some());
+            let changes = unit.action != Action::NoChange && !ctx.done_before.contains_key(&unit.stack);
+            let outcome = if let (Some(g), true, true) = (&gate, blocking.is_empty(), changes) {
+                Outcome {
+                    state: UnitState::Waiting,
+                    message: Some(format!(
+                        "waits at gate `{}`: {} (when that is done: formwork continue {} --env {env_name})",
+                        g.name, g.message, g.name
+                    )),
+                    failed_stack: None,
+                    gate: Some(g.name.clone()),
+                }
+            } else if let (Some((name, o)), None) = (held, blocking.iter().find(|(_, o)| o.gate.is_none())) {
+                let g = o.gate.clone().unwrap_or_default();
+                Outcome {
+                    state: UnitState::Waiting,
+                    message: Some(format!("waits for `{name}`, which waits at gate `{g}`")),
+                    failed_stack: None,
+                    gate: Some(g),
+                }
+            } else if let Some((name, o)) = blocking.iter().find(|(_, o)| o.gate.is_none()) {
                 let root = o.failed_stack.clone().unwrap_or_else(|| name.clone());
                 Outcome {
                     state: UnitState::Skipped,
@@ -460,6 +510,7 @@ async fn apply_locked<S: Store + 'static>(
                         format!("needs `{name}`, skipped because `{root}` failed")
                     }),
                     failed_stack: Some(root),
+                    gate: None,
                 }
             } else {
                 let mut o = ctx.run_unit(&unit).await;
@@ -479,11 +530,20 @@ async fn apply_locked<S: Store + 'static>(
     let changes_ok = outcomes
         .iter()
         .all(|o| matches!(o.state, UnitState::Applied | UnitState::NoChange));
+    let at_gate: BTreeSet<String> = outcomes.iter().filter_map(|o| o.gate.clone()).collect();
+    let failed = outcomes
+        .iter()
+        .any(|o| matches!(o.state, UnitState::Failed | UnitState::Skipped));
 
     // Removals: last, and only when everything else went well; dependants first.
     let mut removal_ok = true;
     for u in deletion_order(&removals) {
-        let outcome = if !changes_ok {
+        let outcome = if !changes_ok && !failed && !at_gate.is_empty() {
+            Outcome::new(
+                UnitState::Waiting,
+                Some("not deleted yet: the apply stopped at a gate".into()),
+            )
+        } else if !changes_ok {
             Outcome::new(
                 UnitState::Skipped,
                 Some("not deleted: other stacks of this apply failed".into()),
@@ -496,7 +556,10 @@ async fn apply_locked<S: Store + 'static>(
         } else {
             ctx.delete_unit(&u).await
         };
-        removal_ok &= matches!(outcome.state, UnitState::Deleted | UnitState::NoChange);
+        removal_ok &= matches!(
+            outcome.state,
+            UnitState::Deleted | UnitState::NoChange | UnitState::Waiting
+        );
         ctx.record(&u, &outcome).await;
     }
 
@@ -529,6 +592,8 @@ async fn apply_locked<S: Store + 'static>(
     }
     let status = if succeeded {
         RunStatus::Succeeded
+    } else if !failed && removal_ok && !at_gate.is_empty() {
+        RunStatus::Waiting
     } else {
         RunStatus::Failed
     };

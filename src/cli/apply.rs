@@ -163,7 +163,13 @@ fn finish(args: &ApplyArgs, ended: Ended) -> Result<u8> {
                 Output::Json => print_json(&serde_json::to_value(&*report)?)?,
                 Output::Text => emit(&apply_text::apply_text(&report))?,
             }
-            Ok(if report.succeeded() { 0 } else { 1 })
+            Ok(if report.succeeded() {
+                0
+            } else if report.waiting() {
+                3
+            } else {
+                1
+            })
         }
         Ended::Stopped {
             message,

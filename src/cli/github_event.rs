@@ -334,6 +334,45 @@ fn comment(cli: &crate::Cli, args: &EventArgs, c: &IssueCommentEvent) -> Result<
             }
             Ok(code)
         }
+        Command::Continue { gate, environments } => {
+            let r = git::open(&cli.repo)?;
+            let prefix = git::config_prefix(&r, &cli.repo);
+            let src = git::Revision::resolve(&r, "HEAD")?.source(&r, &prefix)?;
+            let envs: Vec<String> = formwork::config::validate_repository(&src)?
+                .environments
+                .into_iter()
+                .filter(|e| e.gates.iter().any(|g| g.name == gate))
+                .map(|e| e.name)
+                .filter(|e| environments.is_empty() || environments.contains(e))
+                .collect();
+            if envs.is_empty() {
+                reply(&format!(
+                    "No environment has a gate `{gate}` at the head of the default branch."
+                ))?;
+                return Ok(0);
+            }
+            let store = rt.block_on(formwork::store::open(&cli.store, &cli.data_dir()))?;
+            let mut code = 0;
+            for env in envs {
+                rt.block_on(store.record_event(&formwork::store::Event {
+                    environment: env.clone(),
+                    at: now(),
+                    kind: formwork::apply::GATE_EVENT.to_string(),
+                    actor: format!("@{} (GitHub)", c.author),
+                    detail: gate.clone(),
+                }))?;
+                reply(&format!(
+                    "Gate `{gate}` of `{env}` passed by @{}: applying goes on.",
+                    c.author
+                ))?;
+                code = code.max(sub(
+                    cli,
+                    args,
+                    &["apply".to_string(), "--github".into(), "--env".into(), env],
+                )?);
+            }
+            Ok(code)
+        }
         Command::Unlock { environments } => {
             let store = rt.block_on(formwork::store::open(&cli.store, &cli.data_dir()))?;
             let envs = if environments.is_empty() {

@@ -1,4 +1,5 @@
-//! `formwork status` (what each environment runs, its lock and runs) and `formwork unlock`.
+//! `formwork status` (what each environment runs, its lock and runs), `formwork unlock` and
+//! `formwork continue` (pass a gate).
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -37,6 +38,68 @@ pub struct UnlockArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     yes: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ContinueArgs {
+    /// The gate that was waited for (its name in the pipeline's `gates:`).
+    gate: String,
+    /// The environment whose apply waits at the gate.
+    #[arg(long = "env", short = 'e', value_name = "NAME")]
+    env: String,
+    /// The revision whose config names the gate.
+    #[arg(long, default_value = "HEAD")]
+    rev: String,
+}
+
+/// `formwork continue GATE --env E`: records that the manual step of a gate is done, so that
+/// the next apply of the environment goes past it.
+pub fn continue_gate(
+    cli: &crate::Cli,
+    args: &ContinueArgs,
+    c: formwork::diag::Color,
+) -> Result<u8> {
+    let repo = cli.repo.as_path();
+    let r = formwork::git::open(repo)?;
+    let prefix = formwork::git::config_prefix(&r, repo);
+    let (desired, _) = formwork::workflow::desired_at(&r, &prefix, &args.rev, &args.env)
+        .map_err(|e| super::plan::config_error(e, c))?;
+    if !desired.gates.iter().any(|g| g.name == args.gate) {
+        let names: Vec<&str> = desired.gates.iter().map(|g| g.name.as_str()).collect();
+        let near = formwork::suggest::nearest(&args.gate, names.iter().copied())
+            .map(|n| format!(" (did you mean `{n}`?)"))
+            .unwrap_or_default();
+        bail!(
+            "environment `{}` has no gate `{}`{near}; its gates: {}",
+            args.env,
+            args.gate,
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+    }
+    let runtime = runtime()?;
+    let actor = formwork::apply::default_owner();
+    runtime.block_on(async {
+        let store = formwork::store::open(&cli.store, &cli.data_dir()).await?;
+        store
+            .record_event(&formwork::store::Event {
+                environment: args.env.clone(),
+                at: now(),
+                kind: formwork::apply::GATE_EVENT.to_string(),
+                actor: actor.clone(),
+                detail: args.gate.clone(),
+            })
+            .await?;
+        anyhow::Ok(())
+    })?;
+    emit(&format!(
+        "gate `{}` of environment `{}` passed (recorded as done by {actor}); `formwork apply --env {}` goes on from it\n",
+        args.gate, args.env, args.env
+    ))?;
+    Ok(0)
 }
 
 /// The environments with a record, or the one asked for.

@@ -265,7 +265,7 @@ impl<'a> Loader<'a> {
         &mut self,
         path: &str,
         map: fn(&ParseCache) -> &ParsedFiles<U>,
-        make: impl FnOnce(&Arc<str>, T) -> U,
+        make: impl FnOnce(&Arc<str>, T, &mut Vec<Diagnostic>) -> U,
     ) -> Result<Option<U>, SourceError> {
         let file: Arc<str> = Arc::from(path);
         let key = self
@@ -286,9 +286,11 @@ impl<'a> Loader<'a> {
                     return Ok(None);
                 };
                 let p = parse_yaml::<T>(&file, bytes);
+                let mut diags = p.diags;
+                let value = p.value.map(|v| make(&file, v, &mut diags));
                 let p = Parsed {
-                    value: p.value.map(|v| make(&file, v)),
-                    diags: p.diags,
+                    value,
+                    diags,
                     text: p.text,
                 };
                 if let Some(k) = key {
@@ -323,7 +325,7 @@ impl<'a> Loader<'a> {
         let env = self.load_cached(
             &path,
             |c| &c.environments,
-            |file, def: EnvironmentFile| {
+            |file, def: EnvironmentFile, _| {
                 Arc::new(Environment {
                     name: name.to_string(),
                     file: file.clone(),
@@ -347,7 +349,10 @@ impl<'a> Loader<'a> {
         let Some(def) = self.load_cached(
             &path,
             |c| &c.pipelines,
-            |_, def: PipelineFile| Arc::new(def),
+            |file, mut def: PipelineFile, diags| {
+                super::expand::expand(file, &mut def, diags);
+                Arc::new(def)
+            },
         )?
         else {
             self.pipelines.insert(name.to_string(), None);

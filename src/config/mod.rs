@@ -5,6 +5,7 @@
 //! source, [`resolve`] turns an environment into desired state while checking it, and
 //! [`validate_repository`] checks a whole revision at once.
 
+mod expand;
 pub mod expr;
 mod load;
 mod model;
@@ -15,8 +16,8 @@ pub use load::{
     ParseCache, Pipeline, StackTemplate, is_url,
 };
 pub use model::{
-    Capability, Defaults, EnvironmentFile, ParamValue, PipelineFile, StackDef, StackOverride,
-    VarDecl,
+    Capability, Defaults, EnvironmentFile, GateDef, InstanceDef, ParamValue, PipelineFile,
+    StackDef, StackOverride, VarDecl,
 };
 pub use resolve::{check_pipeline, resolve_environment};
 

@@ -33,6 +33,24 @@ pub struct PipelineFile {
     /// by default, the end of the CloudFormation stack name (`<environment>-<key>`). Keys use
     /// letters, digits and hyphens.
     pub stacks: IndexMap<Spanned<String>, StackDef>,
+    /// Points in the deployment order that apply stops at until someone confirms the manual
+    /// step they stand for (`formwork continue GATE`, or `/formwork continue GATE` on the pull
+    /// request), by gate name.
+    #[serde(default)]
+    pub gates: IndexMap<Spanned<String>, GateDef>,
+}
+
+/// A manual step in the deployment order.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateDef {
+    /// What someone must do before apply goes on (shown when apply stops at the gate).
+    pub message: String,
+    /// Stacks that must be applied before the gate is reached (the manual step needs them).
+    #[serde(default)]
+    pub after: Vec<Spanned<String>>,
+    /// Stacks that wait for the gate: apply does not start them until it is passed.
+    pub before: Vec<Spanned<String>>,
 }
 
 /// A variable declaration.
@@ -62,7 +80,7 @@ pub struct Defaults {
 }
 
 /// One stack of a pipeline.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StackDef {
     /// The CloudFormation template: a path relative to the pipeline directory (JSON or YAML),
@@ -102,6 +120,41 @@ pub struct StackDef {
     /// (the operation itself goes on). Default: apply's `--timeout`.
     #[serde(default)]
     pub timeout_minutes: Option<Spanned<u64>>,
+    /// Deploy this stack once per instance, each a stack of its own: `instances: {general: {},
+    /// cache: {enabled: false}}` makes the stacks `<key>-general` and `<key>-cache`, which
+    /// expressions (`${<key>-general.Output}`), `needs` and environments (`stacks:`) name like
+    /// any other. An instance's parameters and tags win over the stack's; `${instance}` in the
+    /// stack's parameters, tags, stack name and template stands for the instance's name.
+    #[serde(default)]
+    pub instances: Option<IndexMap<Spanned<String>, InstanceDef>>,
+    /// Deploy this stack `count` times: instances named `1` to `count` (stacks `<key>-1`, …),
+    /// as with `instances`. Environments switch instances off (or on, with `enabled: false`
+    /// here and `enabled: true` there) by their stack key.
+    #[serde(default)]
+    pub count: Option<Spanned<u32>>,
+    /// Alternatives: stacks that name the same choice replace each other, and every
+    /// environment must enable exactly one of them (`enabled` here and in the environment).
+    #[serde(default)]
+    pub choice: Option<Spanned<String>>,
+}
+
+/// One instance of a stack deployed several times.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceDef {
+    /// What this instance is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Whether environments get this instance unless they say otherwise (default: the stack's
+    /// `enabled`).
+    #[serde(default)]
+    pub enabled: Option<Spanned<bool>>,
+    /// Parameter values of this instance; they win over the stack's.
+    #[serde(default)]
+    pub parameters: SpannedMap<ParamValue>,
+    /// Tags of this instance; they win over the stack's.
+    #[serde(default)]
+    pub tags: SpannedMap<String>,
 }
 
 /// A CloudFormation capability.

@@ -742,6 +742,45 @@ pub fn resolve_environment(
         .map(|(k, _)| k.value.clone())
         .collect();
 
+    // Alternatives: exactly one stack of each choice.
+    let mut choices: BTreeMap<&str, Vec<&Spanned<String>>> = BTreeMap::new();
+    for (key, stack) in &p.def.stacks {
+        if let Some(c) = &stack.choice {
+            choices.entry(c.value.as_str()).or_default().push(key);
+        }
+    }
+    for (choice, keys) in &choices {
+        let on: Vec<&str> = keys
+            .iter()
+            .filter(|k| enabled.contains(k.as_str()))
+            .map(|k| k.value.as_str())
+            .collect();
+        if on.len() != 1 {
+            let all: Vec<&str> = keys.iter().map(|k| k.value.as_str()).collect();
+            d.push(
+                Diagnostic::error(if on.is_empty() {
+                    format!(
+                        "environment `{}` enables none of the stacks of choice `{choice}` ({})",
+                        env.name,
+                        all.join(", ")
+                    )
+                } else {
+                    format!(
+                        "environment `{}` enables {} stacks of choice `{choice}` ({}); they replace each other",
+                        env.name,
+                        on.len(),
+                        on.join(", ")
+                    )
+                })
+                .at(Loc::new(f, env.def.pipeline.span))
+                .help(format!(
+                    "enable exactly one in {f}: `stacks: {{{}: {{enabled: true}}}}`, and the others `enabled: false`",
+                    all[0]
+                )),
+            );
+        }
+    }
+
     let mut units = IndexMap::new();
     for (key, stack) in &p.def.stacks {
         if !enabled.contains(key.as_str()) {
@@ -785,6 +824,28 @@ pub fn resolve_environment(
         role_arn: env.def.role_arn.as_ref().map(|r| r.value.clone()),
         artifact_bucket: env.def.artifact_bucket.as_ref().map(|b| b.value.clone()),
         allow_delete: env.def.allow_delete.as_ref().is_some_and(|b| b.value),
+        gates: p
+            .def
+            .gates
+            .iter()
+            .map(|(name, g)| crate::desired::Gate {
+                name: name.value.clone(),
+                message: g.message.clone(),
+                after: g
+                    .after
+                    .iter()
+                    .filter(|k| units.contains_key(k.as_str()))
+                    .map(|k| k.value.clone())
+                    .collect(),
+                before: g
+                    .before
+                    .iter()
+                    .filter(|k| units.contains_key(k.as_str()))
+                    .map(|k| k.value.clone())
+                    .collect(),
+            })
+            .filter(|g| !g.before.is_empty())
+            .collect(),
         units,
         graph,
     };

@@ -58,6 +58,13 @@ pub enum Command {
         /// Environments named with `-e`, or empty for all affected ones.
         environments: Vec<String>,
     },
+    /// `/formwork continue GATE`: the manual step of a gate is done; apply goes on past it.
+    Continue {
+        /// The gate's name.
+        gate: String,
+        /// Environments named with `-e`, or empty for every environment waiting at the gate.
+        environments: Vec<String>,
+    },
     /// `/formwork help` (or `/formwork` alone, or `--help` anywhere): reply with
     /// [`help_markdown`].
     Help,
@@ -68,15 +75,19 @@ impl Command {
     /// SSM, STS): `plan` and `apply` do; `unlock` changes only formwork's own lock record and
     /// `help` nothing. Who may run which command is the caller's decision.
     pub fn touches_aws(&self) -> bool {
-        matches!(self, Command::Plan { .. } | Command::Apply { .. })
+        matches!(
+            self,
+            Command::Plan { .. } | Command::Apply { .. } | Command::Continue { .. }
+        )
     }
 
-    /// The subcommand's name: `plan`, `apply`, `unlock` or `help`.
+    /// The subcommand's name: `plan`, `apply`, `unlock`, `continue` or `help`.
     pub fn name(&self) -> &'static str {
         match self {
             Command::Plan { .. } => "plan",
             Command::Apply { .. } => "apply",
             Command::Unlock { .. } => "unlock",
+            Command::Continue { .. } => "continue",
             Command::Help => "help",
         }
     }
@@ -106,6 +117,7 @@ comment; anything on the lines after it is ignored.
 | `/formwork plan -e staging -s vpc,alb` | plan only the stacks `vpc` and `alb` of `staging` |
 | `/formwork apply -e staging` | apply the reviewed plan of `staging` |
 | `/formwork unlock -e staging` | force the lock of `staging` open |
+| `/formwork continue upload-config` | the manual step of gate `upload-config` is done: apply goes on |
 | `/formwork help` | show this help |
 
 Options: `-e`/`--env`/`--environment` names an environment and `-s`/`--stack` a stack (`plan` \
@@ -121,7 +133,7 @@ A command inside a code block, a quote (`>`), inline code or an HTML comment nev
 /// The literal that starts a command.
 const PREFIX: &str = "/formwork";
 /// The subcommands, for suggestions.
-const SUBCOMMANDS: [&str; 4] = ["plan", "apply", "unlock", "help"];
+const SUBCOMMANDS: [&str; 5] = ["plan", "apply", "unlock", "continue", "help"];
 /// The longest name accepted for an environment or a stack.
 const MAX_NAME: usize = 128;
 /// How many characters of a user's text a message quotes before cutting it short.
@@ -165,6 +177,7 @@ fn command_line(body: &str) -> Option<&str> {
 enum Kind {
     Environment,
     Stack,
+    Gate,
 }
 
 impl Kind {
@@ -172,6 +185,7 @@ impl Kind {
         match self {
             Kind::Environment => "environment",
             Kind::Stack => "stack",
+            Kind::Gate => "gate",
         }
     }
 }
@@ -218,11 +232,11 @@ fn parse_args(line: &str) -> Result<Command, String> {
     };
     match sub.as_str() {
         "help" => return Ok(Command::Help),
-        "plan" | "apply" | "unlock" => {}
+        "plan" | "apply" | "unlock" | "continue" => {}
         w if w.starts_with('-') && w.len() > 1 => {
             return Err(format!(
                 "`/formwork` needs a command before its options, e.g. {}. The commands are \
-                 `plan`, `apply`, `unlock` and `help`.",
+                 `plan`, `apply`, `unlock`, `continue` and `help`.",
                 code(&format!("/formwork plan {}", words.join(" ")))
             ));
         }
@@ -232,7 +246,7 @@ fn parse_args(line: &str) -> Result<Command, String> {
                 None => String::new(),
             };
             return Err(format!(
-                "Unknown command {}.{hint} The commands are `plan`, `apply`, `unlock` and `help`.",
+                "Unknown command {}.{hint} The commands are `plan`, `apply`, `unlock`, `continue` and `help`.",
                 code(w)
             ));
         }
@@ -240,10 +254,16 @@ fn parse_args(line: &str) -> Result<Command, String> {
     let sub = sub.as_str();
     let mut environments: Vec<String> = Vec::new();
     let mut stacks: Vec<String> = Vec::new();
+    let mut gate: Option<String> = None;
     let mut i = 0;
     while i < rest.len() {
         let word = &rest[i];
         i += 1;
+        if sub == "continue" && gate.is_none() && !word.starts_with('-') {
+            check_name(Kind::Gate, word)?;
+            gate = Some(word.clone());
+            continue;
+        }
         if !word.starts_with('-') || word == "-" {
             return Err(format!(
                 "Unexpected argument {} after `/formwork {sub}`: name environments with `-e`{}, \
@@ -298,8 +318,8 @@ fn parse_args(line: &str) -> Result<Command, String> {
             },
         };
         let list = match kind {
-            Kind::Environment => &mut environments,
             Kind::Stack => &mut stacks,
+            Kind::Environment | Kind::Gate => &mut environments,
         };
         add_names(flag, kind, value, list)?;
     }
@@ -309,6 +329,13 @@ fn parse_args(line: &str) -> Result<Command, String> {
             stacks,
         },
         "apply" => Command::Apply { environments },
+        "continue" => Command::Continue {
+            gate: gate.ok_or_else(|| {
+                "`/formwork continue` needs the gate's name, e.g. `/formwork continue upload-config`."
+                    .to_string()
+            })?,
+            environments,
+        },
         _ => Command::Unlock { environments },
     })
 }
@@ -316,7 +343,7 @@ fn parse_args(line: &str) -> Result<Command, String> {
 fn article(kind: Kind) -> &'static str {
     match kind {
         Kind::Environment => "an",
-        Kind::Stack => "a",
+        Kind::Stack | Kind::Gate => "a",
     }
 }
 
@@ -324,6 +351,7 @@ fn example(kind: Kind) -> &'static str {
     match kind {
         Kind::Environment => "staging",
         Kind::Stack => "vpc",
+        Kind::Gate => "upload-config",
     }
 }
 
@@ -370,6 +398,7 @@ fn add_names(flag: &str, kind: Kind, value: &str, list: &mut Vec<String>) -> Res
                 match kind {
                     Kind::Environment => "staging,production",
                     Kind::Stack => "vpc,alb",
+                    Kind::Gate => "upload-config",
                 }
             ));
         }

@@ -11,7 +11,7 @@ use crate::store::UnitState;
 
 fn word(s: UnitState) -> &'static str {
     match s {
-        UnitState::Waiting => "not started",
+        UnitState::Waiting => "⏸ waiting",
         UnitState::Executing => "still running",
         UnitState::Applied => "✅ applied",
         UnitState::NoChange => "no changes",
@@ -26,6 +26,8 @@ pub fn apply_markdown(r: &Report) -> String {
     let mut out = String::new();
     let outcome = if r.succeeded() {
         "succeeded"
+    } else if r.waiting() {
+        "stopped at a gate"
     } else {
         "did not succeed"
     };

@@ -8,7 +8,7 @@ use crate::store::UnitState;
 
 fn word(s: UnitState) -> &'static str {
     match s {
-        UnitState::Waiting => "not started",
+        UnitState::Waiting => "waiting",
         UnitState::Executing => "still running",
         UnitState::Applied => "applied",
         UnitState::NoChange => "no changes",
@@ -70,6 +70,7 @@ pub(crate) fn state_counts(r: &Report) -> Vec<String> {
         (UnitState::Deleted, "deleted"),
         (UnitState::Failed, "failed"),
         (UnitState::Skipped, "skipped"),
+        (UnitState::Waiting, "waiting"),
     ]
     .into_iter()
     .filter(|(s, _)| count(*s) > 0)

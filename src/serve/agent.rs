@@ -853,6 +853,55 @@ impl Agent {
                 }
                 Ok(())
             }
+            Command::Continue { gate, environments } => {
+                let with_gate: Vec<String> = self
+                    .environments_at_head()
+                    .await?
+                    .into_iter()
+                    .filter(|e| e.gates.iter().any(|g| g.name == gate))
+                    .map(|e| e.name)
+                    .filter(|e| environments.is_empty() || environments.contains(e))
+                    .collect();
+                if with_gate.is_empty() {
+                    return reply(format!(
+                        "No environment{} has a gate `{gate}` at the head of `{}`.",
+                        if environments.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" of {}", environments.join(", "))
+                        },
+                        self.config.repository.default_branch
+                    ))
+                    .await;
+                }
+                for env in &with_gate {
+                    self.cx
+                        .store
+                        .record_event(&crate::store::Event {
+                            environment: env.clone(),
+                            at: now(),
+                            kind: crate::apply::GATE_EVENT.to_string(),
+                            actor: format!("@{} (GitHub)", c.author),
+                            detail: gate.clone(),
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    self.state().reported_stuck.retain(|(e, _)| e != env);
+                }
+                self.enqueue(Job::Reconcile {
+                    why: format!("gate `{gate}` passed by @{}", c.author),
+                });
+                reply(format!(
+                    "Gate `{gate}` passed by @{} for {}: applying goes on.",
+                    c.author,
+                    with_gate
+                        .iter()
+                        .map(|e| format!("`{e}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .await
+            }
             Command::Unlock { environments } => {
                 let envs: Vec<String> = if environments.is_empty() {
                     self.environments_at_head()

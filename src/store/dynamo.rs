@@ -1158,6 +1158,18 @@ impl Store for DynamoStore {
             .transpose()
     }
 
+    async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
+        let writes = event_items(event)
+            .into_iter()
+            .map(|item| self.tx_put(item, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.transact(writes).await? {
+            Ok(())
+        } else {
+            Err(self.message("recording an event was refused; try again".to_string()))
+        }
+    }
+
     async fn events(
         &self,
         environment: Option<&str>,

@@ -89,6 +89,8 @@ pub enum RunStatus {
     Running,
     Succeeded,
     Failed,
+    /// Stopped at a gate: what comes after it waits for `formwork continue`.
+    Waiting,
 }
 
 impl RunStatus {
@@ -97,6 +99,7 @@ impl RunStatus {
             RunStatus::Running => "running",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
+            RunStatus::Waiting => "waiting",
         }
     }
 
@@ -105,6 +108,7 @@ impl RunStatus {
             "running" => RunStatus::Running,
             "succeeded" => RunStatus::Succeeded,
             "failed" => RunStatus::Failed,
+            "waiting" => RunStatus::Waiting,
             _ => return None,
         })
     }
@@ -207,7 +211,7 @@ pub struct Deployed {
 pub struct Event {
     pub environment: String,
     pub at: Millis,
-    /// `unlock`.
+    /// `unlock`, or `gate` (a gate passed).
     pub kind: String,
     /// Who did it.
     pub actor: String,
@@ -317,6 +321,9 @@ pub trait Store: Send + Sync {
         &self,
         environment: &str,
     ) -> impl Future<Output = Result<Option<Deployed>, StoreError>> + Send;
+
+    /// Records an audit event (`kind` `gate`: a gate was passed, its name in `detail`).
+    fn record_event(&self, event: &Event) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Audit events of one environment or all, newest first, at most `limit`.
     fn events(
@@ -494,6 +501,10 @@ impl Store for AnyStore {
 
     async fn deployed(&self, environment: &str) -> Result<Option<Deployed>, StoreError> {
         delegate!(self, s => s.deployed(environment))
+    }
+
+    async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
+        delegate!(self, s => s.record_event(event))
     }
 
     async fn events(

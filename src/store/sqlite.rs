@@ -689,6 +689,22 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))
     }
 
+    async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                &format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
+                params![
+                    event.environment,
+                    event.at,
+                    event.kind,
+                    event.actor,
+                    event.detail
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     async fn events(
         &self,
         environment: Option<&str>,
