@@ -334,3 +334,67 @@ fn apply_stops_at_a_gate_and_goes_on_after_continue() {
         "{status:#}"
     );
 }
+
+#[test]
+fn outputs_of_stacks_outside_the_environment_are_read_at_plan_time() {
+    let env = unique("ext");
+    let shared = format!("{env}-shared-network");
+    // A stack deployed by something else (here: CreateStack), with an output.
+    let cfn = common::sdk::cfn(moto(), "us-east-1");
+    common::sdk::block(async {
+        cfn.create_stack()
+            .stack_name(&shared)
+            .template_body(PARAM_TEMPLATE)
+            .parameters(
+                aws_sdk_cloudformation::types::Parameter::builder()
+                    .parameter_key("Name")
+                    .parameter_value(format!("/shared/{env}/vpc"))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let pipeline = format!(
+        "pipeline: sys\nstacks:\n  app:\n    template: templates/param.yml\n    parameters:\n      Name: /sys/${{env.name}}/app\n      Value: ${{external:{shared}.Name}}\n"
+    );
+    let r = repo(&pipeline, &env, "");
+    assert_eq!(r.run(&["validate"]).code, 0);
+    let run = on_moto(&r, &["plan", "--env", &env, "--output", "json"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    let plan = run.json();
+    let unit = &plan["environments"][0]["units"][0];
+    let value = unit["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Value")
+        .unwrap()["after"]
+        .clone();
+    assert_eq!(value, format!("/shared/{env}/vpc").as_str(), "{unit:#}");
+
+    // A stack that does not exist: that stack's plan fails, saying so.
+    let missing = pipeline.replace(&shared, &format!("{env}-nowhere"));
+    let r = repo(&missing, &env, "");
+    let run = on_moto(&r, &["plan", "--env", &env, "--output", "json"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stdout.contains("there is no stack") && run.stdout.contains("nowhere"),
+        "{}",
+        run.stdout
+    );
+
+    // Not in a stack name.
+    let bad = pipeline.replace(
+        "    parameters:",
+        &format!("    stack_name: x-${{external:{shared}.Name}}\n    parameters:"),
+    );
+    let r = repo(&bad, &env, "");
+    let v = r.run(&["validate"]);
+    assert_eq!(v.code, 1);
+    assert!(
+        v.stderr.contains("cannot use outputs of other stacks"),
+        "{}",
+        v.stderr
+    );
+}

@@ -27,6 +27,10 @@ pub enum Reference {
     Env(EnvFact),
     /// `${ssm:/path}`: the value of an SSM parameter, read when planning.
     Ssm(Expr),
+    /// `${external:stack-name.Output}`: an output of a stack outside this environment (deployed
+    /// by another environment, or by something else) in the same account and region, read when
+    /// planning. No ordering: that stack must exist.
+    External { stack_name: String, output: String },
 }
 
 /// The facts of an environment that expressions can read.
@@ -59,7 +63,7 @@ pub struct ExprError {
     pub help: Option<String>,
 }
 
-const FORMS: &str = "expressions are `${stack.Output}`, `${var.NAME}`, `${env.name}`, `${env.region}`, `${env.account}` or `${ssm:/path}`; write `$${` for a literal `${`";
+const FORMS: &str = "expressions are `${stack.Output}`, `${var.NAME}`, `${env.name}`, `${env.region}`, `${env.account}`, `${ssm:/path}` or `${external:stack-name.Output}`; write `$${` for a literal `${`";
 
 /// Parses a config string into literal text and references.
 pub fn parse(s: &str) -> Result<Expr, ExprError> {
@@ -145,6 +149,41 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
     };
     let end = body + close;
     let inner: String = chars[body..end].iter().collect();
+    if let Some(rest) = inner.strip_prefix("external:") {
+        let bad = |message: String| {
+            ExprError {
+            message,
+            offset: start,
+            len: end + 1 - start,
+            help: Some(
+                "write `${external:stack-name.Output}`: a CloudFormation stack name (letters, digits, hyphens) and an output name".into(),
+            ),
+        }
+        };
+        let Some((stack_name, output)) = rest.rsplit_once('.') else {
+            return Err(bad(format!("`${{{inner}}}` names no output")));
+        };
+        let name_ok = stack_name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && stack_name.len() <= 128
+            && stack_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !name_ok {
+            return Err(bad(format!(
+                "`{stack_name}` is not a CloudFormation stack name"
+            )));
+        }
+        if output.is_empty() || !output.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(bad(format!("`{output}` is not an output name")));
+        }
+        return Ok((
+            Reference::External {
+                stack_name: stack_name.to_string(),
+                output: output.to_string(),
+            },
+            end + 1,
+        ));
+    }
     let err = |message: String, help: Option<String>| ExprError {
         message,
         offset: start,
@@ -281,6 +320,9 @@ impl fmt::Display for Reference {
             Reference::Var(v) => write!(f, "${{var.{v}}}"),
             Reference::Env(e) => write!(f, "${{env.{}}}", e.as_str()),
             Reference::Ssm(path) => write!(f, "${{ssm:{path}}}"),
+            Reference::External { stack_name, output } => {
+                write!(f, "${{external:{stack_name}.{output}}}")
+            }
         }
     }
 }
@@ -373,6 +415,22 @@ mod tests {
             e.message,
             "`${nothing}` is not an expression formwork knows"
         );
+        let e = parse("${external:shared-network.VpcId}").unwrap();
+        assert_eq!(
+            e.segments,
+            vec![Segment::Ref(Reference::External {
+                stack_name: "shared-network".into(),
+                output: "VpcId".into()
+            })]
+        );
+        assert_eq!(e.to_string(), "${external:shared-network.VpcId}");
+        for bad in [
+            "${external:net}",
+            "${external:9net.VpcId}",
+            "${external:net.Vpc-Id}",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
         let e = parse("${ssm:/a/${vpc.VpcId}}").unwrap_err();
         assert!(e.message.contains("cannot contain"));
     }

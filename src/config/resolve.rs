@@ -275,8 +275,15 @@ fn check_refs(
                     .at(loc.clone())
                     .help("only parameters are read from SSM"),
             ),
+            Reference::External { .. } if allowed == Allowed::Static => out.push(
+                Diagnostic::error(format!("{what} cannot use outputs of other stacks (`{r}`)"))
+                    .at(loc.clone())
+                    .help(
+                        "only parameters take stack outputs; here use `${var.NAME}` or `${env.…}`",
+                    ),
+            ),
             Reference::Var(v) => out.extend(check_var_ref(p, v, loc)),
-            Reference::Ssm(_) | Reference::Env(_) => {}
+            Reference::Ssm(_) | Reference::Env(_) | Reference::External { .. } => {}
         }
     }
     out

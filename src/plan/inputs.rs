@@ -166,6 +166,22 @@ pub async fn resolve(
                         )),
                     }
                 }
+                Segment::Ref(Reference::External { stack_name, output }) => {
+                    let reference = format!("${{external:{stack_name}.{output}}}");
+                    match stacks.get(cfn, stack_name).await {
+                        Ok(Some(info)) => match info.outputs.get(output) {
+                            Some(v) => text.push_str(v),
+                            None => out.errors.push(format!(
+                                "input {reference}: stack {stack_name} has no output `{output}`"
+                            )),
+                        },
+                        Ok(None) => out.errors.push(format!(
+                            "input {reference}: there is no stack {stack_name} in account {} region {} (it is not deployed by this environment: deploy it first)",
+                            env.account, env.region
+                        )),
+                        Err(e) => out.errors.push(format!("input {reference}: {e}")),
+                    }
+                }
                 Segment::Ref(Reference::Ssm(path)) => {
                     let Some(name_) = path.as_literal() else {
                         out.errors
