@@ -133,7 +133,10 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
             });
         }
         for seg in &path.segments {
-            if let Segment::Ref(r @ (Reference::Output { .. } | Reference::Ssm(_))) = seg {
+            if let Segment::Ref(
+                r @ (Reference::Output { .. } | Reference::Ssm(_) | Reference::External { .. }),
+            ) = seg
+            {
                 return Err(ExprError {
                     message: format!("an SSM parameter path cannot contain `{r}`"),
                     offset: start,
