@@ -398,3 +398,57 @@ fn outputs_of_stacks_outside_the_environment_are_read_at_plan_time() {
         v.stderr
     );
 }
+
+#[test]
+fn a_versioned_template_url_is_read_from_s3_for_the_diff_and_an_upgrade_is_one_line() {
+    let env = unique("ver");
+    let bucket = format!("{env}-templates");
+    let s3 = common::sdk::s3(moto(), "us-east-1");
+    let v2 = PARAM_TEMPLATE.replace("Default: v1", "Default: v2");
+    common::sdk::block(async {
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        for (version, body) in [("1.0.0", PARAM_TEMPLATE.to_string()), ("1.1.0", v2.clone())] {
+            s3.put_object()
+                .bucket(&bucket)
+                .key(format!("{version}/param.gen.template"))
+                .body(body.into_bytes().into())
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let pipeline = format!(
+        "pipeline: sys\nvars:\n  version:\n    default: 1.0.0\nstacks:\n  app:\n    template: https://{bucket}.s3.amazonaws.com/${{var.version}}/param.gen.template\n    parameters:\n      Name: /sys/${{env.name}}/app\n"
+    );
+    let r = repo(&pipeline, &env, "");
+    assert_eq!(on_moto(&r, &["plan", "--env", &env]).code, 2);
+    let applied = on_moto(&r, &["apply", "--env", &env]);
+    assert_eq!(applied.code, 0, "{}", applied.all());
+
+    // The upgrade: one line in the environment.
+    r.write(
+        &format!("environments/{env}/environment.yml"),
+        &format!(
+            "pipeline: sys\naccount: \"123456789012\"\nregion: us-east-1\nvars:\n  version: 1.1.0\n"
+        ),
+    );
+    r.commit("upgrade to 1.1.0");
+    let affected = r.run(&["affected", "--base", "HEAD~1", "--output", "json"]);
+    assert_eq!(affected.code, 2, "{}", affected.all());
+    assert!(affected.stdout.contains("\"app\""), "{}", affected.stdout);
+    let run = on_moto(
+        &r,
+        &[
+            "plan", "--env", &env, "--base", "HEAD~1", "--output", "json",
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.all());
+    let plan = run.json();
+    let unit = &plan["environments"][0]["units"][0];
+    assert_eq!(unit["action"], "update", "{unit:#}");
+    let diff = unit["template_diff"].as_str().unwrap_or_default();
+    assert!(
+        diff.contains("-    Default: v1") && diff.contains("+    Default: v2"),
+        "the template read from S3 is diffed: {unit:#}"
+    );
+}

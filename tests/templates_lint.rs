@@ -49,7 +49,11 @@ fn every_example_template_passes_cfn_lint() {
     // cfn-lint's exit code: 0 clean, bit 2 errors, bit 4 warnings, bit 8 informational; 1 is a
     // failure of cfn-lint itself.
     let code = out.status.code().unwrap_or(1);
-    assert!(code != 1, "cfn-lint failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        code != 1,
+        "cfn-lint failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         errors.is_empty() && code & 2 == 0,
         "cfn-lint errors:\n{}",

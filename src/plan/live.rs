@@ -462,6 +462,34 @@ async fn plan_removal(ctx: &Planner, r: RemovedUnit) -> UnitPlan {
     }
 }
 
+/// A template given by S3 URL, read from S3 with the environment's credentials so that the plan
+/// can say what it changes (the change set itself gets the URL). `None` for other URLs, or when
+/// it cannot be read (the plan then has no template diff).
+async fn fetch_url_template(ctx: &Planner, url: &str) -> Option<Template> {
+    let (bucket, key) = crate::aws::s3::parse_s3_url(url)?;
+    match ctx.session.s3.get(&bucket, &key).await {
+        Ok(Some(bytes)) => {
+            let file: Arc<str> = Arc::from(url);
+            match Template::parse(&bytes, &file) {
+                Ok(t) => Some(t),
+                Err(diags) => {
+                    let first = diags.first().map(|d| d.short()).unwrap_or_default();
+                    tracing::warn!(url, error = %first, "the template at the URL is not a template formwork can read");
+                    None
+                }
+            }
+        }
+        Ok(None) => {
+            tracing::warn!(url, "no template at the URL");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(url, error = %e, "could not read the template at the URL");
+            None
+        }
+    }
+}
+
 /// The template a stack was deployed with, parsed (`None` for new stacks, or templates that
 /// cannot be read).
 async fn deployed_template(ctx: &Planner, name: &str) -> Result<Option<Template>, String> {
@@ -632,7 +660,11 @@ async fn plan_unit_inner(
     if !resolved.errors.is_empty() {
         return Err(resolved.errors.join("; "));
     }
-    let desired = unit.template.parsed();
+    let fetched = match &unit.template {
+        TemplateRef::Url { url } => fetch_url_template(ctx, url).await,
+        TemplateRef::Local { .. } => None,
+    };
+    let desired = unit.template.parsed().or(fetched.as_ref());
     let tags = stack_tags(&ctx.env, unit, &ctx.commit);
     up.parameters = parameter_changes(&resolved, deployed_stack, desired);
 
