@@ -428,9 +428,7 @@ fn a_versioned_template_url_is_read_from_s3_for_the_diff_and_an_upgrade_is_one_l
     // The upgrade: one line in the environment.
     r.write(
         &format!("environments/{env}/environment.yml"),
-        &format!(
-            "pipeline: sys\naccount: \"123456789012\"\nregion: us-east-1\nvars:\n  version: 1.1.0\n"
-        ),
+        "pipeline: sys\naccount: \"123456789012\"\nregion: us-east-1\nvars:\n  version: 1.1.0\n",
     );
     r.commit("upgrade to 1.1.0");
     let affected = r.run(&["affected", "--base", "HEAD~1", "--output", "json"]);

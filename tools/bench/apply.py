@@ -5,7 +5,7 @@ Run by scripts/bench-apply with .venv/sceptre/bin/python (PyYAML, boto3); see th
 header for what it measures.
 
     apply.py --root DIR --formwork BIN --moto-python PY --sceptre BIN --scratch DIR
-             [--reps N] [--delay SECONDS] [--plan-apply 0|1]
+             [--reps N] [--delay SECONDS] [--plan-apply 0|1] [--change-set-delay SECONDS]
 """
 import argparse
 import json
@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -85,7 +85,7 @@ class Scene:
         self.log = scratch / "proxy.log"
         self.proxy = subprocess.Popen(
             [sys.executable, str(HERE / "delay_proxy.py"), self.moto_url, str(port_file),
-             str(self.log), str(a.delay)], stdin=subprocess.DEVNULL,
+             str(self.log), str(a.delay), str(a.change_set_delay)], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=open(scratch / "proxy.err", "w"),
             start_new_session=True)
         for _ in range(200):
@@ -257,7 +257,8 @@ def timeline(r, log, names, preds):
     (the tool's first DescribeStacks showing it complete), polls (DescribeStacks of it while
     held); the chain of stacks that made the wall time; all relative to the command's start."""
     t0 = r["t0"]
-    st = {n: {"polls": 0, "seen": None, "start": None, "ready": None, "calls": []} for n in names}
+    st = {n: {"polls": 0, "seen": None, "start": None, "ready": None, "calls": [], "op_ms": 0.0}
+          for n in names}
     for line in Path(log).read_text().splitlines():
         e = json.loads(line)
         if e["t"] < t0:
@@ -269,6 +270,9 @@ def timeline(r, log, names, preds):
         if e.get("event") == "start":
             s["start"], s["ready"] = t, e["ready"] - t0
             continue
+        if e["op"] in ("CloudFormation.ExecuteChangeSet", "CloudFormation.CreateStack") \
+                and s["start"] is not None and abs(t - s["start"]) < 1e-3:
+            s["op_ms"] = e["ms"]
         s["calls"].append((t, e["op"].split(".", 1)[1], e["ms"]))
         if e["op"] == "CloudFormation.DescribeStacks" and s["ready"] is not None:
             if e.get("held"):
@@ -409,6 +413,15 @@ def report(a, deps, results, timelines, problems, load, names):
     say(f"endpoint: moto 5.2.5 (tools/bench/moto_apply.py: change-set-created stacks get their "
         f"outputs) behind tools/bench/delay_proxy.py: every stack operation takes "
         f"D = {D:g} s; a fresh moto server for every run")
+    if a.change_set_delay:
+        say(f"change sets take {a.change_set_delay:g} s to be made (BENCH_CHANGESET_DELAY: "
+            "DescribeChangeSet reads CREATE_IN_PROGRESS that long); formwork makes one per stack "
+            "during an apply from nothing, Sceptre's CreateStack none; the bound counts stack "
+            "operations only")
+    else:
+        say("change sets are made as fast as moto makes them (BENCH_CHANGESET_DELAY=0): on AWS "
+            "they take seconds, and formwork makes one for each stack but the first during an "
+            "apply from nothing")
     say(f"{a.reps} timed runs of each command, interleaved (load average {load[0]:.2f} before, "
         f"{load[1]:.2f} after; {cores} cores)")
     note = busy_note(load, cores)
@@ -443,12 +456,13 @@ def report(a, deps, results, timelines, problems, load, names):
         bds = [breakdown(t, D) for t in tls]
         say(f"{label}: where the wall time went, along the chain that set it "
             f"(medians of {len(bds)} runs)")
-        say(f"  startup, command start to the first stack operation   {fmt(med([b['startup'] for b in bds])):>9}")
-        say(f"  stack operations on the chain ({len(tls[0]['chain'])} x D)"
-            f"{'':<23}{fmt(med([b['ops'] for b in bds])):>9}")
-        say(f"  finding out a stack is done (D passed -> status seen)   {fmt(med([b['detect'] for b in bds])):>9}")
-        say(f"  done seen -> the next chain stack's operation starts   {fmt(med([b['gap'] for b in bds])):>9}")
-        say(f"  last stack seen done -> command exits                  {fmt(med([b['tail'] for b in bds])):>9}")
+        parts = [("startup: command start to the first stack operation", "startup"),
+                 (f"stack operations on the chain ({len(tls[0]['chain'])} x D)", "ops"),
+                 ("finding out a stack is done (D over -> done read)", "detect"),
+                 ("done read -> the next chain stack's operation starts", "gap"),
+                 ("last stack read done -> command exits", "tail")]
+        for text, k in parts:
+            say(f"  {text:<58}{fmt(med([b[k] for b in bds])):>9}")
         mid = sorted(range(len(tls)), key=lambda i: tls[i]["secs"])[len(tls) // 2]
         t, b = tls[mid], bds[mid]
         say(f"  the median run ({fmt(t['secs'])}), its chain (seconds from the command's start; "
@@ -459,10 +473,20 @@ def report(a, deps, results, timelines, problems, load, names):
             say(f"    {n.removeprefix(ENV + '-'):<17}{s0:>9.2f}{rd:>9.2f}{sn:>9.2f}{det:>8.2f}"
                 f"{polls:>7}{'' if gap is None else f'{gap:9.2f}'}")
         all_det = [s["seen"] - s["ready"] for tl in tls for s in tl["stacks"].values()]
+        sched = (seen_formwork(D) if key.startswith("formwork") else seen_sceptre(D)[0]) - D
+        op_ms = [s["op_ms"] for tl in tls for s in tl["stacks"].values()]
+        say(f"  detection = the poll schedule's {sched:.2f} s over D (table below) + the "
+            f"operation's own call (moto creates the resources inside it: median "
+            f"{med(op_ms):.0f} ms) + the time of the status reads before it (the rest: median "
+            f"{med([d - sched - m / 1000 for d, m in zip(all_det, op_ms)]) * 1000:.0f} ms)")
         all_polls = [s["polls"] + 1 for tl in tls for s in tl["stacks"].values()]
         say(f"  every stack of every run: detection median {fmt(med(all_det))}, max "
             f"{fmt(max(all_det))}; status reads per stack median {med(all_polls):g}, max "
             f"{max(all_polls)}")
+        if key == "sceptre":
+            say("  Sceptre sleeps 4 s between status reads, and 4 s more after the read that "
+                "finds the stack done before it returns (StackActions._wait_for_completion); it "
+                "launches wave by wave, a wave after every stack of the one before returned")
         if key.startswith("formwork"):
             gaps = [g for tl in tls for g in dependant_gaps(tl, deps)]
             ops = Counter(c[1] for _, _, calls in gaps for c in calls)
@@ -512,6 +536,7 @@ def main(argv):
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--delay", type=float, default=3.0)
     ap.add_argument("--plan-apply", type=int, default=1)
+    ap.add_argument("--change-set-delay", type=float, default=0.0)
     a = ap.parse_args(argv)
     # Stopped by a signal: leave through the `finally` that stops this run's moto and proxy.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

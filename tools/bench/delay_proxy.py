@@ -1,7 +1,7 @@
 """A loopback proxy in front of moto that makes every stack operation take DELAY seconds, as on
 AWS, for scripts/bench-apply (standard library only).
 
-    delay_proxy.py UPSTREAM_URL PORT_FILE LOG_FILE DELAY
+    delay_proxy.py UPSTREAM_URL PORT_FILE LOG_FILE DELAY [CHANGE_SET_DELAY]
 
 moto runs a stack operation synchronously: CreateStack, UpdateStack and ExecuteChangeSet return
 when the stack is already CREATE_COMPLETE / UPDATE_COMPLETE. On AWS these calls return at once
@@ -19,8 +19,13 @@ DELAY seconds later, moto's answers about that stack are rewritten:
 After DELAY seconds moto's answers pass through unchanged. Both tools see the same DELAY for
 every stack, and each finds the end of it by its own polling, as it would on AWS. (Holding the
 operation's response for DELAY seconds instead would hide each tool's polling granularity, which
-is part of what it costs to wait for CloudFormation.) Change sets are not delayed:
-CreateChangeSet is as fast as moto makes it. DeleteStack is not delayed (nothing here deletes).
+is part of what it costs to wait for CloudFormation.) DeleteStack is not delayed (nothing here
+deletes).
+
+Change sets are not delayed unless CHANGE_SET_DELAY (seconds, default 0) is given: then for that
+long after a CreateChangeSet request reached the proxy, DescribeChangeSet of the new change set
+shows Status CREATE_IN_PROGRESS and ExecutionStatus UNAVAILABLE, as AWS does while it works out
+the changes (moto has made the change set already).
 
 LOG_FILE gets one JSON line per request, {"t", "op", "stack", "ms", "status"} (t: arrival,
 seconds since the epoch; stack: the stack's name, also for a change set named by its ARN or a
@@ -91,9 +96,11 @@ def parse_ts(s):
 
 
 class State:
-    def __init__(self, upstream, log, delay):
+    def __init__(self, upstream, log, delay, change_set_delay):
         self.upstream = urllib.parse.urlsplit(upstream)
         self.delay = delay
+        self.change_set_delay = change_set_delay
+        self.pending = {}  # change set id or "stack/name" -> when its creation is let finish
         self.lock = threading.Lock()
         self.log = open(log, "a")
         self.local = threading.local()
@@ -123,6 +130,16 @@ class State:
 
 def rewrite(state, op, params, data, now):
     """moto's answer as the proxy shows it; (new bytes, whether it changed)."""
+    if op == "CloudFormation.DescribeChangeSet" and state.change_set_delay:
+        cs = params.get("ChangeSetName")
+        with state.lock:
+            until = state.pending.get(cs) or state.pending.get(f"{params.get('StackName')}/{cs}")
+        if until and now < until:
+            xml = re.sub(r"<Status>[^<]*</Status>", "<Status>CREATE_IN_PROGRESS</Status>",
+                         data.decode("utf-8"), count=1)
+            xml = re.sub(r"<ExecutionStatus>[^<]*</ExecutionStatus>",
+                         "<ExecutionStatus>UNAVAILABLE</ExecutionStatus>", xml, count=1)
+            return xml.encode(), True
     held = state.active(now)
     if not held or op not in ("CloudFormation.DescribeStacks", "CloudFormation.ListStacks",
                               "CloudFormation.DescribeStackEvents",
@@ -232,8 +249,10 @@ def handler(state):
                 with state.lock:
                     if m:
                         state.change_sets[m.group(1).decode()] = (stack, cs_kind)
+                        state.pending[m.group(1).decode()] = arrival + state.change_set_delay
                     if change_set:
                         state.change_sets[f"{stack}/{change_set}"] = (stack, cs_kind)
+                        state.pending[f"{stack}/{change_set}"] = arrival + state.change_set_delay
             if not stack and change_set:
                 with state.lock:
                     known = state.change_sets.get(change_set)
@@ -264,10 +283,10 @@ def handler(state):
 
 
 def main(argv):
-    if len(argv) != 4:
+    if len(argv) not in (4, 5):
         print(__doc__, file=sys.stderr)
         return 64
-    state = State(argv[0], argv[2], float(argv[3]))
+    state = State(argv[0], argv[2], float(argv[3]), float(argv[4]) if len(argv) == 5 else 0.0)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler(state))
     server.daemon_threads = True
     server.request_queue_size = 64

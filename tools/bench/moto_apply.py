@@ -9,10 +9,11 @@ the benchmark only. Same arguments as moto_server; run with moto's Python:
    create_change_set with an empty template ({}), its output map is built from that, and
    execute_change_set only sets `stack.template` afterwards. So DescribeStacks shows no Outputs
    and a dependant stack reading `${vpc.VpcId}` has nothing to read. Here, after the stock
-   execute_change_set, the stack's template is parsed (`stack._parse_template()`), its
-   description set, its output map rebuilt from its resources (`stack._create_output_map()`,
-   what moto's own create_stack and Stack.update do) and its exports registered with the
-   region, as create_stack does. Sceptre's CreateStack path is untouched by this.
+   execute_change_set (CREATE or UPDATE), the stack's template is parsed
+   (`stack._parse_template()`), its description set and its output map rebuilt from its
+   resources (`stack._create_output_map()`, what moto's own Stack.__init__ and Stack.update do);
+   for a CREATE, its exports are also registered with the region, as moto's create_stack does.
+   Sceptre's CreateStack path is untouched by this (it goes through moto's create_stack).
 2. DescribeStacks prints List<…> parameters comma-joined, as AWS does (tools/bench/
    moto_list_params.py, imported: the same fix as scripts/bench-plan's second pass).
 
