@@ -188,6 +188,37 @@ async fn large_plans<S: Store>(s: Arc<S>) {
     assert_eq!(s.latest_plan("prod").await.unwrap().as_ref(), Some(&small));
 }
 
+async fn old_locks_are_pruned_and_events_recorded<S: Store>(s: Arc<S>) {
+    // Delivery ids remembered as locks: the expired ones under the prefix go, the rest stay.
+    s.try_lock("delivery/a", "agent", "webhook delivery", LEASE, T0)
+        .await
+        .unwrap();
+    s.try_lock("delivery/b", "agent", "webhook delivery", LEASE * 10, T0)
+        .await
+        .unwrap();
+    s.try_lock("prod", "alice", "apply", LEASE, T0)
+        .await
+        .unwrap();
+    let after_first = T0 + LEASE.as_millis() as i64 + 1;
+    s.prune_locks("delivery/", after_first).await.unwrap();
+    assert!(s.lock("delivery/b").await.unwrap().is_some());
+    assert!(
+        s.lock("prod").await.unwrap().is_some(),
+        "other locks are left alone"
+    );
+    // Events: a gate passed.
+    let e = formwork::store::Event {
+        environment: "prod".into(),
+        at: T0 + 5,
+        kind: "gate".into(),
+        actor: "alice".into(),
+        detail: "upload-config".into(),
+    };
+    s.record_event(&e).await.unwrap();
+    let events = s.events(Some("prod"), 10).await.unwrap();
+    assert!(events.iter().any(|x| x == &e), "{events:?}");
+}
+
 async fn locks_taken_refused_renewed_and_released<S: Store>(s: Arc<S>) {
     let a = s
         .try_lock("prod", "alice@host (pid 1)", "apply of plan P1", LEASE, T0)
@@ -597,6 +628,7 @@ macro_rules! suite {
 
 suite!(
     plans_saved_loaded_and_latest,
+    old_locks_are_pruned_and_events_recorded,
     large_plans,
     locks_taken_refused_renewed_and_released,
     force_unlock_frees_and_records,
@@ -664,6 +696,45 @@ impl DynamoTable {
             .await
             .unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_locks_carry_a_time_to_live() {
+    let t = DynamoTable::new().await;
+    let ttl = t
+        .client
+        .describe_time_to_live()
+        .table_name(&t.name)
+        .send()
+        .await
+        .unwrap();
+    let d = ttl.time_to_live_description().unwrap();
+    assert_eq!(d.attribute_name(), Some("expires"));
+    let s = t.store();
+    s.try_lock("delivery/x", "agent", "webhook delivery", LEASE, T0)
+        .await
+        .unwrap();
+    let item = t
+        .client
+        .get_item()
+        .table_name(&t.name)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("LOCK#delivery/x".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("LOCK".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let expires: i64 = item.item().unwrap()["expires"]
+        .as_n()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(expires, (T0 + LEASE.as_millis() as i64) / 1000 + 24 * 3600);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -855,6 +926,33 @@ fn sqlite_concurrent_opens_migrate_once() {
         t.join().unwrap().unwrap();
     }
     assert_eq!(user_version(&path), SCHEMA_VERSION);
+}
+
+#[test]
+fn sqlite_forgets_expired_delivery_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        s.try_lock("delivery/a", "agent", "webhook delivery", LEASE, T0)
+            .await
+            .unwrap();
+        s.try_lock("delivery/b", "agent", "webhook delivery", LEASE * 10, T0)
+            .await
+            .unwrap();
+        s.try_lock("prod", "alice", "apply", LEASE, T0)
+            .await
+            .unwrap();
+        let later = T0 + LEASE.as_millis() as i64 + 1;
+        assert_eq!(s.prune_locks("delivery/", later).await.unwrap(), 1);
+        assert!(s.lock("delivery/a").await.unwrap().is_none());
+        assert!(s.lock("delivery/b").await.unwrap().is_some());
+        assert!(s.lock("prod").await.unwrap().is_some());
+        // `_` and `%` in the prefix are taken literally.
+        assert_eq!(s.prune_locks("d_livery/", T0 * 10).await.unwrap(), 0);
+    });
 }
 
 /// Two handles on one file, as two processes would have, and threads racing through both for

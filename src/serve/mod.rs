@@ -26,6 +26,7 @@ use crate::github::client::{Auth, DEFAULT_API_URL, GitHub, RepoName, Retry, Sett
 use crate::github::flow::Context;
 use crate::github::report::Reporting;
 use crate::plan::secrets;
+use crate::store::Store;
 
 pub use config::ServerConfig;
 
@@ -145,12 +146,32 @@ pub async fn serve(
         })
     };
 
+    // Delivery ids are remembered for a few days; forget the older ones now and then.
+    let pruner = {
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(600)).await;
+                match agent
+                    .cx
+                    .store
+                    .prune_locks("delivery/", crate::store::now())
+                    .await
+                {
+                    Ok(n) if n > 0 => tracing::info!(removed = n, "forgot old delivery ids"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not forget old delivery ids"),
+                }
+            }
+        })
+    };
     let app = http::router(agent.clone(), opts.webhook_secret);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     tracing::info!("shutting down: no new work; waiting for running applies");
     poller.abort();
+    pruner.abort();
     agent.shutdown(opts.grace).await;
     queue.abort();
     served.map_err(|e| start(format!("the HTTP server failed: {e}")))

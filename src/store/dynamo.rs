@@ -205,9 +205,18 @@ fn lock_item(lock: &Lock) -> Item {
         ("acquired_at".to_string(), n(lock.acquired_at)),
         ("lease_expires_at".to_string(), n(lock.lease_expires_at)),
         ("token".to_string(), s(&lock.token)),
+        // DynamoDB's time to live removes the item a day after its lease ran out (an expired
+        // lock is no lock; delivery ids seen are forgotten).
+        (
+            TTL_ATTRIBUTE.to_string(),
+            n(lock.lease_expires_at / 1000 + 24 * 3600),
+        ),
     ]);
     item
 }
+
+/// The attribute DynamoDB's time to live reads (seconds since the epoch).
+const TTL_ATTRIBUTE: &str = "expires";
 
 fn lock_from(item: &Item) -> Result<Lock, StoreError> {
     let f = fields(item);
@@ -482,6 +491,21 @@ impl DynamoStore {
         match created {
             Ok(_) => {
                 tracing::info!(table = %self.table, "created the DynamoDB state table");
+                let ttl = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .enabled(true)
+                    .build()
+                    .map_err(build)?;
+                if let Err(e) = self
+                    .client
+                    .update_time_to_live()
+                    .table_name(&self.table)
+                    .time_to_live_specification(ttl)
+                    .send()
+                    .await
+                {
+                    tracing::warn!(table = %self.table, error = %self.sdk("UpdateTimeToLive", e), "expired locks will stay in the table");
+                }
                 Ok(())
             }
             // Made by someone else meanwhile.
@@ -1168,6 +1192,11 @@ impl Store for DynamoStore {
         } else {
             Err(self.message("recording an event was refused; try again".to_string()))
         }
+    }
+
+    async fn prune_locks(&self, _prefix: &str, _before: Millis) -> Result<usize, StoreError> {
+        // DynamoDB's time to live removes them (the `expires` attribute).
+        Ok(0)
     }
 
     async fn events(

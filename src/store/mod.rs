@@ -322,6 +322,15 @@ pub trait Store: Send + Sync {
         environment: &str,
     ) -> impl Future<Output = Result<Option<Deployed>, StoreError>> + Send;
 
+    /// Removes the locks whose key starts with `prefix` and whose lease ran out before `before`
+    /// (the agent's memory of delivery ids); returns how many went. Stores that expire items by
+    /// themselves (DynamoDB's time to live) answer 0.
+    fn prune_locks(
+        &self,
+        prefix: &str,
+        before: Millis,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
     /// Records an audit event (`kind` `gate`: a gate was passed, its name in `detail`).
     fn record_event(&self, event: &Event) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -501,6 +510,10 @@ impl Store for AnyStore {
 
     async fn deployed(&self, environment: &str) -> Result<Option<Deployed>, StoreError> {
         delegate!(self, s => s.deployed(environment))
+    }
+
+    async fn prune_locks(&self, prefix: &str, before: Millis) -> Result<usize, StoreError> {
+        delegate!(self, s => s.prune_locks(prefix, before))
     }
 
     async fn record_event(&self, event: &Event) -> Result<(), StoreError> {

@@ -705,6 +705,22 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn prune_locks(&self, prefix: &str, before: Millis) -> Result<usize, StoreError> {
+        let pattern = format!(
+            "{}%",
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        self.conn()
+            .execute(
+                "DELETE FROM locks WHERE environment LIKE ?1 ESCAPE '\\' AND lease_expires_at < ?2",
+                params![pattern, before],
+            )
+            .map_err(|e| self.err(e))
+    }
+
     async fn events(
         &self,
         environment: Option<&str>,
