@@ -15,6 +15,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -392,16 +393,79 @@ def schedule_table(delays):
         + " … s (then every 10 s)")
 
 
-def busy_note(load, cores):
-    if max(load) <= 0.5 * cores:
-        return None
-    top = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu"], capture_output=True,
-                         text=True).stdout.splitlines()[1:6]
-    return ("the machine was BUSY (load average above half its cores): timings are noisy; "
-            "busiest processes now: " + ", ".join(" ".join(t.split()[::-1]) + "%" for t in top))
+class Sampler(threading.Thread):
+    """Every few seconds during the timed runs: the CPU used by processes that are not this
+    benchmark's (not descendants of this process), from `top`'s second, 1-second sample."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stop_event = threading.Event()
+        self.samples = []  # {command: %CPU} of other processes, per sample
+
+    def ours(self):
+        parent = {}
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    stat = (d / "stat").read_text()
+                    parent[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    pass
+        mine, todo = {os.getpid()}, [os.getpid()]
+        while todo:
+            p = todo.pop()
+            for c, pp in parent.items():
+                if pp == p and c not in mine:
+                    mine.add(c)
+                    todo.append(c)
+        return mine
+
+    def run(self):
+        while not self.stop_event.wait(4):
+            try:
+                out = subprocess.run(
+                    ["top", "-b", "-w", "200", "-n", "2", "-d", "1", "-o", "%CPU"],
+                    capture_output=True, text=True, timeout=10).stdout
+            except (OSError, subprocess.SubprocessError):
+                return
+            mine = self.ours()
+            other = Counter()
+            lines = out.split("\ntop - ")[-1].splitlines()
+            header = next((i for i, line in enumerate(lines) if line.lstrip().startswith("PID")),
+                          None)
+            if header is None:
+                continue
+            for line in lines[header + 1:]:
+                f = line.split()
+                if len(f) >= 12 and f[0].isdigit() and int(f[0]) not in mine:
+                    cpu = float(f[8].replace(",", "."))
+                    if cpu > 0:
+                        other[f[11]] += cpu
+            self.samples.append(other)
+
+    def stop(self):
+        self.stop_event.set()
 
 
-def report(a, deps, results, timelines, problems, load, names):
+def busy_note(sampler, cores):
+    """A line on what else the machine did during the timed runs; BUSY when other processes
+    took half a core or more on average."""
+    if not sampler.samples:
+        return "(no CPU samples of other processes)"
+    n = len(sampler.samples)
+    total = sum(sum(s.values()) for s in sampler.samples) / n
+    per = Counter()
+    for s in sampler.samples:
+        per.update(s)
+    top = ", ".join(f"{c} {v / n:.0f}%" for c, v in per.most_common(4) if v / n >= 1)
+    busy = total >= 50
+    return ((f"the machine was BUSY: other processes used {total:.0f}% CPU on average "
+             f"(of {cores * 100}%) during the timed runs, so timings are noisy" if busy else
+             f"other processes used {total:.0f}% CPU on average (of {cores * 100}%) during the "
+             "timed runs") + (f"; busiest: {top}" if top else "") + f" ({n} samples of top)")
+
+
+def report(a, deps, results, timelines, problems, load, names, sampler):
     D = a.delay
     chain = longest_chain(deps)
     bound = D * len(chain)
@@ -424,9 +488,7 @@ def report(a, deps, results, timelines, problems, load, names):
             "apply from nothing")
     say(f"{a.reps} timed runs of each command, interleaved (load average {load[0]:.2f} before, "
         f"{load[1]:.2f} after; {cores} cores)")
-    note = busy_note(load, cores)
-    if note:
-        say(note)
+    say(busy_note(sampler, cores))
     say("=" * 98)
     say()
     say(f"critical-path bound: the longest dependency chain has {len(chain)} stacks, each one "
@@ -569,6 +631,8 @@ def main(argv):
     timelines = {t: [] for t in results}
     problems = []
     load_before = os.getloadavg()
+    sampler = Sampler()
+    sampler.start()
     loud = True
     for i in range(a.reps):
         order = tools if i % 2 == 0 else tools[::-1]
@@ -599,7 +663,8 @@ def main(argv):
             say(f"  {fmt(r['secs'])}, exit code {r['code']}"
                 + (f"; {len(found)} problems" if found else ""))
     load = (load_before[0], os.getloadavg()[0])
-    report(a, deps, results, timelines, problems, load, names)
+    sampler.stop()
+    report(a, deps, results, timelines, problems, load, names, sampler)
     return 0
 
 
