@@ -20,6 +20,7 @@ use std::time::Duration;
 use common::aws::{localstack, unique};
 use common::fake_aws::FakeAws;
 use common::sdk::{self, block, formwork_on};
+use common::stacks::{self, states};
 use common::{Repo, Run};
 use serde_json::Value;
 
@@ -109,52 +110,16 @@ fn json(run: &Run) -> Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()))
 }
 
-/// The state of each stack in an apply report.
-fn states(report: &Value) -> BTreeMap<String, String> {
-    report["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| {
-            (
-                u["stack"].as_str().unwrap().to_string(),
-                u["state"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 fn describe(stack: &str) -> aws_sdk_cloudformation::types::Stack {
-    let cfn = sdk::cfn(localstack(), REGION);
-    block(async {
-        cfn.describe_stacks()
-            .stack_name(stack)
-            .send()
-            .await
-            .unwrap()
-            .stacks()[0]
-            .clone()
-    })
+    stacks::describe(localstack(), REGION, stack)
 }
 
 fn output(stack: &str, key: &str) -> String {
-    describe(stack)
-        .outputs()
-        .iter()
-        .find(|o| o.output_key() == Some(key))
-        .and_then(|o| o.output_value())
-        .unwrap_or_else(|| panic!("{stack} has no output {key}"))
-        .to_string()
+    stacks::output(localstack(), REGION, stack, key)
 }
 
 fn parameter(stack: &str, key: &str) -> String {
-    describe(stack)
-        .parameters()
-        .iter()
-        .find(|p| p.parameter_key() == Some(key))
-        .and_then(|p| p.parameter_value())
-        .unwrap_or_else(|| panic!("{stack} has no parameter {key}"))
-        .to_string()
+    stacks::parameter(localstack(), REGION, stack, key)
 }
 
 #[test]

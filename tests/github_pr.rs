@@ -6,7 +6,7 @@
 //! config errors reach the comment with their file and line, and no secret (a NoEcho parameter
 //! fed from an SSM SecureString, the GitHub token) is in anything sent to GitHub or printed.
 //!
-//! moto gives stacks created through change sets no outputs (DESIGN.md), so the upstream stack
+//! moto gives stacks created through change sets no outputs (moto 5.2.5), so the upstream stack
 //! is deployed beforehand with CreateStack and the pull request changes the downstream one.
 
 mod common;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use common::Repo;
 use common::aws::{localstack, unique};
 use common::sdk::{self, block, formwork_on};
+use common::stacks;
 use serde_json::Value;
 
 const REGION: &str = "us-east-1";
@@ -83,17 +84,7 @@ fn svc(env: &str) -> Repo {
 }
 
 fn put_secret(env: &str, value: &str) {
-    let ssm = sdk::ssm(localstack(), REGION);
-    block(async {
-        ssm.put_parameter()
-            .name(format!("/svc/{env}/secret"))
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .overwrite(true)
-            .send()
-            .await
-            .unwrap();
-    });
+    stacks::put_secure_string(localstack(), REGION, &format!("/svc/{env}/secret"), value);
 }
 
 fn plan(r: &Repo, args: &[&str]) -> (i32, Value, BTreeMap<String, usize>, String) {

@@ -3,14 +3,80 @@
 
 mod common;
 
+use common::stacks::graph_keys;
 use common::{Repo, formwork};
 
 #[test]
 fn the_bundled_example_is_valid() {
     let run = formwork(env!("CARGO_MANIFEST_DIR").as_ref(), &["validate"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(run.stdout, "valid: 1 pipeline, 2 environments, 36 stacks\n");
+    assert_eq!(
+        run.stdout,
+        "valid: 5 pipelines, 9 environments, 123 stacks\n"
+    );
     assert_eq!(run.stderr, "");
+}
+
+/// The issue a new user meets first: an offline plan from an empty revision to the bundled config
+/// (no AWS) lists every stack of every environment, each to be created, as `formwork graph` has
+/// them.
+#[test]
+fn an_offline_plan_of_the_bundled_example_from_nothing_lists_every_stack() {
+    let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let r = Repo::bundled(&["pipelines", "environments"], "the bundled example");
+    let mut envs = Vec::new();
+    for e in std::fs::read_dir(project.join("environments")).unwrap() {
+        let e = e.unwrap();
+        if e.path().join("environment.yml").exists() {
+            envs.push(e.file_name().into_string().unwrap());
+        }
+    }
+    envs.sort();
+    let run = r.run(&[
+        "plan",
+        "--offline",
+        "--base",
+        "HEAD~1",
+        "--head",
+        "HEAD",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    let plan = run.json();
+    let planned: std::collections::BTreeMap<String, Vec<(String, String)>> = plan["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let mut units: Vec<(String, String)> = e["units"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| {
+                    (
+                        u["stack"].as_str().unwrap().to_string(),
+                        u["action"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            units.sort();
+            (e["name"].as_str().unwrap().to_string(), units)
+        })
+        .collect();
+    assert_eq!(
+        planned.keys().cloned().collect::<Vec<_>>(),
+        envs,
+        "environments planned"
+    );
+    for env in &envs {
+        let want: Vec<(String, String)> = graph_keys(&r, env)
+            .into_iter()
+            .map(|k| (k, "create".to_string()))
+            .collect();
+        assert!(!want.is_empty(), "{env} has no stacks");
+        assert_eq!(planned[env], want, "stacks of {env}");
+    }
 }
 
 #[test]

@@ -81,9 +81,13 @@ impl AwsError {
                 e.code().map(str::to_string),
                 e.message()
                     .map(str::to_string)
+                    .or_else(|| http_failure(&err))
                     .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
             ),
-            None => (None, DisplayErrorContext(&err).to_string()),
+            None => (
+                None,
+                http_failure(&err).unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
+            ),
         };
         AwsError::Call {
             service,
@@ -326,5 +330,89 @@ impl Aws {
         };
         sessions.insert(key, session.clone());
         Ok(session)
+    }
+}
+
+/// A one-line account of a failed HTTP answer that carried no AWS error message (an endpoint's
+/// HTML error page, a proxy's 502): the status and the start of the body's text, not the SDK's
+/// whole debug chain with headers.
+fn http_failure<E>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::http::Response,
+    >,
+) -> Option<String> {
+    let raw = err.raw_response()?;
+    let status = raw.status().as_u16();
+    if status < 400 {
+        return None;
+    }
+    let body = raw
+        .body()
+        .bytes()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    Some(match body_text(&body) {
+        t if t.is_empty() => format!("HTTP {status} from the endpoint, with no message"),
+        t => format!("HTTP {status} from the endpoint: {t}"),
+    })
+}
+
+/// The text of a response body with markup removed and white space collapsed, at most 200
+/// characters.
+fn body_text(body: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut out = words.join(" ");
+    if out.chars().count() > 200 {
+        out = out.chars().take(199).collect::<String>() + "…";
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    fn failed(status: u16, body: &str) -> SdkError<std::io::Error, Response> {
+        let raw = Response::new(
+            StatusCode::try_from(status).unwrap(),
+            SdkBody::from(body.to_string()),
+        );
+        SdkError::response_error(std::io::Error::other("unparseable"), raw)
+    }
+
+    #[test]
+    fn an_html_error_page_becomes_one_line() {
+        let page = "<!doctype html>\n<html><head><title>500 Internal Server Error</title></head>\n<body><h1>Internal Server Error</h1>\n<p>The server encountered an internal error.</p></body></html>";
+        assert_eq!(
+            http_failure(&failed(500, page)).unwrap(),
+            "HTTP 500 from the endpoint: 500 Internal Server Error Internal Server Error The server encountered an internal error."
+        );
+        assert_eq!(
+            http_failure(&failed(502, "")).unwrap(),
+            "HTTP 502 from the endpoint, with no message"
+        );
+        let long = "x".repeat(1000);
+        assert_eq!(
+            http_failure(&failed(503, &long)).unwrap().chars().count(),
+            "HTTP 503 from the endpoint: ".len() + 200
+        );
+        assert_eq!(http_failure(&failed(200, "fine")), None);
     }
 }

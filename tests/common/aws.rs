@@ -151,8 +151,18 @@ impl Endpoint {
     /// A query-protocol request (`Action=…&Version=…`, form-encoded) to `service` (`sts`,
     /// `cloudformation`, `ssm` …) with a dummy SigV4 header, as access key `access_key`.
     pub fn query_as(&self, access_key: &str, service: &str, form: &str) -> Response {
+        self.query_signed(access_key, "us-east-1", service, form)
+    }
+
+    /// [`Endpoint::query`] signed for `region` (the servers route a request to the region its
+    /// credential scope names).
+    pub fn query_in(&self, region: &str, service: &str, form: &str) -> Response {
+        self.query_signed("testing", region, service, form)
+    }
+
+    fn query_signed(&self, access_key: &str, region: &str, service: &str, form: &str) -> Response {
         let auth = format!(
-            "AWS4-HMAC-SHA256 Credential={access_key}/20260101/us-east-1/{service}/aws4_request, \
+            "AWS4-HMAC-SHA256 Credential={access_key}/20260101/{region}/{service}/aws4_request, \
              SignedHeaders=content-type;host;x-amz-date, Signature=00"
         );
         http(

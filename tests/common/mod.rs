@@ -7,6 +7,7 @@ pub mod fake_aws;
 pub mod github;
 pub mod pr_world;
 pub mod sdk;
+pub mod stacks;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -115,6 +116,26 @@ impl Repo {
         copy_dir(&src, &self.file(rel));
     }
 
+    /// A repository whose first commit holds no config (only a README), so that
+    /// `--base HEAD~1` plans everything committed after it from nothing.
+    pub fn empty_first() -> Repo {
+        let r = Repo::new();
+        r.write("README.md", "config\n");
+        r.commit("empty");
+        r
+    }
+
+    /// [`Repo::empty_first`], then a second commit (`message`) with the directories `rels` of
+    /// this source tree copied in: a bundled pipeline and its environments, as they are.
+    pub fn bundled(rels: &[&str], message: &str) -> Repo {
+        let r = Repo::empty_first();
+        for rel in rels {
+            r.copy_from_project(rel);
+        }
+        r.commit(message);
+        r
+    }
+
     /// Stages everything (including deletions) and commits on the current branch.
     pub fn commit(&self, message: &str) -> String {
         let mut index = self.git.index().unwrap();
@@ -196,6 +217,12 @@ impl Repo {
         r.commit("shop config");
         r
     }
+}
+
+/// A file of this source tree (e.g. a bundled environment file), as text.
+pub fn project_file(rel: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 fn copy_dir(src: &Path, dst: &Path) {
