@@ -373,6 +373,28 @@ fn outputs_of_stacks_outside_the_environment_are_read_at_plan_time() {
         .clone();
     assert_eq!(value, format!("/shared/{env}/vpc").as_str(), "{unit:#}");
 
+    // The name may be made of the environment's facts and variables.
+    let composed = pipeline
+        .replace(&shared, "${env.name}-shared-${var.Net}")
+        .replace(
+            "pipeline: sys\n",
+            "pipeline: sys\nvars:\n  Net:\n    default: network\n",
+        );
+    let r = repo(&composed, &env, "");
+    assert_eq!(r.run(&["validate"]).code, 0);
+    let run = on_moto(&r, &["plan", "--env", &env, "--output", "json"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stdout.contains(&format!("/shared/{env}/vpc")),
+        "{}",
+        run.stdout
+    );
+    // … and a variable it names must exist.
+    let r = repo(&composed.replace("${var.Net}", "${var.Nett}"), &env, "");
+    let v = r.run(&["validate"]);
+    assert_eq!(v.code, 1, "{}", v.all());
+    assert!(v.stderr.contains("Nett"), "{}", v.stderr);
+
     // A stack that does not exist: that stack's plan fails, saying so.
     let missing = pipeline.replace(&shared, &format!("{env}-nowhere"));
     let r = repo(&missing, &env, "");

@@ -174,10 +174,7 @@ fn environment_for(name: &str, template_bucket: &str, main: &str) -> String {
         }
     }
     assert!(out.contains("TemplateBucket"), "{out}");
-    out.replace(
-        "tts-main-5-3a-ecs-is-service",
-        &format!("{main}-5-3a-ecs-is-service"),
-    )
+    out.replace("MainCluster: tts-main", &format!("MainCluster: {main}"))
 }
 
 struct World {

@@ -1,6 +1,7 @@
 //! Expressions inside config strings: `${stack.Output}`, `${var.NAME}`, `${env.name}`,
-//! `${env.region}`, `${env.account}` and `${ssm:/path}` (whose path may itself hold `${var.…}`
-//! and `${env.…}`). `$${` is a literal `${`.
+//! `${env.region}`, `${env.account}`, `${ssm:/path}` and `${external:stack-name.Output}` (an SSM
+//! path and an external stack name may themselves hold `${var.…}` and `${env.…}`). `$${` is a
+//! literal `${`.
 
 use std::fmt;
 
@@ -29,8 +30,8 @@ pub enum Reference {
     Ssm(Expr),
     /// `${external:stack-name.Output}`: an output of a stack outside this environment (deployed
     /// by another environment, or by something else) in the same account and region, read when
-    /// planning. No ordering: that stack must exist.
-    External { stack_name: String, output: String },
+    /// planning. No ordering: that stack must exist. The name may hold `${var.…}` and `${env.…}`.
+    External { stack_name: Expr, output: String },
 }
 
 /// The facts of an environment that expressions can read.
@@ -147,46 +148,14 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
         }
         return Ok((Reference::Ssm(path), end + 1));
     }
+    if chars[body..].starts_with(&['e', 'x', 't', 'e', 'r', 'n', 'a', 'l', ':']) {
+        return parse_external(chars, start, body + 9);
+    }
     let Some(close) = chars[body..].iter().position(|&c| c == '}') else {
         return Err(unclosed());
     };
     let end = body + close;
     let inner: String = chars[body..end].iter().collect();
-    if let Some(rest) = inner.strip_prefix("external:") {
-        let bad = |message: String| {
-            ExprError {
-            message,
-            offset: start,
-            len: end + 1 - start,
-            help: Some(
-                "write `${external:stack-name.Output}`: a CloudFormation stack name (letters, digits, hyphens) and an output name".into(),
-            ),
-        }
-        };
-        let Some((stack_name, output)) = rest.rsplit_once('.') else {
-            return Err(bad(format!("`${{{inner}}}` names no output")));
-        };
-        let name_ok = stack_name.starts_with(|c: char| c.is_ascii_alphabetic())
-            && stack_name.len() <= 128
-            && stack_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !name_ok {
-            return Err(bad(format!(
-                "`{stack_name}` is not a CloudFormation stack name"
-            )));
-        }
-        if output.is_empty() || !output.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(bad(format!("`{output}` is not an output name")));
-        }
-        return Ok((
-            Reference::External {
-                stack_name: stack_name.to_string(),
-                output: output.to_string(),
-            },
-            end + 1,
-        ));
-    }
     let err = |message: String, help: Option<String>| ExprError {
         message,
         offset: start,
@@ -247,6 +216,83 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
     Ok((r, end + 1))
 }
 
+/// Parses `${external:stack-name.Output}` from `start` (the `${`); `from` is where the stack name
+/// begins. The name may hold `${var.…}` and `${env.…}`; the output follows the last `.` of the
+/// text after them.
+fn parse_external(
+    chars: &[char],
+    start: usize,
+    from: usize,
+) -> Result<(Reference, usize), ExprError> {
+    let (inner, end) = parse_until(chars, from, true)?;
+    if end >= chars.len() {
+        return Err(ExprError {
+            message: "`${` is never closed".into(),
+            offset: start,
+            len: 2,
+            help: Some("add the closing `}`, or write `$${` for a literal `${`".into()),
+        });
+    }
+    let written: String = chars[start..=end].iter().collect();
+    let bad = |message: String| {
+        ExprError {
+        message,
+        offset: start,
+        len: end + 1 - start,
+        help: Some(
+            "write `${external:stack-name.Output}`: a CloudFormation stack name (letters, digits, hyphens; `${var.NAME}` and `${env.…}` may be part of it) and an output name".into(),
+        ),
+    }
+    };
+    let mut segments = inner.segments;
+    let output = match segments.last_mut() {
+        Some(Segment::Text(t)) if t.contains('.') => {
+            let dot = t.rfind('.').unwrap_or_default();
+            let output = t[dot + 1..].to_string();
+            t.truncate(dot);
+            if t.is_empty() {
+                segments.pop();
+            }
+            output
+        }
+        _ => return Err(bad(format!("`{written}` names no output"))),
+    };
+    if output.is_empty() || !output.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(bad(format!("`{output}` is not an output name")));
+    }
+    let stack_name = Expr { segments };
+    for (i, seg) in stack_name.segments.iter().enumerate() {
+        match seg {
+            Segment::Text(t) => {
+                let starts_ok = i > 0 || t.starts_with(|c: char| c.is_ascii_alphabetic());
+                if !starts_ok || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    return Err(bad(format!(
+                        "`{stack_name}` is not a CloudFormation stack name"
+                    )));
+                }
+            }
+            Segment::Ref(Reference::Var(_) | Reference::Env(_)) => {}
+            Segment::Ref(r) => {
+                return Err(bad(format!("an external stack name cannot contain `{r}`")));
+            }
+        }
+    }
+    match stack_name.as_literal() {
+        None => {}
+        Some(n) if !n.is_empty() && n.len() <= 128 => {}
+        Some(_) => return Err(bad(format!("`{written}` names no stack"))),
+    }
+    Ok((Reference::External { stack_name, output }, end + 1))
+}
+
+/// Whether `name` can be a CloudFormation stack name: a letter, then letters, digits and
+/// hyphens, at most 128 characters.
+pub fn is_stack_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
 impl Expr {
     /// A string with no references.
     pub fn literal(s: &str) -> Expr {
@@ -277,8 +323,10 @@ impl Expr {
         for s in &self.segments {
             if let Segment::Ref(r) = s {
                 out.push(r);
-                if let Reference::Ssm(path) = r {
-                    out.extend(path.references());
+                match r {
+                    Reference::Ssm(path) => out.extend(path.references()),
+                    Reference::External { stack_name, .. } => out.extend(stack_name.references()),
+                    _ => {}
                 }
             }
         }
@@ -301,6 +349,12 @@ impl Expr {
                 Segment::Text(t) => push_text(&mut out, t),
                 Segment::Ref(Reference::Ssm(path)) => {
                     out.push(Segment::Ref(Reference::Ssm(path.substitute(f))))
+                }
+                Segment::Ref(Reference::External { stack_name, output }) => {
+                    out.push(Segment::Ref(Reference::External {
+                        stack_name: stack_name.substitute(f),
+                        output: output.clone(),
+                    }))
                 }
                 Segment::Ref(r) => match f(r) {
                     Some(t) => push_text(&mut out, &t),
@@ -422,15 +476,30 @@ mod tests {
         assert_eq!(
             e.segments,
             vec![Segment::Ref(Reference::External {
-                stack_name: "shared-network".into(),
+                stack_name: Expr::literal("shared-network"),
                 output: "VpcId".into()
             })]
         );
         assert_eq!(e.to_string(), "${external:shared-network.VpcId}");
+        let e = parse("${external:${var.Main}-5-3a.Address}").unwrap();
+        assert_eq!(e.to_string(), "${external:${var.Main}-5-3a.Address}");
+        assert_eq!(e.references().len(), 2);
+        let resolved = e.substitute(&mut |r| match r {
+            Reference::Var(v) if v == "Main" => Some("tts-main".into()),
+            _ => None,
+        });
+        assert_eq!(resolved.to_string(), "${external:tts-main-5-3a.Address}");
+        let e = parse("${external:net-${env.name}.VpcId}").unwrap();
+        assert_eq!(e.to_string(), "${external:net-${env.name}.VpcId}");
         for bad in [
             "${external:net}",
             "${external:9net.VpcId}",
             "${external:net.Vpc-Id}",
+            "${external:${var.Main}}",
+            "${external:${vpc.VpcId}-x.Out}",
+            "${external:${var.Main}.}",
+            "${external:.Out}",
+            "${external:net",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

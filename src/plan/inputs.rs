@@ -168,7 +168,19 @@ pub async fn resolve(
                 }
                 Segment::Ref(Reference::External { stack_name, output }) => {
                     let reference = format!("${{external:{stack_name}.{output}}}");
-                    match stacks.get(cfn, stack_name).await {
+                    let Some(stack_name) = stack_name.as_literal() else {
+                        out.errors.push(format!(
+                            "input {reference}: the stack name is not fully known"
+                        ));
+                        continue;
+                    };
+                    if !crate::config::expr::is_stack_name(&stack_name) {
+                        out.errors.push(format!(
+                            "input {reference}: `{stack_name}` is not a CloudFormation stack name (a letter, then letters, digits and hyphens, at most 128 characters)"
+                        ));
+                        continue;
+                    }
+                    match stacks.get(cfn, &stack_name).await {
                         Ok(Some(info)) => match info.outputs.get(output) {
                             Some(v) => text.push_str(v),
                             None => out.errors.push(format!(
