@@ -118,6 +118,9 @@ pub struct ParamSetting {
     pub value: Expr,
     /// The template declares the parameter NoEcho: its literal text is never shown.
     pub no_echo: bool,
+    /// Set by the pipeline's `defaults.parameters` alone. A template given by URL (whose
+    /// parameters are known only once it is read, when planning) gets it only if it declares it.
+    pub from_defaults: bool,
     pub loc: Loc,
 }
 

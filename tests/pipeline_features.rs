@@ -440,10 +440,22 @@ fn a_versioned_template_url_is_read_from_s3_for_the_diff_and_an_upgrade_is_one_l
         }
     });
     let pipeline = format!(
-        "pipeline: sys\nvars:\n  version:\n    default: 1.0.0\nstacks:\n  app:\n    template: https://{bucket}.s3.amazonaws.com/${{var.version}}/param.gen.template\n    parameters:\n      Name: /sys/${{env.name}}/app\n"
+        "pipeline: sys\nvars:\n  version:\n    default: 1.0.0\ndefaults:\n  parameters:\n    Team: core\nstacks:\n  app:\n    template: https://{bucket}.s3.amazonaws.com/${{var.version}}/param.gen.template\n    parameters:\n      Name: /sys/${{env.name}}/app\n"
     );
     let r = repo(&pipeline, &env, "");
-    assert_eq!(on_moto(&r, &["plan", "--env", &env]).code, 2);
+    let first = on_moto(&r, &["plan", "--env", &env, "--output", "json"]);
+    assert_eq!(first.code, 2, "{}", first.all());
+    // The template read from S3 declares no `Team`: the default is not passed to it.
+    let names: Vec<String> = first.json()["environments"][0]["units"][0]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        names.contains(&"Name".to_string()) && !names.contains(&"Team".to_string()),
+        "{names:?}"
+    );
     let applied = on_moto(&r, &["apply", "--env", &env]);
     assert_eq!(applied.code, 0, "{}", applied.all());
 

@@ -1030,17 +1030,18 @@ fn resolve_unit(
     }
 
     // Parameters: defaults (where declared), then the stack's, then the environment's.
-    let mut merged: BTreeMap<String, (&Arc<str>, &Spanned<ParamValue>)> = BTreeMap::new();
+    // (The flag: set by the defaults alone.)
+    let mut merged: BTreeMap<String, (&Arc<str>, &Spanned<ParamValue>, bool)> = BTreeMap::new();
     for (name, v) in &p.def.defaults.parameters {
         let declared = parsed
             .as_ref()
             .is_none_or(|t| t.parameters.contains_key(name.as_str()));
         if declared {
-            merged.insert(name.value.clone(), (pf, v));
+            merged.insert(name.value.clone(), (pf, v, true));
         }
     }
     for (name, v) in &stack.parameters {
-        merged.insert(name.value.clone(), (pf, v));
+        merged.insert(name.value.clone(), (pf, v, false));
     }
     if let Some(o) = over {
         for (name, v) in &o.parameters {
@@ -1050,13 +1051,13 @@ fn resolve_unit(
                 d.push(unknown_parameter(ef, name, key, t));
                 continue;
             }
-            merged.insert(name.value.clone(), (ef, v));
+            merged.insert(name.value.clone(), (ef, v, false));
         }
     }
 
     let mut parameters = BTreeMap::new();
     let mut dependencies = Vec::new();
-    for (name, (file, v)) in merged {
+    for (name, (file, v, from_defaults)) in merged {
         let at = At::value(file, v);
         let loc = at.whole();
         let e = match parse_value(file, v) {
@@ -1141,6 +1142,7 @@ fn resolve_unit(
             name.clone(),
             ParamSetting {
                 no_echo: decl.is_some_and(|x| x.no_echo),
+                from_defaults,
                 value,
                 loc,
             },

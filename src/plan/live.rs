@@ -650,6 +650,28 @@ async fn plan_unit_inner(
         .is_none_or(|s| s.status == "REVIEW_IN_PROGRESS");
     let deployed_stack = if create { None } else { stack.as_ref() };
 
+    let fetched = match &unit.template {
+        TemplateRef::Url { url } => fetch_url_template(ctx, url).await,
+        TemplateRef::Local { .. } => None,
+    };
+    // A template read by URL gets only the default parameters it declares (which could not be
+    // known when the config was checked).
+    let trimmed;
+    let unit = match &fetched {
+        Some(t)
+            if unit
+                .parameters
+                .iter()
+                .any(|(n, p)| p.from_defaults && !t.parameters.contains_key(n)) =>
+        {
+            let mut u = unit.clone();
+            u.parameters
+                .retain(|n, p| !p.from_defaults || t.parameters.contains_key(n));
+            trimmed = u;
+            &trimmed
+        }
+        _ => unit,
+    };
     let resolved = inputs::resolve(&ctx.env, unit, cfn, &ctx.stacks, &ctx.ssm, upstream).await;
     for p in &resolved.params {
         if let Some(v) = &p.value {
@@ -660,10 +682,6 @@ async fn plan_unit_inner(
     if !resolved.errors.is_empty() {
         return Err(resolved.errors.join("; "));
     }
-    let fetched = match &unit.template {
-        TemplateRef::Url { url } => fetch_url_template(ctx, url).await,
-        TemplateRef::Local { .. } => None,
-    };
     let desired = unit.template.parsed().or(fetched.as_ref());
     let tags = stack_tags(&ctx.env, unit, &ctx.commit);
     up.parameters = parameter_changes(&resolved, deployed_stack, desired);
