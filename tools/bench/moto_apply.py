@@ -1,5 +1,6 @@
-"""moto server for scripts/bench-apply: moto 5.2.5 with two gaps of its CloudFormation filled for
-the benchmark only. Same arguments as moto_server; run with moto's Python:
+"""moto server for scripts/bench-apply, the apply part of scripts/demo and the
+api-gateway-microservices pipeline test: moto 5.2.5 with two gaps of its CloudFormation filled as
+AWS behaves. Same arguments as moto_server; run with moto's Python:
 
     .venv/moto/bin/python tools/bench/moto_apply.py -H 127.0.0.1 -p PORT
 
