@@ -314,6 +314,18 @@ fn event_from(r: &Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
+/// Runs a SQLite call. Inside a multi-threaded tokio runtime the worker thread first hands its
+/// other tasks to the rest of the runtime (`block_in_place`), so a slow disk write does not
+/// stall unrelated work such as the agent's webhook intake; elsewhere it simply runs.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// `limit` as a SQLite `LIMIT` (which is signed).
 fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
@@ -321,44 +333,49 @@ fn sql_limit(limit: usize) -> i64 {
 
 impl Store for SqliteStore {
     async fn save_plan(&self, plan: &Plan) -> Result<(), StoreError> {
-        let created_ms = plan_created_ms(plan)?;
-        let doc = serde_json::to_string(plan)
-            .map_err(|e| StoreError::Data(format!("plan `{}` cannot be written: {e}", plan.id)))?;
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        tx.execute("DELETE FROM plans WHERE id = ?1", [&plan.id])
-            .and_then(|_| {
+        blocking(|| {
+            let created_ms = plan_created_ms(plan)?;
+            let doc = serde_json::to_string(plan).map_err(|e| {
+                StoreError::Data(format!("plan `{}` cannot be written: {e}", plan.id))
+            })?;
+            let mut conn = self.conn();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| self.err(e))?;
+            tx.execute("DELETE FROM plans WHERE id = ?1", [&plan.id])
+                .and_then(|_| {
+                    tx.execute(
+                        "INSERT INTO plans (id, created_at, created_ms, head_commit, document)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![plan.id, plan.created_at, created_ms, plan.head.commit, doc],
+                    )
+                })
+                .map_err(|e| self.err(e))?;
+            for env in &plan.environments {
                 tx.execute(
-                    "INSERT INTO plans (id, created_at, created_ms, head_commit, document)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![plan.id, plan.created_at, created_ms, plan.head.commit, doc],
+                    "INSERT OR IGNORE INTO plan_environments (plan_id, environment, created_ms)
+                     VALUES (?1, ?2, ?3)",
+                    params![plan.id, env.name, created_ms],
                 )
-            })
-            .map_err(|e| self.err(e))?;
-        for env in &plan.environments {
-            tx.execute(
-                "INSERT OR IGNORE INTO plan_environments (plan_id, environment, created_ms)
-                 VALUES (?1, ?2, ?3)",
-                params![plan.id, env.name, created_ms],
-            )
-            .map_err(|e| self.err(e))?;
-        }
-        tx.commit().map_err(|e| self.err(e))
+                .map_err(|e| self.err(e))?;
+            }
+            tx.commit().map_err(|e| self.err(e))
+        })
     }
 
     async fn plan(&self, id: &str) -> Result<Option<Plan>, StoreError> {
-        self.read_plan("SELECT id, document FROM plans WHERE id = ?1", id)
+        blocking(|| self.read_plan("SELECT id, document FROM plans WHERE id = ?1", id))
     }
 
     async fn latest_plan(&self, environment: &str) -> Result<Option<Plan>, StoreError> {
-        self.read_plan(
-            "SELECT p.id, p.document FROM plan_environments e JOIN plans p ON p.id = e.plan_id
-             WHERE e.environment = ?1
-             ORDER BY e.created_ms DESC, e.plan_id DESC LIMIT 1",
-            environment,
-        )
+        blocking(|| {
+            self.read_plan(
+                "SELECT p.id, p.document FROM plan_environments e JOIN plans p ON p.id = e.plan_id
+                 WHERE e.environment = ?1
+                 ORDER BY e.created_ms DESC, e.plan_id DESC LIMIT 1",
+                environment,
+            )
+        })
     }
 
     async fn latest_plan_of_commit(
@@ -366,12 +383,14 @@ impl Store for SqliteStore {
         environment: &str,
         commit: &str,
     ) -> Result<Option<Plan>, StoreError> {
-        self.read_plan_with(
-            "SELECT p.id, p.document FROM plan_environments e JOIN plans p ON p.id = e.plan_id
-             WHERE e.environment = ?1 AND p.head_commit = ?2
-             ORDER BY e.created_ms DESC, e.plan_id DESC LIMIT 1",
-            &[environment, commit],
-        )
+        blocking(|| {
+            self.read_plan_with(
+                "SELECT p.id, p.document FROM plan_environments e JOIN plans p ON p.id = e.plan_id
+                 WHERE e.environment = ?1 AND p.head_commit = ?2
+                 ORDER BY e.created_ms DESC, e.plan_id DESC LIMIT 1",
+                &[environment, commit],
+            )
+        })
     }
 
     async fn try_lock(
@@ -382,47 +401,49 @@ impl Store for SqliteStore {
         lease: Duration,
         now: Millis,
     ) -> Result<Lock, LockError> {
-        let lock = Lock {
-            environment: environment.to_string(),
-            owner: owner.to_string(),
-            reason: reason.to_string(),
-            acquired_at: now,
-            lease_expires_at: lease_end(now, lease),
-            token: new_token(),
-        };
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let held = tx
-            .query_row(
-                &format!("SELECT {LOCK_COLUMNS} FROM locks WHERE environment = ?1"),
-                [environment],
-                lock_from,
+        blocking(|| {
+            let lock = Lock {
+                environment: environment.to_string(),
+                owner: owner.to_string(),
+                reason: reason.to_string(),
+                acquired_at: now,
+                lease_expires_at: lease_end(now, lease),
+                token: new_token(),
+            };
+            let mut conn = self.conn();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| self.err(e))?;
+            let held = tx
+                .query_row(
+                    &format!("SELECT {LOCK_COLUMNS} FROM locks WHERE environment = ?1"),
+                    [environment],
+                    lock_from,
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            if let Some(held) = held
+                && held.lease_expires_at >= now
+            {
+                return Err(LockError::Held(held));
+            }
+            tx.execute(
+                &format!(
+                    "INSERT OR REPLACE INTO locks ({LOCK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ),
+                params![
+                    lock.environment,
+                    lock.owner,
+                    lock.reason,
+                    lock.acquired_at,
+                    lock.lease_expires_at,
+                    lock.token
+                ],
             )
-            .optional()
+            .and_then(|_| tx.commit())
             .map_err(|e| self.err(e))?;
-        if let Some(held) = held
-            && held.lease_expires_at >= now
-        {
-            return Err(LockError::Held(held));
-        }
-        tx.execute(
-            &format!(
-                "INSERT OR REPLACE INTO locks ({LOCK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-            ),
-            params![
-                lock.environment,
-                lock.owner,
-                lock.reason,
-                lock.acquired_at,
-                lock.lease_expires_at,
-                lock.token
-            ],
-        )
-        .and_then(|_| tx.commit())
-        .map_err(|e| self.err(e))?;
-        Ok(lock)
+            Ok(lock)
+        })
     }
 
     async fn renew_lock(
@@ -431,40 +452,46 @@ impl Store for SqliteStore {
         lease: Duration,
         now: Millis,
     ) -> Result<Lock, LockError> {
-        let renewed = self
-            .conn()
-            .query_row(
-                &format!(
-                    "UPDATE locks SET lease_expires_at = ?1 WHERE environment = ?2 AND token = ?3
-                     RETURNING {LOCK_COLUMNS}"
-                ),
-                params![lease_end(now, lease), lock.environment, lock.token],
-                lock_from,
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        renewed.ok_or_else(|| LockError::Lost(lock.environment.clone()))
+        blocking(|| {
+            let renewed = self
+                .conn()
+                .query_row(
+                    &format!(
+                        "UPDATE locks SET lease_expires_at = ?1 WHERE environment = ?2 AND token = ?3
+                         RETURNING {LOCK_COLUMNS}"
+                    ),
+                    params![lease_end(now, lease), lock.environment, lock.token],
+                    lock_from,
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            renewed.ok_or_else(|| LockError::Lost(lock.environment.clone()))
+        })
     }
 
     async fn release_lock(&self, lock: &Lock) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "DELETE FROM locks WHERE environment = ?1 AND token = ?2",
-                params![lock.environment, lock.token],
-            )
-            .map(drop)
-            .map_err(|e| self.err(e))
+        blocking(|| {
+            self.conn()
+                .execute(
+                    "DELETE FROM locks WHERE environment = ?1 AND token = ?2",
+                    params![lock.environment, lock.token],
+                )
+                .map(drop)
+                .map_err(|e| self.err(e))
+        })
     }
 
     async fn lock(&self, environment: &str) -> Result<Option<Lock>, StoreError> {
-        self.conn()
-            .query_row(
-                &format!("SELECT {LOCK_COLUMNS} FROM locks WHERE environment = ?1"),
-                [environment],
-                lock_from,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        blocking(|| {
+            self.conn()
+                .query_row(
+                    &format!("SELECT {LOCK_COLUMNS} FROM locks WHERE environment = ?1"),
+                    [environment],
+                    lock_from,
+                )
+                .optional()
+                .map_err(|e| self.err(e))
+        })
     }
 
     async fn force_unlock(
@@ -474,91 +501,99 @@ impl Store for SqliteStore {
         reason: &str,
         now: Millis,
     ) -> Result<Option<Lock>, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let removed = tx
-            .query_row(
-                &format!("DELETE FROM locks WHERE environment = ?1 RETURNING {LOCK_COLUMNS}"),
-                [environment],
-                lock_from,
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        if let Some(lock) = &removed {
-            tx.execute(
-                &format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, 'unlock', ?3, ?4)"),
-                params![environment, now, actor, unlock_detail(lock, reason)],
-            )
-            .map_err(|e| self.err(e))?;
-        }
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(removed)
+        blocking(|| {
+            let mut conn = self.conn();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| self.err(e))?;
+            let removed = tx
+                .query_row(
+                    &format!("DELETE FROM locks WHERE environment = ?1 RETURNING {LOCK_COLUMNS}"),
+                    [environment],
+                    lock_from,
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            if let Some(lock) = &removed {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, 'unlock', ?3, ?4)"
+                    ),
+                    params![environment, now, actor, unlock_detail(lock, reason)],
+                )
+                .map_err(|e| self.err(e))?;
+            }
+            tx.commit().map_err(|e| self.err(e))?;
+            Ok(removed)
+        })
     }
 
     async fn start_run(&self, run: &Run) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                &format!(
-                    "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                ),
-                params![
-                    run.id,
-                    run.environment,
-                    run.plan_id,
-                    run.commit,
-                    run.owner,
-                    run.started_at,
-                    run.finished_at,
-                    run.status.as_str()
-                ],
-            )
-            .map(drop)
-            .map_err(|e| match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                    StoreError::Data(format!("a run `{}` was already recorded", run.id))
-                }
-                _ => self.err(e),
-            })
+        blocking(|| {
+            self.conn()
+                .execute(
+                    &format!(
+                        "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                    ),
+                    params![
+                        run.id,
+                        run.environment,
+                        run.plan_id,
+                        run.commit,
+                        run.owner,
+                        run.started_at,
+                        run.finished_at,
+                        run.status.as_str()
+                    ],
+                )
+                .map(drop)
+                .map_err(|e| match e.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                        StoreError::Data(format!("a run `{}` was already recorded", run.id))
+                    }
+                    _ => self.err(e),
+                })
+        })
     }
 
     async fn put_unit(&self, unit: &UnitResult) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                &format!(
-                    "INSERT INTO units ({UNIT_COLUMNS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                     ON CONFLICT (run_id, stack) DO UPDATE SET
-                        stack_name = excluded.stack_name,
-                        state = excluded.state,
-                        change_set_id = excluded.change_set_id,
-                        client_request_token = excluded.client_request_token,
-                        replanned = excluded.replanned,
-                        message = excluded.message,
-                        started_at = excluded.started_at,
-                        finished_at = excluded.finished_at"
-                ),
-                params![
-                    unit.run_id,
-                    unit.stack,
-                    unit.stack_name,
-                    unit.state.as_str(),
-                    unit.change_set_id,
-                    unit.client_request_token,
-                    unit.replanned,
-                    unit.message,
-                    unit.started_at,
-                    unit.finished_at
-                ],
-            )
-            .map(drop)
-            .map_err(|e| match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                    StoreError::Data(format!("there is no run `{}`", unit.run_id))
-                }
-                _ => self.err(e),
-            })
+        blocking(|| {
+            self.conn()
+                .execute(
+                    &format!(
+                        "INSERT INTO units ({UNIT_COLUMNS})
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                         ON CONFLICT (run_id, stack) DO UPDATE SET
+                            stack_name = excluded.stack_name,
+                            state = excluded.state,
+                            change_set_id = excluded.change_set_id,
+                            client_request_token = excluded.client_request_token,
+                            replanned = excluded.replanned,
+                            message = excluded.message,
+                            started_at = excluded.started_at,
+                            finished_at = excluded.finished_at"
+                    ),
+                    params![
+                        unit.run_id,
+                        unit.stack,
+                        unit.stack_name,
+                        unit.state.as_str(),
+                        unit.change_set_id,
+                        unit.client_request_token,
+                        unit.replanned,
+                        unit.message,
+                        unit.started_at,
+                        unit.finished_at
+                    ],
+                )
+                .map(drop)
+                .map_err(|e| match e.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                        StoreError::Data(format!("there is no run `{}`", unit.run_id))
+                    }
+                    _ => self.err(e),
+                })
+        })
     }
 
     async fn finish_run(
@@ -567,158 +602,174 @@ impl Store for SqliteStore {
         status: RunStatus,
         now: Millis,
     ) -> Result<(), StoreError> {
-        let changed = self
-            .conn()
-            .execute(
-                "UPDATE runs SET status = ?1, finished_at = ?2 WHERE id = ?3",
-                params![status.as_str(), now, run_id],
-            )
-            .map_err(|e| self.err(e))?;
-        if changed == 0 {
-            return Err(StoreError::Data(format!("there is no run `{run_id}`")));
-        }
-        Ok(())
+        blocking(|| {
+            let changed = self
+                .conn()
+                .execute(
+                    "UPDATE runs SET status = ?1, finished_at = ?2 WHERE id = ?3",
+                    params![status.as_str(), now, run_id],
+                )
+                .map_err(|e| self.err(e))?;
+            if changed == 0 {
+                return Err(StoreError::Data(format!("there is no run `{run_id}`")));
+            }
+            Ok(())
+        })
     }
 
     async fn run(&self, id: &str) -> Result<Option<(Run, Vec<UnitResult>)>, StoreError> {
-        let conn = self.conn();
-        let run = conn
-            .query_row(
-                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
-                [id],
-                RawRun::from_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        let Some(run) = run else {
-            return Ok(None);
-        };
-        let run = run.check()?;
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {UNIT_COLUMNS} FROM units WHERE run_id = ?1 ORDER BY seq"
-            ))
-            .map_err(|e| self.err(e))?;
-        let raw = stmt
-            .query_map([id], unit_from)
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| self.err(e))?;
-        let units = raw
-            .into_iter()
-            .map(|(mut unit, state)| {
-                unit.state = UnitState::parse(&state).ok_or_else(|| {
-                    StoreError::Data(format!(
-                        "stack `{}` of run `{id}` has an unknown state `{state}`",
-                        unit.stack
-                    ))
-                })?;
-                Ok(unit)
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Some((run, units)))
+        blocking(|| {
+            let conn = self.conn();
+            let run = conn
+                .query_row(
+                    &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                    [id],
+                    RawRun::from_row,
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            let Some(run) = run else {
+                return Ok(None);
+            };
+            let run = run.check()?;
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT {UNIT_COLUMNS} FROM units WHERE run_id = ?1 ORDER BY seq"
+                ))
+                .map_err(|e| self.err(e))?;
+            let raw = stmt
+                .query_map([id], unit_from)
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(|e| self.err(e))?;
+            let units = raw
+                .into_iter()
+                .map(|(mut unit, state)| {
+                    unit.state = UnitState::parse(&state).ok_or_else(|| {
+                        StoreError::Data(format!(
+                            "stack `{}` of run `{id}` has an unknown state `{state}`",
+                            unit.stack
+                        ))
+                    })?;
+                    Ok(unit)
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(Some((run, units)))
+        })
     }
 
     async fn runs(&self, environment: Option<&str>, limit: usize) -> Result<Vec<Run>, StoreError> {
-        let conn = self.conn();
-        let raw = match environment {
-            Some(env) => conn
-                .prepare(&format!(
-                    "SELECT {RUN_COLUMNS} FROM runs WHERE environment = ?1
-                     ORDER BY started_at DESC, id DESC LIMIT ?2"
-                ))
-                .and_then(|mut s| {
-                    s.query_map(params![env, sql_limit(limit)], RawRun::from_row)?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                }),
-            None => conn
-                .prepare(&format!(
-                    "SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, id DESC LIMIT ?1"
-                ))
-                .and_then(|mut s| {
-                    s.query_map(params![sql_limit(limit)], RawRun::from_row)?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                }),
-        }
-        .map_err(|e| self.err(e))?;
-        raw.into_iter().map(RawRun::check).collect()
+        blocking(|| {
+            let conn = self.conn();
+            let raw = match environment {
+                Some(env) => conn
+                    .prepare(&format!(
+                        "SELECT {RUN_COLUMNS} FROM runs WHERE environment = ?1
+                         ORDER BY started_at DESC, id DESC LIMIT ?2"
+                    ))
+                    .and_then(|mut s| {
+                        s.query_map(params![env, sql_limit(limit)], RawRun::from_row)?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    }),
+                None => conn
+                    .prepare(&format!(
+                        "SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, id DESC LIMIT ?1"
+                    ))
+                    .and_then(|mut s| {
+                        s.query_map(params![sql_limit(limit)], RawRun::from_row)?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    }),
+            }
+            .map_err(|e| self.err(e))?;
+            raw.into_iter().map(RawRun::check).collect()
+        })
     }
 
     async fn unfinished_runs(&self, environment: &str) -> Result<Vec<Run>, StoreError> {
-        let raw = self
-            .conn()
-            .prepare(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE environment = ?1 AND status = 'running'
-                 ORDER BY started_at DESC, id DESC"
-            ))
-            .and_then(|mut s| {
-                s.query_map([environment], RawRun::from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(|e| self.err(e))?;
-        raw.into_iter().map(RawRun::check).collect()
+        blocking(|| {
+            let raw = self
+                .conn()
+                .prepare(&format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE environment = ?1 AND status = 'running'
+                     ORDER BY started_at DESC, id DESC"
+                ))
+                .and_then(|mut s| {
+                    s.query_map([environment], RawRun::from_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(|e| self.err(e))?;
+            raw.into_iter().map(RawRun::check).collect()
+        })
     }
 
     async fn set_deployed(&self, d: &Deployed) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO deployed (environment, commit_id, plan_id, run_id, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![d.environment, d.commit, d.plan_id, d.run_id, d.at],
-            )
-            .map(drop)
-            .map_err(|e| self.err(e))
+        blocking(|| {
+            self.conn()
+                .execute(
+                    "INSERT OR REPLACE INTO deployed (environment, commit_id, plan_id, run_id, at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![d.environment, d.commit, d.plan_id, d.run_id, d.at],
+                )
+                .map(drop)
+                .map_err(|e| self.err(e))
+        })
     }
 
     async fn deployed(&self, environment: &str) -> Result<Option<Deployed>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT environment, commit_id, plan_id, run_id, at FROM deployed
-                 WHERE environment = ?1",
-                [environment],
-                |r| {
-                    Ok(Deployed {
-                        environment: r.get(0)?,
-                        commit: r.get(1)?,
-                        plan_id: r.get(2)?,
-                        run_id: r.get(3)?,
-                        at: r.get(4)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        blocking(|| {
+            self.conn()
+                .query_row(
+                    "SELECT environment, commit_id, plan_id, run_id, at FROM deployed
+                     WHERE environment = ?1",
+                    [environment],
+                    |r| {
+                        Ok(Deployed {
+                            environment: r.get(0)?,
+                            commit: r.get(1)?,
+                            plan_id: r.get(2)?,
+                            run_id: r.get(3)?,
+                            at: r.get(4)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(|e| self.err(e))
+        })
     }
 
     async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                &format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
-                params![
-                    event.environment,
-                    event.at,
-                    event.kind,
-                    event.actor,
-                    event.detail
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        blocking(|| {
+            self.conn()
+                .execute(
+                    &format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
+                    params![
+                        event.environment,
+                        event.at,
+                        event.kind,
+                        event.actor,
+                        event.detail
+                    ],
+                )
+                .map_err(|e| self.err(e))?;
+            Ok(())
+        })
     }
 
     async fn prune_locks(&self, prefix: &str, before: Millis) -> Result<usize, StoreError> {
-        let pattern = format!(
-            "{}%",
-            prefix
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
-        self.conn()
-            .execute(
-                "DELETE FROM locks WHERE environment LIKE ?1 ESCAPE '\\' AND lease_expires_at < ?2",
-                params![pattern, before],
-            )
-            .map_err(|e| self.err(e))
+        blocking(|| {
+            let pattern = format!(
+                "{}%",
+                prefix
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            self.conn()
+                .execute(
+                    "DELETE FROM locks WHERE environment LIKE ?1 ESCAPE '\\' AND lease_expires_at < ?2",
+                    params![pattern, before],
+                )
+                .map_err(|e| self.err(e))
+        })
     }
 
     async fn events(
@@ -726,26 +777,28 @@ impl Store for SqliteStore {
         environment: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
-        let conn = self.conn();
-        match environment {
-            Some(env) => conn
-                .prepare(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE environment = ?1
-                     ORDER BY at DESC, seq DESC LIMIT ?2"
-                ))
-                .and_then(|mut s| {
-                    s.query_map(params![env, sql_limit(limit)], event_from)?
-                        .collect()
-                }),
-            None => conn
-                .prepare(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events ORDER BY at DESC, seq DESC LIMIT ?1"
-                ))
-                .and_then(|mut s| {
-                    s.query_map(params![sql_limit(limit)], event_from)?
-                        .collect()
-                }),
-        }
-        .map_err(|e| self.err(e))
+        blocking(|| {
+            let conn = self.conn();
+            match environment {
+                Some(env) => conn
+                    .prepare(&format!(
+                        "SELECT {EVENT_COLUMNS} FROM events WHERE environment = ?1
+                         ORDER BY at DESC, seq DESC LIMIT ?2"
+                    ))
+                    .and_then(|mut s| {
+                        s.query_map(params![env, sql_limit(limit)], event_from)?
+                            .collect()
+                    }),
+                None => conn
+                    .prepare(&format!(
+                        "SELECT {EVENT_COLUMNS} FROM events ORDER BY at DESC, seq DESC LIMIT ?1"
+                    ))
+                    .and_then(|mut s| {
+                        s.query_map(params![sql_limit(limit)], event_from)?
+                            .collect()
+                    }),
+            }
+            .map_err(|e| self.err(e))
+        })
     }
 }
