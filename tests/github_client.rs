@@ -91,6 +91,12 @@ fn every_endpoint_matches_githubs_schema_and_sends_the_token() {
         let pr = gh.pull_request(5).await.unwrap();
         assert_eq!(pr.head.sha, "a".repeat(40));
         assert_eq!(pr.base.git_ref, "main");
+        let open = gh.open_pull_requests().await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(
+            (open[0].number, open[0].head.sha.as_str()),
+            (5, pr.head.sha.as_str())
+        );
         assert!(gh.pulls_of_commit(&sha).await.unwrap().is_empty());
         gh.comment_on_commit(&sha, "applied").await.unwrap();
     });
@@ -127,6 +133,41 @@ fn every_endpoint_matches_githubs_schema_and_sends_the_token() {
         .unwrap();
     assert_eq!(finish.json()["conclusion"], "success");
     assert_eq!(finish.json()["output"]["summary"], "## plan");
+}
+
+#[test]
+fn open_pull_requests_are_listed_a_page_at_a_time() {
+    let mock = GitHubMock::start();
+    let rt = rt();
+    let gh = client(&mock, &rt);
+    let (head, base) = ("a".repeat(40), "b".repeat(40));
+    for n in 1..=150 {
+        mock.set_pull(n, &head, &base, None);
+    }
+    mock.set_pull(151, &head, &base, Some(&"c".repeat(40)));
+    let open = rt.block_on(gh.open_pull_requests()).unwrap();
+    let mut numbers: Vec<u64> = open.iter().map(|p| p.number).collect();
+    numbers.sort_unstable();
+    assert_eq!(
+        numbers,
+        (1..=150).collect::<Vec<u64>>(),
+        "the closed one is left out"
+    );
+    assert!(open.iter().all(|p| p.state == "open"));
+    mock.assert_no_violations();
+    let lists: Vec<String> = mock
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/repos/octo-org/config/pulls")
+        .map(|r| r.query.clone())
+        .collect();
+    assert_eq!(
+        lists,
+        [
+            "state=open&per_page=100&page=1",
+            "state=open&per_page=100&page=2"
+        ]
+    );
 }
 
 /// `{owner}`-style parameters as "one path segment".

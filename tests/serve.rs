@@ -6,6 +6,8 @@
 //! - a pull request opened → plan comment; merged → applied, apply comment, the status shows
 //!   the commit; duplicates and bad signatures are refused and nothing is queued for them;
 //! - no webhooks at all → the poller plans the pull request and the reconciler applies the merge;
+//! - a pull request opened while the agent is down → planned when it starts, and not again at
+//!   the next start;
 //! - the agent killed (SIGKILL) mid-apply and started again → the apply completes, with every
 //!   change set executed once;
 //! - two agents sharing a DynamoDB store (moto) → one apply, not two.
@@ -473,6 +475,72 @@ fn without_webhooks_the_poller_plans_and_the_reconciler_applies() {
         agent.deployed(&w.env).as_deref() == Some(merge.as_str())
     });
     w.check_requests();
+}
+
+#[test]
+fn a_pull_request_opened_while_the_agent_was_down_is_planned_when_it_starts_and_only_once() {
+    let w = World::new("srvdown");
+    let remote = remote(&w);
+    let data = tempfile::tempdir().unwrap();
+    let agent = Agent::start(&w, remote.path(), data.path(), "sqlite", None);
+    assert_eq!(agent.terminate(), Some(0));
+
+    // Opened while no agent runs: no webhook reaches it, and nothing is pushed afterwards.
+    let base = main_commit(&w);
+    let head = open_pull(&w, remote.path(), 61, &base);
+    let plan_starts = || {
+        w.statuses(&head)
+            .iter()
+            .filter(|(context, state, ..)| context == "formwork/plan" && state == "pending")
+            .count()
+    };
+    let agent = Agent::start(&w, remote.path(), data.path(), "sqlite", None);
+    agent.wait_for("the plan at start", Duration::from_secs(60), || {
+        has_comment(&w, 61, "<!-- formwork:plan scope=* part=1 -->")
+            && w.statuses(&head)
+                .iter()
+                .any(|(context, state, ..)| context == "formwork/plan" && state != "pending")
+    });
+    let comments = w.mock.comments(61);
+    assert_eq!(comments.len(), 1);
+    let plan = &comments[0].body;
+    assert!(
+        plan.contains(&head[..7]) && plan.contains("| app |"),
+        "{plan}"
+    );
+    assert!(!plan.contains("Offline"), "planned with AWS: {plan}");
+    assert_eq!(plan_starts(), 1);
+    assert!(agent.log().contains("open at start"), "{}", agent.log());
+    assert_eq!(agent.terminate(), Some(0));
+
+    // Started again: the head has its plan; nothing about the pull request is sent to GitHub.
+    let before = w.mock.requests().len();
+    let listed = |from: usize| {
+        w.mock.requests()[from..]
+            .iter()
+            .any(|r| r.method == "GET" && r.path == format!("/repos/{REPO}/pulls"))
+    };
+    let agent = Agent::start(&w, remote.path(), data.path(), "sqlite", None);
+    agent.wait_for(
+        "the open pull requests to be listed",
+        Duration::from_secs(30),
+        || listed(before),
+    );
+    // Long enough for a queued plan to have started (the poll runs every second).
+    std::thread::sleep(Duration::from_secs(3));
+    let about_61: Vec<String> = w.mock.requests()[before..]
+        .iter()
+        .filter(|r| {
+            r.path.contains("/pulls/61") || r.path.contains("/issues/61/") || r.path.contains(&head)
+        })
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(about_61.is_empty(), "planned again: {about_61:#?}");
+    assert_eq!(plan_starts(), 1);
+    assert_eq!(w.mock.comments(61).len(), 1);
+    assert!(!agent.log().contains("open at start"), "{}", agent.log());
+    w.check_requests();
+    assert_eq!(agent.terminate(), Some(0));
 }
 
 #[test]

@@ -52,6 +52,7 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
         "GET",
         "/repos/{owner}/{repo}/collaborators/{username}/permission",
     ),
+    ("GET", "/repos/{owner}/{repo}/pulls"),
     ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"),
     ("GET", "/repos/{owner}/{repo}/commits/{commit_sha}/pulls"),
     (
@@ -67,6 +68,9 @@ pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
 /// Most comments read from one pull request (100 a page).
 const MAX_COMMENT_PAGES: u32 = 30;
+
+/// Most open pull requests listed (100 a page).
+const MAX_PULL_PAGES: u32 = 30;
 
 /// What can go wrong talking to GitHub.
 #[derive(Debug, thiserror::Error)]
@@ -592,6 +596,24 @@ impl GitHub {
     pub async fn pull_request(&self, number: u64) -> Result<PullRequest, GitHubError> {
         let path = format!("{}/pulls/{number}", self.repo_path());
         self.call("GET", &path, None).await
+    }
+
+    /// The repository's open pull requests, newest first (at most 3,000).
+    pub async fn open_pull_requests(&self) -> Result<Vec<PullRequest>, GitHubError> {
+        let mut all = Vec::new();
+        for page in 1..=MAX_PULL_PAGES {
+            let path = format!(
+                "{}/pulls?state=open&per_page=100&page={page}",
+                self.repo_path()
+            );
+            let batch: Vec<PullRequest> = self.call("GET", &path, None).await?;
+            let n = batch.len();
+            all.extend(batch);
+            if n < 100 {
+                break;
+            }
+        }
+        Ok(all)
     }
 
     /// The pull requests a commit belongs to (for a merge commit: the merged one).

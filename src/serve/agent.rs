@@ -9,6 +9,8 @@
 //! - **Reconciliation.** On start and on every change of the default branch, each environment
 //!   is brought from its last applied commit to the branch's head, merge by merge, each with the
 //!   plan reviewed on its pull request: a lost webhook or a restart never skips a merge.
+//! - **Catching up.** On start, each open pull request whose head has no plan (opened or
+//!   pushed to while no agent ran) is planned, as a webhook would have had it planned.
 //! - **Claims.** A pull request that plans an environment claims it until it is merged or
 //!   closed; another pull request that touches it is told which one holds it and is planned for
 //!   it automatically when the claim is released.
@@ -343,6 +345,14 @@ impl Agent {
             .pull_request(number)
             .await
             .map_err(|e| self.github_error(e))?;
+        self.affected_by(pull).await
+    }
+
+    /// The environments `pull` affects at its head, from the clone.
+    async fn affected_by(
+        &self,
+        pull: crate::github::client::PullRequest,
+    ) -> Result<Vec<String>, String> {
         let repo = self.cx.repo.clone();
         let prefix = self.cx.prefix.clone();
         tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
@@ -954,7 +964,8 @@ impl Agent {
     }
 
     /// Polls the repository: a moved default branch is reconciled, a pull request whose head
-    /// moved is planned (when it is open). The first poll only learns where things are.
+    /// moved is planned (when it is open). The first poll only learns where things are (what
+    /// changed before it is planned by [`Agent::plan_open_pulls_without_a_plan`]).
     pub async fn poll(self: &Arc<Self>) -> Result<(), String> {
         let heads = self.fetch().await?;
         let previous = self.state().last_heads.replace(heads.clone());
@@ -984,6 +995,81 @@ impl Agent {
             }
         }
         Ok(())
+    }
+
+    /// Plans every open pull request whose head has no plan yet: those opened or pushed to
+    /// while no agent ran (run once the first fetch has succeeded). A head has a plan when the
+    /// state store holds one of it for every environment it affects, or when the pull request's
+    /// plan comment already names it (plans of forks, made offline, and plans that failed are
+    /// not recorded). Returns how many were queued.
+    pub async fn plan_open_pulls_without_a_plan(self: &Arc<Self>) -> Result<usize, String> {
+        let pulls = self
+            .cx
+            .gh
+            .open_pull_requests()
+            .await
+            .map_err(|e| self.github_error(e))?;
+        let mut queued = 0;
+        for p in pulls {
+            if p.state != "open" {
+                continue;
+            }
+            let under_way = self
+                .state()
+                .plans
+                .get(&p.number)
+                .is_some_and(|h| !h.is_finished());
+            if under_way || self.head_has_plan(&p).await {
+                continue;
+            }
+            self.enqueue(Job::PlanPull {
+                number: p.number,
+                offline: !self.trusted_head(&p),
+                selection: PlanSelection::default(),
+                why: "open at start, with no plan of its head".into(),
+            });
+            queued += 1;
+        }
+        Ok(queued)
+    }
+
+    /// Whether pull request `p`'s head has been planned (see
+    /// [`Agent::plan_open_pulls_without_a_plan`]). When in doubt (a store or GitHub error), no.
+    async fn head_has_plan(&self, p: &crate::github::client::PullRequest) -> bool {
+        let head = p.head.sha.as_str();
+        if let Ok(envs) = self.affected_by(p.clone()).await
+            && !envs.is_empty()
+        {
+            let mut all = true;
+            for env in &envs {
+                match self.cx.store.latest_plan_of_commit(env, head).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        all = false;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(pull_request = p.number, error = %e, "could not read the recorded plans");
+                        all = false;
+                        break;
+                    }
+                }
+            }
+            if all {
+                return true;
+            }
+        }
+        match self.cx.gh.comments(p.number).await {
+            Ok(comments) => comments.iter().any(|c| {
+                c.body
+                    .as_deref()
+                    .is_some_and(|b| plan_comment_names(b, head))
+            }),
+            Err(e) => {
+                tracing::warn!(pull_request = p.number, error = %self.github_error(e), "could not read the pull request's comments");
+                false
+            }
+        }
     }
 
     /// Whether a pull request's head may be planned with AWS: from the repository itself or
@@ -1037,6 +1123,21 @@ impl Agent {
     }
 }
 
+/// Whether `body` is a formwork plan comment (the first part of its sticky run) of commit
+/// `head`: its title, `## formwork plan for …`, names the commit by its first seven characters
+/// or more, whether the plan succeeded or failed.
+fn plan_comment_names(body: &str, head: &str) -> bool {
+    let Some(short) = head.get(..7) else {
+        return false;
+    };
+    if !body.starts_with("<!-- formwork:plan ") {
+        return false;
+    }
+    let at = format!(" at `{short}");
+    body.lines()
+        .any(|l| l.starts_with("## formwork plan for ") && l.contains(&at))
+}
+
 /// Apply progress into the logs.
 struct LogObserver {
     environment: String,
@@ -1058,5 +1159,30 @@ impl Observer for LogObserver {
     fn confirm(&self, question: &str) -> bool {
         tracing::warn!(environment = %self.environment, question, "not confirmed: the agent never confirms destruction the review did not show");
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_comment_names;
+
+    #[test]
+    fn a_plan_comment_names_the_head_it_planned() {
+        let head = "0123456789abcdef0123456789abcdef01234567";
+        let marker = "<!-- formwork:plan scope=* part=1 -->";
+        let planned = format!("{marker}\n## formwork plan for `#7` at `0123456`\n\nNo stacks.");
+        assert!(plan_comment_names(&planned, head));
+        let failed = format!(
+            "{marker}\n> [!NOTE]\n> a note\n\n## formwork plan for `#7` at `0123456789ab`: failed\n"
+        );
+        assert!(plan_comment_names(&failed, head));
+        // Another head, a note without a plan, a quote, an apply comment: no.
+        let other = format!("{marker}\n## formwork plan for `#7` at `fedcba9`\n");
+        assert!(!plan_comment_names(&other, head));
+        let waiting = format!("{marker}\n## formwork plan\n\n> [!NOTE]\n> locked by #3");
+        assert!(!plan_comment_names(&waiting, head));
+        assert!(!plan_comment_names(&format!("> {planned}"), head));
+        let apply = planned.replace("formwork:plan", "formwork:apply");
+        assert!(!plan_comment_names(&apply, head));
     }
 }

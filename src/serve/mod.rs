@@ -134,6 +134,9 @@ pub async fn serve(
             agent.enqueue(agent::Job::Reconcile {
                 why: "the agent started".into(),
             });
+            // Pull requests opened or pushed to while no agent ran: tried again at each poll
+            // until GitHub answers.
+            let mut caught_up = catch_up(&agent).await;
             if poll.is_zero() {
                 return;
             }
@@ -141,6 +144,9 @@ pub async fn serve(
                 tokio::time::sleep(poll).await;
                 if let Err(e) = agent.poll().await {
                     tracing::warn!(error = %e, "poll failed");
+                }
+                if !caught_up {
+                    caught_up = catch_up(&agent).await;
                 }
             }
         })
@@ -175,4 +181,23 @@ pub async fn serve(
     agent.shutdown(opts.grace).await;
     queue.abort();
     served.map_err(|e| start(format!("the HTTP server failed: {e}")))
+}
+
+/// Plans the open pull requests without a plan of their head; whether that was done.
+async fn catch_up(agent: &Arc<agent::Agent>) -> bool {
+    match agent.plan_open_pulls_without_a_plan().await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(
+                    queued = n,
+                    "planning open pull requests with no plan of their head"
+                );
+            }
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list the open pull requests; trying again at the next poll");
+            false
+        }
+    }
 }

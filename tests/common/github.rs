@@ -7,9 +7,10 @@
 //! [`GitHubMock::violations`], and the tests assert there are none. Then the recorder answers:
 //! for the endpoints whose answer depends on earlier calls (a pull request's comments) from a
 //! small state of its own, written over Prism's example answer so the shape stays GitHub's;
-//! for pull requests, permissions and a commit's pull requests from what the test set up, also
-//! over Prism's example; for the rest Prism's answer as it is. A test can also make the next
-//! calls to a route fail (rate limits, server errors).
+//! for pull requests (one, or the list of open ones, a page at a time), permissions and a
+//! commit's pull requests from what the test set up, also over Prism's example; for the rest
+//! Prism's answer as it is. A test can also make the next calls to a route fail (rate limits,
+//! server errors).
 //!
 //! The normal path is `scripts/test`, which starts Prism once (`scripts/github-mock start`) and
 //! exports `FORMWORK_TEST_GITHUB_URL`. Without it (a plain `cargo test`) the first use starts
@@ -368,6 +369,26 @@ fn answer(
             }
             Some((404, json!({"message": "Not Found"}).to_string()))
         }
+        ("GET", ["repos", owner, name, "pulls"]) => {
+            // The pull requests set up, newest first, in the state asked for (default open).
+            let wanted = query_str(query, "state").unwrap_or("open");
+            let template = example.get(0).cloned().unwrap_or(Value::Null);
+            let mut pulls: Vec<&Value> = st
+                .pulls
+                .values()
+                .filter(|p| wanted == "all" || p["state"] == wanted)
+                .collect();
+            pulls.sort_by_key(|p| std::cmp::Reverse(p["number"].as_u64()));
+            let per_page = query_value(query, "per_page").unwrap_or(30).max(1);
+            let page = query_value(query, "page").unwrap_or(1).max(1);
+            let page: Vec<Value> = pulls
+                .into_iter()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(|p| with_repo(merge(template.clone(), p), owner, name))
+                .collect();
+            Some((200, Value::Array(page).to_string()))
+        }
         ("GET", ["repos", owner, name, "pulls", n]) => {
             let n: u64 = n.parse().ok()?;
             let set = st.pulls.get(&n)?;
@@ -432,6 +453,12 @@ fn query_value(query: &str, key: &str) -> Option<usize> {
         let (k, v) = kv.split_once('=')?;
         (k == key).then(|| v.parse().ok()).flatten()
     })
+}
+
+fn query_str<'q>(query: &'q str, key: &str) -> Option<&'q str> {
+    query
+        .split('&')
+        .find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|x| x.1))
 }
 
 /// A pull request whose head and base are both in `owner/name` (not a fork).
