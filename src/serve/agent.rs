@@ -262,7 +262,9 @@ impl Agent {
         let start = Instant::now();
         self.metrics.jobs_running.fetch_add(1, Ordering::SeqCst);
         let result = self.clone().run(job).await;
-        self.metrics.jobs_running.fetch_sub(1, Ordering::SeqCst);
+        if self.metrics.jobs_running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            release_freed_memory();
+        }
         let outcome = match &result {
             Ok(()) => "ok",
             Err(e) => {
@@ -1136,6 +1138,19 @@ fn plan_comment_names(body: &str, head: &str) -> bool {
     let at = format!(" at `{short}");
     body.lines()
         .any(|l| l.starts_with("## formwork plan for ") && l.contains(&at))
+}
+
+/// Gives the heap memory that finished work freed back to the operating system, once no job
+/// runs. glibc's allocator keeps freed pages in its per-thread arenas, so without this an idle
+/// agent would stay as large as its biggest job (reading every environment of a large config
+/// repository) made it.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns unused pages of the allocator's own heap to the system;
+    // it takes no pointers and is safe to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Apply progress into the logs.
