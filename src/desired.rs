@@ -38,6 +38,18 @@ pub struct DesiredEnvironment {
     pub gates: Vec<Gate>,
 }
 
+impl DesiredEnvironment {
+    /// Where its stacks live, for an AWS session.
+    pub fn target(&self) -> crate::aws::Target<'_> {
+        crate::aws::Target {
+            environment: &self.name,
+            account: &self.account,
+            region: &self.region,
+            role_arn: self.role_arn.as_deref(),
+        }
+    }
+}
+
 /// A manual step in an environment's deployment order, with only enabled stacks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Gate {

@@ -33,7 +33,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::aws::cfn::StackEvent;
-use crate::aws::{Aws, AwsError, Session, Target};
+use crate::aws::{Aws, AwsError, Session};
 use crate::desired::DesiredEnvironment;
 use crate::plan::live::{self, Planner, Quiet};
 use crate::plan::model::{Action, Plan, Replacement, ResourceAction, UnitPlan};
@@ -234,14 +234,7 @@ pub async fn apply<S: Store + 'static>(
             plan: req.plan.id.clone(),
             environment: req.environment.clone(),
         })?;
-    let session = aws
-        .session(&Target {
-            environment: &req.desired.name,
-            account: &req.desired.account,
-            region: &req.desired.region,
-            role_arn: req.desired.role_arn.as_deref(),
-        })
-        .await?;
+    let session = aws.session(&req.desired.target()).await?;
 
     let reason = format!("apply of plan {}", req.plan.id);
     let lock = match store

@@ -453,19 +453,13 @@ impl Cfn {
 
     /// The id of the stack's newest event (`None` for a stack without events).
     pub async fn newest_event_id(&self, stack: &str) -> Result<Option<String>, AwsError> {
-        let _permit = self.limit.acquire().await;
-        let page = self
-            .client
-            .describe_stack_events()
-            .stack_name(stack)
-            .send()
-            .await
-            .map_err(|e| AwsError::call(SERVICE, "DescribeStackEvents", e))?;
-        Ok(page
-            .stack_events()
-            .first()
-            .and_then(|e| e.event_id())
-            .map(str::to_string))
+        // Without `after`, one page is read: the newest events.
+        Ok(self
+            .stack_events(stack, None)
+            .await?
+            .pop()
+            .map(|e| e.event_id)
+            .filter(|id| !id.is_empty()))
     }
 
     /// Describes the change set `name` of stack `stack`.

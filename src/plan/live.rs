@@ -21,10 +21,12 @@ use super::inputs::{self, Resolved, StackCache};
 use super::model::*;
 use super::secrets::{Masker, Value};
 use super::{diff, security, template_diff};
-use crate::aws::cfn::{ChangeSetRequest, ResourceChangeInfo, StackInfo, TemplateSource};
+use crate::aws::cfn::{
+    ChangeSetRequest, ChangeSetSummary, ResourceChangeInfo, StackInfo, TemplateSource,
+};
 use crate::aws::s3::S3 as S3Client;
 use crate::aws::ssm::SsmValues;
-use crate::aws::{Aws, AwsError, Session, Target};
+use crate::aws::{Aws, AwsError, Session};
 use crate::desired::{DependencyKind, DesiredEnvironment, TemplateRef, Unit};
 use crate::template::{MAX_TEMPLATE_BODY_BYTES, Template, sha256_hex};
 
@@ -111,6 +113,12 @@ pub fn origin_of(description: &str) -> Option<&str> {
         .strip_prefix("formwork plan ")?
         .split("; ")
         .find_map(|part| part.strip_prefix("origin "))
+}
+
+/// Whether a change set was made by a formwork plan of `origin`.
+fn made_by(cs: &ChangeSetSummary, origin: &str) -> bool {
+    cs.name.starts_with(CHANGE_SET_PREFIX)
+        && cs.description.as_deref().and_then(origin_of) == Some(origin)
 }
 
 /// Statuses in which a stack cannot take a change set, with what to tell the user.
@@ -260,15 +268,7 @@ pub async fn plan(
     // The account guard comes first, for every environment, before any other call.
     let mut sessions = Vec::new();
     for e in &envs {
-        sessions.push(
-            aws.session(&Target {
-                environment: &e.desired.name,
-                account: &e.desired.account,
-                region: &e.desired.region,
-                role_arn: e.desired.role_arn.as_deref(),
-            })
-            .await?,
-        );
+        sessions.push(aws.session(&e.desired.target()).await?);
     }
     let futures = envs.into_iter().zip(sessions).map(|(req, session)| {
         plan_environment(
@@ -658,19 +658,14 @@ async fn plan_unit_inner(
     // known when the config was checked).
     let trimmed;
     let unit = match &fetched {
-        Some(t)
-            if unit
-                .parameters
-                .iter()
-                .any(|(n, p)| p.from_defaults && !t.parameters.contains_key(n)) =>
-        {
+        Some(t) => {
             let mut u = unit.clone();
             u.parameters
                 .retain(|n, p| !p.from_defaults || t.parameters.contains_key(n));
             trimmed = u;
             &trimmed
         }
-        _ => unit,
+        None => unit,
     };
     let resolved = inputs::resolve(&ctx.env, unit, cfn, &ctx.stacks, &ctx.ssm, upstream).await;
     for p in &resolved.params {
@@ -717,11 +712,7 @@ async fn plan_unit_inner(
     }
 
     if resolved.pending() {
-        let dep = match deployed.take() {
-            Some(d) => d,
-            None if create => None,
-            None => deployed_template(ctx, &unit.stack_name).await?,
-        };
+        let dep = deployed_once(ctx, &unit.stack_name, create, deployed).await?;
         analyse(ctx, up, dep.as_ref(), desired, create);
         up.action = Action::Pending;
         let waits: BTreeSet<&str> = resolved
@@ -754,11 +745,13 @@ async fn plan_unit_inner(
         tags,
         description: change_set_description(&ctx.plan_id, &ctx.commit, &ctx.options.origin),
     };
-    let info = match cfn.create_change_set(&request).await {
-        Ok((id, _)) => cfn
-            .wait_change_set(&id, ctx.options.change_set_timeout)
+    let create_and_wait = || async {
+        let (id, _) = cfn.create_change_set(&request).await?;
+        cfn.wait_change_set(&id, ctx.options.change_set_timeout)
             .await
-            .map_err(|e| e.to_string())?,
+    };
+    let info = match create_and_wait().await {
+        Ok(info) => info,
         Err(e)
             if e.code_and_message()
                 .is_some_and(|(c, _)| c == Some("AlreadyExistsException")) =>
@@ -784,13 +777,7 @@ async fn plan_unit_inner(
                 cfn.delete_change_set_and_wait(&existing.id)
                     .await
                     .map_err(|e| e.to_string())?;
-                let (id, _) = cfn
-                    .create_change_set(&request)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                cfn.wait_change_set(&id, ctx.options.change_set_timeout)
-                    .await
-                    .map_err(|e| e.to_string())?
+                create_and_wait().await.map_err(|e| e.to_string())?
             }
         }
         Err(e) => return Err(e.to_string()),
@@ -822,11 +809,7 @@ async fn plan_unit_inner(
 
     // There are changes: read what the stack runs today, for diffs and to fill in what the
     // change set does not say, and clean up change sets of older plans.
-    let dep = match deployed.take() {
-        Some(d) => d,
-        None if create => None,
-        None => deployed_template(ctx, &unit.stack_name).await?,
-    };
+    let dep = deployed_once(ctx, &unit.stack_name, create, deployed).await?;
     let offline = analyse(ctx, up, dep.as_ref(), desired, create);
     up.action = if create {
         Action::Create
@@ -847,6 +830,21 @@ async fn plan_unit_inner(
         clean_stale(ctx, s, &name).await;
     }
     Ok(())
+}
+
+/// The deployed template of a stack: `read` when it was read already, none for a stack being
+/// created, else read now.
+async fn deployed_once(
+    ctx: &Planner,
+    stack_name: &str,
+    create: bool,
+    read: Option<Option<Template>>,
+) -> Result<Option<Template>, String> {
+    match read {
+        Some(d) => Ok(d),
+        None if create => Ok(None),
+        None => deployed_template(ctx, stack_name).await,
+    }
 }
 
 /// formwork's own reading of what changes between the deployed and the desired template:
@@ -902,14 +900,7 @@ pub async fn delete_change_sets_of_origin(
     env: &DesiredEnvironment,
     origin: &str,
 ) -> Result<usize, crate::aws::AwsError> {
-    let session = aws
-        .session(&Target {
-            environment: &env.name,
-            account: &env.account,
-            region: &env.region,
-            role_arn: env.role_arn.as_deref(),
-        })
-        .await?;
+    let session = aws.session(&env.target()).await?;
     let cfn = &session.cfn;
     let mut deleted = 0;
     for unit in env.units.values() {
@@ -917,8 +908,7 @@ pub async fn delete_change_sets_of_origin(
             continue;
         };
         for cs in cfn.list_change_sets(&stack).await? {
-            let ours = cs.name.starts_with(CHANGE_SET_PREFIX)
-                && cs.description.as_deref().and_then(origin_of) == Some(origin)
+            let ours = made_by(&cs, origin)
                 // Only the stack's own (some endpoints list every stack's change sets).
                 && cs.stack_id.as_deref().is_none_or(|id| id == stack.stack_id)
                 && cs.execution_status.as_deref() != Some("EXECUTE_COMPLETE");
@@ -942,12 +932,7 @@ async fn clean_stale(ctx: &Planner, stack: &StackInfo, keep: &str) {
         }
     };
     for cs in list {
-        let same_origin = cs
-            .description
-            .as_deref()
-            .and_then(origin_of)
-            .is_some_and(|o| o == ctx.options.origin);
-        if cs.name.starts_with(CHANGE_SET_PREFIX) && cs.name != keep && same_origin {
+        if cs.name != keep && made_by(&cs, &ctx.options.origin) {
             tracing::info!(stack = %stack.name, change_set = %cs.name, "deleting a change set of an older plan");
             if let Err(e) = cfn.delete_change_set(&cs.id).await {
                 tracing::warn!(stack = %stack.name, change_set = %cs.name, error = %e, "could not delete an older change set");
