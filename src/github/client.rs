@@ -455,13 +455,21 @@ impl GitHub {
 
     /// Every comment of an issue or pull request, oldest first.
     pub async fn comments(&self, number: u64) -> Result<Vec<Comment>, GitHubError> {
+        let path = format!("{}/issues/{number}/comments?", self.repo_path());
+        self.get_pages(&path, MAX_COMMENT_PAGES).await
+    }
+
+    /// Every item of a listing, 100 a page, up to `max_pages` pages. `path` ends in `?` or `&`.
+    async fn get_pages<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        max_pages: u32,
+    ) -> Result<Vec<T>, GitHubError> {
         let mut all = Vec::new();
-        for page in 1..=MAX_COMMENT_PAGES {
-            let path = format!(
-                "{}/issues/{number}/comments?per_page=100&page={page}",
-                self.repo_path()
-            );
-            let batch: Vec<Comment> = self.call("GET", &path, None).await?;
+        for page in 1..=max_pages {
+            let batch: Vec<T> = self
+                .call("GET", &format!("{path}per_page=100&page={page}"), None)
+                .await?;
             let n = batch.len();
             all.extend(batch);
             if n < 100 {
@@ -600,20 +608,8 @@ impl GitHub {
 
     /// The repository's open pull requests, newest first (at most 3,000).
     pub async fn open_pull_requests(&self) -> Result<Vec<PullRequest>, GitHubError> {
-        let mut all = Vec::new();
-        for page in 1..=MAX_PULL_PAGES {
-            let path = format!(
-                "{}/pulls?state=open&per_page=100&page={page}",
-                self.repo_path()
-            );
-            let batch: Vec<PullRequest> = self.call("GET", &path, None).await?;
-            let n = batch.len();
-            all.extend(batch);
-            if n < 100 {
-                break;
-            }
-        }
-        Ok(all)
+        let path = format!("{}/pulls?state=open&", self.repo_path());
+        self.get_pages(&path, MAX_PULL_PAGES).await
     }
 
     /// The pull requests a commit belongs to (for a merge commit: the merged one).

@@ -73,6 +73,22 @@ pub enum WebhookError {
     },
 }
 
+impl WebhookError {
+    /// Whether the delivery was refused for its signature (or for want of a usable secret),
+    /// rather than for its headers or body.
+    pub fn is_signature(&self) -> bool {
+        matches!(
+            self,
+            WebhookError::EmptySecret
+                | WebhookError::MissingSignature
+                | WebhookError::SignaturePrefix
+                | WebhookError::SignatureNotHex
+                | WebhookError::SignatureLength { .. }
+                | WebhookError::SignatureMismatch
+        )
+    }
+}
+
 /// The headers of a delivery that [`receive`] reads. Header names are case-insensitive in
 /// HTTP: look them up accordingly.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -373,7 +389,7 @@ pub fn receive(
         .map(str::trim)
         .filter(|d| !d.is_empty())
         .ok_or(WebhookError::MissingDelivery)?;
-    let event = read_event(event, body)?;
+    let event = read_trusted_event(event, body)?;
     Ok(Delivery {
         id: id.to_string(),
         event,
@@ -381,10 +397,6 @@ pub fn receive(
 }
 
 /// Reads a verified body as the event `name`.
-fn read_event(name: &str, body: &[u8]) -> Result<Event, WebhookError> {
-    read_trusted_event(name, body)
-}
-
 /// Reads an event payload that reached formwork by a trusted path, with no signature to check:
 /// the file GitHub Actions names in `GITHUB_EVENT_PATH`. Webhook deliveries go through
 /// [`receive`].

@@ -32,7 +32,7 @@ use crate::config::{ParseCache, validate_repository};
 use crate::git::{self, Revision};
 use crate::github::commands::{self, Command, Parsed};
 use crate::github::flow::{self, Applied, ApplyTarget, Context, PlanSelection};
-use crate::github::webhook::IssueCommentEvent;
+use crate::github::webhook::{DeliveryDedup, IssueCommentEvent};
 use crate::plan::live::{self, Quiet};
 use crate::plan::model::UnitPlan;
 use crate::store::{LockError, Store, UnitState, now};
@@ -108,9 +108,17 @@ struct State {
     last_heads: Option<Heads>,
     /// (environment, commit) whose apply could not start, already reported.
     reported_stuck: HashSet<(String, String)>,
-    /// Delivery ids seen by this replica, oldest first (bounded).
-    deliveries: std::collections::VecDeque<String>,
-    delivery_set: HashSet<String>,
+    /// Delivery ids seen by this replica (the latest ten thousand).
+    deliveries: SeenDeliveries,
+}
+
+/// The delivery ids a replica remembers in memory, before asking the state store.
+struct SeenDeliveries(DeliveryDedup);
+
+impl Default for SeenDeliveries {
+    fn default() -> Self {
+        SeenDeliveries(DeliveryDedup::new(10_000))
+    }
 }
 
 impl Agent {
@@ -156,18 +164,8 @@ impl Agent {
 
     /// Whether a delivery id is new, here and (with a shared store) on every replica.
     pub async fn first_delivery(&self, id: &str) -> bool {
-        {
-            let mut st = self.state();
-            if st.delivery_set.contains(id) {
-                return false;
-            }
-            st.delivery_set.insert(id.to_string());
-            st.deliveries.push_back(id.to_string());
-            if st.deliveries.len() > 10_000
-                && let Some(old) = st.deliveries.pop_front()
-            {
-                st.delivery_set.remove(&old);
-            }
+        if !self.state().deliveries.0.first_time(id) {
+            return false;
         }
         match self
             .cx
@@ -299,8 +297,8 @@ impl Agent {
             Job::PullClosed { number, merged } => self.pull_closed(number, merged).await,
             Job::Reconcile { why } => {
                 tracing::info!(why, "reconciling");
-                self.fetch().await?;
-                self.reconcile().await
+                let heads = self.fetch().await?;
+                self.reconcile(heads).await
             }
         }
     }
@@ -563,8 +561,7 @@ impl Agent {
     }
 
     /// Brings every environment from its last applied commit to the default branch's head.
-    async fn reconcile(self: &Arc<Self>) -> Result<(), String> {
-        let heads = self.mirror.heads().map_err(|e| e.to_string())?;
+    async fn reconcile(self: &Arc<Self>, heads: Heads) -> Result<(), String> {
         let Some(head) = heads.default_branch else {
             return Err(format!(
                 "the repository has no branch `{}`",
@@ -672,15 +669,7 @@ impl Agent {
             let observer: Arc<dyn Observer> = Arc::new(LogObserver {
                 environment: env.to_string(),
             });
-            let options = ApplyOptions {
-                allow_delete: self.config.apply.allow_delete,
-                replan: self.config.apply.replan,
-                assume_yes: false,
-                stack_timeout: Duration::from_secs(self.config.apply.stack_timeout_minutes * 60),
-                parallel: self.config.apply.parallel_stacks,
-                owner: self.replica.clone(),
-                ..ApplyOptions::default()
-            };
+            let options = self.apply_options();
             let started = Instant::now();
             let done = flow::apply_environment(
                 &self.cx,
@@ -840,16 +829,7 @@ impl Agent {
                 for env in envs {
                     let lock = self.env_lock(&env);
                     let _g = lock.lock().await;
-                    let options = ApplyOptions {
-                        allow_delete: self.config.apply.allow_delete,
-                        replan: self.config.apply.replan,
-                        stack_timeout: Duration::from_secs(
-                            self.config.apply.stack_timeout_minutes * 60,
-                        ),
-                        parallel: self.config.apply.parallel_stacks,
-                        owner: self.replica.clone(),
-                        ..ApplyOptions::default()
-                    };
+                    let options = self.apply_options();
                     flow::apply_environment(
                         &self.cx,
                         &env,
@@ -1013,9 +993,6 @@ impl Agent {
             .map_err(|e| self.github_error(e))?;
         let mut queued = 0;
         for p in pulls {
-            if p.state != "open" {
-                continue;
-            }
             let under_way = self
                 .state()
                 .plans
@@ -1083,12 +1060,19 @@ impl Agent {
         if full.eq_ignore_ascii_case(&self.config.github.repository) {
             return true;
         }
-        let owner = full.split('/').next().unwrap_or_default();
-        self.config
-            .github
-            .trusted_fork_owners
-            .iter()
-            .any(|o| o.eq_ignore_ascii_case(owner))
+        self.trusted_fork_owner(full.split('/').next().unwrap_or_default())
+    }
+
+    /// How this agent applies, from its config.
+    fn apply_options(&self) -> ApplyOptions {
+        ApplyOptions {
+            allow_delete: self.config.apply.allow_delete,
+            replan: self.config.apply.replan,
+            stack_timeout: Duration::from_secs(self.config.apply.stack_timeout_minutes * 60),
+            parallel: self.config.apply.parallel_stacks,
+            owner: self.replica.clone(),
+            ..ApplyOptions::default()
+        }
     }
 
     /// Whether a fork's owner is trusted with AWS.

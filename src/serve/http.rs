@@ -15,10 +15,7 @@ use serde_json::json;
 use super::agent::{Agent, Job};
 use super::status;
 use crate::github::flow::PlanSelection;
-use crate::github::webhook::{
-    self, DELIVERY_HEADER, DeliveryHeaders, EVENT_HEADER, Event, PullRequestAction,
-    SIGNATURE_HEADER, WebhookError,
-};
+use crate::github::webhook::{self, DeliveryHeaders, Event, PullRequestAction, WebhookError};
 use crate::store::now;
 
 /// GitHub's largest webhook payload (25 MB, per its webhook documentation).
@@ -83,12 +80,8 @@ fn answer(code: StatusCode, v: serde_json::Value) -> Response {
 
 async fn webhook_handler(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     let agent = &app.agent;
-    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let delivery_headers = DeliveryHeaders {
-        event: h(EVENT_HEADER),
-        delivery: h(DELIVERY_HEADER),
-        signature: h(SIGNATURE_HEADER),
-    };
+    let delivery_headers =
+        DeliveryHeaders::from_lookup(|name| headers.get(name).and_then(|v| v.to_str().ok()));
     let delivery = match &app.secret {
         Some(secret) => webhook::receive(secret, &delivery_headers, &body),
         None => match (delivery_headers.event, delivery_headers.delivery) {
@@ -105,15 +98,7 @@ async fn webhook_handler(State(app): State<App>, headers: HeaderMap, body: Bytes
     let delivery = match delivery {
         Ok(d) => d,
         Err(e) => {
-            let signature = matches!(
-                e,
-                WebhookError::EmptySecret
-                    | WebhookError::MissingSignature
-                    | WebhookError::SignaturePrefix
-                    | WebhookError::SignatureNotHex
-                    | WebhookError::SignatureLength { .. }
-                    | WebhookError::SignatureMismatch
-            );
+            let signature = e.is_signature();
             agent
                 .metrics
                 .delivery(if signature { "bad_signature" } else { "bad" });

@@ -8,7 +8,7 @@
 //! a file.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::plan::secrets::Masker;
@@ -115,10 +115,6 @@ impl Mirror {
         Ok(heads)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
-
     fn git(&self, args: &[&str], token: Option<&str>, what: &str) -> Result<(), MirrorError> {
         let mut cmd = Command::new("git");
         cmd.arg("-C")
@@ -176,6 +172,7 @@ fn base64_encode(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn base64_as_the_rfc_says() {
