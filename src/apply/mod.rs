@@ -397,21 +397,22 @@ async fn apply_locked<S: Store + 'static>(
         status: RunStatus::Running,
     };
     store.start_run(&run).await?;
+    let mut written = HashMap::new();
     for u in &units {
-        store
-            .put_unit(&UnitResult {
-                run_id: run.id.clone(),
-                stack: u.stack.clone(),
-                stack_name: u.stack_name.clone(),
-                state: UnitState::Waiting,
-                change_set_id: u.change_set.as_ref().map(|c| c.id.clone()),
-                client_request_token: None,
-                replanned: false,
-                message: None,
-                started_at: None,
-                finished_at: None,
-            })
-            .await?;
+        let waiting = UnitResult {
+            run_id: run.id.clone(),
+            stack: u.stack.clone(),
+            stack_name: u.stack_name.clone(),
+            state: UnitState::Waiting,
+            change_set_id: u.change_set.as_ref().map(|c| c.id.clone()),
+            client_request_token: None,
+            replanned: false,
+            message: None,
+            started_at: None,
+            finished_at: None,
+        };
+        store.put_unit(&waiting).await?;
+        written.insert(u.stack.clone(), waiting);
     }
 
     let planner = Arc::new(
@@ -446,6 +447,7 @@ async fn apply_locked<S: Store + 'static>(
         slots: Arc::new(Semaphore::new(options.parallel.max(1))),
         lost,
         replanned: std::sync::Mutex::new(Vec::new()),
+        written: std::sync::Mutex::new(written),
         masker,
     });
 
@@ -882,6 +884,8 @@ struct RunContext<S: Store> {
     slots: Arc<Semaphore>,
     lost: Arc<AtomicBool>,
     replanned: std::sync::Mutex<Vec<UnitPlan>>,
+    /// The record of each unit as last written in this run (what `record` builds on).
+    written: std::sync::Mutex<HashMap<String, UnitResult>>,
     masker: Arc<Masker>,
 }
 
@@ -910,6 +914,10 @@ impl<S: Store> RunContext<S> {
             finished_at: None,
         };
         f(&mut r);
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(r.stack.clone(), r.clone());
         if let Err(e) = self.store.put_unit(&r).await {
             tracing::error!(stack = %u.stack, error = %e, "could not record the stack's state");
         }
@@ -927,12 +935,11 @@ impl<S: Store> RunContext<S> {
             .find(|p| p.stack == u.stack)
             .cloned();
         let prior = self
-            .store
-            .run(&self.run.id)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|(_, units)| units.into_iter().find(|x| x.stack == u.stack));
+            .written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&u.stack)
+            .cloned();
         self.put(u, o.state, |r| {
             if let Some(p) = prior {
                 r.client_request_token = p.client_request_token;
