@@ -50,7 +50,8 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::{
     Deployed, Event, Lock, LockError, Millis, Run, RunStatus, Store, StoreError, UnitResult,
-    UnitState, lease_end, new_token, plan_created_ms, unlock_detail,
+    decode_plan, encode_plan, lease_end, new_token, stored_run_status, stored_unit_state,
+    unlock_detail,
 };
 use crate::plan::model::Plan;
 
@@ -250,9 +251,7 @@ fn run_from(item: &Item) -> Result<Run, StoreError> {
     let id = f.str("id")?;
     let status = f.str("status")?;
     Ok(Run {
-        status: RunStatus::parse(&status).ok_or_else(|| {
-            StoreError::Data(format!("run `{id}` has an unknown status `{status}`"))
-        })?,
+        status: stored_run_status(&id, &status)?,
         environment: f.str("environment")?,
         plan_id: f.opt_str("plan_id")?,
         commit: f.str("commit")?,
@@ -298,11 +297,7 @@ fn unit_from(item: &Item) -> Result<(i64, UnitResult), StoreError> {
     Ok((
         f.num("ord")?,
         UnitResult {
-            state: UnitState::parse(&state).ok_or_else(|| {
-                StoreError::Data(format!(
-                    "stack `{stack}` of run `{run_id}` has an unknown state `{state}`"
-                ))
-            })?,
+            state: stored_unit_state(&run_id, &stack, &state)?,
             stack_name: f.str("stack_name")?,
             change_set_id: f.opt_str("change_set_id")?,
             client_request_token: f.opt_str("client_request_token")?,
@@ -448,6 +443,9 @@ impl DynamoStore {
                         "the table exists, but its key is not (pk, sk): it is not a formwork \
                          state table; name another one",
                     ));
+                }
+                if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                    return Ok(());
                 }
             }
             Err(e)
@@ -713,9 +711,7 @@ impl DynamoStore {
                     doc
                 }
             };
-            return serde_json::from_str(&doc)
-                .map(Some)
-                .map_err(|e| StoreError::Data(format!("plan `{id}` cannot be read back: {e}")));
+            return decode_plan(id, &doc).map(Some);
         }
         Err(self.message(format!(
             "plan `{id}` kept changing while it was read; try again"
@@ -790,9 +786,7 @@ impl DynamoStore {
 
 impl Store for DynamoStore {
     async fn save_plan(&self, plan: &Plan) -> Result<(), StoreError> {
-        let created_ms = plan_created_ms(plan)?;
-        let doc = serde_json::to_string(plan)
-            .map_err(|e| StoreError::Data(format!("plan `{}` cannot be written: {e}", plan.id)))?;
+        let (created_ms, doc) = encode_plan(plan)?;
         let pk = plan_pk(&plan.id);
         let old = self.get(&pk, "PLAN").await?;
 
@@ -920,14 +914,7 @@ impl Store for DynamoStore {
         now: Millis,
     ) -> Result<Lock, LockError> {
         for _ in 0..ATTEMPTS {
-            let lock = Lock {
-                environment: environment.to_string(),
-                owner: owner.to_string(),
-                reason: reason.to_string(),
-                acquired_at: now,
-                lease_expires_at: lease_end(now, lease),
-                token: new_token(),
-            };
+            let lock = Lock::new(environment, owner, reason, lease, now);
             let put = self
                 .client
                 .put_item()

@@ -169,11 +169,6 @@ impl UnitState {
             _ => return None,
         })
     }
-
-    /// Whether the stack is done with, one way or another.
-    pub fn is_final(self) -> bool {
-        !matches!(self, UnitState::Waiting | UnitState::Executing)
-    }
 }
 
 /// The result (so far) of one stack in a run.
@@ -535,12 +530,65 @@ pub(crate) fn lease_end(now: Millis, lease: Duration) -> Millis {
     now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
 }
 
+impl Lock {
+    /// A new lock of `environment`, taken at `now` for `lease`, with a fresh token.
+    pub(crate) fn new(
+        environment: &str,
+        owner: &str,
+        reason: &str,
+        lease: Duration,
+        now: Millis,
+    ) -> Lock {
+        Lock {
+            environment: environment.to_string(),
+            owner: owner.to_string(),
+            reason: reason.to_string(),
+            acquired_at: now,
+            lease_expires_at: lease_end(now, lease),
+            token: new_token(),
+        }
+    }
+}
+
 /// A fresh random secret: 128 bits, in hex.
 pub(crate) fn new_token() -> String {
     rand::random::<[u8; 16]>()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A run's status as a store kept it.
+pub(crate) fn stored_run_status(run_id: &str, status: &str) -> Result<RunStatus, StoreError> {
+    RunStatus::parse(status)
+        .ok_or_else(|| StoreError::Data(format!("run `{run_id}` has an unknown status `{status}`")))
+}
+
+/// A stack's state in a run as a store kept it.
+pub(crate) fn stored_unit_state(
+    run_id: &str,
+    stack: &str,
+    state: &str,
+) -> Result<UnitState, StoreError> {
+    UnitState::parse(state).ok_or_else(|| {
+        StoreError::Data(format!(
+            "stack `{stack}` of run `{run_id}` has an unknown state `{state}`"
+        ))
+    })
+}
+
+/// A plan as the stores keep it: its creation time (to order plans by) and its JSON document.
+pub(crate) fn encode_plan(plan: &Plan) -> Result<(Millis, String), StoreError> {
+    let created_ms = plan_created_ms(plan)?;
+    let doc = serde_json::to_string(plan)
+        .map_err(|e| StoreError::Data(format!("plan `{}` cannot be written: {e}", plan.id)))?;
+    Ok((created_ms, doc))
+}
+
+/// A plan from the JSON document a store kept of plan `id`.
+pub(crate) fn decode_plan(id: &str, doc: &str) -> Result<Plan, StoreError> {
+    serde_json::from_str(doc)
+        .map_err(|e| StoreError::Data(format!("plan `{id}` cannot be read back: {e}")))
 }
 
 /// A plan's `created_at` in [`Millis`], to order plans by.

@@ -33,7 +33,8 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
     Deployed, Event, Lock, LockError, Millis, Run, RunStatus, Store, StoreError, UnitResult,
-    UnitState, lease_end, new_token, plan_created_ms, unlock_detail,
+    UnitState, decode_plan, encode_plan, lease_end, stored_run_status, stored_unit_state,
+    unlock_detail,
 };
 use crate::plan::model::Plan;
 
@@ -195,11 +196,7 @@ impl SqliteStore {
             })
             .optional()
             .map_err(|e| self.err(e))?;
-        doc.map(|(id, doc)| {
-            serde_json::from_str(&doc)
-                .map_err(|e| StoreError::Data(format!("plan `{id}` cannot be read back: {e}")))
-        })
-        .transpose()
+        doc.map(|(id, doc)| decode_plan(&id, &doc)).transpose()
     }
 }
 
@@ -278,9 +275,7 @@ impl RawRun {
 
     fn check(self) -> Result<Run, StoreError> {
         let RawRun(mut run, status) = self;
-        run.status = RunStatus::parse(&status).ok_or_else(|| {
-            StoreError::Data(format!("run `{}` has an unknown status `{status}`", run.id))
-        })?;
+        run.status = stored_run_status(&run.id, &status)?;
         Ok(run)
     }
 }
@@ -334,10 +329,7 @@ fn sql_limit(limit: usize) -> i64 {
 impl Store for SqliteStore {
     async fn save_plan(&self, plan: &Plan) -> Result<(), StoreError> {
         blocking(|| {
-            let created_ms = plan_created_ms(plan)?;
-            let doc = serde_json::to_string(plan).map_err(|e| {
-                StoreError::Data(format!("plan `{}` cannot be written: {e}", plan.id))
-            })?;
+            let (created_ms, doc) = encode_plan(plan)?;
             let mut conn = self.conn();
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -402,14 +394,7 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<Lock, LockError> {
         blocking(|| {
-            let lock = Lock {
-                environment: environment.to_string(),
-                owner: owner.to_string(),
-                reason: reason.to_string(),
-                acquired_at: now,
-                lease_expires_at: lease_end(now, lease),
-                token: new_token(),
-            };
+            let lock = Lock::new(environment, owner, reason, lease, now);
             let mut conn = self.conn();
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -644,12 +629,7 @@ impl Store for SqliteStore {
             let units = raw
                 .into_iter()
                 .map(|(mut unit, state)| {
-                    unit.state = UnitState::parse(&state).ok_or_else(|| {
-                        StoreError::Data(format!(
-                            "stack `{}` of run `{id}` has an unknown state `{state}`",
-                            unit.stack
-                        ))
-                    })?;
+                    unit.state = stored_unit_state(id, &unit.stack, &state)?;
                     Ok(unit)
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
