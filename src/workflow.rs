@@ -49,6 +49,33 @@ impl WorkflowError {
 }
 
 /// Which environments and revisions to plan.
+/// Every environment of the config at revision `rev`, resolved.
+pub fn environments_at(
+    r: &git2::Repository,
+    prefix: &str,
+    rev: &str,
+) -> Result<Vec<DesiredEnvironment>, WorkflowError> {
+    let src = Revision::resolve(r, rev)?.source(r, prefix)?;
+    Ok(validate_repository(&src)?.environments)
+}
+
+/// The names of the environments a change from `base` to `head` affects, sorted.
+pub fn affected_environments(
+    r: &git2::Repository,
+    prefix: &str,
+    base: &str,
+    head: &str,
+) -> Result<Vec<String>, WorkflowError> {
+    let cmp = compare(r, prefix, base, head, &ParseCache::default())?;
+    let envs: std::collections::BTreeSet<String> = cmp
+        .report
+        .units
+        .into_iter()
+        .map(|u| u.environment)
+        .collect();
+    Ok(envs.into_iter().collect())
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Selection<'a> {
     /// Only these environments (none: all, or all affected with a base).

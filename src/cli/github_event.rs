@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 
-use formwork::config::ParseCache;
 use formwork::git;
 use formwork::github::commands::{self, Command, Parsed};
 use formwork::github::webhook::{
@@ -23,6 +22,7 @@ use formwork::github::webhook::{
 };
 use formwork::plan::secrets;
 use formwork::store::{Store, now};
+use formwork::workflow;
 
 use super::github::GitHubArgs;
 use super::plan::runtime;
@@ -176,17 +176,8 @@ fn affected_environments(
 ) -> Result<Vec<String>> {
     let r = git::open(&cli.repo)?;
     let prefix = git::config_prefix(&r, &cli.repo);
-    let cache = ParseCache::default();
-    let cmp = formwork::affected::compare(&r, &prefix, base, head, &cache)?;
-    let mut envs: Vec<String> = cmp
-        .report
-        .units
-        .iter()
-        .map(|u| u.environment.clone())
-        .filter(|e| wanted.is_empty() || wanted.contains(e))
-        .collect();
-    envs.sort();
-    envs.dedup();
+    let mut envs = workflow::affected_environments(&r, &prefix, base, head)?;
+    envs.retain(|e| wanted.is_empty() || wanted.contains(e));
     Ok(envs)
 }
 
@@ -202,9 +193,7 @@ fn pushed(cli: &crate::Cli, args: &EventArgs, push: &PushEvent) -> Result<u8> {
         // A new branch: every environment.
         let r = git::open(&cli.repo)?;
         let prefix = git::config_prefix(&r, &cli.repo);
-        let src = git::Revision::resolve(&r, &push.after)?.source(&r, &prefix)?;
-        let v = formwork::config::validate_repository(&src)?;
-        v.environments
+        workflow::environments_at(&r, &prefix, &push.after)?
             .into_iter()
             .map(|e| e.name)
             .filter(|e| args.envs.is_empty() || args.envs.contains(e))
@@ -337,9 +326,7 @@ fn comment(cli: &crate::Cli, args: &EventArgs, c: &IssueCommentEvent) -> Result<
         Command::Continue { gate, environments } => {
             let r = git::open(&cli.repo)?;
             let prefix = git::config_prefix(&r, &cli.repo);
-            let src = git::Revision::resolve(&r, "HEAD")?.source(&r, &prefix)?;
-            let envs: Vec<String> = formwork::config::validate_repository(&src)?
-                .environments
+            let envs: Vec<String> = workflow::environments_at(&r, &prefix, "HEAD")?
                 .into_iter()
                 .filter(|e| e.gates.iter().any(|g| g.name == gate))
                 .map(|e| e.name)
@@ -378,9 +365,7 @@ fn comment(cli: &crate::Cli, args: &EventArgs, c: &IssueCommentEvent) -> Result<
             let envs = if environments.is_empty() {
                 let r = git::open(&cli.repo)?;
                 let prefix = git::config_prefix(&r, &cli.repo);
-                let src = git::Revision::resolve(&r, "HEAD")?.source(&r, &prefix)?;
-                formwork::config::validate_repository(&src)?
-                    .environments
+                workflow::environments_at(&r, &prefix, "HEAD")?
                     .into_iter()
                     .map(|e| e.name)
                     .collect()

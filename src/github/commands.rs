@@ -560,17 +560,7 @@ fn code(text: &str) -> String {
     if shown.is_empty() {
         return "(nothing)".into();
     }
-    let mut longest = 0;
-    let mut run = 0;
-    for c in shown.chars() {
-        if c == '`' {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    let fence = "`".repeat(longest + 1);
+    let fence = "`".repeat(crate::render::markdown::longest_backtick_run(&shown) + 1);
     let all_spaces = shown.chars().all(|c| c == ' ');
     let pad = shown.starts_with('`')
         || shown.ends_with('`')

@@ -113,11 +113,7 @@ pub async fn plan_pull_request(
     })();
 
     let planned: Result<Plan, (String, Option<String>)> = match prepared {
-        Err(e) => Err((
-            cx.masker.scrub(&e.to_string()),
-            e.rendered_diagnostics(Color::Never)
-                .map(|d| cx.masker.scrub(&d)),
-        )),
+        Err(e) => Err(scrubbed(cx, &e)),
         Ok(Prepared::Offline(plan)) => Ok(*plan),
         Ok(Prepared::Live(requests)) => plan_live(cx, requests, format!("pr-{number}"), progress)
             .await
@@ -381,11 +377,10 @@ pub async fn apply_plan(
     let (desired, commit) = match desired {
         Ok(d) => d,
         Err(e) => {
+            let (message, diagnostics) = scrubbed(cx, &e);
             return Ok(Applied::Stopped {
-                message: cx.masker.scrub(&e.to_string()),
-                diagnostics: e
-                    .rendered_diagnostics(Color::Never)
-                    .map(|d| cx.masker.scrub(&d)),
+                message,
+                diagnostics,
             });
         }
     };
@@ -424,4 +419,14 @@ fn stopped(message: String) -> Applied {
         message,
         diagnostics: None,
     }
+}
+
+/// A workflow error as GitHub is told it: its message and diagnostics (without colour), with
+/// secrets masked.
+fn scrubbed(cx: &Context, e: &WorkflowError) -> (String, Option<String>) {
+    (
+        cx.masker.scrub(&e.to_string()),
+        e.rendered_diagnostics(Color::Never)
+            .map(|d| cx.masker.scrub(&d)),
+    )
 }

@@ -50,24 +50,33 @@ impl Sticky {
 
     /// The first line of part `n` (from 1).
     pub fn marker(&self, part: usize) -> String {
-        format!(
-            "<!-- formwork:{} scope={} part={part} -->",
-            self.kind.as_str(),
-            self.scope
-        )
+        format!("{}{part} -->", self.marker_start())
     }
 
     /// The part number of a comment of this run, from its body.
     pub fn part_of(&self, body: &str) -> Option<usize> {
         let first = body.lines().next()?.trim_end();
-        let rest = first.strip_prefix(&format!(
-            "<!-- formwork:{} scope={} part=",
-            self.kind.as_str(),
-            self.scope
-        ))?;
+        let rest = first.strip_prefix(&self.marker_start())?;
         let n = rest.strip_suffix(" -->")?;
         n.parse().ok().filter(|&n| n >= 1)
     }
+
+    /// The marker up to the part number.
+    fn marker_start(&self) -> String {
+        format!(
+            "<!-- formwork:{} scope={} part=",
+            self.kind.as_str(),
+            self.scope
+        )
+    }
+}
+
+/// Which kind of sticky comment a comment is, whatever its scope, from its body.
+pub fn kind_of(body: &str) -> Option<Kind> {
+    let rest = body.strip_prefix("<!-- formwork:")?;
+    [Kind::Plan, Kind::Apply]
+        .into_iter()
+        .find(|k| rest.starts_with(&format!("{} ", k.as_str())))
 }
 
 /// What [`publish`] did.

@@ -28,7 +28,7 @@ use super::metrics::Metrics;
 use super::mirror::{Heads, Mirror};
 use crate::apply::{Observer, Options as ApplyOptions};
 use crate::aws::cfn::StackEvent;
-use crate::config::{ParseCache, validate_repository};
+use crate::config::ParseCache;
 use crate::git::{self, Revision};
 use crate::github::commands::{self, Command, Parsed};
 use crate::github::flow::{self, Applied, ApplyTarget, Context, PlanSelection};
@@ -36,6 +36,7 @@ use crate::github::webhook::{DeliveryDedup, IssueCommentEvent};
 use crate::plan::live::{self, Quiet};
 use crate::plan::model::UnitPlan;
 use crate::store::{LockError, Store, UnitState, now};
+use crate::workflow;
 
 /// How long a pull request's claim on an environment lasts without activity; it is renewed on
 /// every plan and released when the pull request is merged or closed.
@@ -359,16 +360,8 @@ impl Agent {
             let r = git::open(&repo).map_err(|e| e.to_string())?;
             let base =
                 git::merge_base(&r, &pull.base.sha, &pull.head.sha).map_err(|e| e.to_string())?;
-            let cache = ParseCache::default();
-            let cmp = crate::affected::compare(&r, &prefix, &base, &pull.head.sha, &cache)
-                .map_err(|e| e.to_string())?;
-            let envs: BTreeSet<String> = cmp
-                .report
-                .units
-                .iter()
-                .map(|u| u.environment.clone())
-                .collect();
-            Ok(envs.into_iter().collect())
+            workflow::affected_environments(&r, &prefix, &base, &pull.head.sha)
+                .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| e.to_string())?
@@ -550,11 +543,8 @@ impl Agent {
         let branch = self.config.repository.default_branch.clone();
         tokio::task::spawn_blocking(move || {
             let r = git::open(&repo).map_err(|e| e.to_string())?;
-            let rev = Revision::resolve(&r, &format!("refs/heads/{branch}"))
-                .map_err(|e| e.to_string())?;
-            let src = rev.source(&r, &prefix).map_err(|e| e.to_string())?;
-            let v = validate_repository(&src).map_err(|e| e.to_string())?;
-            Ok(v.environments)
+            workflow::environments_at(&r, &prefix, &format!("refs/heads/{branch}"))
+                .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| e.to_string())?
@@ -1116,7 +1106,7 @@ fn plan_comment_names(body: &str, head: &str) -> bool {
     let Some(short) = head.get(..7) else {
         return false;
     };
-    if !body.starts_with("<!-- formwork:plan ") {
+    if crate::github::sticky::kind_of(body) != Some(crate::github::sticky::Kind::Plan) {
         return false;
     }
     let at = format!(" at `{short}");

@@ -102,10 +102,8 @@ async fn environment_names(agent: &Agent, head: String) -> Vec<String> {
     let prefix = agent.cx.prefix.clone();
     tokio::task::spawn_blocking(move || {
         let r = crate::git::open(&repo).ok()?;
-        let rev = crate::git::Revision::resolve(&r, &head).ok()?;
-        let src = rev.source(&r, &prefix).ok()?;
-        let v = crate::config::validate_repository(&src).ok()?;
-        Some(v.environments.into_iter().map(|e| e.name).collect())
+        let envs = crate::workflow::environments_at(&r, &prefix, &head).ok()?;
+        Some(envs.into_iter().map(|e| e.name).collect())
     })
     .await
     .ok()
