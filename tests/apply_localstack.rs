@@ -642,11 +642,7 @@ fn the_state_can_live_in_dynamodb() {
             .env("AWS_ENDPOINT_URL_DYNAMODB", &common::aws::moto().url)
             .output()
             .unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
     };
     assert_eq!(with_store(&["plan", "--env", &env]).code, 2);
     let applied = with_store(&["apply", "--env", &env, "--output", "json"]);

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::Repo;
 use common::aws::{localstack, unique};
-use common::sdk::{self, block, formwork_on};
-use common::stacks;
+use common::sdk::{self, block};
+use common::stacks::{self, unit};
 use serde_json::Value;
 
 const REGION: &str = "us-east-1";
@@ -88,27 +88,8 @@ fn put_secret(env: &str, value: &str) {
 }
 
 fn plan(r: &Repo, args: &[&str]) -> (i32, Value, BTreeMap<String, usize>, String) {
-    let mut all = vec!["plan", "--report-calls", "--output", "json"];
-    all.extend(args);
-    let run = formwork_on(localstack(), r.path(), &all);
-    let json: Value =
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()));
-    let calls = run
-        .stderr
-        .lines()
-        .find(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .unwrap_or_default();
+    let (run, json, calls) = stacks::plan_with_calls(localstack(), r, args);
     (run.code, json, calls, run.stderr)
-}
-
-fn unit<'a>(plan: &'a Value, stack: &str) -> &'a Value {
-    plan["environments"][0]["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["stack"] == stack)
-        .unwrap_or_else(|| panic!("no unit {stack} in {plan:#}"))
 }
 
 /// Executes a change set and waits until its stack settles; returns the stack's status.

@@ -16,7 +16,7 @@ use aws_sdk_cloudformation::types::{Capability, Parameter, Tag};
 use common::aws::{moto, unique};
 use common::fake_aws::FakeAws;
 use common::sdk::{self, block, formwork_on};
-use common::stacks;
+use common::stacks::{self, unit};
 use common::{Repo, Run};
 use serde_json::Value;
 
@@ -134,27 +134,7 @@ fn deploy(env: &str, stack: &str, template: &str, params: &[(&str, &str)]) {
 }
 
 fn plan(r: &Repo, args: &[&str]) -> (Run, Value, BTreeMap<String, usize>) {
-    let mut all = vec!["plan", "--report-calls", "--output", "json"];
-    all.extend(args);
-    let run = formwork_on(moto(), r.path(), &all);
-    let json: Value =
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()));
-    let calls = run
-        .stderr
-        .lines()
-        .find(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .unwrap_or_default();
-    (run, json, calls)
-}
-
-fn unit<'a>(plan: &'a Value, stack: &str) -> &'a Value {
-    plan["environments"][0]["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["stack"] == stack)
-        .unwrap_or_else(|| panic!("no unit {stack} in {plan:#}"))
+    stacks::plan_with_calls(moto(), r, args)
 }
 
 fn net_name(env: &str) -> String {

@@ -147,11 +147,7 @@ fn plan_against(fake: &FakeAws, r: &Repo, extra: &[&str]) -> common::Run {
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    common::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::Run::from(out)
 }
 
 #[test]

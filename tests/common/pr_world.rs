@@ -161,11 +161,7 @@ impl World {
             .env("GITHUB_RUN_ID", "777")
             .output()
             .unwrap();
-        let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
+        let run = Run::from(out);
         assert!(
             !run.all().contains(&self.secret),
             "secret printed:\n{}",

@@ -62,9 +62,5 @@ pub fn formwork_on(endpoint: &Endpoint, dir: &Path, args: &[&str]) -> Run {
         .env_remove("FORMWORK_DATA_DIR")
         .output()
         .expect("run formwork");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from(out)
 }

@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, Tag};
 use serde_json::Value;
 
-use super::Repo;
 use super::aws::Endpoint;
 use super::sdk::{self, block, formwork_on};
+use super::{Repo, Run};
 
 /// The stack `stack` as DescribeStacks gives it.
 pub fn describe(ep: &Endpoint, region: &str, stack: &str) -> Stack {
@@ -273,4 +273,35 @@ pub fn states(report: &Value) -> BTreeMap<String, String> {
             )
         })
         .collect()
+}
+
+/// `formwork plan --report-calls --output json` with `args` on `ep`: the run, the plan, and the
+/// AWS calls it reported counting.
+pub fn plan_with_calls(
+    ep: &Endpoint,
+    r: &Repo,
+    args: &[&str],
+) -> (Run, Value, BTreeMap<String, usize>) {
+    let mut all = vec!["plan", "--report-calls", "--output", "json"];
+    all.extend(args);
+    let run = formwork_on(ep, r.path(), &all);
+    let json: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.all()));
+    let calls = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap_or_default();
+    (run, json, calls)
+}
+
+/// The plan of stack `stack` in a plan report's first environment.
+pub fn unit<'a>(plan: &'a Value, stack: &str) -> &'a Value {
+    plan["environments"][0]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["stack"] == stack)
+        .unwrap_or_else(|| panic!("no unit {stack} in {plan:#}"))
 }
