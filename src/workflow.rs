@@ -121,22 +121,7 @@ pub fn plan_requests(
     cache: &ParseCache,
 ) -> Result<PlanRequests, WorkflowError> {
     if let Some(base) = sel.base {
-        let cmp = compare(r, prefix, base, sel.head, cache)?;
-        if cmp.report.diags.has_errors() {
-            return Err(WorkflowError::Config {
-                message: format!("the config at {} has errors; fix them first", sel.head),
-                diags: Box::new(cmp.report.diags.clone()),
-                texts: Box::new(cmp.report.texts.clone()),
-            });
-        }
-        check_envs(sel.envs, cmp.after.keys().chain(cmp.before.keys()))?;
-        check_stacks(
-            sel.stacks,
-            cmp.after
-                .values()
-                .chain(cmp.before.values())
-                .flat_map(|d| d.units.keys()),
-        )?;
+        let cmp = compared(r, prefix, base, sel, cache)?;
         let mut out = Vec::new();
         for (name, desired) in &cmp.after {
             if !sel.envs.is_empty() && !sel.envs.contains(name) {
@@ -317,6 +302,26 @@ pub fn offline_plan(
             "an offline plan compares two revisions: give a base revision too".to_string(),
         ));
     };
+    let cmp = compared(r, prefix, base, sel, cache)?;
+    let mut plan = crate::plan::offline::plan_offline(&cmp, sel.envs, diff_context);
+    if !sel.stacks.is_empty() {
+        for env in &mut plan.environments {
+            env.units.retain(|u| sel.wants_stack(&u.stack));
+        }
+        plan.environments.retain(|e| !e.units.is_empty());
+    }
+    Ok(plan)
+}
+
+/// The comparison of `base` with the selection's head, refused when the head's config has
+/// errors or the selection names environments or stacks that are in neither revision.
+fn compared(
+    r: &git2::Repository,
+    prefix: &str,
+    base: &str,
+    sel: Selection<'_>,
+    cache: &ParseCache,
+) -> Result<crate::affected::Comparison, WorkflowError> {
     let cmp = compare(r, prefix, base, sel.head, cache)?;
     if cmp.report.diags.has_errors() {
         return Err(WorkflowError::Config {
@@ -326,9 +331,12 @@ pub fn offline_plan(
         });
     }
     check_envs(sel.envs, cmp.after.keys().chain(cmp.before.keys()))?;
-    Ok(crate::plan::offline::plan_offline(
-        &cmp,
-        sel.envs,
-        diff_context,
-    ))
+    check_stacks(
+        sel.stacks,
+        cmp.after
+            .values()
+            .chain(cmp.before.values())
+            .flat_map(|d| d.units.keys()),
+    )?;
+    Ok(cmp)
 }

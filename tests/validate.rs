@@ -79,6 +79,31 @@ fn an_offline_plan_of_the_bundled_example_from_nothing_lists_every_stack() {
     }
 }
 
+/// `--stack` narrows an offline plan as it does a live one, and a stack in no environment is
+/// refused.
+#[test]
+fn an_offline_plan_of_chosen_stacks_holds_only_them() {
+    let r = Repo::bundled(&["pipelines/placeos", "environments/staging"], "placeos");
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["plan", "--offline", "--base", "HEAD~1", "--output", "json"];
+        args.extend(extra);
+        r.run(&args)
+    };
+    let run = plan(&["--stack", "vpc", "--stack", "alb"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    let json = run.json();
+    let stacks: Vec<&str> = json["environments"][0]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["stack"].as_str().unwrap())
+        .collect();
+    assert_eq!(stacks, ["vpc", "alb"], "{json:#}");
+    let run = plan(&["--stack", "vcp"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("no stack `vcp`"), "{}", run.stderr);
+}
+
 #[test]
 fn the_shop_is_valid() {
     let r = Repo::shop();
