@@ -86,10 +86,21 @@ pub async fn plan_pull_request(
     progress: Arc<dyn Progress>,
 ) -> Result<PlannedPullRequest, FlowError> {
     let pull = cx.gh.pull_request(number).await?;
+    plan_pull_request_as(cx, &pull, sel, progress).await
+}
+
+/// [`plan_pull_request`] of a pull request already fetched.
+pub async fn plan_pull_request_as(
+    cx: &Context,
+    pull: &PullRequest,
+    sel: &PlanSelection,
+    progress: Arc<dyn Progress>,
+) -> Result<PlannedPullRequest, FlowError> {
+    let number = pull.number;
     let head = pull.head.sha.clone();
     let base = match &sel.base {
         Some(b) => b.clone(),
-        None => merge_base_of(cx, &pull)?,
+        None => merge_base_of(cx, pull)?,
     };
     let started = report::begin(&cx.gh, Job::Plan, &head, &cx.reporting).await?;
 

@@ -410,7 +410,13 @@ impl Agent {
         offline: bool,
         mut sel: PlanSelection,
     ) -> Result<(), String> {
-        let affected = self.affected_by_pull(number).await?;
+        let pull = self
+            .cx
+            .gh
+            .pull_request(number)
+            .await
+            .map_err(|e| self.github_error(e))?;
+        let affected = self.affected_by(pull.clone()).await?;
         let wanted: Vec<String> = affected
             .into_iter()
             .filter(|e| sel.environments.is_empty() || sel.environments.contains(e))
@@ -449,7 +455,7 @@ impl Agent {
             guards.push(l.lock().await);
         }
         let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
-        let done = flow::plan_pull_request(&self.cx, number, &sel, Arc::new(Quiet))
+        let done = flow::plan_pull_request_as(&self.cx, &pull, &sel, Arc::new(Quiet))
             .await
             .map_err(|e| self.github_error(e))?;
         match &done.plan {
