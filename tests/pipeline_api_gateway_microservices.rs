@@ -30,12 +30,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
-use common::aws::{Endpoint, Kind, http, unique};
+use common::aws::{moto_with_change_set_outputs, unique};
 use common::sdk::formwork_on;
 use common::stacks::{self, created_stacks, form_encode, planned_parameter, states};
 use common::{Repo, Run, project_file};
@@ -159,79 +155,6 @@ fn both_environments_validate_and_an_offline_plan_lists_every_stack() {
 
 // ------------------------------------------------------------------ moto
 
-/// Servers started by this process; never dropped (the supervisor stops the server when this
-/// process exits and the pipe in each `Child`'s stdin closes).
-static STARTED: Mutex<Vec<Child>> = Mutex::new(Vec::new());
-
-/// A moto server whose change-set stacks get their outputs (tools/bench/moto_apply.py), on a free
-/// loopback port, under tools/emulators/supervise.py.
-fn moto_with_outputs() -> &'static Endpoint {
-    static MOTO: OnceLock<Endpoint> = OnceLock::new();
-    MOTO.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let python = root.join(".venv/moto/bin/python");
-        assert!(
-            python.exists(),
-            "moto server is not installed: run `scripts/emulators setup moto`"
-        );
-        let mut last = String::new();
-        for attempt in 0..3 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .expect("a free loopback port");
-            let scratch = root.join(".emulators").join(format!(
-                "test-moto-outputs-{}-{attempt}",
-                std::process::id()
-            ));
-            let _ = std::fs::remove_dir_all(&scratch);
-            std::fs::create_dir_all(&scratch).unwrap();
-            let log = scratch.join("server.log");
-            let mut child = Command::new(&python)
-                .arg(root.join("tools/emulators/supervise.py"))
-                .arg(&log)
-                .arg("--cleanup")
-                .arg(&scratch)
-                .arg("--")
-                .arg(&python)
-                .arg(root.join("tools/bench/moto_apply.py"))
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .current_dir(&scratch)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start moto");
-            let url = format!("http://127.0.0.1:{port}");
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(60) {
-                if let Ok(Some(status)) = child.try_wait() {
-                    last = format!(
-                        "exited ({status}): {}",
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    );
-                    break;
-                }
-                if http(&url, "GET", "/moto-api/", &[], b"").is_ok_and(|r| r.status == 200) {
-                    STARTED
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(child);
-                    return Endpoint {
-                        url,
-                        kind: Kind::Moto,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            drop(child.stdin.take());
-            let _ = child.wait();
-            let _ = std::fs::remove_dir_all(&scratch);
-        }
-        panic!("moto did not start: {last}")
-    })
-}
-
 /// The example with one environment named `env`, a copy of production in moto's account, and
 /// the templates changed as the module doc says.
 fn production_on_moto(env: &str) -> Repo {
@@ -314,7 +237,7 @@ fn production_on_moto(env: &str) -> Repo {
 }
 
 fn run(r: &Repo, args: &[&str]) -> Run {
-    formwork_on(moto_with_outputs(), r.path(), args)
+    formwork_on(moto_with_change_set_outputs(), r.path(), args)
 }
 
 /// Outputs and parameters of a deployed stack.
@@ -324,7 +247,7 @@ struct Deployed {
 }
 
 fn deployed(stack: &str) -> Deployed {
-    let s = stacks::describe(moto_with_outputs(), REGION, stack);
+    let s = stacks::describe(moto_with_change_set_outputs(), REGION, stack);
     Deployed {
         outputs: stacks::outputs_of(&s),
         parameters: stacks::parameters_of(&s),
@@ -336,7 +259,7 @@ fn production_applies_on_moto_with_outputs_flowing_from_stack_to_stack() {
     let env = unique("apigw");
     let r = production_on_moto(&env);
     stacks::put_secure_string(
-        moto_with_outputs(),
+        moto_with_change_set_outputs(),
         REGION,
         &format!("/apigw/{env}/db-master-password"),
         PASSWORD,
@@ -456,7 +379,7 @@ fn production_applies_on_moto_with_outputs_flowing_from_stack_to_stack() {
     // The path rules the service stacks added are on the ALB's listener.
     // (A query request signed for the region, with a dummy signature: moto routes by the
     // credential scope and checks no signature.)
-    let rules = moto_with_outputs().query_in(
+    let rules = moto_with_change_set_outputs().query_in(
         REGION,
         "elasticloadbalancing",
         &format!(

@@ -200,6 +200,14 @@ pub fn moto() -> &'static Endpoint {
     MOTO.get_or_init(|| endpoint(Kind::Moto))
 }
 
+/// A moto server of this process's own whose stacks made by executing change sets get their
+/// outputs, as on AWS (tools/bench/moto_apply.py: stock moto gives them none), for tests that
+/// apply chains of stacks on moto.
+pub fn moto_with_change_set_outputs() -> &'static Endpoint {
+    static MOTO: OnceLock<Endpoint> = OnceLock::new();
+    MOTO.get_or_init(|| start_as(Kind::Moto, Some("tools/bench/moto_apply.py")))
+}
+
 /// The LocalStack endpoint (`FORMWORK_TEST_LOCALSTACK_URL`, or one started for this process).
 pub fn localstack() -> &'static Endpoint {
     static LOCALSTACK: OnceLock<Endpoint> = OnceLock::new();
@@ -328,6 +336,12 @@ fn endpoint(kind: Kind) -> Endpoint {
 static STARTED: Mutex<Vec<Child>> = Mutex::new(Vec::new());
 
 fn start(kind: Kind) -> Endpoint {
+    start_as(kind, None)
+}
+
+/// Starts a server of `kind`; for moto, `moto_script` (relative to the project) runs in place of
+/// `moto_server`, with the same arguments.
+fn start_as(kind: Kind, moto_script: Option<&str>) -> Endpoint {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let name = kind.name();
     let venv = root.join(".venv").join(name);
@@ -375,8 +389,11 @@ fn start(kind: Kind) -> Endpoint {
             .stderr(supervisor_log);
         match kind {
             Kind::Moto => {
-                cmd.arg(&moto_server)
-                    .args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+                match moto_script {
+                    Some(script) => cmd.arg(&python).arg(root.join(script)),
+                    None => cmd.arg(&moto_server),
+                };
+                cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
             }
             Kind::LocalStack => {
                 // As scripts/emulators: hypercorn honours GATEWAY_LISTEN (the default server
