@@ -111,6 +111,8 @@ struct State {
     reported_stuck: HashSet<(String, String)>,
     /// Delivery ids seen by this replica (the latest ten thousand).
     deliveries: SeenDeliveries,
+    /// The environment names of the last default-branch head the status page showed.
+    status_names: Option<(String, Vec<String>)>,
 }
 
 /// The delivery ids a replica remembers in memory, before asking the state store.
@@ -289,11 +291,12 @@ impl Agent {
             }
             Job::Comment(c) => {
                 // Most comments are not commands: nothing to fetch for them.
-                if matches!(commands::parse_comment(&c.body), Parsed::NotACommand) {
+                let parsed = commands::parse_comment(&c.body);
+                if matches!(parsed, Parsed::NotACommand) {
                     return Ok(());
                 }
                 self.fetch().await?;
-                self.command(&c).await
+                self.command(&c, parsed).await
             }
             Job::PullClosed { number, merged } => self.pull_closed(number, merged).await,
             Job::Reconcile { why } => {
@@ -556,6 +559,33 @@ impl Agent {
         .map_err(|e| e.to_string())?
     }
 
+    /// The names of the environments at commit `head` (for the status page: read once per head).
+    pub(crate) async fn environment_names_at(&self, head: &str) -> Vec<String> {
+        if let Some((h, names)) = &self.state().status_names
+            && h == head
+        {
+            return names.clone();
+        }
+        let repo = self.cx.repo.clone();
+        let prefix = self.cx.prefix.clone();
+        let rev = head.to_string();
+        let names: Option<Vec<String>> = tokio::task::spawn_blocking(move || {
+            let r = git::open(&repo).ok()?;
+            let envs = workflow::environments_at(&r, &prefix, &rev).ok()?;
+            Some(envs.into_iter().map(|e| e.name).collect())
+        })
+        .await
+        .ok()
+        .flatten();
+        match names {
+            Some(names) => {
+                self.state().status_names = Some((head.to_string(), names.clone()));
+                names
+            }
+            None => Vec::new(),
+        }
+    }
+
     /// Brings every environment from its last applied commit to the default branch's head.
     async fn reconcile(self: &Arc<Self>, heads: Heads) -> Result<(), String> {
         let Some(head) = heads.default_branch else {
@@ -756,7 +786,11 @@ impl Agent {
     }
 
     /// A `/formwork …` comment.
-    async fn command(self: &Arc<Self>, c: &IssueCommentEvent) -> Result<(), String> {
+    async fn command(
+        self: &Arc<Self>,
+        c: &IssueCommentEvent,
+        parsed: Parsed,
+    ) -> Result<(), String> {
         let gh = &self.cx.gh;
         let reply = |text: String| async move {
             gh.create_comment(c.pull_request, &text)
@@ -769,7 +803,7 @@ impl Agent {
                 tracing::warn!(error = %e, "could not react to the comment");
             }
         };
-        let command = match commands::parse_comment(&c.body) {
+        let command = match parsed {
             Parsed::NotACommand => return Ok(()),
             Parsed::Invalid { message } => {
                 react("confused").await;

@@ -47,7 +47,7 @@ pub async fn status(agent: &Agent) -> Status {
     let heads = agent.mirror.heads().ok();
     let head = heads.and_then(|h| h.default_branch);
     let names = match &head {
-        Some(h) => environment_names(agent, h.clone()).await,
+        Some(h) => agent.environment_names_at(h).await,
         None => Vec::new(),
     };
     let store = &agent.cx.store;
@@ -95,20 +95,6 @@ pub async fn status(agent: &Agent) -> Status {
         environments,
         recent_runs,
     }
-}
-
-async fn environment_names(agent: &Agent, head: String) -> Vec<String> {
-    let repo = agent.cx.repo.clone();
-    let prefix = agent.cx.prefix.clone();
-    tokio::task::spawn_blocking(move || {
-        let r = crate::git::open(&repo).ok()?;
-        let envs = crate::workflow::environments_at(&r, &prefix, &head).ok()?;
-        Some(envs.into_iter().map(|e| e.name).collect())
-    })
-    .await
-    .ok()
-    .flatten()
-    .unwrap_or_default()
 }
 
 fn esc(s: &str) -> String {
