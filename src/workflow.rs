@@ -112,6 +112,33 @@ pub struct PlanRequests {
     pub base: Option<RevisionInfo>,
 }
 
+impl PlanRequests {
+    /// Plans them against AWS: a change set for every stack, made on behalf of `origin` (`cli`,
+    /// `pr-N`: a later plan of the same origin cleans up this one's change sets).
+    pub async fn plan(
+        self,
+        aws: &crate::aws::Aws,
+        masker: std::sync::Arc<crate::plan::secrets::Masker>,
+        origin: String,
+        progress: std::sync::Arc<dyn live::Progress>,
+    ) -> Result<crate::plan::model::Plan, live::PlanError> {
+        let options = live::Options {
+            origin,
+            ..live::Options::default()
+        };
+        live::plan(
+            aws,
+            masker,
+            self.requests,
+            self.head,
+            self.base,
+            &options,
+            progress,
+        )
+        .await
+    }
+}
+
 /// The affected stacks of a change (with a base), or every stack of the chosen environments at
 /// the head.
 pub fn plan_requests(

@@ -11,7 +11,7 @@ use formwork::config::ParseCache;
 use formwork::diag::Color;
 use formwork::git;
 use formwork::github::flow;
-use formwork::plan::live::{self, Options, Progress, Quiet};
+use formwork::plan::live::{Progress, Quiet};
 use formwork::plan::model::{Action, Plan};
 use formwork::plan::secrets;
 use formwork::render::{plan_markdown, plan_text};
@@ -244,29 +244,11 @@ fn plan_live(
     max_in_flight: usize,
     report_calls: bool,
 ) -> Result<Plan> {
-    let PlanRequests {
-        requests,
-        head,
-        base,
-    } = requests;
     let masker = secrets::global();
     let progress = progress();
     let (plan, calls) = runtime.block_on(async {
         let aws = Aws::load(max_in_flight).await;
-        let options = Options {
-            origin,
-            ..Options::default()
-        };
-        let plan = live::plan(
-            &aws,
-            masker.clone(),
-            requests,
-            head,
-            base,
-            &options,
-            progress,
-        )
-        .await;
+        let plan = requests.plan(&aws, masker.clone(), origin, progress).await;
         (plan, aws.calls().snapshot())
     });
     if std::io::stderr().is_terminal() {

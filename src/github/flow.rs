@@ -15,7 +15,7 @@ use crate::aws::Aws;
 use crate::config::ParseCache;
 use crate::diag::Color;
 use crate::git::{self, Revision};
-use crate::plan::live::{self, Progress};
+use crate::plan::live::Progress;
 use crate::plan::model::Plan;
 use crate::plan::secrets::Masker;
 use crate::store::{AnyStore, Store, StoreError};
@@ -175,21 +175,10 @@ async fn plan_live(
     origin: String,
     progress: Arc<dyn Progress>,
 ) -> Result<Plan, String> {
-    let options = live::Options {
-        origin,
-        ..live::Options::default()
-    };
-    live::plan(
-        &cx.aws,
-        cx.masker.clone(),
-        requests.requests,
-        requests.head,
-        requests.base,
-        &options,
-        progress,
-    )
-    .await
-    .map_err(|e| cx.masker.scrub(&e.to_string()))
+    requests
+        .plan(&cx.aws, cx.masker.clone(), origin, progress)
+        .await
+        .map_err(|e| cx.masker.scrub(&e.to_string()))
 }
 
 fn merge_base_of(cx: &Context, pull: &PullRequest) -> Result<String, FlowError> {
