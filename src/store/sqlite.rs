@@ -321,6 +321,16 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// Every row a query returns, each read by `row`.
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    conn.prepare(sql)?.query_map(params, row)?.collect()
+}
+
 /// `limit` as a SQLite `LIMIT` (which is signed).
 fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
@@ -617,15 +627,13 @@ impl Store for SqliteStore {
                 return Ok(None);
             };
             let run = run.check()?;
-            let mut stmt = conn
-                .prepare(&format!(
-                    "SELECT {UNIT_COLUMNS} FROM units WHERE run_id = ?1 ORDER BY seq"
-                ))
-                .map_err(|e| self.err(e))?;
-            let raw = stmt
-                .query_map([id], unit_from)
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(|e| self.err(e))?;
+            let raw = query_all(
+                &conn,
+                &format!("SELECT {UNIT_COLUMNS} FROM units WHERE run_id = ?1 ORDER BY seq"),
+                [id],
+                unit_from,
+            )
+            .map_err(|e| self.err(e))?;
             let units = raw
                 .into_iter()
                 .map(|(mut unit, state)| {
@@ -641,23 +649,23 @@ impl Store for SqliteStore {
         blocking(|| {
             let conn = self.conn();
             let raw = match environment {
-                Some(env) => conn
-                    .prepare(&format!(
+                Some(env) => query_all(
+                    &conn,
+                    &format!(
                         "SELECT {RUN_COLUMNS} FROM runs WHERE environment = ?1
                          ORDER BY started_at DESC, id DESC LIMIT ?2"
-                    ))
-                    .and_then(|mut s| {
-                        s.query_map(params![env, sql_limit(limit)], RawRun::from_row)?
-                            .collect::<rusqlite::Result<Vec<_>>>()
-                    }),
-                None => conn
-                    .prepare(&format!(
+                    ),
+                    params![env, sql_limit(limit)],
+                    RawRun::from_row,
+                ),
+                None => query_all(
+                    &conn,
+                    &format!(
                         "SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, id DESC LIMIT ?1"
-                    ))
-                    .and_then(|mut s| {
-                        s.query_map(params![sql_limit(limit)], RawRun::from_row)?
-                            .collect::<rusqlite::Result<Vec<_>>>()
-                    }),
+                    ),
+                    params![sql_limit(limit)],
+                    RawRun::from_row,
+                ),
             }
             .map_err(|e| self.err(e))?;
             raw.into_iter().map(RawRun::check).collect()
@@ -666,17 +674,16 @@ impl Store for SqliteStore {
 
     async fn unfinished_runs(&self, environment: &str) -> Result<Vec<Run>, StoreError> {
         blocking(|| {
-            let raw = self
-                .conn()
-                .prepare(&format!(
+            let raw = query_all(
+                &self.conn(),
+                &format!(
                     "SELECT {RUN_COLUMNS} FROM runs WHERE environment = ?1 AND status = 'running'
                      ORDER BY started_at DESC, id DESC"
-                ))
-                .and_then(|mut s| {
-                    s.query_map([environment], RawRun::from_row)?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                })
-                .map_err(|e| self.err(e))?;
+                ),
+                [environment],
+                RawRun::from_row,
+            )
+            .map_err(|e| self.err(e))?;
             raw.into_iter().map(RawRun::check).collect()
         })
     }
@@ -760,23 +767,23 @@ impl Store for SqliteStore {
         blocking(|| {
             let conn = self.conn();
             match environment {
-                Some(env) => conn
-                    .prepare(&format!(
+                Some(env) => query_all(
+                    &conn,
+                    &format!(
                         "SELECT {EVENT_COLUMNS} FROM events WHERE environment = ?1
                          ORDER BY at DESC, seq DESC LIMIT ?2"
-                    ))
-                    .and_then(|mut s| {
-                        s.query_map(params![env, sql_limit(limit)], event_from)?
-                            .collect()
-                    }),
-                None => conn
-                    .prepare(&format!(
+                    ),
+                    params![env, sql_limit(limit)],
+                    event_from,
+                ),
+                None => query_all(
+                    &conn,
+                    &format!(
                         "SELECT {EVENT_COLUMNS} FROM events ORDER BY at DESC, seq DESC LIMIT ?1"
-                    ))
-                    .and_then(|mut s| {
-                        s.query_map(params![sql_limit(limit)], event_from)?
-                            .collect()
-                    }),
+                    ),
+                    params![sql_limit(limit)],
+                    event_from,
+                ),
             }
             .map_err(|e| self.err(e))
         })
