@@ -270,7 +270,7 @@ fn resolve(
     let env_file = format!("{ENVIRONMENTS_DIR}/{env}/{ENVIRONMENT_FILE}");
     let Some(e) = loader.environment(env)? else {
         return Ok(EnvState {
-            exists: loader.source().read(&env_file)?.is_some(),
+            exists: loader.source().exists(&env_file)?,
             desired: None,
             diags: loader.diags_for(&[&env_file]),
         });

@@ -23,6 +23,9 @@ impl Source for Memory {
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
         Ok(self.0.get(path).cloned())
     }
+    fn exists(&self, path: &str) -> Result<bool, SourceError> {
+        Ok(self.0.contains_key(path))
+    }
     fn subdirs(&self, dir: &str) -> Result<Vec<String>, SourceError> {
         let prefix = format!("{dir}/");
         let mut names: Vec<String> = self

@@ -110,7 +110,7 @@ pub(crate) fn parse_yaml<T: DeserializeOwned>(file: &Arc<str>, bytes: Vec<u8>) -
             diags.push(
                 Diagnostic::error(format!("YAML syntax error: {}", e.message))
                     .at(Loc::new(file, Span::on_line(e.pos, 1)))
-                    .help("fix the YAML syntax; indentation uses spaces, not tabs"),
+                    .help(e.help),
             );
             return fail(diags, text);
         }
@@ -239,11 +239,11 @@ impl<'a> Loader<'a> {
         let mut out = Vec::new();
         for name in self.source.subdirs(dir)? {
             let path = format!("{dir}/{name}/{file}");
-            if self.source.content_id(&path).is_some() || self.source.read(&path)?.is_some() {
+            if self.source.exists(&path)? {
                 out.push(name);
             } else {
                 let alt = path.replace(".yml", ".yaml");
-                let help = if self.source.read(&alt)?.is_some() {
+                let help = if self.source.exists(&alt)? {
                     format!("rename {alt} to {file}")
                 } else {
                     format!("add {file} or remove the directory")
@@ -282,7 +282,7 @@ impl<'a> Loader<'a> {
         let parsed = match cached {
             Some(p) => p,
             None => {
-                let Some(bytes) = self.source.read(path)? else {
+                let Some(bytes) = self.read(path)? else {
                     return Ok(None);
                 };
                 let p = parse_yaml::<T>(&file, bytes);
@@ -303,6 +303,23 @@ impl<'a> Loader<'a> {
             }
         };
         Ok(self.take(&file, parsed))
+    }
+
+    /// Reads a file. A file formwork refuses to read (a link out of the repository, a device,
+    /// a file too large) becomes an error diagnostic naming it, and `None`.
+    fn read(&mut self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        match self.source.read(path) {
+            Err(SourceError::Refused { path, reason }) => {
+                let file: Arc<str> = Arc::from(path.as_str());
+                self.diags.push(
+                    Diagnostic::error(format!("{path} is not read: {reason}"))
+                        .at(Loc::file_start(&file))
+                        .help(reason.help()),
+                );
+                Ok(None)
+            }
+            other => other,
+        }
     }
 
     /// Records a parsed file's text and diagnostics, and hands back its value.
@@ -475,12 +492,15 @@ impl<'a> Loader<'a> {
                 return Ok(Pending::Cached { path, load, text });
             }
         }
-        let Some(bytes) = self.source.read(&path)? else {
+        if !self.source.exists(&path)? {
             self.diags.push(
                 Diagnostic::error(format!("template file {path} does not exist"))
                     .at(loc)
                     .help("check the path; it is relative to the pipeline directory"),
             );
+            return Ok(missing(path));
+        }
+        let Some(bytes) = self.read(&path)? else {
             return Ok(missing(path));
         };
         Ok(Pending::Parse { path, id, bytes })

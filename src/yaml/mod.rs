@@ -18,12 +18,43 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Tag};
 
 use crate::diag::{Pos, Span};
 
-/// The largest number of nodes a document may expand to through aliases. A few kilobytes of
-/// nested aliases can otherwise stand for billions of nodes.
-const MAX_NODES: usize = 1_000_000;
+/// How much a document may grow through aliases: its expanded size (see [`Budget`]) may be at
+/// most this many times its own length …
+pub const EXPANSION_FACTOR: usize = 10;
+/// … but a small document may always expand to this many bytes …
+pub const MIN_EXPANDED_BYTES: usize = 256 * 1024;
+/// … and no document beyond this many bytes, whatever its length.
+pub const MAX_EXPANDED_BYTES: usize = 64 * 1024 * 1024;
+/// The most nodes a document may hold, aliases expanded. A few kilobytes of nested aliases can
+/// otherwise stand for billions of nodes.
+pub const MAX_NODES: usize = 1_000_000;
 
 /// How deep collections may nest; deeper input is refused rather than risking the stack.
-const MAX_DEPTH: usize = 256;
+pub const MAX_DEPTH: usize = 256;
+
+/// What a document may expand to. The expanded size is the size of the document written out
+/// with every alias replaced by what it names: the text of every scalar plus one byte per node.
+/// Without aliases it is at most the document's length, so only expansion through aliases can
+/// reach the limit; it is checked before an alias is copied, so refusing costs no more than the
+/// budget itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub max_bytes: usize,
+    pub max_nodes: usize,
+}
+
+impl Budget {
+    /// The budget of a document `len` bytes long: `EXPANSION_FACTOR` times its length, at least
+    /// `MIN_EXPANDED_BYTES`, at most `MAX_EXPANDED_BYTES`; and at most `MAX_NODES` nodes.
+    pub fn for_document(len: usize) -> Budget {
+        Budget {
+            max_bytes: len
+                .saturating_mul(EXPANSION_FACTOR)
+                .clamp(MIN_EXPANDED_BYTES, MAX_EXPANDED_BYTES),
+            max_nodes: MAX_NODES,
+        }
+    }
+}
 
 /// One node of a YAML document.
 #[derive(Clone, Debug, PartialEq)]
@@ -115,7 +146,12 @@ pub(crate) fn is_null_text(t: &str) -> bool {
 pub struct SyntaxError {
     pub message: String,
     pub pos: Pos,
+    /// What to do about it.
+    pub help: &'static str,
 }
+
+const HELP_SYNTAX: &str = "fix the YAML syntax; indentation uses spaces, not tabs";
+const HELP_ALIASES: &str = "write the values out, or use fewer aliases";
 
 fn pos_of(m: &saphyr_parser::Marker) -> Pos {
     Pos {
@@ -143,16 +179,24 @@ fn syntax(e: &ScanError) -> SyntaxError {
     SyntaxError {
         message: e.info().to_string(),
         pos: pos_of(e.marker()),
+        help: HELP_SYNTAX,
     }
 }
 
 /// Parses one YAML document. An empty file gives a null scalar at 1:1. A stream of several
-/// documents is refused: every formwork file holds one.
+/// documents is refused: every formwork file holds one. Aliases are expanded within
+/// [`Budget::for_document`].
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    parse_within(text, Budget::for_document(text.len()))
+}
+
+/// Parses one YAML document whose aliases may expand it to at most `budget`.
+pub fn parse_within(text: &str, budget: Budget) -> Result<Node, SyntaxError> {
     let mut b = Builder {
         stack: Vec::new(),
         anchors: HashMap::new(),
-        nodes: 0,
+        budget,
+        size: Size::default(),
         root: None,
         documents: 0,
     };
@@ -173,30 +217,45 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     }))
 }
 
+/// The expanded size of a node or of everything read so far: nodes, and bytes as [`Budget`]
+/// counts them.
+#[derive(Clone, Copy, Debug, Default)]
+struct Size {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Size {
+    fn since(self, earlier: Size) -> Size {
+        Size {
+            nodes: self.nodes - earlier.nodes,
+            bytes: self.bytes - earlier.bytes,
+        }
+    }
+}
+
+/// A collection being read: the node, its anchor, the size read before it opened, and for a
+/// mapping the key waiting for its value and the keys seen with their lines (so that a
+/// duplicate is found in constant time, whatever the mapping's size).
 enum Open {
-    Seq(Node, usize),
-    Map(Node, usize, Option<Node>),
+    Seq(Node, usize, Size),
+    Map {
+        node: Node,
+        anchor: usize,
+        before: Size,
+        pending: Option<Node>,
+        keys: HashMap<String, u32>,
+    },
 }
 
 struct Builder {
     stack: Vec<Open>,
-    anchors: HashMap<usize, Node>,
-    nodes: usize,
+    /// Anchored nodes with their expanded size.
+    anchors: HashMap<usize, (Node, Size)>,
+    budget: Budget,
+    size: Size,
     root: Option<Node>,
     documents: usize,
-}
-
-fn count_nodes(n: &Node) -> usize {
-    match &n.kind {
-        Kind::Scalar(_) => 1,
-        Kind::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        Kind::Map(pairs) => {
-            1 + pairs
-                .iter()
-                .map(|(k, v)| count_nodes(k) + count_nodes(v))
-                .sum::<usize>()
-        }
-    }
 }
 
 impl Builder {
@@ -208,10 +267,16 @@ impl Builder {
                     return Err(SyntaxError {
                         message: "a second YAML document (`---`) in one file; each formwork file holds exactly one document".into(),
                         pos: span.start,
+                        help: "remove the `---` and what follows it, or move it to a file of its own",
                     });
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
+                let size = Size {
+                    nodes: 1,
+                    bytes: text.len() + 1,
+                };
+                self.grow(size, span)?;
                 let node = Node {
                     kind: Kind::Scalar(Scalar {
                         text: text.into_owned(),
@@ -224,26 +289,20 @@ impl Builder {
                     span,
                     tag: tag.map(|t| tag_text(&t)),
                 };
-                self.nodes += 1;
-                self.finish(node, anchor)?;
+                self.finish(node, anchor, size)?;
             }
             Event::Alias(id) => {
-                let Some(node) = self.anchors.get(&id).cloned() else {
+                let Some(size) = self.anchors.get(&id).map(|(_, size)| *size) else {
                     return Err(SyntaxError {
                         message: "alias to an unknown anchor".into(),
                         pos: span.start,
+                        help: "define the anchor (`&name`) before the alias (`*name`)",
                     });
                 };
-                self.nodes += count_nodes(&node);
-                if self.nodes > MAX_NODES {
-                    return Err(SyntaxError {
-                        message: format!(
-                            "the document expands to more than {MAX_NODES} nodes through aliases"
-                        ),
-                        pos: span.start,
-                    });
-                }
-                self.finish(node, 0)?;
+                // Checked before the copy: refusing costs nothing.
+                self.grow(size, span)?;
+                let node = self.anchors[&id].0.clone();
+                self.finish(node, 0, size)?;
             }
             Event::SequenceStart(anchor, tag) => {
                 self.open_check(span)?;
@@ -252,7 +311,7 @@ impl Builder {
                     span,
                     tag: tag.map(|t| tag_text(&t)),
                 };
-                self.stack.push(Open::Seq(node, anchor));
+                self.stack.push(Open::Seq(node, anchor, self.size));
             }
             Event::MappingStart(anchor, tag) => {
                 self.open_check(span)?;
@@ -261,15 +320,29 @@ impl Builder {
                     span,
                     tag: tag.map(|t| tag_text(&t)),
                 };
-                self.stack.push(Open::Map(node, anchor, None));
+                self.stack.push(Open::Map {
+                    node,
+                    anchor,
+                    before: self.size,
+                    pending: None,
+                    keys: HashMap::new(),
+                });
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (mut node, anchor) = match self.stack.pop() {
-                    Some(Open::Seq(n, a)) | Some(Open::Map(n, a, None)) => (n, a),
-                    Some(Open::Map(_, _, Some(_))) | None => {
+                let (mut node, anchor, before) = match self.stack.pop() {
+                    Some(Open::Seq(n, a, b))
+                    | Some(Open::Map {
+                        node: n,
+                        anchor: a,
+                        before: b,
+                        pending: None,
+                        ..
+                    }) => (n, a, b),
+                    Some(Open::Map { .. }) | None => {
                         return Err(SyntaxError {
                             message: "unbalanced YAML structure".into(),
                             pos: span.start,
+                            help: HELP_SYNTAX,
                         });
                     }
                 };
@@ -279,11 +352,41 @@ impl Builder {
                     Kind::Scalar(_) => None,
                 };
                 node.span.end = last_end.unwrap_or(span.end).max(node.span.start);
-                self.nodes += 1;
-                self.finish(node, anchor)?;
+                self.grow(Size { nodes: 1, bytes: 1 }, span)?;
+                let size = self.size.since(before);
+                self.finish(node, anchor, size)?;
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
         }
+        Ok(())
+    }
+
+    /// Counts `more` against the budget; refused at `span` when it would be exceeded.
+    fn grow(&mut self, more: Size, span: Span) -> Result<(), SyntaxError> {
+        let nodes = self.size.nodes.saturating_add(more.nodes);
+        let bytes = self.size.bytes.saturating_add(more.bytes);
+        if bytes > self.budget.max_bytes {
+            return Err(SyntaxError {
+                message: format!(
+                    "the document expands to more than {} through aliases (at most {EXPANSION_FACTOR} times its own size, and never more than {})",
+                    human_bytes(self.budget.max_bytes),
+                    human_bytes(MAX_EXPANDED_BYTES),
+                ),
+                pos: span.start,
+                help: HELP_ALIASES,
+            });
+        }
+        if nodes > self.budget.max_nodes {
+            return Err(SyntaxError {
+                message: format!(
+                    "the document expands to more than {} nodes through aliases",
+                    self.budget.max_nodes
+                ),
+                pos: span.start,
+                help: HELP_ALIASES,
+            });
+        }
+        self.size = Size { nodes, bytes };
         Ok(())
     }
 
@@ -292,44 +395,65 @@ impl Builder {
             return Err(SyntaxError {
                 message: format!("nesting deeper than {MAX_DEPTH} levels"),
                 pos: span.start,
+                help: "flatten the structure",
             });
         }
         Ok(())
     }
 
-    fn finish(&mut self, node: Node, anchor: usize) -> Result<(), SyntaxError> {
+    /// Puts a complete node where it belongs; `size` is its expanded size.
+    fn finish(&mut self, node: Node, anchor: usize, size: Size) -> Result<(), SyntaxError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Open::Seq(seq, _)) => {
+            Some(Open::Seq(seq, _, _)) => {
                 if let Kind::Seq(items) = &mut seq.kind {
                     items.push(node);
                 }
             }
-            Some(Open::Map(map, _, pending)) => match pending.take() {
+            Some(Open::Map {
+                node: map,
+                pending,
+                keys,
+                ..
+            }) => match pending.take() {
                 None => *pending = Some(node),
                 Some(key) => {
-                    if let Kind::Map(pairs) = &mut map.kind {
-                        if let Some(text) = key.as_str()
-                            && let Some((first, _)) =
-                                pairs.iter().find(|(k, _)| k.as_str() == Some(text))
-                        {
+                    if let Some(text) = key.as_str() {
+                        if let Some(first) = keys.get(text) {
                             return Err(SyntaxError {
                                 message: format!(
-                                    "duplicate key `{text}` (first defined on line {}); each key may appear once in a mapping",
-                                    first.span.start.line
+                                    "duplicate key `{text}` (first defined on line {first}); each key may appear once in a mapping"
                                 ),
                                 pos: key.span.start,
+                                help: "remove one of the two, or rename it",
                             });
                         }
+                        keys.insert(text.to_string(), key.span.start.line);
+                    }
+                    if let Kind::Map(pairs) = &mut map.kind {
                         pairs.push((key, node));
                     }
                 }
             },
         }
         Ok(())
+    }
+}
+
+/// `n` bytes for people: `64 MiB`, `256 KiB`, `900 bytes`.
+fn human_bytes(n: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else if n >= MIB {
+        format!("{:.1} MiB", n as f64 / MIB as f64)
+    } else if n >= 1024 {
+        format!("{} KiB", n / 1024)
+    } else {
+        format!("{n} bytes")
     }
 }
 
@@ -382,6 +506,89 @@ mod tests {
         }
         let e = parse(&bomb).unwrap_err();
         assert!(e.message.contains("more than"), "{}", e.message);
+    }
+
+    /// The alias bomb of a few hundred bytes over a 1 MiB string: refused at the first alias
+    /// past the budget, with its position, before anything is copied.
+    #[test]
+    fn refuses_aliases_of_a_long_string_beyond_the_budget() {
+        let long = "x".repeat(1024 * 1024);
+        let mut doc = format!("big: &s {long}\nlist:\n");
+        for _ in 0..20 {
+            doc.push_str("  - *s\n");
+        }
+        let e = parse(&doc).unwrap_err();
+        assert!(e.message.contains("through aliases"), "{}", e.message);
+        assert!(e.message.contains("10 times its own size"), "{}", e.message);
+        // The document is 1 MiB and a bit: ten copies of the string fit in its budget (the
+        // anchored one and nine aliases), the tenth alias does not.
+        assert_eq!(e.pos, Pos { line: 12, col: 5 });
+        // The same document with the copies a small document may make is accepted.
+        let mut ok = "s: &s abcdefgh\nlist:\n".to_string();
+        for _ in 0..1000 {
+            ok.push_str("  - *s\n");
+        }
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn the_budget_grows_with_the_document_within_its_bounds() {
+        assert_eq!(Budget::for_document(10).max_bytes, MIN_EXPANDED_BYTES);
+        assert_eq!(Budget::for_document(1_000_000).max_bytes, 10_000_000);
+        assert_eq!(
+            Budget::for_document(usize::MAX).max_bytes,
+            MAX_EXPANDED_BYTES
+        );
+        let e = parse_within(
+            "a: &a [1, 2, 3]\nb: [*a, *a]\n",
+            Budget {
+                max_bytes: 1000,
+                max_nodes: 10,
+            },
+        )
+        .unwrap_err();
+        assert!(e.message.contains("more than 10 nodes"), "{}", e.message);
+        // `a`, the list and its three items, `b`, then four more with the first alias: ten.
+        assert_eq!(e.pos, Pos { line: 2, col: 9 });
+    }
+
+    /// Without aliases, a document's expanded size is at most its length: no document is
+    /// refused for its size alone.
+    #[test]
+    fn a_document_without_aliases_never_exceeds_its_budget() {
+        let mut doc = String::new();
+        for i in 0..40_000 {
+            doc.push_str(&format!("- [a, b, {{k{i}: v}}]\n"));
+        }
+        let len = doc.len();
+        assert!(
+            parse_within(
+                &doc,
+                Budget {
+                    max_bytes: len,
+                    max_nodes: len
+                }
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn finds_a_duplicate_among_many_keys() {
+        let mut doc = String::new();
+        for i in 0..50_000 {
+            doc.push_str(&format!("k{i}: {i}\n"));
+        }
+        assert!(parse(&doc).is_ok());
+        doc.push_str("k123: again\n");
+        let e = parse(&doc).unwrap_err();
+        assert!(
+            e.message
+                .contains("duplicate key `k123` (first defined on line 124)"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.pos.line, 50_001);
     }
 
     #[test]
