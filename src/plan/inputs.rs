@@ -2,13 +2,13 @@
 //! once per run), SSM parameters (read in batches beforehand), and what is not known until
 //! other stacks are applied.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
 use super::model::{Action, Input, InputState, UnitPlan};
-use super::secrets::Value;
+use super::secrets::{Masker, Value};
 use crate::aws::Cfn;
 use crate::aws::cfn::StackInfo;
 use crate::aws::ssm::SsmValues;
@@ -59,6 +59,8 @@ pub struct ResolvedParam {
     pub known_after_apply: bool,
     /// The expression as written in the config (secret literals masked).
     pub expression: String,
+    /// The template declares the parameter NoEcho: CloudFormation shows its value as `****`.
+    pub no_echo: bool,
 }
 
 /// Every parameter of a unit, filled in.
@@ -76,11 +78,11 @@ impl Resolved {
         self.params.iter().any(|p| p.value.is_none())
     }
 
-    /// Whether a value is secret.
-    pub fn has_secrets(&self) -> bool {
-        self.params
-            .iter()
-            .any(|p| p.value.as_ref().is_some_and(|v| v.secret))
+    /// Whether a parameter is NoEcho: CloudFormation shows its deployed value, and its value in
+    /// a change set, as `****`, so they cannot be compared with the planned one. (A secret in a
+    /// parameter that is not NoEcho is shown by CloudFormation, and compared like any value.)
+    pub fn has_no_echo(&self) -> bool {
+        self.params.iter().any(|p| p.no_echo)
     }
 }
 
@@ -99,8 +101,31 @@ pub fn ssm_names(unit: &Unit) -> Vec<String> {
     out
 }
 
+/// What tells secret outputs from others (see [`super::secrets`]).
+pub struct Taint<'a> {
+    /// The outputs the config and templates make secret, by stack key.
+    pub outputs: &'a BTreeMap<String, BTreeSet<String>>,
+    /// The secrets seen so far; outputs holding one are secret, and secret outputs read are
+    /// added to it, so that free text is scrubbed of them too.
+    pub masker: &'a Masker,
+}
+
+impl Taint<'_> {
+    /// Whether the output `output` of stack `stack` (`None`: a stack outside the environment),
+    /// read as `value`, is secret; a secret one is remembered.
+    fn check(&self, stack: Option<&str>, output: &str, value: &str) -> bool {
+        let secret = stack.is_some_and(|s| self.outputs.get(s).is_some_and(|o| o.contains(output)))
+            || self.masker.holds_secret(value);
+        if secret {
+            self.masker.add(value);
+        }
+        secret
+    }
+}
+
 /// Fills in a unit's parameters. `upstream` holds the plans of the stacks of this run that the
-/// unit takes outputs from (already planned: the unit waits for them).
+/// unit takes outputs from (already planned: the unit waits for them). A parameter that takes a
+/// secret output is secret.
 pub async fn resolve(
     env: &DesiredEnvironment,
     unit: &Unit,
@@ -108,6 +133,7 @@ pub async fn resolve(
     stacks: &StackCache,
     ssm: &SsmValues,
     upstream: &BTreeMap<String, Arc<UnitPlan>>,
+    taint: &Taint<'_>,
 ) -> Resolved {
     let mut out = Resolved::default();
     for (name, setting) in &unit.parameters {
@@ -137,6 +163,10 @@ pub async fn resolve(
                             continue;
                         }
                     };
+                    let tainted = current
+                        .as_deref()
+                        .is_some_and(|v| taint.check(Some(stack), output, v));
+                    secret |= tainted;
                     match (current, changing) {
                         (Some(v), false) => text.push_str(&v),
                         (Some(v), true) => {
@@ -146,7 +176,11 @@ pub async fn resolve(
                                 reference,
                                 from_stack: stack.clone(),
                                 state: InputState::KnownAfterApply {
-                                    current: Some(v.clone()),
+                                    current: Some(if tainted {
+                                        crate::desired::MASK.to_string()
+                                    } else {
+                                        v.clone()
+                                    }),
                                 },
                             });
                             text.push_str(&v);
@@ -182,7 +216,10 @@ pub async fn resolve(
                     }
                     match stacks.get(cfn, &stack_name).await {
                         Ok(Some(info)) => match info.outputs.get(output) {
-                            Some(v) => text.push_str(v),
+                            Some(v) => {
+                                secret |= taint.check(None, output, v);
+                                text.push_str(v);
+                            }
                             None => out.errors.push(format!(
                                 "input {reference}: stack {stack_name} has no output `{output}`"
                             )),
@@ -221,6 +258,7 @@ pub async fn resolve(
             value: (!pending).then_some(Value { text, secret }),
             known_after_apply,
             expression: setting.display(),
+            no_echo: setting.no_echo,
         });
     }
     out

@@ -186,6 +186,8 @@ pub struct Planner {
     stacks: StackCache,
     ssm: SsmValues,
     masker: Arc<Masker>,
+    /// The outputs the config makes secret, by stack key.
+    secret_outputs: BTreeMap<String, BTreeSet<String>>,
     options: Options,
     plan_id: String,
     commit: String,
@@ -219,6 +221,7 @@ impl Planner {
             }
         }
         Ok(Planner {
+            secret_outputs: super::secrets::secret_outputs(&env),
             env,
             session,
             stacks: StackCache::default(),
@@ -531,11 +534,13 @@ fn effective_parameters(
     out
 }
 
-/// The parameter changes between what is deployed and what is planned.
+/// The parameter changes between what is deployed and what is planned. A deployed value that
+/// holds a secret (one taken from a secret output before it was known to be one) is masked.
 fn parameter_changes(
     resolved: &Resolved,
     deployed: Option<&StackInfo>,
     template: Option<&Template>,
+    masker: &Masker,
 ) -> Vec<ParameterChange> {
     let effective = effective_parameters(resolved, template);
     let mut out = Vec::new();
@@ -547,7 +552,8 @@ fn parameter_changes(
         let after = effective.get(name);
         let before = deployed.and_then(|s| s.parameters.get(name));
         let r = resolved.params.iter().find(|p| &p.name == name);
-        let secret = after.is_some_and(|v| v.secret) || before.is_some_and(|b| b == "****");
+        let secret = after.is_some_and(|v| v.secret)
+            || before.is_some_and(|b| b == crate::desired::MASK || masker.holds_secret(b));
         let known_after_apply = r.is_some_and(|r| r.known_after_apply);
         let pending = r.is_some_and(|r| r.value.is_none());
         let same = match (before, after) {
@@ -667,7 +673,12 @@ async fn plan_unit_inner(
         }
         None => unit,
     };
-    let resolved = inputs::resolve(&ctx.env, unit, cfn, &ctx.stacks, &ctx.ssm, upstream).await;
+    let taint = inputs::Taint {
+        outputs: &ctx.secret_outputs,
+        masker: &ctx.masker,
+    };
+    let resolved =
+        inputs::resolve(&ctx.env, unit, cfn, &ctx.stacks, &ctx.ssm, upstream, &taint).await;
     for p in &resolved.params {
         if let Some(v) = &p.value {
             ctx.masker.note(v);
@@ -679,10 +690,10 @@ async fn plan_unit_inner(
     }
     let desired = unit.template.parsed().or(fetched.as_ref());
     let tags = stack_tags(&ctx.env, unit, &ctx.commit);
-    up.parameters = parameter_changes(&resolved, deployed_stack, desired);
+    up.parameters = parameter_changes(&resolved, deployed_stack, desired, &ctx.masker);
 
     // When template, parameters and tags are what is deployed, there is nothing to plan: no
-    // change set is made. Secret parameters cannot be compared (CloudFormation masks them) and
+    // change set is made. NoEcho parameters cannot be compared (CloudFormation masks them) and
     // macros change templates on the way in, so those stacks always get a change set.
     let mut deployed: Option<Option<Template>> = None;
     let macros = desired.is_none_or(|d| d.value().get("Transform").is_some());
@@ -690,7 +701,7 @@ async fn plan_unit_inner(
         deployed_stack,
         desired,
         macros,
-        resolved.has_secrets(),
+        resolved.has_no_echo(),
         resolved.pending(),
     ) {
         let dep = deployed_template(ctx, &unit.stack_name).await?;
@@ -757,13 +768,13 @@ async fn plan_unit_inner(
                 .is_some_and(|(c, _)| c == Some("AlreadyExistsException")) =>
         {
             // An earlier run of the same commit and config made it. Use it again when it was
-            // made with the same inputs after the stack last changed (secrets cannot be
+            // made with the same inputs after the stack last changed (NoEcho values cannot be
             // compared: then it is made anew).
             let existing = cfn
                 .describe_change_set_named(&unit.stack_name, &name)
                 .await
                 .map_err(|e| e.to_string())?;
-            let reusable = !resolved.has_secrets()
+            let reusable = !resolved.has_no_echo()
                 && existing.status == "CREATE_COMPLETE"
                 && existing.execution_status.as_deref() == Some("AVAILABLE")
                 && existing.parameters == parameters.iter().cloned().collect::<BTreeMap<_, _>>()
@@ -908,10 +919,9 @@ pub async fn delete_change_sets_of_origin(
             continue;
         };
         for cs in cfn.list_change_sets(&stack).await? {
-            let ours = made_by(&cs, origin)
-                // Only the stack's own (some endpoints list every stack's change sets).
-                && cs.stack_id.as_deref().is_none_or(|id| id == stack.stack_id)
-                && cs.execution_status.as_deref() != Some("EXECUTE_COMPLETE");
+            // (The listing holds only the stack's own, by its id or its name.)
+            let ours =
+                made_by(&cs, origin) && cs.execution_status.as_deref() != Some("EXECUTE_COMPLETE");
             if ours {
                 cfn.delete_change_set(&cs.id).await?;
                 deleted += 1;

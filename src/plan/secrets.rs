@@ -2,10 +2,18 @@
 //! SecureStrings, values of NoEcho parameters); structured output shows them as `****`, and
 //! every free text that leaves formwork (plans, messages from AWS, errors) is scrubbed of the
 //! secret strings seen during the run.
+//!
+//! Secrets also travel: a stack may pass a secret on as an output, and another stack take that
+//! output as a parameter. An output is secret when its template makes it of a secret parameter
+//! ([`secret_outputs`], known from the config before anything is read), or when its value, as
+//! read, holds a secret seen in the run ([`Masker::holds_secret`]); a parameter set from a
+//! secret output is secret too.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, LazyLock, RwLock};
 
-use crate::desired::MASK;
+use crate::config::expr::Reference;
+use crate::desired::{DesiredEnvironment, MASK};
 
 /// Secrets shorter than this are not scrubbed from free text, where they would match ordinary
 /// words; they are still never put into structured output.
@@ -84,6 +92,12 @@ impl Masker {
         }
     }
 
+    /// Whether `text` holds a known secret (one long enough to be recognised).
+    pub fn holds_secret(&self, text: &str) -> bool {
+        let s = self.secrets.read().unwrap_or_else(|e| e.into_inner());
+        s.iter().any(|secret| text.contains(secret.as_str()))
+    }
+
     /// `text` with every known secret replaced by `****`.
     pub fn scrub(&self, text: &str) -> String {
         let s = self.secrets.read().unwrap_or_else(|e| e.into_inner());
@@ -114,6 +128,48 @@ impl Masker {
     /// Like [`Masker::scrub`], for optional text.
     pub fn scrub_opt(&self, text: Option<&str>) -> Option<String> {
         text.map(|t| self.scrub(t))
+    }
+}
+
+/// The outputs of an environment's stacks that carry a secret, by stack key, as far as the
+/// config and the templates tell: an output whose value carries a NoEcho parameter of its
+/// stack, or a parameter set from such an output of another stack — followed through chains of
+/// stacks, however long. (A secret that reaches an output through a resource, or from a
+/// template read by URL, is found when the output is read: see [`Masker::holds_secret`].)
+pub fn secret_outputs(env: &DesiredEnvironment) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // Each round can only add outputs, so this ends; chains need one round per link.
+    loop {
+        let mut grew = false;
+        for (key, unit) in &env.units {
+            let Some(template) = unit.template.parsed() else {
+                continue;
+            };
+            let mut secret: BTreeSet<&str> = template
+                .parameters
+                .iter()
+                .filter(|(_, d)| d.no_echo)
+                .map(|(n, _)| n.as_str())
+                .collect();
+            for (name, setting) in &unit.parameters {
+                let tainted = setting.no_echo
+                    || setting.value.references().into_iter().any(|r| {
+                        matches!(r, Reference::Output { stack, output }
+                            if out.get(stack).is_some_and(|o| o.contains(output)))
+                    });
+                if tainted {
+                    secret.insert(name.as_str());
+                }
+            }
+            let carrying = template.outputs_carrying(&secret);
+            if carrying.len() > out.get(key).map_or(0, BTreeSet::len) {
+                out.insert(key.clone(), carrying);
+                grew = true;
+            }
+        }
+        if !grew {
+            return out;
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! them.
 
 mod params;
+pub mod refs;
 mod value;
 
 pub use params::{ParamCheck, check_value};
@@ -101,7 +102,8 @@ impl Template {
         let root = yaml::parse(text).map_err(|e| {
             vec![
                 Diagnostic::error(format!("template is not valid YAML or JSON: {}", e.message))
-                    .at(Loc::new(file, Span::on_line(e.pos, 1))),
+                    .at(Loc::new(file, Span::on_line(e.pos, 1)))
+                    .help(e.help),
             ]
         })?;
         if !matches!(root.kind, Kind::Map(_)) {
@@ -191,6 +193,32 @@ impl Template {
     pub fn digest(&self) -> &str {
         self.digest
             .get_or_init(|| sha256_hex(canonical_json(self.value()).as_bytes()))
+    }
+
+    /// The outputs whose value carries the value of one of the parameters `secret` (a `Ref` to
+    /// it, or a `${…}` of `Fn::Sub`, anywhere inside the value), such as
+    /// `!Sub "postgres://app:${Password}@db"`: outputs that are as secret as the parameter.
+    pub fn outputs_carrying(&self, secret: &BTreeSet<&str>) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        if secret.is_empty() {
+            return out;
+        }
+        let Some(outputs) = self.value().get("Outputs").and_then(Value::as_object) else {
+            return out;
+        };
+        for (name, decl) in outputs {
+            let mut found = Vec::new();
+            if let Some(v) = decl.get("Value") {
+                refs::references(v, &mut found);
+            }
+            if found
+                .iter()
+                .any(|r| matches!(r, refs::Reference::Ref(p) if secret.contains(p.as_str())))
+            {
+                out.insert(name.clone());
+            }
+        }
+        out
     }
 
     /// The capabilities CloudFormation will demand for this template, with the resource that
