@@ -468,3 +468,135 @@ fn secrets_in_no_echo_parameters_are_not_printed_in_errors() {
     let json = r.run(&["validate", "--output", "json"]);
     assert!(!json.stdout.contains("hunter2"));
 }
+
+/// A malformed expression is one error, at the mistake: the parameter it was meant for is not
+/// also reported as missing.
+#[test]
+fn a_malformed_expression_is_one_error_not_two() {
+    let r = Repo::shop();
+    r.edit(
+        "pipelines/shop/pipeline.yml",
+        "VpcId: ${network.VpcId}",
+        "VpcId: ${network.Vpc_Id}",
+    );
+    r.edit(
+        "pipelines/shop/pipeline.yml",
+        "DatabaseUrl: postgres://${database.Endpoint}",
+        "DatabaseUrl: postgres://${database Endpoint}",
+    );
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr.matches("error:").count(), 2, "{}", run.stderr);
+    assert!(!run.stderr.contains("has no value"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "error: `Vpc_Id` is not an output name\n  --> pipelines/shop/pipeline.yml:18:14"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "error: `${database Endpoint}` is not an expression formwork knows\n  --> pipelines/shop/pipeline.yml:23:31"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+/// SSM parameter names follow AWS Systems Manager's rules; each mistake is one error pointing
+/// at it. Names filled in from variables are checked once filled.
+#[test]
+fn ssm_parameter_names_are_checked_by_aws_rules() {
+    let path = "Password: ${ssm:/shop/${env.name}/db-password}";
+    let cases = [
+        (
+            "Password: ${ssm:/shop/${env.name}/db password}",
+            "an SSM parameter name cannot contain a space",
+            "19:43",
+        ),
+        (
+            "Password: ${ssm:/shop/${env.name}/'db-password'}",
+            "an SSM parameter name cannot contain a quote (`'`)",
+            "19:41",
+        ),
+        (
+            "Password: ${ssm:/shop/../db-password}",
+            "`/shop/../db-password` has a level `..`; SSM names are not file paths",
+            "19:17",
+        ),
+        (
+            "Password: ${ssm:/shop//db-password}",
+            "`/shop//db-password` has an empty level",
+            "19:17",
+        ),
+        (
+            "Password: ${ssm:shop/db-password}",
+            "`shop/db-password` is a hierarchy that does not begin with `/`; write `/shop/db-password`",
+            "19:17",
+        ),
+        (
+            "Password: ${ssm:/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p}",
+            "has 16 levels; AWS allows at most 15",
+            "19:17",
+        ),
+        (
+            "Password: ${ssm:/shop/db-password:}",
+            "`:` may only come once, before a version number or a label",
+            "19:17",
+        ),
+    ];
+    for (written, message, at) in cases {
+        let r = Repo::shop();
+        r.edit("pipelines/shop/pipeline.yml", path, written);
+        let run = r.run(&["validate"]);
+        assert_eq!(run.code, 1, "{written}: {}", run.all());
+        assert_eq!(
+            run.stderr.matches("error:").count(),
+            1,
+            "{written}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(message), "{written}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&format!("--> pipelines/shop/pipeline.yml:{at}")),
+            "{written} at {at}: {}",
+            run.stderr
+        );
+    }
+    // What AWS accepts is accepted: public parameters, versions, labels, shared ARNs.
+    for written in [
+        "Password: ${ssm:/aws/service/global-infrastructure/regions/us-east-1/longName}",
+        "Password: ${ssm:/shop/${env.name}/db-password:3}",
+        "Password: ${ssm:/shop/${env.name}/db-password:Prod_1.x}",
+        "Password: ${ssm:db-password}",
+        "Password: ${ssm:arn:aws:ssm:us-east-1:111111111111:parameter/shop/db-password}",
+    ] {
+        let r = Repo::shop();
+        r.edit("pipelines/shop/pipeline.yml", path, written);
+        let run = r.run(&["validate"]);
+        assert_eq!(run.code, 0, "{written}: {}", run.all());
+    }
+    // A variable that fills a bad name in: reported once filled, with what was filled in.
+    let r = Repo::shop();
+    r.edit(
+        "pipelines/shop/pipeline.yml",
+        path,
+        "Password: ${ssm:/shop/${var.Team}/db-password}",
+    );
+    r.edit(
+        "pipelines/shop/pipeline.yml",
+        "vars:\n",
+        "vars:\n  Team:\n    default: core team\n",
+    );
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains(
+            "the SSM parameter name `/shop/core team/db-password` contains a space (after filling in ${ssm:/shop/${var.Team}/db-password} in environment `"
+        ),
+        "{}",
+        run.stderr
+    );
+}

@@ -146,6 +146,17 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
                 });
             }
         }
+        check_ssm_chars(chars, body + 4, end)?;
+        if let Some(name) = path.as_literal()
+            && let Err(message) = check_ssm_name(&name)
+        {
+            return Err(ExprError {
+                message,
+                offset: start,
+                len: end + 1 - start,
+                help: Some(SSM_NAMES.into()),
+            });
+        }
         return Ok((Reference::Ssm(path), end + 1));
     }
     if chars[body..].starts_with(&['e', 'x', 't', 'e', 'r', 'n', 'a', 'l', ':']) {
@@ -214,6 +225,151 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
         }
     };
     Ok((r, end + 1))
+}
+
+/// How SSM parameter names are written, for help texts.
+pub const SSM_NAMES: &str = "SSM parameter names use letters, digits, `_`, `.`, `-` and `/` between the levels of a hierarchy (`/team/app/password`), with an optional `:VERSION` or `:LABEL` at the end";
+
+/// The most levels an SSM parameter hierarchy may have (AWS Systems Manager's limit).
+pub const SSM_MAX_LEVELS: usize = 15;
+
+/// The longest SSM parameter name AWS Systems Manager accepts, in characters.
+pub const SSM_MAX_NAME: usize = 1011;
+
+/// Whether `c` may appear in an SSM parameter name (`:` only before a version or label, and in
+/// an ARN).
+fn is_ssm_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/' | ':')
+}
+
+/// A character for messages: `" "` is "a space", and so on.
+fn describe_char(c: char) -> String {
+    match c {
+        ' ' => "a space".into(),
+        '\t' => "a tab".into(),
+        '\'' | '"' => format!("a quote (`{c}`)"),
+        c if c.is_control() => format!("the control character U+{:04X}", c as u32),
+        c => format!("`{c}`"),
+    }
+}
+
+/// Checks the written characters of an SSM path from `from` to `end` (the closing `}`),
+/// skipping the `${…}` inside it: the first character no SSM name may hold is an error
+/// pointing at it.
+fn check_ssm_chars(chars: &[char], from: usize, end: usize) -> Result<(), ExprError> {
+    let mut i = from;
+    while i < end {
+        if chars[i] == '$' && chars.get(i + 1) == Some(&'{') {
+            i += chars[i..end]
+                .iter()
+                .position(|&c| c == '}')
+                .unwrap_or(end - i)
+                + 1;
+            continue;
+        }
+        let c = chars[i];
+        if !is_ssm_char(c) {
+            return Err(ExprError {
+                message: format!("an SSM parameter name cannot contain {}", describe_char(c)),
+                offset: i,
+                len: 1,
+                help: Some(SSM_NAMES.into()),
+            });
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Checks a whole SSM parameter name by AWS Systems Manager's rules: a name (`password`) or a
+/// hierarchy (`/team/app/password`, at most 15 levels, none empty, `.` or `..`), or the ARN of
+/// a shared parameter; optionally `:VERSION` or `:LABEL`; at most 1011 characters. Names under
+/// `/aws/` (AWS's public parameters) are read like any other.
+pub fn check_ssm_name(written: &str) -> Result<(), String> {
+    let quoted = format!("`{written}`");
+    if written.is_empty() {
+        return Err("the SSM parameter name is empty".into());
+    }
+    if written.chars().count() > SSM_MAX_NAME {
+        return Err(format!(
+            "the SSM parameter name is {} characters long; AWS allows at most {SSM_MAX_NAME}",
+            written.chars().count()
+        ));
+    }
+    if let Some(c) = written.chars().find(|&c| !is_ssm_char(c)) {
+        return Err(format!(
+            "the SSM parameter name {quoted} contains {}",
+            describe_char(c)
+        ));
+    }
+    // The ARN of a parameter shared from another account: arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME.
+    let name = match written.strip_prefix("arn:") {
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            match parts.as_slice() {
+                [_, "ssm", _, _, resource] if resource.starts_with("parameter/") => {
+                    &resource["parameter".len()..]
+                }
+                _ => {
+                    return Err(format!(
+                        "{quoted} is not the ARN of an SSM parameter (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME)"
+                    ));
+                }
+            }
+        }
+        None => written,
+    };
+    let name = match name.rsplit_once(':') {
+        Some((n, selector)) => {
+            if selector.is_empty() || n.contains(':') {
+                return Err(format!(
+                    "{quoted}: `:` may only come once, before a version number or a label"
+                ));
+            }
+            let label = selector
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            if !label || selector.contains('/') {
+                return Err(format!(
+                    "{quoted}: `{selector}` is neither a version nor a label"
+                ));
+            }
+            n
+        }
+        None => name,
+    };
+    if name.is_empty() {
+        return Err(format!("{quoted} names no parameter"));
+    }
+    if !name.contains('/') {
+        return Ok(());
+    }
+    let Some(levels) = name.strip_prefix('/') else {
+        return Err(format!(
+            "{quoted} is a hierarchy that does not begin with `/`; write `/{name}`"
+        ));
+    };
+    let levels: Vec<&str> = levels.split('/').collect();
+    if let Some(bad) = levels
+        .iter()
+        .find(|l| l.is_empty() || **l == "." || **l == "..")
+    {
+        let what = if bad.is_empty() {
+            "an empty level (`//`, or `/` at the end)".to_string()
+        } else {
+            format!("a level `{bad}`")
+        };
+        return Err(format!(
+            "{quoted} has {what}; SSM names are not file paths, each level is a name"
+        ));
+    }
+    if levels.len() > SSM_MAX_LEVELS {
+        return Err(format!(
+            "{quoted} has {} levels; AWS allows at most {SSM_MAX_LEVELS}",
+            levels.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Parses `${external:stack-name.Output}` from `start` (the `${`); `from` is where the stack name
@@ -400,6 +556,39 @@ impl fmt::Display for Expr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssm_names_follow_aws_rules() {
+        for ok in [
+            "password",
+            "/team/app/password",
+            "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+            "/team/app/password:12",
+            "/team/app/password:prod-label_1.0",
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/shared/key",
+            "arn:aws-cn:ssm:cn-north-1:123456789012:parameter/shared/key:2",
+        ] {
+            assert_eq!(check_ssm_name(ok), Ok(()), "{ok}");
+        }
+        let long = format!("/{}", "a".repeat(SSM_MAX_NAME));
+        for (bad, says) in [
+            ("", "is empty"),
+            ("/a b", "contains a space"),
+            ("/a\"b", "contains a quote"),
+            ("/a/../b", "a level `..`"),
+            ("/a/./b", "a level `.`"),
+            ("/a//b", "an empty level"),
+            ("/a/b/", "an empty level"),
+            ("a/b", "does not begin with `/`"),
+            ("/a:b:c", "`:` may only come once"),
+            ("/a:", "`:` may only come once"),
+            ("arn:aws:s3:::bucket", "is not the ARN of an SSM parameter"),
+            (long.as_str(), "AWS allows at most 1011"),
+        ] {
+            let e = check_ssm_name(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
 
     fn out(stack: &str, output: &str) -> Segment {
         Segment::Ref(Reference::Output {

@@ -1056,6 +1056,8 @@ fn resolve_unit(
     }
 
     let mut parameters = BTreeMap::new();
+    // Set, but not to a valid expression: reported once, as that, not also as missing.
+    let mut malformed = BTreeSet::new();
     let mut dependencies = Vec::new();
     for (name, (file, v, from_defaults)) in merged {
         let at = At::value(file, v);
@@ -1064,6 +1066,7 @@ fn resolve_unit(
             Ok(e) => e,
             Err(e) => {
                 d.push(e);
+                malformed.insert(name);
                 continue;
             }
         };
@@ -1138,6 +1141,23 @@ fn resolve_unit(
                     .help("fix the variables it uses"),
             );
         }
+        // A path whose variables are filled in: checked whole (a written one was checked when
+        // it was parsed).
+        for r in value.references() {
+            if let Reference::Ssm(path) = r
+                && let Some(name) = path.as_literal()
+                && let Err(message) = expr::check_ssm_name(&name)
+            {
+                d.push(
+                    Diagnostic::error(format!(
+                        "{message} (after filling in {e} in environment `{}`)",
+                        env.name
+                    ))
+                    .at(loc.clone())
+                    .help(expr::SSM_NAMES),
+                );
+            }
+        }
         parameters.insert(
             name.clone(),
             ParamSetting {
@@ -1150,7 +1170,8 @@ fn resolve_unit(
     }
     if let Some(t) = &parsed {
         for (name, decl) in &t.parameters {
-            if decl.default.is_none() && !parameters.contains_key(name) {
+            if decl.default.is_none() && !parameters.contains_key(name) && !malformed.contains(name)
+            {
                 let at = over
                     .and_then(|_| env.def.stacks.get_key_value(key.as_str()))
                     .map(|(k, _)| Loc::new(ef, k.span))
