@@ -910,22 +910,79 @@ fn sqlite_refuses_a_file_that_is_not_a_database() {
 /// Several processes opening a new database at once: one creates the schema, none fails.
 #[test]
 fn sqlite_concurrent_opens_migrate_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    let barrier = Arc::new(Barrier::new(6));
-    let threads: Vec<_> = (0..6)
+    // Opening races with other opens, with migrations and with the last connection of another
+    // handle closing (SQLite then answers "database is locked" without waiting): many rounds,
+    // with two threads spinning to keep the cores busy, as on a loaded CI machine.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..2)
         .map(|_| {
-            let (path, barrier) = (path.clone(), Arc::clone(&barrier));
+            let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
-                barrier.wait();
-                SqliteStore::open(&path).map(drop)
+                let mut x = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    std::hint::black_box(x);
+                }
             })
         })
         .collect();
-    for t in threads {
-        t.join().unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..60 {
+        // A new file every third round; the others reopen one that exists.
+        let path = dir.path().join(format!("state-{}.db", round / 3));
+        let barrier = Arc::new(Barrier::new(6));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    SqliteStore::open(&path).map(drop)
+                })
+            })
+            .collect();
+        for t in threads {
+            if let Err(e) = t.join().unwrap() {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                panic!("round {round}: {e}");
+            }
+        }
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
     }
-    assert_eq!(user_version(&path), SCHEMA_VERSION);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in load {
+        t.join().unwrap();
+    }
+}
+
+/// formwork processes started together on one new state file (a daemon and a `status`, two
+/// command-line runs): every one of them opens it.
+#[test]
+fn sqlite_processes_started_together_all_open_the_store() {
+    for round in 0..8 {
+        let dir = tempfile::tempdir().unwrap();
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_formwork"))
+                    .arg("--data-dir")
+                    .arg(dir.path())
+                    .args(["status"])
+                    .current_dir(dir.path())
+                    .env("NO_COLOR", "1")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() && !err.contains("locked"),
+                "round {round}: {err}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -150,18 +150,7 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| err(format!("cannot create directory {}: {e}", dir.display())))?;
         }
-        let mut conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| err(e.to_string()))?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| err(format!("cannot open it: {e}")))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            tracing::debug!(path = %path.display(), mode, "SQLite did not switch to WAL mode");
-        }
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(|e| err(e.to_string()))?;
-        migrate(&mut conn).map_err(err)?;
+        let conn = open_and_migrate(path).map_err(|e| err(e.to_string()))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -200,21 +189,81 @@ impl SqliteStore {
     }
 }
 
+/// Why a database could not be opened.
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    #[error("cannot open it: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("migrating the schema to version {version} failed: {source}")]
+    Migration {
+        version: u32,
+        source: rusqlite::Error,
+    },
+    #[error("{0}")]
+    Version(String),
+}
+
+impl OpenError {
+    /// Whether another connection held the database: worth trying again.
+    fn is_busy(&self) -> bool {
+        let e = match self {
+            OpenError::Sqlite(e) | OpenError::Migration { source: e, .. } => e,
+            OpenError::Version(_) => return false,
+        };
+        matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
+/// Opens the database, sets it up (busy timeout, WAL, pragmas) and migrates it, trying again
+/// for up to [`BUSY_TIMEOUT`] while another connection holds it. The busy timeout covers most
+/// waits, but SQLite answers "database is locked" at once, without waiting, in a few cases that
+/// concurrent starts meet: while the last connection of another process closes (it takes an
+/// exclusive lock to clean the WAL up), and while a connection switches the file to WAL.
+fn open_and_migrate(path: &Path) -> Result<Connection, OpenError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match try_open(path) {
+            Err(e) if e.is_busy() && std::time::Instant::now() < deadline => {
+                tracing::debug!(path = %path.display(), error = %e, "the database is busy; trying again");
+                // Spread the retries of processes that started together.
+                let jitter = Duration::from_micros(rand::random::<u64>() % 2000);
+                std::thread::sleep(pause + jitter);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn try_open(path: &Path) -> Result<Connection, OpenError> {
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::debug!(path = %path.display(), mode, "SQLite did not switch to WAL mode");
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
 /// Applies the migrations `conn` has not had yet, each with its version bump in one
 /// transaction. Checks the version again inside the transaction, so two processes opening a new
 /// database at once do not both migrate it.
-fn migrate(conn: &mut Connection) -> Result<(), String> {
-    let version = user_version(conn).map_err(|e| format!("cannot open it: {e}"))?;
-    check_version(version)?;
+fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
+    let version = user_version(conn)?;
+    check_version(version).map_err(OpenError::Version)?;
     if version == SCHEMA_VERSION {
         return Ok(());
     }
     loop {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| e.to_string())?;
-        let version = user_version(&tx).map_err(|e| e.to_string())?;
-        check_version(version)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = user_version(&tx)?;
+        check_version(version).map_err(OpenError::Version)?;
         let Some(script) = MIGRATIONS.get(version as usize) else {
             return Ok(());
         };
@@ -222,7 +271,10 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
         tx.execute_batch(script)
             .and_then(|()| tx.pragma_update(None, "user_version", next))
             .and_then(|()| tx.commit())
-            .map_err(|e| format!("migrating the schema to version {next} failed: {e}"))?;
+            .map_err(|source| OpenError::Migration {
+                version: next,
+                source,
+            })?;
     }
 }
 
