@@ -55,8 +55,28 @@ pub fn environments_at(
     prefix: &str,
     rev: &str,
 ) -> Result<Vec<DesiredEnvironment>, WorkflowError> {
+    Ok(checked_environments_at(r, prefix, rev)?.resolved)
+}
+
+/// The environments of a revision: those that resolve, and those that do not.
+pub struct CheckedEnvironments {
+    pub resolved: Vec<DesiredEnvironment>,
+    /// Each with its first error (`file:line:col: error: message`).
+    pub unresolved: Vec<(String, String)>,
+}
+
+/// The environments at `rev` that resolve, and those that do not with their first error.
+pub fn checked_environments_at(
+    r: &git2::Repository,
+    prefix: &str,
+    rev: &str,
+) -> Result<CheckedEnvironments, WorkflowError> {
     let src = Revision::resolve(r, rev)?.source(r, prefix)?;
-    Ok(validate_repository(&src)?.environments)
+    let v = validate_repository(&src)?;
+    Ok(CheckedEnvironments {
+        resolved: v.environments,
+        unresolved: v.unresolved,
+    })
 }
 
 /// The names of the environments a change from `base` to `head` affects, sorted.

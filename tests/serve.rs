@@ -714,7 +714,8 @@ fn a_second_pull_request_waits_for_the_claim_and_is_planned_when_the_first_close
     assert_eq!(
         origin_sets("pr-21"),
         0,
-        "the closed pull request's change sets are gone"
+        "the closed pull request's change sets are gone; the agent's log:\n{}",
+        agent.log()
     );
     let status = agent.status();
     assert!(
@@ -725,6 +726,9 @@ fn a_second_pull_request_waits_for_the_claim_and_is_planned_when_the_first_close
             .any(|e| e["claimed_by"] == "pull request #22"),
         "{status:#}"
     );
+    // Its delivery and the poll both saw pull request #21's head: it was planned once.
+    let log = agent.log();
+    assert_eq!(log.matches("planning pull_request=21 ").count(), 1, "{log}");
     w.check_requests();
 }
 
@@ -894,4 +898,76 @@ fn sigterm_lets_a_running_apply_finish_and_record() {
         Some(0),
         "{status:#}"
     );
+}
+
+/// A commit on the default branch whose environment file is an alias bomb: refused at once,
+/// recorded as a failed run of that commit with the error's position on the status, once (also
+/// across a restart); the agent keeps serving, and a fix clears the error.
+#[test]
+fn an_alias_bomb_on_the_default_branch_fails_its_environment_and_the_agent_keeps_serving() {
+    let w = World::new("srvbomb");
+    let env_file = format!("environments/{}/environment.yml", w.env);
+    let good = w.repo.read(&env_file);
+    w.repo.write(
+        &env_file,
+        &format!(
+            "{good}tags:\n  big: &s {}\n  a: &a [{}]\n  b: [{}]\n",
+            "x".repeat(1_000_000),
+            ["*s"; 10].join(", "),
+            ["*a"; 10].join(", ")
+        ),
+    );
+    let bomb = w.repo.commit("tags");
+    let remote = remote(&w);
+    let data = tempfile::tempdir().unwrap();
+    let failed_runs = |agent: &Agent| {
+        agent.status()["recent_runs"]
+            .as_array()
+            .map(|runs| {
+                runs.iter()
+                    .filter(|r| {
+                        r["environment"] == w.env.as_str()
+                            && r["commit"] == bomb.as_str()
+                            && r["status"] == "failed"
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let config_error = |agent: &Agent| {
+        agent.status()["environments"]
+            .as_array()
+            .and_then(|envs| {
+                envs.iter()
+                    .find(|e| e["name"] == w.env.as_str())
+                    .map(|e| e["config_error"].as_str().unwrap_or("").to_string())
+            })
+            .unwrap_or_default()
+    };
+    let agent = Agent::start(&w, remote.path(), data.path(), "sqlite", None);
+    agent.wait_for("the failed run", Duration::from_secs(60), || {
+        failed_runs(&agent) == 1
+    });
+    let error = config_error(&agent);
+    assert!(
+        error.contains(&format!("{env_file}:6:")) && error.contains("expands to more than"),
+        "{error}"
+    );
+    assert_eq!(agent.get("/healthz").0, 200);
+
+    // Started again on the same commit: still serving, the failure not recorded twice.
+    agent.kill();
+    let agent = Agent::start(&w, remote.path(), data.path(), "sqlite", None);
+    agent.wait_for("the reconciliation", Duration::from_secs(60), || {
+        agent.log().contains("does not resolve")
+    });
+    assert_eq!(failed_runs(&agent), 1);
+    assert_eq!(agent.get("/healthz").0, 200);
+
+    w.repo.write(&env_file, &good);
+    w.repo.commit("fix");
+    push(&w, remote.path(), "main", "refs/heads/main");
+    agent.wait_for("the fix", Duration::from_secs(60), || {
+        config_error(&agent).is_empty() && agent.status()["head"] == main_commit(&w).as_str()
+    });
 }

@@ -26,7 +26,7 @@ pub(crate) use load::parse_yaml;
 use std::collections::HashMap;
 
 use crate::desired::DesiredEnvironment;
-use crate::diag::{Diagnostic, Diagnostics, SourceMap};
+use crate::diag::{Diagnostic, Diagnostics, Severity, SourceMap};
 use crate::source::{Source, SourceError};
 
 /// A whole revision of the config repository, checked.
@@ -34,6 +34,10 @@ pub struct Validation {
     pub pipelines: Vec<String>,
     /// The environments that resolved (possibly with errors in some stacks).
     pub environments: Vec<DesiredEnvironment>,
+    /// The environments whose file is there but which did not resolve (a file that does not
+    /// parse, a pipeline that does not exist), each with its first error (`file:line:col:
+    /// message`).
+    pub unresolved: Vec<(String, String)>,
     pub diags: Diagnostics,
     pub texts: SourceMap,
 }
@@ -68,23 +72,50 @@ pub fn validate_repository(source: &dyn Source) -> Result<Validation, SourceErro
         );
     }
     let mut environments = Vec::new();
+    let mut unresolved = Vec::new();
     for name in &env_names {
         let Some(env) = loader.environment(name)? else {
+            unresolved.push((name.clone(), vec![format!("{ENVIRONMENTS_DIR}/{name}/")]));
             continue;
         };
         let pipeline = loader.pipeline(&env.def.pipeline)?;
         let (desired, d) = resolve_environment(&env, pipeline.as_deref(), &pipelines);
         diags.extend(d);
-        if let Some(desired) = desired {
-            environments.push(desired);
+        match desired {
+            Some(desired) => environments.push(desired),
+            None => unresolved.push((
+                name.clone(),
+                vec![
+                    format!("{ENVIRONMENTS_DIR}/{name}/"),
+                    format!("{PIPELINES_DIR}/{}/", env.def.pipeline.value),
+                ],
+            )),
         }
     }
     check_unique_stack_names(&environments, &mut diags);
     let mut all = std::mem::take(&mut loader.diags);
     all.extend(diags);
+    let unresolved = unresolved
+        .into_iter()
+        .map(|(name, dirs)| {
+            let first = all
+                .sorted()
+                .into_iter()
+                .filter(|d| d.severity == Severity::Error)
+                .find(|d| {
+                    d.loc
+                        .as_ref()
+                        .is_some_and(|l| dirs.iter().any(|dir| l.file.starts_with(dir.as_str())))
+                })
+                .map(|d| d.short())
+                .unwrap_or_else(|| "the environment does not resolve".to_string());
+            (name, first)
+        })
+        .collect();
     Ok(Validation {
         pipelines,
         environments,
+        unresolved,
         diags: all,
         texts: std::mem::take(&mut loader.texts),
     })

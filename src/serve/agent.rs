@@ -35,8 +35,8 @@ use crate::github::flow::{self, Applied, ApplyTarget, Context, PlanSelection};
 use crate::github::webhook::{DeliveryDedup, IssueCommentEvent};
 use crate::plan::live::{self, Quiet};
 use crate::plan::model::UnitPlan;
-use crate::store::{LockError, Store, UnitState, now};
-use crate::workflow;
+use crate::store::{LockError, RunStatus, Store, UnitState, now};
+use crate::workflow::{self, CheckedEnvironments};
 
 /// How long a pull request's claim on an environment lasts without activity; it is renewed on
 /// every plan and released when the pull request is merged or closed.
@@ -46,12 +46,18 @@ const WORK_LEASE: Duration = Duration::from_secs(120);
 /// How long a delivery id is remembered across replicas.
 const DELIVERY_MEMORY: Duration = Duration::from_secs(3 * 24 * 3600);
 
+/// The environment names of a revision, each with its config error when it does not resolve.
+type EnvironmentNames = Vec<(String, Option<String>)>;
+
 /// Something to do.
 #[derive(Clone, Debug)]
 pub enum Job {
     /// Plan pull request `number` (at its current head).
     PlanPull {
         number: u64,
+        /// The head a delivery or a poll saw: a plan of a head already queued is not queued
+        /// again (`None`: always queued, as for a `/formwork plan` comment).
+        head: Option<String>,
         /// Plan offline: the pull request comes from an untrusted fork.
         offline: bool,
         selection: PlanSelection,
@@ -105,14 +111,21 @@ struct State {
     reconcile_again: bool,
     /// Pull requests waiting for an environment another pull request claims.
     waiting: BTreeMap<String, BTreeSet<u64>>,
+    /// The head of each pull request whose plan was last queued by a delivery or a poll.
+    queued_heads: HashMap<u64, String>,
+    /// Pull requests this agent saw closed (until a delivery says one is open again): a plan
+    /// of one queued before it closed (by a poll, say) is dropped, so that it cannot claim an
+    /// environment again after its claim was released.
+    closed: HashSet<u64>,
     /// The heads seen by the last poll.
     last_heads: Option<Heads>,
     /// (environment, commit) whose apply could not start, already reported.
     reported_stuck: HashSet<(String, String)>,
     /// Delivery ids seen by this replica (the latest ten thousand).
     deliveries: SeenDeliveries,
-    /// The environment names of the last default-branch head the status page showed.
-    status_names: Option<(String, Vec<String>)>,
+    /// The environments of the last default-branch head the status page showed, each with its
+    /// config error when it does not resolve.
+    status_names: Option<(String, EnvironmentNames)>,
 }
 
 /// The delivery ids a replica remembers in memory, before asking the state store.
@@ -156,10 +169,34 @@ impl Agent {
     }
 
     /// Queues a job.
+    /// A delivery says pull request `number` is open (opened, reopened, pushed to). Reopened,
+    /// its head is planned again even if it was before it closed.
+    pub fn pull_is_open(&self, number: u64, reopened: bool) {
+        let mut st = self.state();
+        st.closed.remove(&number);
+        if reopened {
+            st.queued_heads.remove(&number);
+        }
+    }
+
     pub fn enqueue(&self, job: Job) {
         if self.stopping.load(Ordering::SeqCst) {
             tracing::info!(kind = job.kind(), "shutting down: job not taken");
             return;
+        }
+        if let Job::PlanPull {
+            number,
+            head: Some(head),
+            ..
+        } = &job
+        {
+            // A delivery and a poll that both saw a new head plan it once.
+            let mut st = self.state();
+            if st.queued_heads.get(number) == Some(head) {
+                tracing::debug!(pull_request = number, head, "this head is already planned");
+                return;
+            }
+            st.queued_heads.insert(*number, head.clone());
         }
         self.metrics.queue_depth.fetch_add(1, Ordering::SeqCst);
         let _ = self.jobs.send(job);
@@ -231,6 +268,22 @@ impl Agent {
                 st.others
                     .push(tokio::spawn(async move { me.reconcile_loop(job).await }));
             }
+            Job::PullClosed { number, .. } => {
+                // From now on no plan of it starts; one running is let finish (stopped half
+                // way, it could leave a change set made after the clean-up below) before its
+                // change sets are deleted and its claims released.
+                let me = self.clone();
+                let mut st = self.state();
+                st.closed.insert(number);
+                let running = st.plans.remove(&number);
+                st.others.retain(|h| !h.is_finished());
+                st.others.push(tokio::spawn(async move {
+                    if let Some(plan) = running {
+                        let _ = plan.await;
+                    }
+                    me.timed(job).await
+                }));
+            }
             other => {
                 let me = self.clone();
                 let mut st = self.state();
@@ -281,13 +334,24 @@ impl Agent {
         match job {
             Job::PlanPull {
                 number,
+                head,
                 offline,
                 selection,
                 why,
             } => {
                 tracing::info!(pull_request = number, why, "planning");
-                self.fetch().await?;
-                self.plan_pull(number, offline, selection).await
+                let result = match self.fetch().await {
+                    Ok(_) => self.plan_pull(number, offline, selection).await,
+                    Err(e) => Err(e),
+                };
+                if result.is_err() && head.is_some() {
+                    // Not planned: the next poll or delivery of this head may try again.
+                    let mut st = self.state();
+                    if st.queued_heads.get(&number) == head.as_ref() {
+                        st.queued_heads.remove(&number);
+                    }
+                }
+                result
             }
             Job::Comment(c) => {
                 // Most comments are not commands: nothing to fetch for them.
@@ -407,6 +471,22 @@ impl Agent {
         }
     }
 
+    /// Releases pull request `number`'s claim on `env`; whether it held one.
+    async fn release_claim(&self, env: &str, number: u64) -> Result<bool, String> {
+        let owner = format!("pull request #{number}");
+        match self.cx.store.lock(&format!("claim/{env}")).await {
+            Ok(Some(l)) if l.owner == owner => {
+                self.cx
+                    .store
+                    .release_lock(&l)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn plan_pull(
         &self,
         number: u64,
@@ -419,6 +499,13 @@ impl Agent {
             .pull_request(number)
             .await
             .map_err(|e| self.github_error(e))?;
+        if pull.state != "open" || self.state().closed.contains(&number) {
+            tracing::info!(
+                pull_request = number,
+                "the pull request is closed: not planned"
+            );
+            return Ok(());
+        }
         let affected = self.affected_by(pull.clone()).await?;
         let wanted: Vec<String> = affected
             .into_iter()
@@ -440,6 +527,13 @@ impl Agent {
                         .insert(number);
                 }
             }
+        }
+        if self.state().closed.contains(&number) {
+            // Closed while its claims were taken: they go again.
+            for env in &mine {
+                self.release_claim(env, number).await?;
+            }
+            return Ok(());
         }
         if !notes.is_empty() {
             sel.comment_scope = Some(sel.environments.clone());
@@ -491,21 +585,11 @@ impl Agent {
     }
 
     async fn pull_closed(&self, number: u64, merged: bool) -> Result<(), String> {
-        let owner = format!("pull request #{number}");
         let envs = self.environments_at_head().await?;
         let mut freed = Vec::new();
+        // The change sets go first: an environment is free once nothing of the closed pull
+        // request is left in it.
         for env in &envs {
-            let key = format!("claim/{}", env.name);
-            if let Ok(Some(l)) = self.cx.store.lock(&key).await
-                && l.owner == owner
-            {
-                self.cx
-                    .store
-                    .release_lock(&l)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                freed.push(env.name.clone());
-            }
             if !merged {
                 match live::delete_change_sets_of_origin(&self.cx.aws, env, &format!("pr-{number}"))
                     .await
@@ -518,6 +602,11 @@ impl Agent {
                         tracing::warn!(pull_request = number, environment = %env.name, error = %self.cx.masker.scrub(&e.to_string()), "could not delete the change sets of a closed pull request")
                     }
                 }
+            }
+        }
+        for env in &envs {
+            if self.release_claim(&env.name, number).await? {
+                freed.push(env.name.clone());
             }
         }
         // Whoever waited for a freed environment is planned now.
@@ -535,6 +624,7 @@ impl Agent {
         for n in waiting {
             self.enqueue(Job::PlanPull {
                 number: n,
+                head: None,
                 offline: false,
                 selection: PlanSelection::default(),
                 why: format!("pull request #{number} released an environment it waited for"),
@@ -547,20 +637,78 @@ impl Agent {
     async fn environments_at_head(
         &self,
     ) -> Result<Vec<crate::desired::DesiredEnvironment>, String> {
+        Ok(self.checked_environments_at_head().await?.resolved)
+    }
+
+    /// The environments at the default branch's head that resolve, and those that do not with
+    /// their first error.
+    async fn checked_environments_at_head(&self) -> Result<CheckedEnvironments, String> {
         let repo = self.cx.repo.clone();
         let prefix = self.cx.prefix.clone();
         let branch = self.config.repository.default_branch.clone();
         tokio::task::spawn_blocking(move || {
             let r = git::open(&repo).map_err(|e| e.to_string())?;
-            workflow::environments_at(&r, &prefix, &format!("refs/heads/{branch}"))
+            workflow::checked_environments_at(&r, &prefix, &format!("refs/heads/{branch}"))
                 .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| e.to_string())?
     }
 
-    /// The names of the environments at commit `head` (for the status page: read once per head).
-    pub(crate) async fn environment_names_at(&self, head: &str) -> Vec<String> {
+    /// An environment whose config at `head` does not resolve (a file that does not parse, or
+    /// is refused): nothing is applied; its run of `head` is recorded as failed, with the
+    /// error in the audit trail, once (also across restarts).
+    async fn record_unresolved(&self, env: &str, head: &str, error: &str) -> Result<(), String> {
+        if !self
+            .state()
+            .reported_stuck
+            .insert((env.to_string(), head.to_string()))
+        {
+            return Ok(());
+        }
+        let error = self.cx.masker.scrub(error);
+        tracing::error!(environment = env, commit = head, error = %error, "the config of the environment does not resolve: nothing is applied");
+        let store = &self.cx.store;
+        let latest = store.runs(Some(env), 1).await.map_err(|e| e.to_string())?;
+        if latest.first().is_some_and(|r| {
+            r.commit == head && r.status == RunStatus::Failed && r.plan_id.is_none()
+        }) {
+            return Ok(());
+        }
+        let at = now();
+        let run = crate::store::Run {
+            id: format!(
+                "r{}",
+                crate::plan::live::plan_id(head, &crate::plan::live::now_rfc3339())
+            ),
+            environment: env.to_string(),
+            plan_id: None,
+            commit: head.to_string(),
+            owner: self.replica.clone(),
+            started_at: at,
+            finished_at: None,
+            status: RunStatus::Running,
+        };
+        store.start_run(&run).await.map_err(|e| e.to_string())?;
+        store
+            .finish_run(&run.id, RunStatus::Failed, at)
+            .await
+            .map_err(|e| e.to_string())?;
+        store
+            .record_event(&crate::store::Event {
+                environment: env.to_string(),
+                at,
+                kind: "invalid_config".into(),
+                actor: self.replica.clone(),
+                detail: format!("commit {head}: {error}"),
+            })
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The names of the environments at commit `head`, each with its config error when it does
+    /// not resolve (for the status page: read once per head).
+    pub(crate) async fn environment_names_at(&self, head: &str) -> EnvironmentNames {
         if let Some((h, names)) = &self.state().status_names
             && h == head
         {
@@ -569,10 +717,17 @@ impl Agent {
         let repo = self.cx.repo.clone();
         let prefix = self.cx.prefix.clone();
         let rev = head.to_string();
-        let names: Option<Vec<String>> = tokio::task::spawn_blocking(move || {
+        let names: Option<EnvironmentNames> = tokio::task::spawn_blocking(move || {
             let r = git::open(&repo).ok()?;
-            let envs = workflow::environments_at(&r, &prefix, &rev).ok()?;
-            Some(envs.into_iter().map(|e| e.name).collect())
+            let checked = workflow::checked_environments_at(&r, &prefix, &rev).ok()?;
+            let mut names: EnvironmentNames = checked
+                .resolved
+                .into_iter()
+                .map(|e| (e.name, None))
+                .chain(checked.unresolved.into_iter().map(|(n, e)| (n, Some(e))))
+                .collect();
+            names.sort();
+            Some(names)
         })
         .await
         .ok()
@@ -594,7 +749,15 @@ impl Agent {
                 self.config.repository.default_branch
             ));
         };
-        let envs = self.environments_at_head().await?;
+        let CheckedEnvironments {
+            resolved: envs,
+            unresolved,
+        } = self.checked_environments_at_head().await?;
+        for (env, error) in unresolved {
+            if let Err(e) = self.record_unresolved(&env, &head, &error).await {
+                tracing::error!(environment = %env, error = %e, "could not record the failure");
+            }
+        }
         let mut tasks = Vec::new();
         for env in envs {
             let me = self.clone();
@@ -834,6 +997,7 @@ impl Agent {
             } => {
                 self.enqueue(Job::PlanPull {
                     number: c.pull_request,
+                    head: None,
                     offline: false,
                     selection: PlanSelection {
                         environments,
@@ -958,6 +1122,7 @@ impl Agent {
                         for n in waiting {
                             self.enqueue(Job::PlanPull {
                                 number: n,
+                                head: None,
                                 offline: false,
                                 selection: PlanSelection::default(),
                                 why: format!("`{env}` was unlocked"),
@@ -996,6 +1161,7 @@ impl Agent {
             match self.cx.gh.pull_request(*n).await {
                 Ok(p) if p.state == "open" => self.enqueue(Job::PlanPull {
                     number: *n,
+                    head: Some(head.clone()),
                     offline: !self.trusted_head(&p),
                     selection: PlanSelection::default(),
                     why: "the poll found a new head".into(),
@@ -1033,6 +1199,7 @@ impl Agent {
             }
             self.enqueue(Job::PlanPull {
                 number: p.number,
+                head: Some(p.head.sha.clone()),
                 offline: !self.trusted_head(&p),
                 selection: PlanSelection::default(),
                 why: "open at start, with no plan of its head".into(),

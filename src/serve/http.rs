@@ -156,6 +156,7 @@ pub fn jobs_for(agent: &Agent, event: &Event) -> Vec<Job> {
             PullRequestAction::Opened
             | PullRequestAction::Synchronize
             | PullRequestAction::Reopened => {
+                agent.pull_is_open(p.number, p.action == PullRequestAction::Reopened);
                 let trusted = !p.from_fork
                     || p.head_repo
                         .as_deref()
@@ -163,6 +164,7 @@ pub fn jobs_for(agent: &Agent, event: &Event) -> Vec<Job> {
                         .is_some_and(|owner| agent.trusted_fork_owner(owner));
                 vec![Job::PlanPull {
                     number: p.number,
+                    head: Some(p.head_sha.clone()),
                     offline: !trusted,
                     selection: PlanSelection::default(),
                     why: format!("pull request {}", action_word(&p.action)),

@@ -30,6 +30,10 @@ pub struct EnvironmentStatus {
     pub locked_by: Option<String>,
     /// The pull request that claims the environment.
     pub claimed_by: Option<String>,
+    /// Why the environment's config at the head does not resolve (`file:line:col: error:
+    /// message`); nothing is applied to it until it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,7 +57,8 @@ pub async fn status(agent: &Agent) -> Status {
     let store = &agent.cx.store;
     let t = now();
     let mut environments = Vec::new();
-    for name in names {
+    for (name, config_error) in names {
+        let config_error = config_error.map(|e| agent.cx.masker.scrub(&e));
         let deployed = store.deployed(&name).await.ok().flatten();
         let live =
             |l: Option<crate::store::Lock>| l.filter(|l| l.lease_expires_at >= t).map(|l| l.owner);
@@ -62,6 +67,7 @@ pub async fn status(agent: &Agent) -> Status {
             deployed_at: deployed.as_ref().map(|d| format_millis(d.at)),
             locked_by: live(store.lock(&name).await.ok().flatten()),
             claimed_by: live(store.lock(&format!("claim/{name}")).await.ok().flatten()),
+            config_error,
             name,
         });
     }
@@ -120,8 +126,18 @@ fn short(c: &str) -> &str {
 pub fn page(s: &Status) -> String {
     let mut envs = String::new();
     for e in &s.environments {
+        let problem = e
+            .config_error
+            .as_deref()
+            .map(|p| {
+                format!(
+                    "<br><small class=\"error\">config error: {}</small>",
+                    esc(p)
+                )
+            })
+            .unwrap_or_default();
         envs.push_str(&format!(
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}{problem}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
             esc(&e.name),
             e.deployed_commit
                 .as_deref()
@@ -229,6 +245,7 @@ mod tests {
                 deployed_at: Some("2026-11-22T00:00:00Z".into()),
                 locked_by: None,
                 claimed_by: Some("pull request #7".into()),
+                config_error: Some("environments/prod/environment.yml:3:1: error: <bad>".into()),
             }],
             recent_runs: vec![],
         };
@@ -236,6 +253,9 @@ mod tests {
         assert!(p.contains("o/&lt;script&gt;") && !p.contains("<script>"));
         assert!(p.contains("<code>feedfacecafe</code>"));
         assert!(p.contains("pull request #7"));
+        assert!(
+            p.contains("config error: environments/prod/environment.yml:3:1: error: &lt;bad&gt;")
+        );
         assert!(p.contains("No runs yet."));
     }
 }
