@@ -18,6 +18,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::aws::{moto, unique};
@@ -73,6 +74,51 @@ struct Agent {
 
 impl Agent {
     fn start(w: &World, remote: &Path, data: &Path, store: &str, aws_url: Option<&str>) -> Agent {
+        let global = |cmd: &mut Command| {
+            cmd.env("FORMWORK_WEBHOOK_SECRET", SECRET)
+                .args(["--store", store]);
+            if let Some(u) = aws_url {
+                cmd.env("AWS_ENDPOINT_URL", u);
+            }
+        };
+        Agent::spawn(w, remote, data, global, &[])
+    }
+
+    /// An agent with the SQLite store and `settings` (YAML) in its settings file; without the
+    /// webhook secret (`--insecure-no-webhook-secret`) unless `signed`.
+    fn start_with(w: &World, remote: &Path, data: &Path, settings: &str, signed: bool) -> Agent {
+        let file = data.join(format!("formwork-server-{}.yml", unique("settings")));
+        std::fs::create_dir_all(data).unwrap();
+        std::fs::write(
+            &file,
+            format!("repository:\n  url: unused\ngithub:\n  repository: {REPO}\n{settings}"),
+        )
+        .unwrap();
+        let global = |cmd: &mut Command| {
+            cmd.env("FORMWORK_SERVER_CONFIG", &file);
+            if signed {
+                cmd.env("FORMWORK_WEBHOOK_SECRET", SECRET);
+            } else {
+                cmd.env_remove("FORMWORK_WEBHOOK_SECRET");
+            }
+        };
+        let flags: &[&str] = if signed {
+            &[]
+        } else {
+            &["--insecure-no-webhook-secret"]
+        };
+        Agent::spawn(w, remote, data, global, flags)
+    }
+
+    /// Starts `formwork serve` on a free port, with what `global` adds before `serve` and
+    /// `flags` after it, and waits until it is ready.
+    fn spawn(
+        w: &World,
+        remote: &Path,
+        data: &Path,
+        global: impl FnOnce(&mut Command),
+        flags: &[&str],
+    ) -> Agent {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -82,9 +128,6 @@ impl Agent {
         std::fs::create_dir_all(data).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_formwork"));
         moto().configure(&mut cmd);
-        if let Some(u) = aws_url {
-            cmd.env("AWS_ENDPOINT_URL", u);
-        }
         for v in [
             "FORMWORK_GITHUB_APP_ID",
             "FORMWORK_GITHUB_TOKEN",
@@ -92,10 +135,9 @@ impl Agent {
         ] {
             cmd.env_remove(v);
         }
-        let child = cmd
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--store", store, "-v", "serve", "--repository-url"])
+        cmd.arg("--data-dir").arg(data);
+        global(&mut cmd);
+        cmd.args(["-v", "serve", "--repository-url"])
             .arg(remote)
             .args(["--github-repo", REPO, "--github-api-url", &w.mock.url])
             .args([
@@ -104,7 +146,8 @@ impl Agent {
                 "--poll-interval",
                 "1",
             ])
-            .env("FORMWORK_WEBHOOK_SECRET", SECRET)
+            .args(flags);
+        let child = cmd
             .env("GITHUB_TOKEN", TOKEN)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -169,6 +212,28 @@ impl Agent {
             .unwrap_or("")
             .to_string();
         (code, body)
+    }
+
+    /// The agent's peak resident set so far (`VmHWM`), in bytes.
+    fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmHWM in {status}"));
+        kib * 1024
+    }
+
+    /// How many deliveries `/metrics` counts with `outcome`.
+    fn deliveries(&self, outcome: &str) -> u64 {
+        let metrics = self.get("/metrics").1;
+        let line = format!("formwork_webhook_deliveries_total{{outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .map_or(0, |n| n.parse().unwrap())
     }
 
     fn get(&self, path: &str) -> (u16, String) {
@@ -242,6 +307,81 @@ impl Drop for Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The status code of an HTTP response's first line (0 when there is none).
+fn status_of(response: &str) -> u16 {
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Reads from `c` up to the end of a response's head (and perhaps some of its body), or until
+/// the connection closes or the read times out.
+fn read_head(c: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// Posts `body` to the webhook endpoint on a connection of its own, with `headers`, declared
+/// with Content-Length or sent chunked. The answer is read while the body is still being sent
+/// (the agent may answer before it reads the body, and close): the head of the answer, empty
+/// when the connection closed without one.
+fn post_body(port: u16, headers: &[(&str, String)], body: &[u8], chunked: bool) -> String {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(300))).unwrap();
+    let mut reader = c.try_clone().unwrap();
+    reader
+        .set_read_timeout(Some(Duration::from_secs(300)))
+        .unwrap();
+    let answer = std::thread::spawn(move || read_head(&mut reader));
+    let mut req =
+        String::from("POST /webhooks/github HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    if chunked {
+        req.push_str("Transfer-Encoding: chunked\r\n");
+    } else {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    // Stops at the first failed write: the agent answered and closed.
+    let _ = (|| -> std::io::Result<()> {
+        c.write_all(req.as_bytes())?;
+        for piece in body.chunks(64 * 1024) {
+            if chunked {
+                c.write_all(format!("{:x}\r\n", piece.len()).as_bytes())?;
+                c.write_all(piece)?;
+                c.write_all(b"\r\n")?;
+            } else {
+                c.write_all(piece)?;
+            }
+        }
+        if chunked {
+            c.write_all(b"0\r\n\r\n")?;
+        }
+        Ok(())
+    })();
+    answer.join().unwrap()
+}
+
+/// Headers of a delivery signed with a well-formed signature that is not the body's.
+fn wrongly_signed(id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("X-GitHub-Event", "push".to_string()),
+        ("X-GitHub-Delivery", id.to_string()),
+        ("X-Hub-Signature-256", format!("sha256={}", "0".repeat(64))),
+    ]
 }
 
 fn push_event(before: &str, after: &str) -> Value {
@@ -894,4 +1034,142 @@ fn sigterm_lets_a_running_apply_finish_and_record() {
         Some(0),
         "{status:#}"
     );
+}
+
+#[test]
+fn large_unsigned_deliveries_are_refused_in_bounded_memory() {
+    let w = World::new("srvbig");
+    let remote = remote(&w);
+    let data = tempfile::tempdir().unwrap();
+    let agent = Agent::start(&w, remote.path(), data.path(), "sqlite", None);
+    let idle = agent.peak_rss();
+    // 60 posts of 20 MB at once, a well-formed but wrong signature on most, none on a quarter;
+    // one in ten sent chunked.
+    let body: Arc<Vec<u8>> = Arc::new(vec![b' '; 20_000_000]);
+    let posts: Vec<_> = (0..60)
+        .map(|i| {
+            let (body, port) = (body.clone(), agent.port);
+            std::thread::spawn(move || {
+                let mut headers = wrongly_signed(&format!("big-{i}"));
+                if i % 4 == 3 {
+                    headers.pop();
+                }
+                post_body(port, &headers, &body, i % 10 == 0)
+            })
+        })
+        .collect();
+    let answers: Vec<String> = posts.into_iter().map(|p| p.join().unwrap()).collect();
+    let peak = agent.peak_rss();
+    let codes: Vec<u16> = answers.iter().map(|a| status_of(a)).collect();
+    eprintln!(
+        "the agent's peak RSS: {} MiB idle, {} MiB after the posts; answers {codes:?}",
+        idle >> 20,
+        peak >> 20
+    );
+    assert!(codes.iter().all(|c| matches!(c, 401 | 503)), "{answers:#?}");
+    for busy in answers.iter().filter(|a| status_of(a) == 503) {
+        assert!(
+            busy.to_ascii_lowercase().contains("\r\nretry-after: 5\r\n"),
+            "{busy}"
+        );
+    }
+    let count = |code| codes.iter().filter(|c| **c == code).count() as u64;
+    assert_eq!(agent.deliveries("bad_signature"), count(401));
+    assert_eq!(agent.deliveries("busy"), count(503));
+    // Bodies take at most the budget (64 MiB by default); the margin is for the rest of what
+    // 60 connections at once use.
+    let bound = idle + (64 << 20) + (40 << 20);
+    assert!(
+        peak < bound,
+        "peak RSS {} MiB, over {} MiB (idle {} MiB)",
+        peak >> 20,
+        bound >> 20,
+        idle >> 20
+    );
+    assert_eq!(agent.get("/healthz"), (200, "ok\n".to_string()));
+    let ping = examples_of("ping").into_iter().next().unwrap();
+    assert_eq!(agent.deliver("ping", "big-ok", &ping, SECRET).0, 202);
+}
+
+#[test]
+fn a_body_over_the_maximum_is_refused_signed_or_not() {
+    let w = World::new("srvmax");
+    let remote = remote(&w);
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let signed = Agent::start(&w, remote.path(), d1.path(), "sqlite", None);
+    let unsigned = Agent::start_with(&w, remote.path(), d2.path(), "", false);
+    for agent in [&signed, &unsigned] {
+        // Declared over 25 MiB: answered from the headers alone, no byte of the body sent.
+        let mut c = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut req = String::from(
+            "POST /webhooks/github HTTP/1.1\r\nHost: localhost\r\nContent-Length: 26214401\r\n",
+        );
+        for (k, v) in wrongly_signed("max-1") {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        c.write_all(format!("{req}\r\n").as_bytes()).unwrap();
+        let answer = read_head(&mut c);
+        assert_eq!(status_of(&answer), 413, "{answer}");
+        // Sent chunked: cut off once past the maximum.
+        let body = vec![b' '; 26 << 20];
+        let answer = post_body(agent.port, &wrongly_signed("max-2"), &body, true);
+        assert_eq!(status_of(&answer), 413, "{answer}");
+        assert_eq!(agent.deliveries("too_large"), 2);
+    }
+    // Without a secret, a delivery within the limits is still read.
+    let ping = examples_of("ping").into_iter().next().unwrap();
+    let (code, answer) = unsigned.request(
+        "POST",
+        "/webhooks/github",
+        &[
+            ("X-GitHub-Event", "ping".into()),
+            ("X-GitHub-Delivery", "max-3".into()),
+        ],
+        &ping.to_string(),
+    );
+    assert_eq!(code, 202, "{answer}");
+}
+
+/// The settings of the agents that cut slow clients off quickly.
+const SHORT_TIMEOUTS: &str = "http:\n  body_read_timeout_seconds: 2\n";
+
+/// How long after a timeout the agent may take to act on it, on a loaded machine.
+const MARGIN: Duration = Duration::from_secs(10);
+
+#[test]
+fn a_slow_body_is_cut_off() {
+    let w = World::new("srvslow");
+    let remote = remote(&w);
+    let data = tempfile::tempdir().unwrap();
+    let agent = Agent::start_with(&w, remote.path(), data.path(), SHORT_TIMEOUTS, true);
+    let timeout = Duration::from_secs(2);
+
+    // A body a byte at a time, every 300 ms, after prompt headers: 408, 2 s after they came.
+    let mut c = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+    let mut reader = c.try_clone().unwrap();
+    reader.set_read_timeout(Some(timeout + MARGIN)).unwrap();
+    let mut req = String::from(
+        "POST /webhooks/github HTTP/1.1\r\nHost: localhost\r\nContent-Length: 200\r\n",
+    );
+    for (k, v) in wrongly_signed("slow-1") {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    c.write_all(format!("{req}\r\n").as_bytes()).unwrap();
+    let start = Instant::now();
+    let answered = std::thread::spawn(move || {
+        let answer = read_head(&mut reader);
+        (start.elapsed(), answer)
+    });
+    for _ in 0..200 {
+        if answered.is_finished() || c.write_all(b" ").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (after, answer) = answered.join().unwrap();
+    assert_eq!(status_of(&answer), 408, "{answer}");
+    assert!(after < timeout + MARGIN, "answered after {after:?}");
+    assert_eq!(agent.deliveries("timeout"), 1);
+    assert_eq!(agent.get("/healthz"), (200, "ok\n".to_string()));
 }

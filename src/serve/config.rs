@@ -39,6 +39,10 @@ pub struct ServerConfig {
     /// AWS calls in flight at once per account and region. Default 8.
     #[serde(default = "default_in_flight")]
     pub max_in_flight: usize,
+    /// The limits of the HTTP port: how long a webhook body may take to arrive, and how much
+    /// memory webhook bodies may take.
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 /// The config repository.
@@ -116,6 +120,33 @@ pub struct ApplyConfig {
     pub parallel_stacks: usize,
 }
 
+/// The limits of the HTTP port. A webhook body larger than GitHub's largest payload (25 MiB) is
+/// always refused.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// How long a client may take to send the whole body of a webhook delivery, in seconds;
+    /// a slower one is answered 408. Default 30.
+    #[serde(default = "default_body_read_timeout")]
+    #[schemars(range(min = 1))]
+    pub body_read_timeout_seconds: u64,
+    /// Bytes of webhook bodies held at once, across all connections. A delivery that cannot
+    /// have its share within two seconds is answered 503 with `Retry-After`. At least
+    /// 26214400 (one delivery of GitHub's largest size). Default 67108864 (64 MiB).
+    #[serde(default = "default_body_bytes_in_flight")]
+    #[schemars(range(min = 26_214_400))]
+    pub max_body_bytes_in_flight: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            body_read_timeout_seconds: default_body_read_timeout(),
+            max_body_bytes_in_flight: default_body_bytes_in_flight(),
+        }
+    }
+}
+
 impl Default for ApplyConfig {
     fn default() -> ApplyConfig {
         ApplyConfig {
@@ -151,6 +182,12 @@ fn default_timeout() -> u64 {
 fn default_parallel_stacks() -> usize {
     8
 }
+fn default_body_read_timeout() -> u64 {
+    30
+}
+fn default_body_bytes_in_flight() -> u64 {
+    64 * 1024 * 1024
+}
 
 impl ServerConfig {
     /// Settings from flags alone: a repository and its GitHub name, defaults for the rest.
@@ -177,6 +214,7 @@ impl ServerConfig {
             parallel_environments: default_parallel(),
             apply: ApplyConfig::default(),
             max_in_flight: default_in_flight(),
+            http: HttpConfig::default(),
         }
     }
 
@@ -231,6 +269,25 @@ impl ServerConfig {
         if self.repository.default_branch.trim().is_empty() {
             return Err("repository.default_branch must not be empty".into());
         }
+        self.http.check()
+    }
+}
+
+impl HttpConfig {
+    /// Checks what the types cannot.
+    fn check(&self) -> Result<(), String> {
+        if self.body_read_timeout_seconds == 0 {
+            return Err("http.body_read_timeout_seconds must be at least 1".into());
+        }
+        let least = super::limits::MAX_BODY;
+        if self.max_body_bytes_in_flight < least {
+            return Err(format!(
+                "http.max_body_bytes_in_flight must be at least {least} (one delivery of GitHub's largest size)"
+            ));
+        }
+        if super::limits::BodyBudget::permits_for(self.max_body_bytes_in_flight).is_none() {
+            return Err("http.max_body_bytes_in_flight is too large".into());
+        }
         Ok(())
     }
 }
@@ -260,6 +317,8 @@ mod tests {
         assert_eq!(c.repository.default_branch, "main");
         assert_eq!(c.poll_interval_seconds, 60);
         assert_eq!(c.github.max_comment_parts, 5);
+        assert_eq!(c.http.body_read_timeout_seconds, 30);
+        assert_eq!(c.http.max_body_bytes_in_flight, 64 << 20);
         assert!(c.allows_repository("Octo-Org/Config"));
         assert!(!c.allows_repository("octo-org/other"));
     }
@@ -276,5 +335,27 @@ mod tests {
             "listen: everywhere\nrepository:\n  url: x\ngithub:\n  repository: octo-org/config\n",
         );
         assert!(load(&p).unwrap_err().contains("HOST:PORT"));
+    }
+
+    #[test]
+    fn the_http_limits_are_checked() {
+        let base = "repository:\n  url: /srv/config.git\ngithub:\n  repository: octo-org/config\n";
+        let (_d, p) = write(&format!("{base}http:\n  body_read_timeout_seconds: 2\n"));
+        let c = load(&p).unwrap();
+        assert_eq!(c.http.body_read_timeout_seconds, 2);
+        assert_eq!(c.http.max_body_bytes_in_flight, 64 << 20);
+        for (bad, says) in [
+            ("body_read_timeout_seconds: 0", "body_read_timeout_seconds"),
+            ("max_body_bytes_in_flight: 1048576", "at least 26214400"),
+            (
+                "max_body_bytes_in_flight: 18446744073709551615",
+                "too large",
+            ),
+            ("body_read_timeout: 8", "body_read_timeout_seconds"),
+        ] {
+            let (_d, p) = write(&format!("{base}http:\n  {bad}\n"));
+            let e = load(&p).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 }

@@ -1,38 +1,45 @@
 //! The agent's HTTP side (axum): `POST /webhooks/github`, `GET /healthz`, `GET /readyz`,
-//! `GET /metrics`, `GET /api/status` and the status page at `/`. Transport only: deliveries are
-//! verified and read by [`crate::github::webhook`] and turned into jobs by [`jobs_for`].
+//! `GET /metrics`, `GET /api/status` and the status page at `/`. Transport only: bodies are
+//! read within the limits of [`super::limits`], deliveries verified and read by
+//! [`crate::github::webhook`] and turned into jobs by [`jobs_for`].
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
 use super::agent::{Agent, Job};
+use super::limits::{BodyError, BodyReader};
 use super::status;
 use crate::github::flow::PlanSelection;
-use crate::github::webhook::{self, DeliveryHeaders, Event, PullRequestAction, WebhookError};
+use crate::github::webhook::{
+    self, Delivery, DeliveryHeaders, Event, PullRequestAction, SignatureVerifier, WebhookError,
+};
 use crate::store::now;
 
-/// GitHub's largest webhook payload (25 MB, per its webhook documentation).
-const MAX_BODY: usize = 25 * 1024 * 1024;
+/// The `Retry-After` of a delivery refused because too many bodies are being read, in seconds.
+const RETRY_AFTER_SECONDS: u64 = 5;
 
 #[derive(Clone)]
 struct App {
     agent: Arc<Agent>,
     /// `None` only with `--insecure-no-webhook-secret`.
     secret: Option<Arc<Vec<u8>>>,
+    bodies: BodyReader,
 }
 
 /// The routes.
 pub fn router(agent: Arc<Agent>, secret: Option<Vec<u8>>) -> Router {
+    let bodies = BodyReader::new(&agent.config.http);
     let app = App {
         agent,
         secret: secret.map(Arc::new),
+        bodies,
     };
     Router::new()
         .route("/webhooks/github", post(webhook_handler))
@@ -41,7 +48,6 @@ pub fn router(agent: Arc<Agent>, secret: Option<Vec<u8>>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/status", get(status_json))
         .route("/", get(status_page))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app)
 }
 
@@ -78,38 +84,85 @@ fn answer(code: StatusCode, v: serde_json::Value) -> Response {
     (code, axum::Json(v)).into_response()
 }
 
-async fn webhook_handler(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+/// A delivery refused for its headers, signature or body.
+fn rejected(agent: &Agent, e: &WebhookError) -> Response {
+    let signature = e.is_signature();
+    agent
+        .metrics
+        .delivery(if signature { "bad_signature" } else { "bad" });
+    tracing::warn!(error = %e, "webhook delivery rejected");
+    let code = if signature {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    answer(code, json!({ "error": e.to_string() }))
+}
+
+/// A delivery whose body was not read, or not whole.
+fn refused(agent: &Agent, e: &BodyError) -> Response {
+    let (code, outcome) = match e {
+        BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        BodyError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        BodyError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
+        BodyError::Read(_) => (StatusCode::BAD_REQUEST, "bad"),
+    };
+    agent.metrics.delivery(outcome);
+    tracing::warn!(error = %e, "webhook delivery refused");
+    let mut response = answer(code, json!({ "error": e.to_string() }));
+    if matches!(e, BodyError::Busy) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+    }
+    response
+}
+
+/// A delivery with no signature to check (`--insecure-no-webhook-secret`).
+fn read_unsigned(headers: &DeliveryHeaders<'_>, body: &[u8]) -> Result<Delivery, WebhookError> {
+    match (headers.event, headers.delivery) {
+        (Some(e), Some(d)) => webhook::read_trusted_event(e, body).map(|event| Delivery {
+            id: d.to_string(),
+            event,
+        }),
+        (None, _) => Err(WebhookError::MissingEvent),
+        (_, None) => Err(WebhookError::MissingDelivery),
+    }
+}
+
+/// In order: the declared length; the signature header; the budget for the body; the body,
+/// fed to the signature check as it arrives; the signature; then the event.
+async fn webhook_handler(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
     let agent = &app.agent;
+    if let Err(e) = BodyReader::check_declared(&body) {
+        return refused(agent, &e);
+    }
     let delivery_headers =
         DeliveryHeaders::from_lookup(|name| headers.get(name).and_then(|v| v.to_str().ok()));
-    let delivery = match &app.secret {
-        Some(secret) => webhook::receive(secret, &delivery_headers, &body),
-        None => match (delivery_headers.event, delivery_headers.delivery) {
-            (Some(e), Some(d)) => {
-                webhook::read_trusted_event(e, &body).map(|event| webhook::Delivery {
-                    id: d.to_string(),
-                    event,
-                })
-            }
-            (None, _) => Err(WebhookError::MissingEvent),
-            (_, None) => Err(WebhookError::MissingDelivery),
+    let mut verifier = match &app.secret {
+        Some(secret) => match SignatureVerifier::new(secret, delivery_headers.signature) {
+            Ok(v) => Some(v),
+            Err(e) => return rejected(agent, &e),
         },
+        None => None,
     };
+    let read = app.bodies.read(body, |piece| {
+        if let Some(v) = verifier.as_mut() {
+            v.update(piece);
+        }
+    });
+    let body = match read.await {
+        Ok(body) => body,
+        Err(e) => return refused(agent, &e),
+    };
+    let delivery = match verifier {
+        Some(v) => webhook::receive_verified(v, &delivery_headers, &body.bytes),
+        None => read_unsigned(&delivery_headers, &body.bytes),
+    };
+    drop(body);
     let delivery = match delivery {
         Ok(d) => d,
-        Err(e) => {
-            let signature = e.is_signature();
-            agent
-                .metrics
-                .delivery(if signature { "bad_signature" } else { "bad" });
-            tracing::warn!(error = %e, "webhook delivery rejected");
-            let code = if signature {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            return answer(code, json!({ "error": e.to_string() }));
-        }
+        Err(e) => return rejected(agent, &e),
     };
     if !agent.first_delivery(&delivery.id).await {
         agent.metrics.delivery("duplicate");

@@ -7,11 +7,13 @@
 //! - [`mirror`]: the clone, fetched incrementally;
 //! - [`agent`]: the jobs, their queue and their order, reconciliation and claims;
 //! - [`http`]: the webhook endpoint, health, metrics and status;
+//! - [`limits`]: how webhook bodies are read: size, memory budget, time;
 //! - [`status`] and [`metrics`]: what it shows.
 
 pub mod agent;
 pub mod config;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod mirror;
 pub mod status;
@@ -60,6 +62,7 @@ pub async fn serve(
     let start = |e: String| ServeError::Start(e);
     let config = opts.config;
     config.check().map_err(start)?;
+    limits::give_large_blocks_back();
     let masker = secrets::global();
     if let Some(s) = &opts.webhook_secret {
         masker.add(&String::from_utf8_lossy(s));
