@@ -10,7 +10,12 @@
 //!   the next start;
 //! - the agent killed (SIGKILL) mid-apply and started again → the apply completes, with every
 //!   change set executed once;
-//! - two agents sharing a DynamoDB store (moto) → one apply, not two.
+//! - two agents sharing a DynamoDB store (moto) → one apply, not two;
+//! - the HTTP port's limits: 60 wrongly signed or unsigned 20 MB posts at once → 401 or 503,
+//!   and the agent's peak memory stays within its body budget; a body over 25 MiB → 413 (from
+//!   the headers alone when declared), with or without a webhook secret; slow headers, a slow
+//!   body and an idle kept-alive connection → cut off at their timeouts; connections over the
+//!   cap → served once one closes.
 
 mod common;
 
@@ -331,6 +336,26 @@ fn read_head(c: &mut TcpStream) -> String {
     }
     String::from_utf8_lossy(&head).into_owned()
 }
+
+/// Reads one whole response (with a Content-Length) from a kept-alive connection: its status
+/// and body; `None` when the connection closes or the read times out first.
+fn read_response(c: &mut TcpStream) -> Option<(u16, String)> {
+    let head = read_head(c);
+    let (head, start) = head.split_once("\r\n\r\n")?;
+    let length: usize = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse().ok())?
+    })?;
+    let mut body = start.as_bytes().to_vec();
+    let mut rest = vec![0u8; length.checked_sub(body.len())?];
+    c.read_exact(&mut rest).ok()?;
+    body.extend_from_slice(&rest);
+    Some((status_of(head), String::from_utf8(body).ok()?))
+}
+
+/// A GET of `/healthz` that keeps the connection open.
+const HEALTHZ_KEEP_ALIVE: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
 /// Posts `body` to the webhook endpoint on a connection of its own, with `headers`, declared
 /// with Content-Length or sent chunked. The answer is read while the body is still being sent
@@ -1132,18 +1157,41 @@ fn a_body_over_the_maximum_is_refused_signed_or_not() {
 }
 
 /// The settings of the agents that cut slow clients off quickly.
-const SHORT_TIMEOUTS: &str = "http:\n  body_read_timeout_seconds: 2\n";
+const SHORT_TIMEOUTS: &str =
+    "http:\n  header_read_timeout_seconds: 2\n  body_read_timeout_seconds: 2\n";
 
 /// How long after a timeout the agent may take to act on it, on a loaded machine.
 const MARGIN: Duration = Duration::from_secs(10);
 
 #[test]
-fn a_slow_body_is_cut_off() {
+fn slow_clients_are_cut_off() {
     let w = World::new("srvslow");
     let remote = remote(&w);
     let data = tempfile::tempdir().unwrap();
     let agent = Agent::start_with(&w, remote.path(), data.path(), SHORT_TIMEOUTS, true);
     let timeout = Duration::from_secs(2);
+
+    // Headers a byte at a time, every 300 ms: closed 2 s after the connection opened.
+    let start = Instant::now();
+    let mut c = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+    let mut reader = c.try_clone().unwrap();
+    reader.set_read_timeout(Some(timeout + MARGIN)).unwrap();
+    let closed = std::thread::spawn(move || {
+        let answer = read_head(&mut reader);
+        (start.elapsed(), answer)
+    });
+    for b in b"POST /webhooks/github HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}" {
+        if closed.is_finished() || c.write_all(&[*b]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (after, answer) = closed.join().unwrap();
+    assert!(
+        after >= timeout && after < timeout + MARGIN,
+        "closed after {after:?}: {answer:?}"
+    );
+    assert!(!answer.starts_with("HTTP/1.1 2"), "{answer}");
 
     // A body a byte at a time, every 300 ms, after prompt headers: 408, 2 s after they came.
     let mut c = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
@@ -1171,5 +1219,71 @@ fn a_slow_body_is_cut_off() {
     assert_eq!(status_of(&answer), 408, "{answer}");
     assert!(after < timeout + MARGIN, "answered after {after:?}");
     assert_eq!(agent.deliveries("timeout"), 1);
+
+    // A kept-alive connection (answered twice) left idle is closed too.
+    let mut c = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+    c.set_read_timeout(Some(timeout + MARGIN)).unwrap();
+    for _ in 0..2 {
+        c.write_all(HEALTHZ_KEEP_ALIVE).unwrap();
+        assert_eq!(read_response(&mut c), Some((200, "ok\n".to_string())));
+    }
+    let idle = Instant::now();
+    let mut rest = Vec::new();
+    let closed = c.read_to_end(&mut rest);
+    assert!(
+        matches!(closed, Ok(0)) && idle.elapsed() < timeout + MARGIN,
+        "{closed:?} after {:?}",
+        idle.elapsed()
+    );
     assert_eq!(agent.get("/healthz"), (200, "ok\n".to_string()));
+}
+
+#[test]
+fn connections_over_the_cap_wait_until_one_closes() {
+    let w = World::new("srvcap");
+    let remote = remote(&w);
+    let data = tempfile::tempdir().unwrap();
+    let settings = "http:\n  max_connections: 8\n  header_read_timeout_seconds: 600\n";
+    let agent = Agent::start_with(&w, remote.path(), data.path(), settings, true);
+    // Eight kept-alive connections, each answered once: all eight are the agent's.
+    let mut open: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut c = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            c.write_all(HEALTHZ_KEEP_ALIVE).unwrap();
+            assert_eq!(read_response(&mut c), Some((200, "ok\n".to_string())));
+            c
+        })
+        .collect();
+    // A ninth is not served while they are open…
+    let mut ninth = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+    ninth.write_all(HEALTHZ_KEEP_ALIVE).unwrap();
+    ninth
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = ninth.read(&mut byte);
+    assert!(
+        early.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "{early:?}"
+    );
+    // …and is once one of them closes.
+    drop(open.pop());
+    ninth
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    assert_eq!(read_response(&mut ninth), Some((200, "ok\n".to_string())));
+    assert!(
+        agent.log().contains("every connection is in use"),
+        "{}",
+        agent.log()
+    );
+    drop(ninth);
+    drop(open);
+    agent.wait_for("the agent to answer again", Duration::from_secs(60), || {
+        agent.get("/healthz").0 == 200
+    });
 }

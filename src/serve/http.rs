@@ -1,9 +1,12 @@
-//! The agent's HTTP side (axum): `POST /webhooks/github`, `GET /healthz`, `GET /readyz`,
-//! `GET /metrics`, `GET /api/status` and the status page at `/`. Transport only: bodies are
-//! read within the limits of [`super::limits`], deliveries verified and read by
+//! The agent's HTTP side: `POST /webhooks/github`, `GET /healthz`, `GET /readyz`,
+//! `GET /metrics`, `GET /api/status` and the status page at `/` (axum), served by [`serve`]
+//! (hyper) with a cap on open connections and a timeout on request headers. Transport only:
+//! bodies are read within the limits of [`super::limits`], deliveries verified and read by
 //! [`crate::github::webhook`] and turned into jobs by [`jobs_for`].
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -11,9 +14,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use super::agent::{Agent, Job};
+use super::config::HttpConfig;
 use super::limits::{BodyError, BodyReader};
 use super::status;
 use crate::github::flow::PlanSelection;
@@ -49,6 +59,69 @@ pub fn router(agent: Arc<Agent>, secret: Option<Vec<u8>>) -> Router {
         .route("/api/status", get(status_json))
         .route("/", get(status_page))
         .with_state(app)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes; then accepts no more connections,
+/// closes the idle ones and lets requests in progress finish.
+///
+/// At most `limits.max_connections` connections are open at once: at the cap, no connection
+/// is accepted until one closes (clients wait in the listen queue). A connection that takes
+/// longer than `limits.header_read_timeout_seconds` to send a request's headers, counted from
+/// when it waits for a request (so an idle kept-alive connection too), is closed.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: &HttpConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_seconds));
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut warned_full: Option<Instant> = None;
+    loop {
+        if slots.available_permits() == 0
+            && warned_full.is_none_or(|t| t.elapsed() > Duration::from_secs(60))
+        {
+            warned_full = Some(Instant::now());
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "every connection is in use: new ones wait until one closes"
+            );
+        }
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot,
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slot else { break };
+        let stream = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let stream = match stream {
+            Ok((stream, _peer)) => stream,
+            Err(e) => {
+                // Out of file descriptors, say: wait a little rather than spin.
+                tracing::warn!(error = %e, "could not accept a connection");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed on an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 async fn readyz(State(app): State<App>) -> Response {

@@ -2,7 +2,8 @@
 //! read only up to GitHub's largest payload ([`MAX_BODY`]), within a budget of memory shared by
 //! every body being read at once ([`BodyBudget`]), and within a time ([`BodyReader::read`]).
 //! The declared length is checked before anything is read, and each piece is handed on (to the
-//! signature check) as it arrives. The settings are [`super::config::HttpConfig`].
+//! signature check) as it arrives. The connection cap and the header timeout are the server
+//! loop's, in [`super::http`]; the settings are [`super::config::HttpConfig`].
 
 use std::sync::Arc;
 use std::time::Duration;

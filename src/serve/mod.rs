@@ -6,7 +6,7 @@
 //! - [`config`]: its settings (`formwork-server.yml`);
 //! - [`mirror`]: the clone, fetched incrementally;
 //! - [`agent`]: the jobs, their queue and their order, reconciliation and claims;
-//! - [`http`]: the webhook endpoint, health, metrics and status;
+//! - [`http`]: the webhook endpoint, health, metrics and status, and the server loop;
 //! - [`limits`]: how webhook bodies are read: size, memory budget, time;
 //! - [`status`] and [`metrics`]: what it shows.
 
@@ -175,15 +175,13 @@ pub async fn serve(
         })
     };
     let app = http::router(agent.clone(), opts.webhook_secret);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    http::serve(listener, app, &agent.config.http, shutdown).await;
     tracing::info!("shutting down: no new work; waiting for running applies");
     poller.abort();
     pruner.abort();
     agent.shutdown(opts.grace).await;
     queue.abort();
-    served.map_err(|e| start(format!("the HTTP server failed: {e}")))
+    Ok(())
 }
 
 /// Plans the open pull requests without a plan of their head; whether that was done.
