@@ -7,7 +7,8 @@ use common::github::{examples, examples_of};
 
 use formwork::github::webhook::{
     AccountType, AuthorAssociation, Delivery, DeliveryDedup, DeliveryHeaders, Event, Ignored,
-    PullRequestAction, PullRequestEvent, WebhookError, receive, verify_signature,
+    PullRequestAction, PullRequestEvent, SignatureVerifier, WebhookError, receive,
+    receive_verified, verify_signature,
 };
 use hmac::{Hmac, KeyInit, Mac};
 use proptest::prelude::*;
@@ -718,6 +719,116 @@ fn signatures_are_checked_strictly() {
     assert_eq!(
         verify_signature(SECRET, b"", Some(&sign(SECRET, b""))),
         Ok(())
+    );
+}
+
+/// [`receive`] over `body` fed to a [`SignatureVerifier`] in pieces of `piece` bytes.
+fn receive_in_pieces(
+    secret: &[u8],
+    headers: &DeliveryHeaders<'_>,
+    body: &[u8],
+    piece: usize,
+) -> Result<Delivery, WebhookError> {
+    let mut verifier = SignatureVerifier::new(secret, headers.signature)?;
+    for p in body.chunks(piece) {
+        verifier.update(p);
+    }
+    receive_verified(verifier, headers, body)
+}
+
+#[test]
+fn a_body_verified_as_it_arrives_reads_as_the_whole_body_does() {
+    let mut checked = 0;
+    for (name, payloads) in examples() {
+        for payload in payloads {
+            let body = serde_json::to_vec(payload).unwrap();
+            let good = sign(SECRET, &body);
+            let wrong = sign(b"another secret", &body);
+            let mut changed = body.clone();
+            let middle = changed.len() / 2;
+            changed[middle] ^= 0x01;
+            for (signature, body, verifies) in [
+                (&good, &body, true),
+                (&wrong, &body, false),
+                (&good, &changed, false),
+            ] {
+                let headers = DeliveryHeaders {
+                    event: Some(name),
+                    delivery: Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+                    signature: Some(signature),
+                };
+                let whole = receive(SECRET, &headers, body);
+                assert_eq!(
+                    whole.is_ok(),
+                    verifies,
+                    "{name} {:?}: {whole:?}",
+                    payload.get("action")
+                );
+                for piece in [1, 7, 4096, body.len().max(1)] {
+                    assert_eq!(
+                        receive_in_pieces(SECRET, &headers, body, piece),
+                        whole,
+                        "{name}, pieces of {piece}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(
+        checked,
+        3 * examples().iter().map(|(_, e)| e.len()).sum::<usize>()
+    );
+
+    // GitHub's documented example, fed a byte at a time and in two uneven pieces.
+    let secret = b"It's a Secret to Everybody";
+    let header = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    let mut verifier = SignatureVerifier::new(secret, Some(header)).unwrap();
+    for b in b"Hello, World!" {
+        verifier.update(&[*b]);
+    }
+    assert_eq!(verifier.verify(13), Ok(()));
+    let mut verifier = SignatureVerifier::new(secret, Some(header)).unwrap();
+    verifier.update(b"Hello,");
+    verifier.update(b" World!");
+    assert_eq!(verifier.verify(13), Ok(()));
+    // A body kept that is not the one fed does not verify.
+    let mut verifier = SignatureVerifier::new(secret, Some(header)).unwrap();
+    verifier.update(b"Hello, World!");
+    assert_eq!(verifier.verify(12), Err(WebhookError::SignatureMismatch));
+    let mut verifier = SignatureVerifier::new(secret, Some(header)).unwrap();
+    verifier.update(b"Hello, World");
+    assert_eq!(verifier.verify(12), Err(WebhookError::SignatureMismatch));
+}
+
+#[test]
+fn a_verifier_refuses_a_bad_header_before_any_body() {
+    assert_eq!(
+        SignatureVerifier::new(SECRET, None).unwrap_err(),
+        WebhookError::MissingSignature
+    );
+    assert_eq!(
+        SignatureVerifier::new(b"", Some(&sign(b"", b""))).unwrap_err(),
+        WebhookError::EmptySecret
+    );
+    assert_eq!(
+        SignatureVerifier::new(SECRET, Some("sha1=00")).unwrap_err(),
+        WebhookError::SignaturePrefix
+    );
+    assert_eq!(
+        SignatureVerifier::new(SECRET, Some("sha256=0")).unwrap_err(),
+        WebhookError::SignatureLength { digits: 1 }
+    );
+    let good = sign(SECRET, b"{}");
+    let verifier = SignatureVerifier::new(SECRET, Some(&good)).unwrap();
+    let shown = format!("{verifier:?}");
+    assert!(
+        !shown.contains(good.strip_prefix("sha256=").unwrap()),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains(std::str::from_utf8(SECRET).unwrap()),
+        "{shown}"
     );
 }
 

@@ -10,7 +10,12 @@
 //!   the next start;
 //! - the agent killed (SIGKILL) mid-apply and started again → the apply completes, with every
 //!   change set executed once;
-//! - two agents sharing a DynamoDB store (moto) → one apply, not two.
+//! - two agents sharing a DynamoDB store (moto) → one apply, not two;
+//! - the HTTP port's limits: 60 wrongly signed or unsigned 20 MB posts at once → 401 or 503,
+//!   and the agent's peak memory stays within its body budget; a body over 25 MiB → 413 (from
+//!   the headers alone when declared), with or without a webhook secret; slow headers, a slow
+//!   body and an idle kept-alive connection → cut off at their timeouts; connections over the
+//!   cap → served once one closes.
 
 mod common;
 
@@ -18,6 +23,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::aws::{moto, unique};
@@ -73,6 +79,51 @@ struct Agent {
 
 impl Agent {
     fn start(w: &World, remote: &Path, data: &Path, store: &str, aws_url: Option<&str>) -> Agent {
+        let global = |cmd: &mut Command| {
+            cmd.env("FORMWORK_WEBHOOK_SECRET", SECRET)
+                .args(["--store", store]);
+            if let Some(u) = aws_url {
+                cmd.env("AWS_ENDPOINT_URL", u);
+            }
+        };
+        Agent::spawn(w, remote, data, global, &[])
+    }
+
+    /// An agent with the SQLite store and `settings` (YAML) in its settings file; without the
+    /// webhook secret (`--insecure-no-webhook-secret`) unless `signed`.
+    fn start_with(w: &World, remote: &Path, data: &Path, settings: &str, signed: bool) -> Agent {
+        let file = data.join(format!("formwork-server-{}.yml", unique("settings")));
+        std::fs::create_dir_all(data).unwrap();
+        std::fs::write(
+            &file,
+            format!("repository:\n  url: unused\ngithub:\n  repository: {REPO}\n{settings}"),
+        )
+        .unwrap();
+        let global = |cmd: &mut Command| {
+            cmd.env("FORMWORK_SERVER_CONFIG", &file);
+            if signed {
+                cmd.env("FORMWORK_WEBHOOK_SECRET", SECRET);
+            } else {
+                cmd.env_remove("FORMWORK_WEBHOOK_SECRET");
+            }
+        };
+        let flags: &[&str] = if signed {
+            &[]
+        } else {
+            &["--insecure-no-webhook-secret"]
+        };
+        Agent::spawn(w, remote, data, global, flags)
+    }
+
+    /// Starts `formwork serve` on a free port, with what `global` adds before `serve` and
+    /// `flags` after it, and waits until it is ready.
+    fn spawn(
+        w: &World,
+        remote: &Path,
+        data: &Path,
+        global: impl FnOnce(&mut Command),
+        flags: &[&str],
+    ) -> Agent {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -82,9 +133,6 @@ impl Agent {
         std::fs::create_dir_all(data).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_formwork"));
         moto().configure(&mut cmd);
-        if let Some(u) = aws_url {
-            cmd.env("AWS_ENDPOINT_URL", u);
-        }
         for v in [
             "FORMWORK_GITHUB_APP_ID",
             "FORMWORK_GITHUB_TOKEN",
@@ -92,10 +140,9 @@ impl Agent {
         ] {
             cmd.env_remove(v);
         }
-        let child = cmd
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--store", store, "-v", "serve", "--repository-url"])
+        cmd.arg("--data-dir").arg(data);
+        global(&mut cmd);
+        cmd.args(["-v", "serve", "--repository-url"])
             .arg(remote)
             .args(["--github-repo", REPO, "--github-api-url", &w.mock.url])
             .args([
@@ -104,7 +151,8 @@ impl Agent {
                 "--poll-interval",
                 "1",
             ])
-            .env("FORMWORK_WEBHOOK_SECRET", SECRET)
+            .args(flags);
+        let child = cmd
             .env("GITHUB_TOKEN", TOKEN)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -169,6 +217,28 @@ impl Agent {
             .unwrap_or("")
             .to_string();
         (code, body)
+    }
+
+    /// The agent's peak resident set so far (`VmHWM`), in bytes.
+    fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmHWM in {status}"));
+        kib * 1024
+    }
+
+    /// How many deliveries `/metrics` counts with `outcome`.
+    fn deliveries(&self, outcome: &str) -> u64 {
+        let metrics = self.get("/metrics").1;
+        let line = format!("formwork_webhook_deliveries_total{{outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .map_or(0, |n| n.parse().unwrap())
     }
 
     fn get(&self, path: &str) -> (u16, String) {
@@ -242,6 +312,101 @@ impl Drop for Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The status code of an HTTP response's first line (0 when there is none).
+fn status_of(response: &str) -> u16 {
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Reads from `c` up to the end of a response's head (and perhaps some of its body), or until
+/// the connection closes or the read times out.
+fn read_head(c: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// Reads one whole response (with a Content-Length) from a kept-alive connection: its status
+/// and body; `None` when the connection closes or the read times out first.
+fn read_response(c: &mut TcpStream) -> Option<(u16, String)> {
+    let head = read_head(c);
+    let (head, start) = head.split_once("\r\n\r\n")?;
+    let length: usize = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse().ok())?
+    })?;
+    let mut body = start.as_bytes().to_vec();
+    let mut rest = vec![0u8; length.checked_sub(body.len())?];
+    c.read_exact(&mut rest).ok()?;
+    body.extend_from_slice(&rest);
+    Some((status_of(head), String::from_utf8(body).ok()?))
+}
+
+/// A GET of `/healthz` that keeps the connection open.
+const HEALTHZ_KEEP_ALIVE: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+/// Posts `body` to the webhook endpoint on a connection of its own, with `headers`, declared
+/// with Content-Length or sent chunked. The answer is read while the body is still being sent
+/// (the agent may answer before it reads the body, and close): the head of the answer, empty
+/// when the connection closed without one.
+fn post_body(port: u16, headers: &[(&str, String)], body: &[u8], chunked: bool) -> String {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(300))).unwrap();
+    let mut reader = c.try_clone().unwrap();
+    reader
+        .set_read_timeout(Some(Duration::from_secs(300)))
+        .unwrap();
+    let answer = std::thread::spawn(move || read_head(&mut reader));
+    let mut req =
+        String::from("POST /webhooks/github HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    if chunked {
+        req.push_str("Transfer-Encoding: chunked\r\n");
+    } else {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    // Stops at the first failed write: the agent answered and closed.
+    let _ = (|| -> std::io::Result<()> {
+        c.write_all(req.as_bytes())?;
+        for piece in body.chunks(64 * 1024) {
+            if chunked {
+                c.write_all(format!("{:x}\r\n", piece.len()).as_bytes())?;
+                c.write_all(piece)?;
+                c.write_all(b"\r\n")?;
+            } else {
+                c.write_all(piece)?;
+            }
+        }
+        if chunked {
+            c.write_all(b"0\r\n\r\n")?;
+        }
+        Ok(())
+    })();
+    answer.join().unwrap()
+}
+
+/// Headers of a delivery signed with a well-formed signature that is not the body's.
+fn wrongly_signed(id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("X-GitHub-Event", "push".to_string()),
+        ("X-GitHub-Delivery", id.to_string()),
+        ("X-Hub-Signature-256", format!("sha256={}", "0".repeat(64))),
+    ]
 }
 
 fn push_event(before: &str, after: &str) -> Value {
@@ -416,10 +581,14 @@ fn a_pull_request_is_planned_on_its_webhook_and_applied_on_merge() {
     ] {
         assert!(metrics.contains(line), "{line} not in\n{metrics}");
     }
-    assert!(metrics.contains(&format!(
+    // Counted once the apply has returned, a moment after its comment.
+    let age = format!(
         "formwork_last_apply_age_seconds{{environment=\"{}\"}}",
         w.env
-    )));
+    );
+    agent.wait_for("the apply's age metric", Duration::from_secs(30), || {
+        agent.get("/metrics").1.contains(&age)
+    });
     let (_, page) = agent.get("/");
     rendered_in_chromium(&agent, &w.env, &merge);
     assert!(
@@ -969,5 +1138,232 @@ fn an_alias_bomb_on_the_default_branch_fails_its_environment_and_the_agent_keeps
     push(&w, remote.path(), "main", "refs/heads/main");
     agent.wait_for("the fix", Duration::from_secs(60), || {
         config_error(&agent).is_empty() && agent.status()["head"] == main_commit(&w).as_str()
+    });
+}
+
+#[test]
+fn large_unsigned_deliveries_are_refused_in_bounded_memory() {
+    let w = World::new("srvbig");
+    let remote = remote(&w);
+    let data = tempfile::tempdir().unwrap();
+    let agent = Agent::start(&w, remote.path(), data.path(), "sqlite", None);
+    let idle = agent.peak_rss();
+    // 60 posts of 20 MB at once, a well-formed but wrong signature on most, none on a quarter;
+    // one in ten sent chunked.
+    let body: Arc<Vec<u8>> = Arc::new(vec![b' '; 20_000_000]);
+    let posts: Vec<_> = (0..60)
+        .map(|i| {
+            let (body, port) = (body.clone(), agent.port);
+            std::thread::spawn(move || {
+                let mut headers = wrongly_signed(&format!("big-{i}"));
+                if i % 4 == 3 {
+                    headers.pop();
+                }
+                post_body(port, &headers, &body, i % 10 == 0)
+            })
+        })
+        .collect();
+    let answers: Vec<String> = posts.into_iter().map(|p| p.join().unwrap()).collect();
+    let peak = agent.peak_rss();
+    let codes: Vec<u16> = answers.iter().map(|a| status_of(a)).collect();
+    eprintln!(
+        "the agent's peak RSS: {} MiB idle, {} MiB after the posts; answers {codes:?}",
+        idle >> 20,
+        peak >> 20
+    );
+    assert!(codes.iter().all(|c| matches!(c, 401 | 503)), "{answers:#?}");
+    for busy in answers.iter().filter(|a| status_of(a) == 503) {
+        assert!(
+            busy.to_ascii_lowercase().contains("\r\nretry-after: 5\r\n"),
+            "{busy}"
+        );
+    }
+    let count = |code| codes.iter().filter(|c| **c == code).count() as u64;
+    assert_eq!(agent.deliveries("bad_signature"), count(401));
+    assert_eq!(agent.deliveries("busy"), count(503));
+    // Bodies take at most the budget (64 MiB by default); the margin is for the rest of what
+    // 60 connections at once use.
+    let bound = idle + (64 << 20) + (40 << 20);
+    assert!(
+        peak < bound,
+        "peak RSS {} MiB, over {} MiB (idle {} MiB)",
+        peak >> 20,
+        bound >> 20,
+        idle >> 20
+    );
+    assert_eq!(agent.get("/healthz"), (200, "ok\n".to_string()));
+    let ping = examples_of("ping").into_iter().next().unwrap();
+    assert_eq!(agent.deliver("ping", "big-ok", &ping, SECRET).0, 202);
+}
+
+#[test]
+fn a_body_over_the_maximum_is_refused_signed_or_not() {
+    let w = World::new("srvmax");
+    let remote = remote(&w);
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let signed = Agent::start(&w, remote.path(), d1.path(), "sqlite", None);
+    let unsigned = Agent::start_with(&w, remote.path(), d2.path(), "", false);
+    for agent in [&signed, &unsigned] {
+        // Declared over 25 MiB: answered from the headers alone, no byte of the body sent.
+        let mut c = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut req = String::from(
+            "POST /webhooks/github HTTP/1.1\r\nHost: localhost\r\nContent-Length: 26214401\r\n",
+        );
+        for (k, v) in wrongly_signed("max-1") {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        c.write_all(format!("{req}\r\n").as_bytes()).unwrap();
+        let answer = read_head(&mut c);
+        assert_eq!(status_of(&answer), 413, "{answer}");
+        // Sent chunked: cut off once past the maximum.
+        let body = vec![b' '; 26 << 20];
+        let answer = post_body(agent.port, &wrongly_signed("max-2"), &body, true);
+        assert_eq!(status_of(&answer), 413, "{answer}");
+        assert_eq!(agent.deliveries("too_large"), 2);
+    }
+    // Without a secret, a delivery within the limits is still read.
+    let ping = examples_of("ping").into_iter().next().unwrap();
+    let (code, answer) = unsigned.request(
+        "POST",
+        "/webhooks/github",
+        &[
+            ("X-GitHub-Event", "ping".into()),
+            ("X-GitHub-Delivery", "max-3".into()),
+        ],
+        &ping.to_string(),
+    );
+    assert_eq!(code, 202, "{answer}");
+}
+
+/// The settings of the agents that cut slow clients off quickly.
+const SHORT_TIMEOUTS: &str =
+    "http:\n  header_read_timeout_seconds: 2\n  body_read_timeout_seconds: 2\n";
+
+/// How long after a timeout the agent may take to act on it, on a loaded machine.
+const MARGIN: Duration = Duration::from_secs(10);
+
+#[test]
+fn slow_clients_are_cut_off() {
+    let w = World::new("srvslow");
+    let remote = remote(&w);
+    let data = tempfile::tempdir().unwrap();
+    let agent = Agent::start_with(&w, remote.path(), data.path(), SHORT_TIMEOUTS, true);
+    let timeout = Duration::from_secs(2);
+
+    // Headers a byte at a time, every 300 ms: closed 2 s after the connection opened.
+    let start = Instant::now();
+    let mut c = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+    let mut reader = c.try_clone().unwrap();
+    reader.set_read_timeout(Some(timeout + MARGIN)).unwrap();
+    let closed = std::thread::spawn(move || {
+        let answer = read_head(&mut reader);
+        (start.elapsed(), answer)
+    });
+    for b in b"POST /webhooks/github HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}" {
+        if closed.is_finished() || c.write_all(&[*b]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (after, answer) = closed.join().unwrap();
+    assert!(
+        after >= timeout && after < timeout + MARGIN,
+        "closed after {after:?}: {answer:?}"
+    );
+    assert!(!answer.starts_with("HTTP/1.1 2"), "{answer}");
+
+    // A body a byte at a time, every 300 ms, after prompt headers: 408, 2 s after they came.
+    let mut c = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+    let mut reader = c.try_clone().unwrap();
+    reader.set_read_timeout(Some(timeout + MARGIN)).unwrap();
+    let mut req = String::from(
+        "POST /webhooks/github HTTP/1.1\r\nHost: localhost\r\nContent-Length: 200\r\n",
+    );
+    for (k, v) in wrongly_signed("slow-1") {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    c.write_all(format!("{req}\r\n").as_bytes()).unwrap();
+    let start = Instant::now();
+    let answered = std::thread::spawn(move || {
+        let answer = read_head(&mut reader);
+        (start.elapsed(), answer)
+    });
+    for _ in 0..200 {
+        if answered.is_finished() || c.write_all(b" ").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (after, answer) = answered.join().unwrap();
+    assert_eq!(status_of(&answer), 408, "{answer}");
+    assert!(after < timeout + MARGIN, "answered after {after:?}");
+    assert_eq!(agent.deliveries("timeout"), 1);
+
+    // A kept-alive connection (answered twice) left idle is closed too.
+    let mut c = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+    c.set_read_timeout(Some(timeout + MARGIN)).unwrap();
+    for _ in 0..2 {
+        c.write_all(HEALTHZ_KEEP_ALIVE).unwrap();
+        assert_eq!(read_response(&mut c), Some((200, "ok\n".to_string())));
+    }
+    let idle = Instant::now();
+    let mut rest = Vec::new();
+    let closed = c.read_to_end(&mut rest);
+    assert!(
+        matches!(closed, Ok(0)) && idle.elapsed() < timeout + MARGIN,
+        "{closed:?} after {:?}",
+        idle.elapsed()
+    );
+    assert_eq!(agent.get("/healthz"), (200, "ok\n".to_string()));
+}
+
+#[test]
+fn connections_over_the_cap_wait_until_one_closes() {
+    let w = World::new("srvcap");
+    let remote = remote(&w);
+    let data = tempfile::tempdir().unwrap();
+    let settings = "http:\n  max_connections: 8\n  header_read_timeout_seconds: 600\n";
+    let agent = Agent::start_with(&w, remote.path(), data.path(), settings, true);
+    // Eight kept-alive connections, each answered once: all eight are the agent's.
+    let mut open: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut c = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            c.write_all(HEALTHZ_KEEP_ALIVE).unwrap();
+            assert_eq!(read_response(&mut c), Some((200, "ok\n".to_string())));
+            c
+        })
+        .collect();
+    // A ninth is not served while they are open…
+    let mut ninth = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+    ninth.write_all(HEALTHZ_KEEP_ALIVE).unwrap();
+    ninth
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = ninth.read(&mut byte);
+    assert!(
+        early.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "{early:?}"
+    );
+    // …and is once one of them closes.
+    drop(open.pop());
+    ninth
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    assert_eq!(read_response(&mut ninth), Some((200, "ok\n".to_string())));
+    assert!(
+        agent.log().contains("every connection is in use"),
+        "{}",
+        agent.log()
+    );
+    drop(ninth);
+    drop(open);
+    agent.wait_for("the agent to answer again", Duration::from_secs(60), || {
+        agent.get("/healthz").0 == 200
     });
 }

@@ -4,7 +4,9 @@
 //! [`receive`] is the whole job for a daemon's HTTP handler: it checks the
 //! `X-Hub-Signature-256` header (HMAC-SHA256 of the raw body with the webhook secret, compared
 //! in constant time) before it looks at anything else, then reads the body as the event named by
-//! `X-GitHub-Event`. formwork acts on pull requests being opened, updated, reopened and closed,
+//! `X-GitHub-Event`. A handler that reads the body as it streams in feeds it to a
+//! [`SignatureVerifier`] on the way and finishes with [`receive_verified`]: the same checks, in
+//! the same order. formwork acts on pull requests being opened, updated, reopened and closed,
 //! on new comments on pull requests (`/formwork …` commands, see [`super::commands`]), on pushes
 //! and on pings; every other delivery comes back as [`Event::Ignored`] saying why.
 //!
@@ -339,27 +341,73 @@ pub fn verify_signature(
     body: &[u8],
     header: Option<&str>,
 ) -> Result<(), WebhookError> {
-    if secret.is_empty() {
-        return Err(WebhookError::EmptySecret);
+    let mut verifier = SignatureVerifier::new(secret, header)?;
+    verifier.update(body);
+    verifier.verify(body.len())
+}
+
+/// A delivery's signature checked as its body arrives, piece by piece, so that a receiver
+/// needs nothing of an unauthenticated body but the piece in hand.
+///
+/// [`SignatureVerifier::new`] reads the `X-Hub-Signature-256` header before any of the body:
+/// a missing or malformed header is refused at once. [`SignatureVerifier::update`] feeds the
+/// body's bytes, in order, as they come; [`SignatureVerifier::verify`] compares, in constant
+/// time. Its `Debug` output shows neither the secret nor the digest.
+pub struct SignatureVerifier {
+    mac: Hmac<Sha256>,
+    tag: [u8; 32],
+    fed: usize,
+}
+
+impl std::fmt::Debug for SignatureVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignatureVerifier")
+            .field("fed", &self.fed)
+            .finish_non_exhaustive()
     }
-    let header = header.ok_or(WebhookError::MissingSignature)?;
-    let hex = header
-        .strip_prefix("sha256=")
-        .ok_or(WebhookError::SignaturePrefix)?;
-    if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(WebhookError::SignatureNotHex);
+}
+
+impl SignatureVerifier {
+    /// A check of a body against the signature in `header` (`sha256=<64 lowercase hex
+    /// digits>`) with `secret`. Refuses an empty secret, and a missing or malformed header.
+    pub fn new(secret: &[u8], header: Option<&str>) -> Result<Self, WebhookError> {
+        if secret.is_empty() {
+            return Err(WebhookError::EmptySecret);
+        }
+        let header = header.ok_or(WebhookError::MissingSignature)?;
+        let hex = header
+            .strip_prefix("sha256=")
+            .ok_or(WebhookError::SignaturePrefix)?;
+        if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(WebhookError::SignatureNotHex);
+        }
+        if hex.len() != 64 {
+            return Err(WebhookError::SignatureLength { digits: hex.len() });
+        }
+        let mut tag = [0u8; 32];
+        for (byte, pair) in tag.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+            *byte = (nibble(pair[0]) << 4) | nibble(pair[1]);
+        }
+        let mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| WebhookError::EmptySecret)?;
+        Ok(SignatureVerifier { mac, tag, fed: 0 })
     }
-    if hex.len() != 64 {
-        return Err(WebhookError::SignatureLength { digits: hex.len() });
+
+    /// Feeds the next bytes of the body.
+    pub fn update(&mut self, piece: &[u8]) {
+        self.mac.update(piece);
+        self.fed = self.fed.saturating_add(piece.len());
     }
-    let mut tag = [0u8; 32];
-    for (byte, pair) in tag.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-        *byte = (nibble(pair[0]) << 4) | nibble(pair[1]);
+
+    /// Whether the bytes fed are the body that was signed; `len` is the length of the body
+    /// the receiver kept, which must be the number of bytes fed.
+    pub fn verify(self, len: usize) -> Result<(), WebhookError> {
+        if len != self.fed {
+            return Err(WebhookError::SignatureMismatch);
+        }
+        self.mac
+            .verify_slice(&self.tag)
+            .map_err(|_| WebhookError::SignatureMismatch)
     }
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| WebhookError::EmptySecret)?;
-    mac.update(body);
-    mac.verify_slice(&tag)
-        .map_err(|_| WebhookError::SignatureMismatch)
 }
 
 /// The value of a lowercase hex digit (checked by the caller).
@@ -378,7 +426,20 @@ pub fn receive(
     headers: &DeliveryHeaders<'_>,
     body: &[u8],
 ) -> Result<Delivery, WebhookError> {
-    verify_signature(secret, body, headers.signature)?;
+    let mut verifier = SignatureVerifier::new(secret, headers.signature)?;
+    verifier.update(body);
+    receive_verified(verifier, headers, body)
+}
+
+/// [`receive`] for a body read piece by piece: `verifier` has been fed every byte of `body`,
+/// in order, as it arrived. Finishes the signature check, then reads the event as [`receive`]
+/// does.
+pub fn receive_verified(
+    verifier: SignatureVerifier,
+    headers: &DeliveryHeaders<'_>,
+    body: &[u8],
+) -> Result<Delivery, WebhookError> {
+    verifier.verify(body.len())?;
     let event = headers
         .event
         .map(str::trim)
@@ -396,7 +457,6 @@ pub fn receive(
     })
 }
 
-/// Reads a verified body as the event `name`.
 /// Reads an event payload that reached formwork by a trusted path, with no signature to check:
 /// the file GitHub Actions names in `GITHUB_EVENT_PATH`. Webhook deliveries go through
 /// [`receive`].

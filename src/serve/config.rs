@@ -39,6 +39,10 @@ pub struct ServerConfig {
     /// AWS calls in flight at once per account and region. Default 8.
     #[serde(default = "default_in_flight")]
     pub max_in_flight: usize,
+    /// The limits of the HTTP port: connections, how long a request may take to arrive, and
+    /// how much memory webhook bodies may take.
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 /// The config repository.
@@ -116,6 +120,46 @@ pub struct ApplyConfig {
     pub parallel_stacks: usize,
 }
 
+/// The limits of the HTTP port. A webhook body larger than GitHub's largest payload (25 MiB) is
+/// always refused.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Connections open at once. At the limit the agent accepts no more until one closes (new
+    /// ones wait in the operating system's queue). Default 256.
+    #[serde(default = "default_max_connections")]
+    #[schemars(range(min = 1))]
+    pub max_connections: usize,
+    /// How long a client may take to send a request's line and headers, in seconds, counted
+    /// from when the connection waits for a request: a kept-alive connection left idle this
+    /// long is closed too. Default 10.
+    #[serde(default = "default_header_read_timeout")]
+    #[schemars(range(min = 1))]
+    pub header_read_timeout_seconds: u64,
+    /// How long a client may take to send the whole body of a webhook delivery, in seconds;
+    /// a slower one is answered 408. Default 30.
+    #[serde(default = "default_body_read_timeout")]
+    #[schemars(range(min = 1))]
+    pub body_read_timeout_seconds: u64,
+    /// Bytes of webhook bodies held at once, across all connections. A delivery that cannot
+    /// have its share within two seconds is answered 503 with `Retry-After`. At least
+    /// 26214400 (one delivery of GitHub's largest size). Default 67108864 (64 MiB).
+    #[serde(default = "default_body_bytes_in_flight")]
+    #[schemars(range(min = 26_214_400))]
+    pub max_body_bytes_in_flight: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            max_connections: default_max_connections(),
+            header_read_timeout_seconds: default_header_read_timeout(),
+            body_read_timeout_seconds: default_body_read_timeout(),
+            max_body_bytes_in_flight: default_body_bytes_in_flight(),
+        }
+    }
+}
+
 impl Default for ApplyConfig {
     fn default() -> ApplyConfig {
         ApplyConfig {
@@ -151,6 +195,18 @@ fn default_timeout() -> u64 {
 fn default_parallel_stacks() -> usize {
     8
 }
+fn default_max_connections() -> usize {
+    256
+}
+fn default_header_read_timeout() -> u64 {
+    10
+}
+fn default_body_read_timeout() -> u64 {
+    30
+}
+fn default_body_bytes_in_flight() -> u64 {
+    64 * 1024 * 1024
+}
 
 impl ServerConfig {
     /// Settings from flags alone: a repository and its GitHub name, defaults for the rest.
@@ -177,6 +233,7 @@ impl ServerConfig {
             parallel_environments: default_parallel(),
             apply: ApplyConfig::default(),
             max_in_flight: default_in_flight(),
+            http: HttpConfig::default(),
         }
     }
 
@@ -231,6 +288,31 @@ impl ServerConfig {
         if self.repository.default_branch.trim().is_empty() {
             return Err("repository.default_branch must not be empty".into());
         }
+        self.http.check()
+    }
+}
+
+impl HttpConfig {
+    /// Checks what the types cannot.
+    fn check(&self) -> Result<(), String> {
+        if self.max_connections == 0 {
+            return Err("http.max_connections must be at least 1".into());
+        }
+        if self.header_read_timeout_seconds == 0 {
+            return Err("http.header_read_timeout_seconds must be at least 1".into());
+        }
+        if self.body_read_timeout_seconds == 0 {
+            return Err("http.body_read_timeout_seconds must be at least 1".into());
+        }
+        let least = super::limits::MAX_BODY;
+        if self.max_body_bytes_in_flight < least {
+            return Err(format!(
+                "http.max_body_bytes_in_flight must be at least {least} (one delivery of GitHub's largest size)"
+            ));
+        }
+        if super::limits::BodyBudget::permits_for(self.max_body_bytes_in_flight).is_none() {
+            return Err("http.max_body_bytes_in_flight is too large".into());
+        }
         Ok(())
     }
 }
@@ -260,6 +342,10 @@ mod tests {
         assert_eq!(c.repository.default_branch, "main");
         assert_eq!(c.poll_interval_seconds, 60);
         assert_eq!(c.github.max_comment_parts, 5);
+        assert_eq!(c.http.max_connections, 256);
+        assert_eq!(c.http.header_read_timeout_seconds, 10);
+        assert_eq!(c.http.body_read_timeout_seconds, 30);
+        assert_eq!(c.http.max_body_bytes_in_flight, 64 << 20);
         assert!(c.allows_repository("Octo-Org/Config"));
         assert!(!c.allows_repository("octo-org/other"));
     }
@@ -276,5 +362,35 @@ mod tests {
             "listen: everywhere\nrepository:\n  url: x\ngithub:\n  repository: octo-org/config\n",
         );
         assert!(load(&p).unwrap_err().contains("HOST:PORT"));
+    }
+
+    #[test]
+    fn the_http_limits_are_checked() {
+        let base = "repository:\n  url: /srv/config.git\ngithub:\n  repository: octo-org/config\n";
+        let (_d, p) = write(&format!(
+            "{base}http:\n  max_connections: 8\n  header_read_timeout_seconds: 2\n"
+        ));
+        let c = load(&p).unwrap();
+        assert_eq!(c.http.max_connections, 8);
+        assert_eq!(c.http.header_read_timeout_seconds, 2);
+        assert_eq!(c.http.body_read_timeout_seconds, 30);
+        for (bad, says) in [
+            ("max_connections: 0", "max_connections"),
+            (
+                "header_read_timeout_seconds: 0",
+                "header_read_timeout_seconds",
+            ),
+            ("body_read_timeout_seconds: 0", "body_read_timeout_seconds"),
+            ("max_body_bytes_in_flight: 1048576", "at least 26214400"),
+            (
+                "max_body_bytes_in_flight: 18446744073709551615",
+                "too large",
+            ),
+            ("max_conections: 8", "max_connections"),
+        ] {
+            let (_d, p) = write(&format!("{base}http:\n  {bad}\n"));
+            let e = load(&p).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 }

@@ -23,7 +23,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// A webhook delivery's fate: `accepted`, `duplicate`, `bad_signature`, `ignored`, `bad`.
+    /// A webhook delivery's fate: `accepted`, `duplicate`, `bad_signature`, `ignored`, `bad`;
+    /// refused before its body was read whole: `too_large`, `busy` (no share of the memory
+    /// budget), `timeout`.
     pub fn delivery(&self, outcome: &'static str) {
         *self
             .deliveries

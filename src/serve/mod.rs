@@ -6,12 +6,14 @@
 //! - [`config`]: its settings (`formwork-server.yml`);
 //! - [`mirror`]: the clone, fetched incrementally;
 //! - [`agent`]: the jobs, their queue and their order, reconciliation and claims;
-//! - [`http`]: the webhook endpoint, health, metrics and status;
+//! - [`http`]: the webhook endpoint, health, metrics and status, and the server loop;
+//! - [`limits`]: how webhook bodies are read: size, memory budget, time;
 //! - [`status`] and [`metrics`]: what it shows.
 
 pub mod agent;
 pub mod config;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod mirror;
 pub mod status;
@@ -60,6 +62,7 @@ pub async fn serve(
     let start = |e: String| ServeError::Start(e);
     let config = opts.config;
     config.check().map_err(start)?;
+    limits::give_large_blocks_back();
     let masker = secrets::global();
     if let Some(s) = &opts.webhook_secret {
         masker.add(&String::from_utf8_lossy(s));
@@ -172,15 +175,13 @@ pub async fn serve(
         })
     };
     let app = http::router(agent.clone(), opts.webhook_secret);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    http::serve(listener, app, &agent.config.http, shutdown).await;
     tracing::info!("shutting down: no new work; waiting for running applies");
     poller.abort();
     pruner.abort();
     agent.shutdown(opts.grace).await;
     queue.abort();
-    served.map_err(|e| start(format!("the HTTP server failed: {e}")))
+    Ok(())
 }
 
 /// Plans the open pull requests without a plan of their head; whether that was done.
