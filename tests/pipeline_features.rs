@@ -29,17 +29,14 @@ Outputs:
 "#;
 
 fn repo(pipeline: &str, env_name: &str, env_extra: &str) -> Repo {
-    let r = Repo::new();
-    r.write("README.md", "config\n");
-    r.commit("empty");
-    r.write("pipelines/sys/pipeline.yml", pipeline);
-    r.write("pipelines/sys/templates/param.yml", PARAM_TEMPLATE);
-    r.write(
-        &format!("environments/{env_name}/environment.yml"),
-        &format!("pipeline: sys\naccount: \"123456789012\"\nregion: us-east-1\n{env_extra}"),
-    );
-    r.commit("config");
-    r
+    Repo::one_pipeline(
+        "sys",
+        pipeline,
+        &[("param.yml", PARAM_TEMPLATE)],
+        env_name,
+        "us-east-1",
+        env_extra,
+    )
 }
 
 fn graph(r: &Repo, env: &str) -> Value {

@@ -89,16 +89,14 @@ Outputs:
 
 /// A config repository with the `svc` pipeline and one environment named `env`, committed.
 fn svc(env: &str, extra_env: &str) -> Repo {
-    let r = Repo::new();
-    r.write("pipelines/svc/pipeline.yml", PIPELINE);
-    r.write("pipelines/svc/templates/net.yml", NET);
-    r.write("pipelines/svc/templates/app.yml", APP);
-    r.write(
-        &format!("environments/{env}/environment.yml"),
-        &format!("pipeline: svc\naccount: \"123456789012\"\nregion: {REGION}\n{extra_env}"),
-    );
-    r.commit("svc");
-    r
+    Repo::one_pipeline(
+        "svc",
+        PIPELINE,
+        &[("net.yml", NET), ("app.yml", APP)],
+        env,
+        REGION,
+        extra_env,
+    )
 }
 
 fn put_secret(env: &str, value: &str) {

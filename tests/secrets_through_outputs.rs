@@ -129,18 +129,14 @@ fn a_secret_passed_on_through_outputs_is_masked_everywhere() {
         &format!("/vault/{env}/password"),
         &password,
     );
-    let r = Repo::new();
-    r.write("README.md", "config\n");
-    r.commit("empty");
-    r.write("pipelines/vault/pipeline.yml", PIPELINE);
-    r.write("pipelines/vault/templates/db.yml", DB);
-    r.write("pipelines/vault/templates/app.yml", APP);
-    r.write("pipelines/vault/templates/report.yml", REPORT);
-    r.write(
-        &format!("environments/{env}/environment.yml"),
-        &format!("pipeline: vault\naccount: \"123456789012\"\nregion: {REGION}\n"),
+    let r = Repo::one_pipeline(
+        "vault",
+        PIPELINE,
+        &[("db.yml", DB), ("app.yml", APP), ("report.yml", REPORT)],
+        &env,
+        REGION,
+        "",
     );
-    r.commit("vault");
 
     // From nothing: db is created first, then app and report are planned with its outputs.
     let plan = run(&r, &["plan", "--env", &env, "--output", "json"]);

@@ -142,6 +142,33 @@ impl Repo {
         r
     }
 
+    /// A repository whose first commit is empty (see [`Repo::empty_first`]) and whose second
+    /// holds pipeline `pipeline` (its `pipeline.yml` and `templates`, by file name) and one
+    /// environment `env` of it in account 123456789012 and `region`, with `env_extra` appended
+    /// to its `environment.yml`.
+    pub fn one_pipeline(
+        pipeline: &str,
+        pipeline_yml: &str,
+        templates: &[(&str, &str)],
+        env: &str,
+        region: &str,
+        env_extra: &str,
+    ) -> Repo {
+        let r = Repo::empty_first();
+        r.write(&format!("pipelines/{pipeline}/pipeline.yml"), pipeline_yml);
+        for (name, text) in templates {
+            r.write(&format!("pipelines/{pipeline}/templates/{name}"), text);
+        }
+        r.write(
+            &format!("environments/{env}/environment.yml"),
+            &format!(
+                "pipeline: {pipeline}\naccount: \"123456789012\"\nregion: {region}\n{env_extra}"
+            ),
+        );
+        r.commit(pipeline);
+        r
+    }
+
     /// Stages everything (including deletions) and commits on the current branch.
     pub fn commit(&self, message: &str) -> String {
         let mut index = self.git.index().unwrap();
