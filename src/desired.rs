@@ -9,10 +9,10 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use crate::config::Capability;
 use crate::config::expr::{Expr, Reference, Segment};
 use crate::diag::Loc;
 use crate::graph::Graph;
+use crate::template::Capability;
 use crate::template::Template;
 
 /// Shown instead of secret values.

@@ -29,6 +29,7 @@ pub mod graph;
 pub mod plan;
 pub mod render;
 pub mod schema;
+pub mod secrets;
 pub mod serve;
 pub mod source;
 pub mod store;

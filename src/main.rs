@@ -232,7 +232,7 @@ impl std::io::Write for ScrubbingWriter {
 impl Drop for ScrubbingWriter {
     fn drop(&mut self) {
         let text = String::from_utf8_lossy(&self.0);
-        let clean = formwork::plan::secrets::global().scrub(&text);
+        let clean = formwork::secrets::global().scrub(&text);
         let _ = std::io::Write::write_all(&mut std::io::stderr(), clean.as_bytes());
     }
 }

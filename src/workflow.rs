@@ -138,7 +138,7 @@ impl PlanRequests {
     pub async fn plan(
         self,
         aws: &crate::aws::Aws,
-        masker: std::sync::Arc<crate::plan::secrets::Masker>,
+        masker: std::sync::Arc<crate::secrets::Masker>,
         origin: String,
         progress: std::sync::Arc<dyn live::Progress>,
     ) -> Result<crate::plan::model::Plan, live::PlanError> {

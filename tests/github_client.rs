@@ -16,7 +16,7 @@ use formwork::github::client::{
     StatusState,
 };
 use formwork::github::sticky::{self, Kind, Sticky};
-use formwork::plan::secrets::Masker;
+use formwork::secrets::Masker;
 
 const TOKEN: &str = "ghp_testtoken0123456789abcdefghij";
 

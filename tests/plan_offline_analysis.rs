@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use formwork::plan::diff::resource_changes;
 use formwork::plan::model::{
     Replacement, RequiresRecreation, ResourceAction, SecurityChangeKind, SecurityKind,
 };
-use formwork::plan::security::security_changes;
-use formwork::plan::template_diff::{normalised, template_diff};
 use formwork::template::Template;
+use formwork::template::diff::resource_changes;
+use formwork::template::security::security_changes;
+use formwork::template::text_diff::{normalised, template_diff};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

@@ -10,7 +10,7 @@ use common::fake_aws::{FakeAws, fixture};
 use formwork::aws::{Cfn, Limit};
 use formwork::plan::live::merge_changes;
 use formwork::plan::model::{Replacement, ReplacementSource, RequiresRecreation, ResourceAction};
-use formwork::plan::secrets::Masker;
+use formwork::secrets::Masker;
 
 fn cfn_client(url: &str) -> Cfn {
     let conf = aws_sdk_cloudformation::Config::builder()

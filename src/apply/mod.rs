@@ -37,7 +37,7 @@ use crate::aws::{Aws, AwsError, Session};
 use crate::desired::DesiredEnvironment;
 use crate::plan::live::{self, Planner, Quiet};
 use crate::plan::model::{Action, Plan, Replacement, ResourceAction, UnitPlan};
-use crate::plan::secrets::Masker;
+use crate::secrets::Masker;
 use crate::store::{
     Deployed, Lock, LockError, Run, RunStatus, Store, StoreError, UnitResult, UnitState, now,
 };

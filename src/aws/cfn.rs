@@ -11,7 +11,7 @@ use aws_sdk_cloudformation::types::{
 use aws_smithy_types::date_time::Format;
 
 use super::{AwsError, Limit};
-use crate::config::Capability;
+use crate::template::Capability;
 
 const SERVICE: &str = "CloudFormation";
 

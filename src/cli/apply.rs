@@ -15,8 +15,8 @@ use formwork::git;
 use formwork::github::flow;
 use formwork::plan::model::Plan;
 use formwork::plan::model::UnitPlan;
-use formwork::plan::secrets;
 use formwork::render::apply_text;
+use formwork::secrets;
 use formwork::store::{Store, UnitState};
 use formwork::workflow::{Selection, WorkflowError, desired_at};
 

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use clap::ValueEnum;
+use clap::builder::TypedValueParser;
 
 use formwork::github::client::{Auth, DEFAULT_API_URL, GitHub, RepoName, Retry, Settings};
 use formwork::github::report::{ReportMode, Reporting};
-use formwork::plan::secrets::Masker;
+use formwork::secrets::Masker;
 
 /// Flags of the GitHub reporting; each has an environment variable (those GitHub Actions sets
 /// are read as they are).
@@ -22,7 +22,13 @@ pub struct GitHubArgs {
     #[arg(long, env = "GITHUB_API_URL", default_value = DEFAULT_API_URL)]
     github_api_url: String,
     /// How the outcome is shown on the commit.
-    #[arg(long, env = "FORMWORK_GITHUB_REPORT", value_enum, default_value_t = ReportMode::Status)]
+    #[arg(
+        long,
+        env = "FORMWORK_GITHUB_REPORT",
+        default_value = "status",
+        value_parser = clap::builder::PossibleValuesParser::new(ReportMode::NAMES)
+            .try_map(|s| s.parse::<ReportMode>()),
+    )]
     github_report: ReportMode,
     /// Most comments one plan may take; the rest goes to the job log (and the check run).
     #[arg(long, env = "FORMWORK_GITHUB_MAX_PARTS", default_value_t = 5)]
@@ -39,10 +45,7 @@ impl GitHubArgs {
             "--github-api-url".to_string(),
             self.github_api_url.clone(),
             "--github-report".to_string(),
-            self.github_report
-                .to_possible_value()
-                .map(|v| v.get_name().to_string())
-                .unwrap_or_default(),
+            self.github_report.name().to_string(),
             "--github-max-parts".to_string(),
             self.github_max_parts.to_string(),
         ];
@@ -74,7 +77,7 @@ impl GitHubArgs {
             let r = formwork::git::open(repo)?;
             formwork::git::config_prefix(&r, repo)
         };
-        let masker = formwork::plan::secrets::global();
+        let masker = formwork::secrets::global();
         Ok(formwork::github::flow::Context {
             repo: repo.to_path_buf(),
             prefix,

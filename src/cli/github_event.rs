@@ -20,7 +20,7 @@ use formwork::github::commands::{self, Command, Parsed};
 use formwork::github::webhook::{
     self, Event, IssueCommentEvent, PullRequestAction, PullRequestEvent, PushEvent,
 };
-use formwork::plan::secrets;
+use formwork::secrets;
 use formwork::store::{Store, now};
 use formwork::workflow;
 

@@ -13,8 +13,8 @@ use formwork::git;
 use formwork::github::flow;
 use formwork::plan::live::{Progress, Quiet};
 use formwork::plan::model::{Action, Plan};
-use formwork::plan::secrets;
 use formwork::render::{plan_markdown, plan_text};
+use formwork::secrets;
 use formwork::store::Store;
 use formwork::workflow::{PlanRequests, Selection, WorkflowError, offline_plan, plan_requests};
 

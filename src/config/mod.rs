@@ -16,8 +16,8 @@ pub use load::{
     ParseCache, Pipeline, StackTemplate, is_url,
 };
 pub use model::{
-    Capability, Defaults, EnvironmentFile, GateDef, InstanceDef, ParamValue, PipelineFile,
-    StackDef, StackOverride, VarDecl,
+    Defaults, EnvironmentFile, GateDef, InstanceDef, ParamValue, PipelineFile, StackDef,
+    StackOverride, VarDecl,
 };
 pub use resolve::{check_pipeline, resolve_environment};
 

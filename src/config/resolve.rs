@@ -10,13 +10,14 @@ use regex::Regex;
 
 use super::expr::{self, EnvFact, Expr, Reference};
 use super::load::{Environment, Pipeline, StackTemplate};
-use super::model::{Capability, ParamValue, StackDef};
+use super::model::{ParamValue, StackDef};
 use crate::desired::{
     Dependency, DependencyKind, DesiredEnvironment, ParamSetting, TemplateRef, Unit,
 };
 use crate::diag::{Diagnostic, Diagnostics, Loc, Pos, Span};
 use crate::graph::Graph;
 use crate::suggest;
+use crate::template::Capability;
 use crate::template::{MAX_TEMPLATE_BODY_BYTES, ParamCheck, Template, check_value};
 use crate::yaml::Spanned;
 

@@ -19,8 +19,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::plan::secrets::Masker;
 use crate::render::markdown::clip;
+use crate::secrets::Masker;
 
 /// Every endpoint formwork calls, as `(METHOD, PATH)` in GitHub's OpenAPI description. The
 /// contract tests serve exactly these (tools/github/endpoints.txt must list the same).

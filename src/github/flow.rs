@@ -17,7 +17,7 @@ use crate::diag::Color;
 use crate::git::{self, Revision};
 use crate::plan::live::Progress;
 use crate::plan::model::Plan;
-use crate::plan::secrets::Masker;
+use crate::secrets::Masker;
 use crate::store::{AnyStore, Store, StoreError};
 use crate::workflow::{self, PlanRequests, Selection, WorkflowError};
 

@@ -24,17 +24,7 @@ use crate::render::plan_text::summary_sentence;
 use crate::store::UnitState;
 
 /// How a job's outcome is shown on the commit.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReportMode {
     /// A commit status (`formwork/plan`, `formwork/apply`): works with any token that may
@@ -46,6 +36,36 @@ pub enum ReportMode {
     CheckRun,
     /// Comments only.
     None,
+}
+
+impl ReportMode {
+    /// Every mode, by the name settings and flags use.
+    pub const NAMES: [&'static str; 3] = ["status", "check-run", "none"];
+
+    /// The name settings and flags use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportMode::Status => "status",
+            ReportMode::CheckRun => "check-run",
+            ReportMode::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for ReportMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ReportMode, String> {
+        match s {
+            "status" => Ok(ReportMode::Status),
+            "check-run" => Ok(ReportMode::CheckRun),
+            "none" => Ok(ReportMode::None),
+            other => Err(format!(
+                "`{other}` is not a report mode: {}",
+                ReportMode::NAMES.join(", ")
+            )),
+        }
+    }
 }
 
 /// Settings of the reporting.

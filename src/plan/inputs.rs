@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
 use super::model::{Action, Input, InputState, UnitPlan};
-use super::secrets::{Masker, Value};
 use crate::aws::Cfn;
 use crate::aws::cfn::StackInfo;
 use crate::aws::ssm::SsmValues;
 use crate::config::expr::{Reference, Segment};
 use crate::desired::{DesiredEnvironment, Unit};
+use crate::secrets::{Masker, Value};
 
 /// A stack as described (`None`: it does not exist), or why it could not be.
 type Described = Result<Option<StackInfo>, String>;
@@ -101,7 +101,7 @@ pub fn ssm_names(unit: &Unit) -> Vec<String> {
     out
 }
 
-/// What tells secret outputs from others (see [`super::secrets`]).
+/// What tells secret outputs from others (see [`crate::secrets`]).
 pub struct Taint<'a> {
     /// The outputs the config and templates make secret, by stack key.
     pub outputs: &'a BTreeMap<String, BTreeSet<String>>,

@@ -19,8 +19,6 @@ use futures::future::{BoxFuture, Shared, join_all};
 
 use super::inputs::{self, Resolved, StackCache};
 use super::model::*;
-use super::secrets::{Masker, Value};
-use super::{diff, security, template_diff};
 use crate::aws::cfn::{
     ChangeSetRequest, ChangeSetSummary, ResourceChangeInfo, StackInfo, TemplateSource,
 };
@@ -28,7 +26,9 @@ use crate::aws::s3::S3 as S3Client;
 use crate::aws::ssm::SsmValues;
 use crate::aws::{Aws, AwsError, Session};
 use crate::desired::{DependencyKind, DesiredEnvironment, TemplateRef, Unit};
+use crate::secrets::{Masker, Value};
 use crate::template::{MAX_TEMPLATE_BODY_BYTES, Template, sha256_hex};
+use crate::template::{diff, security, text_diff};
 
 /// Prefix of the names of change sets formwork creates.
 pub const CHANGE_SET_PREFIX: &str = "formwork-";
@@ -221,7 +221,7 @@ impl Planner {
             }
         }
         Ok(Planner {
-            secret_outputs: super::secrets::secret_outputs(&env),
+            secret_outputs: crate::secrets::secret_outputs(&env),
             env,
             session,
             stacks: StackCache::default(),
@@ -608,7 +608,7 @@ pub fn stack_tags(env: &DesiredEnvironment, unit: &Unit, commit: &str) -> Vec<(S
 fn commit_tag_is_safe(unit: &Unit) -> bool {
     unit.template.parsed().is_some_and(|t| {
         t.resources.values().all(|r| {
-            super::replacement::requires_recreation(&r.type_, "Tags")
+            crate::template::replacement::requires_recreation(&r.type_, "Tags")
                 != Some(RequiresRecreation::Always)
         })
     })
@@ -875,9 +875,8 @@ fn analyse(
     // A new stack's template is in the change under review already; the resource list says
     // what it creates.
     if !create {
-        up.template_diff =
-            template_diff::template_diff(deployed, Some(d), ctx.options.diff_context)
-                .map(|t| ctx.masker.scrub(&t));
+        up.template_diff = text_diff::template_diff(deployed, Some(d), ctx.options.diff_context)
+            .map(|t| ctx.masker.scrub(&t));
     }
     let changed: Vec<String> = up.parameters.iter().map(|p| p.name.clone()).collect();
     let offline = diff::resource_changes(deployed, Some(d), &changed);

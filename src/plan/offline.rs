@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use super::diff;
 use super::live::{now_rfc3339, plan_id};
 use super::model::*;
-use super::security;
-use super::template_diff;
 use crate::affected::{Change, Comparison};
 use crate::config::expr::Reference;
 use crate::desired::{DesiredEnvironment, Unit};
+use crate::template::diff;
+use crate::template::security;
+use crate::template::text_diff;
 
 /// Plans the affected stacks of a comparison, optionally only those of some environments.
 pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usize) -> Plan {
@@ -74,7 +74,7 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                         .map(|at| security::security_changes(bt, Some(at)))
                         .unwrap_or_default(),
                     template_diff: at
-                        .and_then(|at| template_diff::template_diff(bt, Some(at), diff_context)),
+                        .and_then(|at| text_diff::template_diff(bt, Some(at), diff_context)),
                     parameters,
                     inputs: inputs(n, after, &report.units),
                     ..blank(n, row.reasons.clone())

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::plan::secrets::Masker;
+use crate::secrets::Masker;
 
 /// What a fetch found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

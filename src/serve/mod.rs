@@ -27,7 +27,7 @@ use crate::aws::Aws;
 use crate::github::client::{Auth, DEFAULT_API_URL, GitHub, RepoName, Retry, Settings};
 use crate::github::flow::Context;
 use crate::github::report::Reporting;
-use crate::plan::secrets;
+use crate::secrets;
 use crate::store::Store;
 
 pub use config::ServerConfig;

@@ -1,13 +1,33 @@
-//! The CloudFormation template model: parsing JSON or YAML templates (short tags kept as the
-//! intrinsic functions they stand for), the declarations formwork checks configs against
-//! (Parameters, Outputs, Resources), the capabilities a template needs, and a canonical digest.
+//! All of formwork's CloudFormation knowledge about templates: parsing JSON or YAML templates
+//! (short tags kept as the intrinsic functions they stand for), the declarations formwork
+//! checks configs against (Parameters, Outputs, Resources), the capabilities a template needs,
+//! a canonical digest; and, in its submodules, what two versions of a template differ in:
+//!
+//! - [`intrinsics`]: the intrinsic functions and their short tags;
+//! - [`refs`]: what a value refers to (`Ref`, `Fn::GetAtt`, `Fn::Sub` variables, conditions);
+//! - [`change`]: the vocabulary of changes (resource actions, replacement, details, security
+//!   items), shared with plans;
+//! - [`diff`]: resource-level changes between two versions;
+//! - [`replacement`]: whether changing a property replaces a resource (registry schemas);
+//! - [`security`]: IAM and network items that appear or go away;
+//! - [`text_diff`]: a normalised rendering and the unified diff shown to reviewers;
+//! - [`capability`]: CloudFormation's capabilities.
 //!
 //! The template's bytes are what CloudFormation receives; this model is only how formwork reads
 //! them.
 
+pub mod capability;
+pub mod change;
+pub mod diff;
+pub mod intrinsics;
 mod params;
 pub mod refs;
+pub mod replacement;
+pub mod security;
+pub mod text_diff;
 mod value;
+
+pub use capability::Capability;
 
 pub use params::{ParamCheck, check_value};
 pub use value::{canonical_json, check_tags, sha256_hex, to_value};
@@ -18,7 +38,6 @@ use std::sync::{Arc, OnceLock};
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::config::Capability;
 use crate::diag::{Diagnostic, Loc, Span};
 use crate::yaml::{self, Kind, Node};
 

@@ -16,28 +16,6 @@ pub struct TagError {
     pub span: Span,
 }
 
-/// The intrinsic functions that have a short tag form, by tag name (without `!`).
-const FN_TAGS: &[&str] = &[
-    "And",
-    "Base64",
-    "Cidr",
-    "Equals",
-    "FindInMap",
-    "ForEach",
-    "GetAZs",
-    "If",
-    "ImportValue",
-    "Join",
-    "Length",
-    "Not",
-    "Or",
-    "Select",
-    "Split",
-    "Sub",
-    "ToJsonString",
-    "Transform",
-];
-
 /// What a tag makes of the node it stands on.
 enum Intrinsic {
     /// No tag, or a YAML core tag (`!!str`): the node as it is.
@@ -47,28 +25,6 @@ enum Intrinsic {
     /// `!GetAtt A.B` → `{"Fn::GetAtt": ["A", "B"]}`.
     GetAtt,
 }
-
-/// Long names of the tags in [`FN_TAGS`], in the same order.
-const FN_KEYS: &[&str] = &[
-    "Fn::And",
-    "Fn::Base64",
-    "Fn::Cidr",
-    "Fn::Equals",
-    "Fn::FindInMap",
-    "Fn::ForEach",
-    "Fn::GetAZs",
-    "Fn::If",
-    "Fn::ImportValue",
-    "Fn::Join",
-    "Fn::Length",
-    "Fn::Not",
-    "Fn::Or",
-    "Fn::Select",
-    "Fn::Split",
-    "Fn::Sub",
-    "Fn::ToJsonString",
-    "Fn::Transform",
-];
 
 fn intrinsic(node: &Node) -> Result<Intrinsic, TagError> {
     let Some(tag) = node.tag.as_deref() else {
@@ -95,18 +51,12 @@ fn intrinsic(node: &Node) -> Result<Intrinsic, TagError> {
             }
             Ok(Intrinsic::GetAtt)
         }
-        n => match FN_TAGS.iter().position(|t| *t == n) {
-            Some(i) => Ok(Intrinsic::Wrap(FN_KEYS[i])),
+        n => match super::intrinsics::long_name(n) {
+            Some(long) => Ok(Intrinsic::Wrap(long)),
             None => {
-                let hint = crate::suggest::nearest(
-                    n,
-                    FN_TAGS
-                        .iter()
-                        .copied()
-                        .chain(["Ref", "Condition", "GetAtt"]),
-                )
-                .map(|s| format!(" (did you mean `!{s}`?)"))
-                .unwrap_or_default();
+                let hint = crate::suggest::nearest(n, super::intrinsics::all_short_names())
+                    .map(|s| format!(" (did you mean `!{s}`?)"))
+                    .unwrap_or_default();
                 Err(TagError {
                     message: format!("unknown CloudFormation tag `{tag}`{hint}"),
                     span: node.span,

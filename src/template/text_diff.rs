@@ -29,8 +29,8 @@
 use serde_json::{Map, Value};
 use similar::TextDiff;
 
-use crate::plan::diff::MASK;
 use crate::template::Template;
+use crate::template::diff::MASK;
 
 /// Labels of the two sides in the diff header.
 const OLD_LABEL: &str = "deployed";
@@ -131,29 +131,6 @@ const RESOURCE_ORDER: &[&str] = &[
 
 const PARAMETER_ORDER: &[&str] = &["Type"];
 
-/// Intrinsic functions written with a short tag, by long name without `Fn::`.
-const SHORT_TAGS: &[&str] = &[
-    "And",
-    "Base64",
-    "Cidr",
-    "Equals",
-    "FindInMap",
-    "ForEach",
-    "GetAZs",
-    "GetAtt",
-    "If",
-    "ImportValue",
-    "Join",
-    "Length",
-    "Not",
-    "Or",
-    "Select",
-    "Split",
-    "Sub",
-    "ToJsonString",
-    "Transform",
-];
-
 fn ordered_keys(m: &Map<String, Value>, ctx: Context) -> Vec<&String> {
     let first: &[&str] = match ctx {
         Context::Root => ROOT_ORDER,
@@ -188,14 +165,12 @@ fn tagged(v: &Value) -> Option<(String, &Value)> {
     if k == "Ref" {
         return Some(("!Ref".to_string(), arg));
     }
-    let name = k.strip_prefix("Fn::")?;
+    let name = super::intrinsics::short_name(k)?;
     if name == "GetAtt" && !arg.is_array() {
         // `!GetAtt A.B` reads back as a list; a string argument stays a mapping.
         return None;
     }
-    SHORT_TAGS
-        .contains(&name)
-        .then(|| (format!("!{name}"), arg))
+    Some((format!("!{name}"), arg))
 }
 
 /// A value written on the line of its key or dash, when it fits there.

@@ -57,7 +57,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::plan::model::{SecurityChange, SecurityChangeKind, SecurityKind};
+use super::change::{SecurityChange, SecurityChangeKind, SecurityKind};
 use crate::template::{Template, canonical_json};
 
 /// AWS managed policies that grant (nearly) everything or control over IAM.
@@ -397,7 +397,7 @@ fn list(v: &Value) -> Vec<String> {
 /// Principals as `*` or `Type:value`.
 fn principals(v: &Value) -> Vec<String> {
     let mut out = match v {
-        Value::Object(m) if !crate::plan::diff::is_intrinsic(v) => m
+        Value::Object(m) if !super::intrinsics::is_call(v) => m
             .iter()
             .flat_map(|(t, vals)| list(vals).into_iter().map(move |x| format!("{t}:{x}")))
             .collect(),
@@ -460,17 +460,14 @@ fn statement(s: &Value, kind: SecurityKind, prefix: &str) -> Item {
 
 /// A statement's condition: `Operator key=value|value; …`, operators and keys sorted.
 fn condition(c: &Value) -> String {
-    let Some(ops) = c
-        .as_object()
-        .filter(|_| !crate::plan::diff::is_intrinsic(c))
-    else {
+    let Some(ops) = c.as_object().filter(|_| !super::intrinsics::is_call(c)) else {
         return render(c);
     };
     let mut parts: Vec<String> = Vec::new();
     for (op, tests) in ops {
         match tests
             .as_object()
-            .filter(|_| !crate::plan::diff::is_intrinsic(tests))
+            .filter(|_| !super::intrinsics::is_call(tests))
         {
             Some(tests) => {
                 let mut keys: Vec<String> = tests

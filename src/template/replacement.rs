@@ -29,7 +29,7 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-use crate::plan::model::{Replacement, RequiresRecreation};
+use super::change::{Replacement, RequiresRecreation};
 
 /// Where the replacement data comes from, for display next to predictions.
 pub const SOURCE: &str = "cfn-lint 1.58.0 (PyPI), CloudFormation registry schemas for us-east-1";

@@ -14,7 +14,7 @@
 //!   the change amounts to (deleting and adding it under another logical id, or in two updates).
 //!   All its property details then require recreation.
 //! - `Properties`, compared deeply. Each changed value, added key or removed key is a detail
-//!   named by its property path (`CidrBlock`, `Tags[0].Value`, see [`crate::plan::replacement`]
+//!   named by its property path (`CidrBlock`, `Tags[0].Value`, see [`crate::template::replacement`]
 //!   for the form). Intrinsic functions (`{"Ref": …}`, `{"Fn::…": …}`) are compared as whole
 //!   values, not looked into. Lists are aligned by content first, so inserting one element
 //!   reports one added element, not a change of every later one: added and changed elements
@@ -65,12 +65,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::{Map, Value};
 use similar::{Algorithm, DiffTag, capture_diff_slices};
 
-use crate::plan::model::{
+use crate::template::change::{
     ChangeDetail, Replacement, ReplacementSource, RequiresRecreation, ResourceAction,
     ResourceChange,
 };
-use crate::plan::replacement;
 use crate::template::refs::{Reference, references};
+use crate::template::replacement;
 use crate::template::{Template, canonical_json};
 
 /// How a value that refers to a secret is shown.
@@ -391,18 +391,6 @@ impl Leaf<'_> {
     }
 }
 
-/// Whether a value is an intrinsic function call: an object with the single key `Ref` or
-/// `Fn::…`.
-pub(crate) fn is_intrinsic(v: &Value) -> bool {
-    match v.as_object() {
-        Some(m) if m.len() == 1 => {
-            let k = m.keys().next().expect("one key");
-            k == "Ref" || k.starts_with("Fn::")
-        }
-        _ => false,
-    }
-}
-
 /// The path of member `key` of the value at `parent`.
 pub(crate) fn member_path(parent: &str, key: &str) -> String {
     if key.is_empty() || key.contains(['.', '[', ']', '"']) {
@@ -423,7 +411,8 @@ fn diff_values<'a>(
 ) {
     match (a, b) {
         (Some(Value::Object(x)), Some(Value::Object(y)))
-            if !is_intrinsic(a.unwrap()) && !is_intrinsic(b.unwrap()) =>
+            if !super::intrinsics::is_call(a.unwrap())
+                && !super::intrinsics::is_call(b.unwrap()) =>
         {
             let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
             for k in keys {
@@ -490,7 +479,7 @@ fn refers_to_any(v: &Value, names: &BTreeSet<&str>) -> bool {
 /// Where in a property tree references sit: the property path of each intrinsic function call
 /// (the outermost one) with the references inside it.
 fn reference_sites(v: &Value, path: String, out: &mut Vec<(String, Vec<Reference>)>) {
-    if is_intrinsic(v) {
+    if super::intrinsics::is_call(v) {
         let mut refs = Vec::new();
         references(v, &mut refs);
         if !refs.is_empty() {
