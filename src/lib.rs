@@ -26,6 +26,7 @@ pub mod diag;
 pub mod git;
 pub mod github;
 pub mod graph;
+pub mod lease;
 pub mod plan;
 pub mod render;
 pub mod schema;

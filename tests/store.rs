@@ -11,6 +11,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::aws::{moto, unique};
+use formwork::lease::{self, Subject};
 use formwork::plan::model::{EnvironmentPlan, PLAN_JSON_VERSION, Plan, RevisionInfo, UnitPlan};
 use formwork::store::dynamo::DynamoStore;
 use formwork::store::sqlite::{SCHEMA_VERSION, SqliteStore};
@@ -579,6 +580,112 @@ async fn lock_races_have_one_winner<S: Store + 'static>(s: Arc<S>) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Leases (formwork::lease) over each store
+
+/// A held lease is renewed while its work runs, so others are refused past its first term; when
+/// it is forced open the work is told, and releasing it then leaves the new holder alone.
+async fn leases_are_renewed_and_their_loss_is_signalled<S: Store + 'static>(s: Arc<S>) {
+    let subject = Subject::Work("prod".into());
+    let term = Duration::from_secs(1);
+    let held = lease::hold(s.clone(), subject.clone(), "replica-a", "reconciling", term)
+        .await
+        .unwrap();
+    let first = s.lock(&subject.key()).await.unwrap().unwrap();
+    assert_eq!(first.owner, "replica-a");
+    tokio::time::sleep(3 * term).await;
+    let later = s.lock(&subject.key()).await.unwrap().unwrap();
+    assert!(
+        later.lease_expires_at > first.lease_expires_at,
+        "renewed: {first:?} then {later:?}"
+    );
+    assert!(!held.is_lost());
+    let refused = lease::take(s.as_ref(), &subject, "replica-b", "reconciling", term).await;
+    assert!(
+        matches!(&refused, Err(LockError::Held(l)) if l.owner == "replica-a"),
+        "{refused:?}"
+    );
+
+    // Forced open: the next renewal finds it gone, and the work's signal fires.
+    let mut signal = held.signal();
+    lease::force_release(s.as_ref(), &subject, "carol", "stuck")
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), signal.lost())
+        .await
+        .expect("the loss is signalled");
+    assert!(held.is_lost());
+    let b = lease::take(s.as_ref(), &subject, "replica-b", "reconciling", LEASE)
+        .await
+        .unwrap();
+    held.release(s.as_ref()).await.unwrap();
+    assert_eq!(s.lock(&subject.key()).await.unwrap(), Some(b));
+
+    // Released in good order, a lease is free at once.
+    let other = Subject::Apply("staging".into());
+    let held = lease::hold(s.clone(), other.clone(), "alice", "apply", LEASE)
+        .await
+        .unwrap();
+    held.release(s.as_ref()).await.unwrap();
+    assert_eq!(lease::holder(s.as_ref(), &other).await.unwrap(), None);
+}
+
+/// A pull request's claim is renewed by that pull request and refused to others, released only
+/// by its owner (or forced, recorded), and a hold of a process of this machine that is gone is
+/// taken over at once, recorded too.
+async fn claims_and_takeovers<S: Store + 'static>(s: Arc<S>) {
+    let claim = Subject::Claim("prod".into());
+    let (one, two) = (lease::pull_request_owner(1), lease::pull_request_owner(2));
+    let a = lease::take_or_renew(s.as_ref(), &claim, &one, "planned", LEASE)
+        .await
+        .unwrap();
+    let again = lease::take_or_renew(s.as_ref(), &claim, &one, "planned", LEASE * 2)
+        .await
+        .unwrap();
+    assert_eq!(again.token, a.token, "renewed, not taken anew");
+    assert!(again.lease_expires_at > a.lease_expires_at);
+    let refused = lease::take_or_renew(s.as_ref(), &claim, &two, "planned", LEASE).await;
+    assert!(
+        matches!(&refused, Err(LockError::Held(l)) if l.owner == "pull request #1"),
+        "{refused:?}"
+    );
+    assert!(
+        !lease::release_if_owner(s.as_ref(), &claim, &two)
+            .await
+            .unwrap()
+    );
+    assert!(
+        lease::release_if_owner(s.as_ref(), &claim, &one)
+            .await
+            .unwrap()
+    );
+    lease::take(s.as_ref(), &claim, &two, "planned", LEASE)
+        .await
+        .unwrap();
+    let forced = lease::force_release(s.as_ref(), &claim, "@octocat (GitHub)", "unlock")
+        .await
+        .unwrap();
+    assert_eq!(forced.map(|l| l.owner), Some(two));
+
+    let me = lease::process_owner();
+    let gone = me.replace(&format!("(pid {})", std::process::id()), "(pid 4294967295)");
+    let apply = Subject::Apply("qa".into());
+    lease::take(s.as_ref(), &apply, &gone, "apply of plan P", LEASE)
+        .await
+        .unwrap();
+    let taken = lease::take(s.as_ref(), &apply, &me, "apply of plan Q", LEASE)
+        .await
+        .unwrap();
+    assert_eq!(taken.owner, me);
+    let events = s.events(Some("qa"), 10).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "unlock" && e.detail.contains("is no longer running")),
+        "{events:?}"
+    );
+}
+
 /// One test per scenario and store.
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -636,6 +743,8 @@ suite!(
     runs_units_and_listings,
     deployed_set_and_get,
     lock_races_have_one_winner,
+    leases_are_renewed_and_their_loss_is_signalled,
+    claims_and_takeovers,
 );
 
 // ---------------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ pub mod wait;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -35,11 +34,12 @@ use tokio::sync::Semaphore;
 use crate::aws::cfn::StackEvent;
 use crate::aws::{Aws, AwsError, Session};
 use crate::desired::DesiredEnvironment;
+use crate::lease::{self, LossSignal, Subject};
 use crate::plan::live::{self, Planner, Quiet};
 use crate::plan::model::{Action, Plan, Replacement, ResourceAction, UnitPlan};
 use crate::secrets::Masker;
 use crate::store::{
-    Deployed, Lock, LockError, Run, RunStatus, Store, StoreError, UnitResult, UnitState, now,
+    Deployed, LockError, Run, RunStatus, Store, StoreError, UnitResult, UnitState, now,
 };
 
 /// The SSM parameter that names the commit an environment runs.
@@ -76,47 +76,14 @@ impl Default for Options {
             assume_yes: false,
             stack_timeout: Duration::from_secs(3600),
             parallel: 8,
-            owner: default_owner(),
+            owner: crate::lease::process_owner(),
             lease: Duration::from_secs(120),
         }
     }
 }
 
-/// This machine's name.
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
 /// The kind of store event that passes a gate (its name in `detail`).
 pub const GATE_EVENT: &str = "gate";
-
-/// `user@host (pid N)`.
-pub fn default_owner() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("{user}@{} (pid {})", hostname(), std::process::id())
-}
-
-/// Whether a lock owner written by [`default_owner`] names a process of this machine that no
-/// longer runs. Only answered where the process table can be read (`/proc`); elsewhere, and for
-/// other owners, `false`: the lock is then recovered when its lease runs out.
-pub fn holder_is_gone(owner: &str) -> bool {
-    let Some((who, pid)) = owner.rsplit_once(" (pid ") else {
-        return false;
-    };
-    let Ok(pid) = pid.trim_end_matches(')').parse::<u32>() else {
-        return false;
-    };
-    let Some((_, host)) = who.split_once('@') else {
-        return false;
-    };
-    host == hostname()
-        && std::path::Path::new("/proc/self").exists()
-        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
 
 /// What to apply.
 pub struct Request {
@@ -237,46 +204,14 @@ pub async fn apply<S: Store + 'static>(
     let session = aws.session(&req.desired.target()).await?;
 
     let reason = format!("apply of plan {}", req.plan.id);
-    let lock = match store
-        .try_lock(
-            &req.environment,
-            &options.owner,
-            &reason,
-            options.lease,
-            now(),
-        )
-        .await
-    {
-        // A lock left by a formwork process of this machine that is gone (killed, crashed) is
-        // taken over at once rather than after its lease; the takeover is recorded.
-        Err(LockError::Held(held)) if holder_is_gone(&held.owner) => {
-            store
-                .force_unlock(
-                    &req.environment,
-                    &options.owner,
-                    &format!("its holder {} is no longer running", held.owner),
-                    now(),
-                )
-                .await?;
-            store
-                .try_lock(
-                    &req.environment,
-                    &options.owner,
-                    &reason,
-                    options.lease,
-                    now(),
-                )
-                .await?
-        }
-        other => other?,
-    };
-    let lost = Arc::new(AtomicBool::new(false));
-    let renewal = tokio::spawn(renew(
+    let held = lease::hold(
         store.clone(),
-        lock.clone(),
+        Subject::Apply(req.environment.clone()),
+        &options.owner,
+        &reason,
         options.lease,
-        lost.clone(),
-    ));
+    )
+    .await?;
     let result = apply_locked(
         &session,
         store.clone(),
@@ -285,29 +220,11 @@ pub async fn apply<S: Store + 'static>(
         options,
         observer,
         masker,
-        lost,
+        held.signal(),
     )
     .await;
-    renewal.abort();
-    let _ = renewal.await;
-    store.release_lock(&lock).await?;
+    held.release(store.as_ref()).await?;
     result
-}
-
-/// Renews the lock every third of its lease until aborted; marks it lost when it is.
-async fn renew<S: Store>(store: Arc<S>, mut lock: Lock, lease: Duration, lost: Arc<AtomicBool>) {
-    loop {
-        tokio::time::sleep(lease / 3).await;
-        match store.renew_lock(&lock, lease, now()).await {
-            Ok(l) => lock = l,
-            Err(LockError::Lost(_)) | Err(LockError::Held(_)) => {
-                tracing::error!(environment = %lock.environment, "the lock was lost; no new stack operation will start");
-                lost.store(true, Ordering::SeqCst);
-                return;
-            }
-            Err(e) => tracing::warn!(error = %e, "could not renew the lock; trying again"),
-        }
-    }
 }
 
 /// A client request token for an operation on a stack in a run: CloudFormation's limit is 128
@@ -336,7 +253,7 @@ async fn apply_locked<S: Store + 'static>(
     options: &Options,
     observer: Arc<dyn Observer>,
     masker: Arc<Masker>,
-    lost: Arc<AtomicBool>,
+    lost: LossSignal,
 ) -> Result<Report, ApplyError> {
     let env = &req.environment;
     // An earlier run of this environment whose process died: finish its record first.
@@ -882,7 +799,7 @@ struct RunContext<S: Store> {
     /// Units an earlier run of the same plan applied.
     done_before: HashMap<String, UnitResult>,
     slots: Arc<Semaphore>,
-    lost: Arc<AtomicBool>,
+    lost: LossSignal,
     replanned: std::sync::Mutex<Vec<UnitPlan>>,
     /// The record of each unit as last written in this run (what `record` builds on).
     written: std::sync::Mutex<HashMap<String, UnitResult>>,
@@ -964,7 +881,7 @@ impl<S: Store> RunContext<S> {
                 Some(format!("applied by run {} of this plan", prev.run_id)),
             );
         }
-        if self.lost.load(Ordering::SeqCst) {
+        if self.lost.is_lost() {
             return Outcome::new(
                 UnitState::Skipped,
                 Some("not started: the environment's lock was lost".into()),
@@ -1170,19 +1087,6 @@ pub fn new_destruction(reviewed: &UnitPlan, fresh: &UnitPlan) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_lock_of_a_process_of_this_machine_that_is_gone_is_recognised() {
-        let me = default_owner();
-        assert!(!holder_is_gone(&me));
-        let gone = format!("someone@{} (pid 4294967295)", hostname());
-        assert_eq!(
-            holder_is_gone(&gone),
-            std::path::Path::new("/proc/self").exists()
-        );
-        assert!(!holder_is_gone("someone@elsewhere (pid 4294967295)"));
-        assert!(!holder_is_gone("pull request 42"));
-    }
 
     #[test]
     fn tokens_are_cloudformation_safe() {

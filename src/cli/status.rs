@@ -81,7 +81,7 @@ pub fn continue_gate(
         );
     }
     let runtime = runtime()?;
-    let actor = formwork::apply::default_owner();
+    let actor = formwork::lease::process_owner();
     runtime.block_on(async {
         let store = formwork::store::open(&cli.store, &cli.data_dir()).await?;
         store
@@ -234,10 +234,14 @@ pub fn unlock(cli: &crate::Cli, args: &UnlockArgs) -> Result<u8> {
                 return Ok(1);
             }
         }
-        let actor = formwork::apply::default_owner();
-        store
-            .force_unlock(&args.env, &actor, &args.reason, now())
-            .await?;
+        let actor = formwork::lease::process_owner();
+        formwork::lease::force_release(
+            &store,
+            &formwork::lease::Subject::Apply(args.env.clone()),
+            &actor,
+            &args.reason,
+        )
+        .await?;
         emit(&format!(
             "unlocked environment `{}` (held by {}); recorded as done by {actor}\n",
             args.env, lock.owner

@@ -33,6 +33,7 @@ use crate::git::{self, Revision};
 use crate::github::commands::{self, Command, Parsed};
 use crate::github::flow::{self, Applied, ApplyTarget, Context, PlanSelection};
 use crate::github::webhook::{DeliveryDedup, IssueCommentEvent};
+use crate::lease::{self, LossSignal, Subject};
 use crate::plan::live::{self, Quiet};
 use crate::plan::model::UnitPlan;
 use crate::store::{LockError, RunStatus, Store, UnitState, now};
@@ -207,17 +208,14 @@ impl Agent {
         if !self.state().deliveries.0.first_time(id) {
             return false;
         }
-        match self
-            .cx
-            .store
-            .try_lock(
-                &format!("delivery/{id}"),
-                &self.replica,
-                "webhook delivery",
-                DELIVERY_MEMORY,
-                now(),
-            )
-            .await
+        match lease::take(
+            self.cx.store.as_ref(),
+            &Subject::Delivery(id.to_string()),
+            &self.replica,
+            "webhook delivery",
+            DELIVERY_MEMORY,
+        )
+        .await
         {
             Ok(_) => true,
             Err(LockError::Held(_)) => false,
@@ -441,26 +439,14 @@ impl Agent {
 
     /// Claims `env` for pull request `number`; `Err(holder)` when another pull request holds it.
     async fn claim(&self, env: &str, number: u64) -> Result<(), String> {
-        let key = format!("claim/{env}");
-        let owner = format!("pull request #{number}");
-        if let Ok(Some(l)) = self.cx.store.lock(&key).await
-            && l.owner == owner
-            && l.lease_expires_at >= now()
-        {
-            let _ = self.cx.store.renew_lock(&l, CLAIM_LEASE, now()).await;
-            return Ok(());
-        }
-        match self
-            .cx
-            .store
-            .try_lock(
-                &key,
-                &owner,
-                "planned by the pull request",
-                CLAIM_LEASE,
-                now(),
-            )
-            .await
+        match lease::take_or_renew(
+            self.cx.store.as_ref(),
+            &Subject::Claim(env.to_string()),
+            &lease::pull_request_owner(number),
+            "planned by the pull request",
+            CLAIM_LEASE,
+        )
+        .await
         {
             Ok(_) => Ok(()),
             Err(LockError::Held(l)) => Err(l.owner),
@@ -473,18 +459,13 @@ impl Agent {
 
     /// Releases pull request `number`'s claim on `env`; whether it held one.
     async fn release_claim(&self, env: &str, number: u64) -> Result<bool, String> {
-        let owner = format!("pull request #{number}");
-        match self.cx.store.lock(&format!("claim/{env}")).await {
-            Ok(Some(l)) if l.owner == owner => {
-                self.cx
-                    .store
-                    .release_lock(&l)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        lease::release_if_owner(
+            self.cx.store.as_ref(),
+            &Subject::Claim(env.to_string()),
+            &lease::pull_request_owner(number),
+        )
+        .await
+        .map_err(|e| e.to_string())
     }
 
     async fn plan_pull(
@@ -780,60 +761,35 @@ impl Agent {
         let _guard = lock.lock().await;
         let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
         // One replica at a time: a lease in the store, renewed while the work runs.
-        let key = format!("work/{env}");
-        let mut attempt = self
-            .cx
-            .store
-            .try_lock(&key, &self.replica, "reconciling", WORK_LEASE, now())
-            .await;
-        if let Err(LockError::Held(l)) = &attempt
-            && crate::apply::holder_is_gone(&l.owner)
+        let held = match lease::hold(
+            self.cx.store.clone(),
+            Subject::Work(env.to_string()),
+            &self.replica,
+            "reconciling",
+            WORK_LEASE,
+        )
+        .await
         {
-            // A replica of this machine that died (killed mid-work): its lease is void.
-            tracing::warn!(environment = env, holder = %l.owner, "taking over the work of a replica that is gone");
-            self.cx
-                .store
-                .force_unlock(&key, &self.replica, "its holder's process is gone", now())
-                .await
-                .map_err(|e| e.to_string())?;
-            attempt = self
-                .cx
-                .store
-                .try_lock(&key, &self.replica, "reconciling", WORK_LEASE, now())
-                .await;
-        }
-        let lease = match attempt {
-            Ok(l) => l,
+            Ok(h) => h,
             Err(LockError::Held(l)) => {
                 tracing::info!(environment = env, holder = %l.owner, "another replica works on it");
                 return Ok(());
             }
             Err(e) => return Err(e.to_string()),
         };
-        let store = self.cx.store.clone();
-        let renew = {
-            let lease = lease.clone();
-            tokio::spawn(async move {
-                let mut l = lease;
-                loop {
-                    tokio::time::sleep(WORK_LEASE / 3).await;
-                    match store.renew_lock(&l, WORK_LEASE, now()).await {
-                        Ok(n) => l = n,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "the work lease was lost");
-                            return;
-                        }
-                    }
-                }
-            })
-        };
-        let result = self.reconcile_env_locked(env, head).await;
-        renew.abort();
-        let _ = self.cx.store.release_lock(&lease).await;
+        let result = self.reconcile_env_locked(env, head, &held.signal()).await;
+        held.release(self.cx.store.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
         result
     }
 
-    async fn reconcile_env_locked(&self, env: &str, head: &str) -> Result<(), String> {
+    async fn reconcile_env_locked(
+        &self,
+        env: &str,
+        head: &str,
+        lease: &LossSignal,
+    ) -> Result<(), String> {
         let deployed = self
             .cx
             .store
@@ -848,6 +804,13 @@ impl Agent {
             .commits_to_apply(env, deployed.as_deref(), head)
             .await?;
         for commit in commits {
+            if lease.is_lost() {
+                // Another replica may have taken the environment over: leave the rest to it.
+                tracing::warn!(environment = env, commit = %commit, "the work lease was lost: stopping before this commit");
+                return Err(format!(
+                    "the work on `{env}` stopped before commit {commit}: its lease was lost"
+                ));
+            }
             if self
                 .state()
                 .reported_stuck
@@ -1100,18 +1063,14 @@ impl Agent {
                 };
                 let mut lines = Vec::new();
                 for env in envs {
-                    let key = format!("claim/{env}");
-                    let removed = self
-                        .cx
-                        .store
-                        .force_unlock(
-                            &key,
-                            &format!("@{} (GitHub)", c.author),
-                            &format!("/formwork unlock on pull request #{}", c.pull_request),
-                            now(),
-                        )
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let removed = lease::force_release(
+                        self.cx.store.as_ref(),
+                        &Subject::Claim(env.clone()),
+                        &format!("@{} (GitHub)", c.author),
+                        &format!("/formwork unlock on pull request #{}", c.pull_request),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
                     let was_locked = removed.is_some();
                     lines.push(match removed {
                         Some(l) => format!("- `{env}`: unlocked (was held by {})", l.owner),

@@ -110,7 +110,7 @@ pub async fn serve(
         },
         masker,
     };
-    let replica = format!("formwork serve {}", crate::apply::default_owner());
+    let replica = format!("formwork serve {}", crate::lease::process_owner());
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| start(format!("listening on {}: {e}", config.listen)))?;

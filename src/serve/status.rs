@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use super::agent::Agent;
-use crate::store::{Store, format_millis, now};
+use crate::lease::{self, Subject};
+use crate::store::{Store, format_millis};
 
 /// The state of the agent's environments.
 #[derive(Debug, Serialize)]
@@ -55,18 +56,22 @@ pub async fn status(agent: &Agent) -> Status {
         None => Vec::new(),
     };
     let store = &agent.cx.store;
-    let t = now();
     let mut environments = Vec::new();
     for (name, config_error) in names {
         let config_error = config_error.map(|e| agent.cx.masker.scrub(&e));
         let deployed = store.deployed(&name).await.ok().flatten();
-        let live =
-            |l: Option<crate::store::Lock>| l.filter(|l| l.lease_expires_at >= t).map(|l| l.owner);
+        let holder = |subject| async move {
+            lease::holder(store.as_ref(), &subject)
+                .await
+                .ok()
+                .flatten()
+                .map(|l| l.owner)
+        };
         environments.push(EnvironmentStatus {
             deployed_commit: deployed.as_ref().map(|d| d.commit.clone()),
             deployed_at: deployed.as_ref().map(|d| format_millis(d.at)),
-            locked_by: live(store.lock(&name).await.ok().flatten()),
-            claimed_by: live(store.lock(&format!("claim/{name}")).await.ok().flatten()),
+            locked_by: holder(Subject::Apply(name.clone())).await,
+            claimed_by: holder(Subject::Claim(name.clone())).await,
             config_error,
             name,
         });
