@@ -48,6 +48,137 @@ impl WorkflowError {
     }
 }
 
+/// The one handle on the config repository: where the git repository is and where the config
+/// sits inside it. Every operation opens the repository, does its work synchronously and lets
+/// it go (a git repository cannot move between threads), so the handle can be cloned and held
+/// across awaits.
+#[derive(Clone, Debug)]
+pub struct ConfigRepo {
+    path: std::path::PathBuf,
+    prefix: String,
+}
+
+impl ConfigRepo {
+    /// The config repository at `dir`: the git repository containing it (a work tree or a bare
+    /// repository), the config being `dir` itself.
+    pub fn discover(dir: &std::path::Path) -> Result<ConfigRepo, WorkflowError> {
+        let r = crate::git::open(dir)?;
+        let prefix = crate::git::config_prefix(&r, dir);
+        Ok(ConfigRepo {
+            path: dir.to_path_buf(),
+            prefix,
+        })
+    }
+
+    /// The git repository at `path`, the config in its directory `prefix` (`""`: the root).
+    pub fn at(path: impl Into<std::path::PathBuf>, prefix: &str) -> ConfigRepo {
+        ConfigRepo {
+            path: path.into(),
+            prefix: prefix.trim_matches('/').to_string(),
+        }
+    }
+
+    /// Where the git repository is.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Where the config sits inside it.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Runs `f` on the opened repository.
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&git2::Repository, &str) -> Result<T, WorkflowError>,
+    ) -> Result<T, WorkflowError> {
+        let r = crate::git::open(&self.path)?;
+        f(&r, &self.prefix)
+    }
+
+    /// The commit id `rev` names.
+    pub fn resolve(&self, rev: &str) -> Result<String, WorkflowError> {
+        self.with(|r, _| Ok(Revision::resolve(r, rev)?.id()))
+    }
+
+    /// Where the histories of `a` and `b` meet.
+    pub fn merge_base(&self, a: &str, b: &str) -> Result<String, WorkflowError> {
+        self.with(|r, _| Ok(crate::git::merge_base(r, a, b)?))
+    }
+
+    /// Every environment at `rev` that resolves.
+    pub fn environments_at(&self, rev: &str) -> Result<Vec<DesiredEnvironment>, WorkflowError> {
+        self.with(|r, prefix| environments_at(r, prefix, rev))
+    }
+
+    /// The environments at `rev` that resolve, and those that do not.
+    pub fn checked_environments_at(&self, rev: &str) -> Result<CheckedEnvironments, WorkflowError> {
+        self.with(|r, prefix| checked_environments_at(r, prefix, rev))
+    }
+
+    /// The names of the environments a change from `base` to `head` affects, sorted.
+    pub fn affected_environments(
+        &self,
+        base: &str,
+        head: &str,
+    ) -> Result<Vec<String>, WorkflowError> {
+        self.with(|r, prefix| affected_environments(r, prefix, base, head))
+    }
+
+    /// The commits of `head`'s first-parent history after `deployed`, oldest first, that change
+    /// environment `env` (each merge once). Only `head` when nothing was deployed, or when
+    /// `deployed` is not behind `head` (or more than 10,000 commits behind).
+    pub fn commits_changing(
+        &self,
+        env: &str,
+        deployed: Option<&str>,
+        head: &str,
+    ) -> Result<Vec<String>, WorkflowError> {
+        self.with(|r, prefix| {
+            let Some(deployed) = deployed else {
+                return Ok(vec![head.to_string()]);
+            };
+            let mut chain = Vec::new();
+            let mut c = Revision::resolve(r, head)?.commit;
+            while c.id().to_string() != deployed {
+                chain.push(c.id().to_string());
+                match c.parent(0) {
+                    Ok(p) => c = p,
+                    Err(_) => return Ok(vec![head.to_string()]),
+                }
+                if chain.len() > 10_000 {
+                    return Ok(vec![head.to_string()]);
+                }
+            }
+            chain.reverse();
+            let cache = ParseCache::default();
+            let mut out = Vec::new();
+            let mut before = deployed.to_string();
+            for commit in chain {
+                // A commit that cannot be compared (its config does not read) is tried.
+                let changes = compare(r, prefix, &before, &commit, &cache)
+                    .map(|cmp| cmp.report.units.iter().any(|u| u.environment == env))
+                    .unwrap_or(true);
+                if changes {
+                    out.push(commit.clone());
+                }
+                before = commit;
+            }
+            Ok(out)
+        })
+    }
+
+    /// The checked desired state of environment `env` at `rev`, and the commit id.
+    pub fn desired_at(
+        &self,
+        rev: &str,
+        env: &str,
+    ) -> Result<(DesiredEnvironment, String), WorkflowError> {
+        self.with(|r, prefix| desired_at(r, prefix, rev, env))
+    }
+}
+
 /// Which environments and revisions to plan.
 /// Every environment of the config at revision `rev`, resolved.
 pub fn environments_at(
@@ -176,6 +307,14 @@ pub fn plan_requests(
             }
             let mut units = Vec::new();
             let mut removed = Vec::new();
+            let left_out: Vec<String> = cmp
+                .report
+                .units
+                .iter()
+                .filter(|u| &u.environment == name && !sel.wants_stack(&u.stack))
+                .filter(|u| u.change != Change::Removed)
+                .map(|u| u.stack.clone())
+                .collect();
             for row in cmp
                 .report
                 .units
@@ -206,6 +345,7 @@ pub fn plan_requests(
                 desired: desired.clone(),
                 units,
                 removed,
+                left_out,
             });
         }
         return Ok(PlanRequests {
@@ -239,6 +379,12 @@ pub fn plan_requests(
                 .keys()
                 .filter(|k| sel.wants_stack(k))
                 .map(|k| (k.clone(), Vec::new()))
+                .collect(),
+            left_out: desired
+                .units
+                .keys()
+                .filter(|k| !sel.wants_stack(k))
+                .cloned()
                 .collect(),
             desired,
             removed: Vec::new(),

@@ -351,6 +351,7 @@ fn realistic_plan() -> Plan {
                 account: "222222222222".into(),
                 region: "us-east-1".into(),
                 units: vec![prod_db, search],
+                left_out: Vec::new(),
             },
             EnvironmentPlan {
                 name: "staging".into(),
@@ -358,6 +359,7 @@ fn realistic_plan() -> Plan {
                 account: "111111111111".into(),
                 region: "us-east-1".into(),
                 units: vec![network, database, cdn, app, queue, legacy, old_cache],
+                left_out: Vec::new(),
             },
         ],
     }
@@ -384,6 +386,7 @@ fn quiet_plan() -> Plan {
             account: "111111111111".into(),
             region: "us-east-1".into(),
             units: vec![cdn],
+            left_out: Vec::new(),
         }],
     }
 }
@@ -813,6 +816,7 @@ fn arb_plan() -> impl Strategy<Value = Plan> {
                     account: "111111111111".into(),
                     region: "eu-west-1".into(),
                     units,
+                    left_out: Vec::new(),
                 })
                 .collect();
             plan

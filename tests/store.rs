@@ -16,8 +16,8 @@ use formwork::plan::model::{EnvironmentPlan, PLAN_JSON_VERSION, Plan, RevisionIn
 use formwork::store::dynamo::DynamoStore;
 use formwork::store::sqlite::{SCHEMA_VERSION, SqliteStore};
 use formwork::store::{
-    self, AnyStore, Deployed, Event, Lock, LockError, Millis, Run, RunStatus, Store, StoreError,
-    UnitResult, UnitState,
+    self, AnyStore, Deployed, Event, Lock, LockError, Millis, Run, RunStatus, StackDeployed, Store,
+    StoreError, UnitResult, UnitState,
 };
 
 /// 2026-01-01T00:00:00Z.
@@ -47,6 +47,7 @@ fn plan(id: &str, created_at: &str, environments: &[&str]) -> Plan {
                 account: "123456789012".to_string(),
                 region: REGION.to_string(),
                 units: Vec::new(),
+                left_out: Vec::new(),
             })
             .collect(),
     }
@@ -686,6 +687,33 @@ async fn claims_and_takeovers<S: Store + 'static>(s: Arc<S>) {
     );
 }
 
+/// Where each stack stands: set, replaced one by one, listed by stack key, per environment.
+async fn stack_records_set_replaced_and_listed<S: Store>(s: Arc<S>) {
+    let rec = |stack: &str, commit: &str, at: Millis| StackDeployed {
+        environment: "prod".into(),
+        stack: stack.into(),
+        commit: commit.into(),
+        config_hash: format!("h-{stack}-{commit}"),
+        run_id: format!("r-{commit}"),
+        at,
+    };
+    assert!(s.stacks_deployed("prod").await.unwrap().is_empty());
+    s.set_stacks_deployed(&[rec("vpc", "c1", T0), rec("app", "c1", T0)])
+        .await
+        .unwrap();
+    s.set_stacks_deployed(&[rec("app", "c2", T0 + 1)])
+        .await
+        .unwrap();
+    let mut other = rec("vpc", "c9", T0);
+    other.environment = "staging".into();
+    s.set_stacks_deployed(&[other]).await.unwrap();
+    assert_eq!(
+        s.stacks_deployed("prod").await.unwrap(),
+        vec![rec("app", "c2", T0 + 1), rec("vpc", "c1", T0)]
+    );
+    assert_eq!(s.stacks_deployed("staging").await.unwrap().len(), 1);
+}
+
 /// One test per scenario and store.
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -745,6 +773,7 @@ suite!(
     lock_races_have_one_winner,
     leases_are_renewed_and_their_loss_is_signalled,
     claims_and_takeovers,
+    stack_records_set_replaced_and_listed,
 );
 
 // ---------------------------------------------------------------------------------------------

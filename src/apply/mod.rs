@@ -2,7 +2,8 @@
 //! keeping a durable record of every step.
 //!
 //! An apply of one environment
-//! 1. takes the environment's lock (renewed while it runs; a lost lock stops new operations);
+//! 1. takes the environment's apply lock (a [`crate::lease`], renewed while it runs; a lost
+//!    lock stops new operations);
 //! 2. finishes the record of any earlier run of the environment that its process left
 //!    unfinished: operations still in flight are waited for, never started again;
 //! 3. checks every stack of the plan before touching anything — its change set still
@@ -17,10 +18,16 @@
 //! 5. on a failure, reports the first failed resource event, skips the stacks that need the
 //!    failed one and lets the others finish;
 //! 6. deletes the stacks that left the config (when allowed) last, dependants first;
-//! 7. records the environment's deployed commit in the store and in SSM
+//! 7. records where each stack stands ([`deployed`]) and, when every stack of the environment
+//!    is at the commit, the environment's deployed commit in the store and in SSM
 //!    (`/formwork/<env>/deployed-commit`).
+//!
+//! [`service`] wraps this for its callers: which plan, the desired state at the commit, and a
+//! [`service::Reporter`] told how it went (the terminal, GitHub).
 
-pub mod wait;
+pub mod deployed;
+pub mod service;
+mod wait;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -34,9 +41,11 @@ use tokio::sync::Semaphore;
 use crate::aws::cfn::StackEvent;
 use crate::aws::{Aws, AwsError, Session};
 use crate::desired::DesiredEnvironment;
+pub use deployed::Baseline;
+
 use crate::lease::{self, LossSignal, Subject};
 use crate::plan::live::{self, Planner, Quiet};
-use crate::plan::model::{Action, Plan, Replacement, ResourceAction, UnitPlan};
+use crate::plan::model::{Action, EnvironmentPlan, Plan, Replacement, ResourceAction, UnitPlan};
 use crate::secrets::Masker;
 use crate::store::{
     Deployed, LockError, Run, RunStatus, Store, StoreError, UnitResult, UnitState, now,
@@ -96,6 +105,9 @@ pub struct Request {
     pub desired: DesiredEnvironment,
     /// The commit being applied.
     pub commit: String,
+    /// The config digests of the environment's stacks at its deployed commit, for stacks that
+    /// have no record of their own yet (see [`deployed`]).
+    pub baseline: Option<Baseline>,
 }
 
 /// Hears what happens during an apply, for a display and logs, and answers questions.
@@ -132,6 +144,10 @@ pub struct Report {
     pub replanned: Vec<UnitPlan>,
     /// Earlier runs whose record this apply finished.
     pub recovered: Vec<String>,
+    /// The stacks of the environment that are not at the run's commit after it (not in the
+    /// plan and changed since they were last applied, or not applied by it): while there are
+    /// any, the environment stays at its deployed commit.
+    pub behind: Vec<String>,
 }
 
 impl Report {
@@ -216,7 +232,7 @@ pub async fn apply<S: Store + 'static>(
         &session,
         store.clone(),
         &req,
-        env_plan.units,
+        env_plan,
         options,
         observer,
         masker,
@@ -249,13 +265,17 @@ async fn apply_locked<S: Store + 'static>(
     session: &Session,
     store: Arc<S>,
     req: &Request,
-    units: Vec<UnitPlan>,
+    env_plan: EnvironmentPlan,
     options: &Options,
     observer: Arc<dyn Observer>,
     masker: Arc<Masker>,
     lost: LossSignal,
 ) -> Result<Report, ApplyError> {
     let env = &req.environment;
+    let EnvironmentPlan {
+        units, left_out, ..
+    } = env_plan;
+    let left_out = &left_out;
     // An earlier run of this environment whose process died: finish its record first.
     let mut recovered = Vec::new();
     let mut done_before: HashMap<String, UnitResult> = HashMap::new();
@@ -476,7 +496,23 @@ async fn apply_locked<S: Store + 'static>(
     }
 
     let succeeded = changes_ok && removal_ok;
-    if succeeded {
+    let (_, results) = store
+        .run(&run.id)
+        .await?
+        .ok_or_else(|| StoreError::Data(format!("run {} vanished from the store", run.id)))?;
+    let standing = deployed::record(
+        store.as_ref(),
+        &req.desired,
+        &req.commit,
+        (&run.id, &results),
+        left_out,
+        req.baseline.as_ref(),
+    )
+    .await?;
+    if succeeded && !standing.complete {
+        tracing::info!(environment = %env, commit = %req.commit, behind = ?standing.behind, "the environment stays at its deployed commit: some of its stacks are not at this one");
+    }
+    if succeeded && standing.complete {
         let parameter = deployed_commit_parameter(env);
         if let Err(e) = session
             .ssm
@@ -524,6 +560,7 @@ async fn apply_locked<S: Store + 'static>(
         units,
         replanned,
         recovered,
+        behind: standing.behind,
     })
 }
 

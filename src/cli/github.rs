@@ -72,15 +72,9 @@ impl GitHubArgs {
         cli: &crate::Cli,
         max_in_flight: usize,
     ) -> Result<formwork::github::flow::Context> {
-        let repo = cli.repo.as_path();
-        let prefix = {
-            let r = formwork::git::open(repo)?;
-            formwork::git::config_prefix(&r, repo)
-        };
         let masker = formwork::secrets::global();
         Ok(formwork::github::flow::Context {
-            repo: repo.to_path_buf(),
-            prefix,
+            repo: formwork::workflow::ConfigRepo::discover(&cli.repo)?,
             store: Arc::new(formwork::store::open(&cli.store, &cli.data_dir()).await?),
             aws: Arc::new(formwork::aws::Aws::load(max_in_flight).await),
             gh: self.connect(masker.clone()).await?,
@@ -162,4 +156,52 @@ fn actions_run_url() -> Option<String> {
         url.push_str(&format!("/attempts/{attempt}"));
     }
     Some(url)
+}
+
+/// `apply --github` / `--github-pr N`: the reviewed plan of the pull request, applied and
+/// reported on GitHub.
+pub fn apply(cli: &crate::Cli, args: &super::apply::ApplyArgs) -> Result<u8> {
+    use formwork::github::flow;
+    if args.plan.is_some() || args.base.is_some() {
+        bail!(
+            "with --github, apply takes the plan reviewed on the pull request; --plan and --base are for runs without GitHub"
+        );
+    }
+    let runtime = super::plan::runtime()?;
+    let done = runtime.block_on(async {
+        let cx = args.github_args.context(cli, args.max_in_flight).await?;
+        let target = match args.github_pr {
+            Some(n) => flow::ApplyTarget::OpenPullRequest(n),
+            None => flow::ApplyTarget::Commit(args.head.clone()),
+        };
+        anyhow::Ok(
+            flow::apply_environment(
+                &cx,
+                &args.env,
+                &target,
+                &super::apply::options(args),
+                super::apply::observer(args),
+                false,
+            )
+            .await?,
+        )
+    })?;
+    let short = &done.commit[..done.commit.len().min(12)];
+    match (done.pull_request, args.github_pr) {
+        (Some(n), Some(_)) => eprintln!("pull request #{n}, at its head {short}, before merging"),
+        (Some(n), None) => eprintln!("commit {short} came from pull request #{n}"),
+        (None, _) => eprintln!("commit {short} came from no merged pull request"),
+    }
+    // The results went to GitHub; the terminal gets them too.
+    let reporter = super::apply::TermReporter {
+        observer: super::apply::observer(args),
+        output: args.output,
+    };
+    runtime.block_on(formwork::apply::service::Reporter::finished(
+        &reporter,
+        &args.env,
+        &done.commit,
+        &done.applied,
+    ))?;
+    Ok(super::apply::exit_code(&done.applied))
 }

@@ -150,6 +150,29 @@ pub fn run(cli: &crate::Cli, args: &StatusArgs) -> Result<u8> {
                 )),
                 None => text.push_str("  deployed: nothing applied yet\n"),
             }
+            // Stacks brought to another commit than the environment's: a partial deployment
+            // (a plan of some stacks only, applied).
+            let stacks = store.stacks_deployed(&env).await?;
+            let elsewhere: Vec<&formwork::store::StackDeployed> = stacks
+                .iter()
+                .filter(|s| deployed.as_ref().is_none_or(|d| d.commit != s.commit))
+                .collect();
+            if !elsewhere.is_empty() {
+                text.push_str(&format!(
+                    "  partly deployed: {} of its {} recorded stacks are at another commit\n",
+                    elsewhere.len(),
+                    stacks.len()
+                ));
+                for s in &elsewhere {
+                    text.push_str(&format!(
+                        "    {} at {} (run {}, {})\n",
+                        s.stack,
+                        &s.commit[..s.commit.len().min(12)],
+                        s.run_id,
+                        format_millis(s.at)
+                    ));
+                }
+            }
             match &lock {
                 Some(l) if l.lease_expires_at > t => text.push_str(&format!(
                     "  locked by {} since {} ({}); lease until {}\n",
@@ -191,6 +214,7 @@ pub fn run(cli: &crate::Cli, args: &StatusArgs) -> Result<u8> {
             out.push(json!({
                 "environment": env,
                 "deployed": deployed,
+                "stacks": stacks,
                 "lock": lock,
                 "unfinished_runs": unfinished,
                 "runs": runs,

@@ -5,21 +5,23 @@
 //! Git work happens in synchronous steps that open the repository and let it go before anything
 //! is awaited, so the flows' futures can move between threads.
 
-use std::path::PathBuf;
+use futures::future::BoxFuture;
 use std::sync::Arc;
 
 use super::client::{GitHub, GitHubError, PullRequest};
 use super::report::{self, ApplyOutcome, Job, PlanOutcome, PlanReported, Reporting};
-use crate::apply::{self, ApplyError, Observer, Options as ApplyOptions, Report};
+pub use crate::apply::service::Applied;
+use crate::apply::service::{self, PlanChoice, ReportError, Reporter, Services};
+use crate::apply::{Observer, Options as ApplyOptions};
 use crate::aws::Aws;
 use crate::config::ParseCache;
 use crate::diag::Color;
-use crate::git::{self, Revision};
+use crate::git;
 use crate::plan::live::Progress;
 use crate::plan::model::Plan;
 use crate::secrets::Masker;
 use crate::store::{AnyStore, Store, StoreError};
-use crate::workflow::{self, PlanRequests, Selection, WorkflowError};
+use crate::workflow::{self, ConfigRepo, PlanRequests, Selection, WorkflowError};
 
 /// What can stop a flow before it has reported on GitHub.
 #[derive(Debug, thiserror::Error)]
@@ -37,15 +39,25 @@ pub enum FlowError {
 /// What the flows work with.
 #[derive(Clone)]
 pub struct Context {
-    /// The git repository holding the config (a work tree or a bare mirror).
-    pub repo: PathBuf,
-    /// Where the config sits inside it (`""`: at the root).
-    pub prefix: String,
+    /// The config repository (a work tree or a bare mirror).
+    pub repo: ConfigRepo,
     pub store: Arc<AnyStore>,
     pub aws: Arc<Aws>,
     pub gh: GitHub,
     pub reporting: Reporting,
     pub masker: Arc<Masker>,
+}
+
+impl Context {
+    /// What the apply service needs of it.
+    pub fn services(&self) -> Services {
+        Services {
+            repo: self.repo.clone(),
+            store: self.store.clone(),
+            aws: self.aws.clone(),
+            masker: self.masker.clone(),
+        }
+    }
 }
 
 /// Which part of a pull request to plan.
@@ -105,8 +117,7 @@ pub async fn plan_pull_request_as(
     let started = report::begin(&cx.gh, Job::Plan, &head, &cx.reporting).await?;
 
     // Synchronous: the repository is opened and let go before anything is awaited.
-    let prepared: Result<Prepared, WorkflowError> = (|| {
-        let r = git::open(&cx.repo)?;
+    let prepared: Result<Prepared, WorkflowError> = cx.repo.with(|r, prefix| {
         let cache = ParseCache::default();
         let s = Selection {
             stacks: &sel.stacks,
@@ -114,14 +125,14 @@ pub async fn plan_pull_request_as(
         };
         if sel.offline {
             Ok(Prepared::Offline(Box::new(workflow::offline_plan(
-                &r, &cx.prefix, s, &cache, 3,
+                r, prefix, s, &cache, 3,
             )?)))
         } else {
             Ok(Prepared::Live(workflow::plan_requests(
-                &r, &cx.prefix, s, &cache,
+                r, prefix, s, &cache,
             )?))
         }
-    })();
+    });
 
     let planned: Result<Plan, (String, Option<String>)> = match prepared {
         Err(e) => Err(scrubbed(cx, &e)),
@@ -182,16 +193,17 @@ async fn plan_live(
 }
 
 fn merge_base_of(cx: &Context, pull: &PullRequest) -> Result<String, FlowError> {
-    let r = git::open(&cx.repo)?;
     for (sha, what) in [(&pull.head.sha, "head"), (&pull.base.sha, "base")] {
-        if Revision::resolve(&r, sha).is_err() {
+        if cx.repo.resolve(sha).is_err() {
             return Err(FlowError::Usage(format!(
                 "the {what} of pull request #{} ({sha}) is not in the local repository: fetch it first (in GitHub Actions, check out with `fetch-depth: 0`; elsewhere `git fetch origin pull/{}/head`)",
                 pull.number, pull.number
             )));
         }
     }
-    Ok(git::merge_base(&r, &pull.base.sha, &pull.head.sha)?)
+    cx.repo
+        .merge_base(&pull.base.sha, &pull.head.sha)
+        .map_err(|e| FlowError::Usage(e.to_string()))
 }
 
 /// Which commit to apply, and on whose behalf.
@@ -204,16 +216,6 @@ pub enum ApplyTarget {
     OpenPullRequest(u64),
 }
 
-/// How an apply ended.
-pub enum Applied {
-    Done(Box<Report>),
-    /// It did not start, or was refused: why, and config diagnostics when they were why.
-    Stopped {
-        message: String,
-        diagnostics: Option<String>,
-    },
-}
-
 /// What [`apply_environment`] did.
 pub struct AppliedEnvironment {
     pub applied: Applied,
@@ -223,8 +225,9 @@ pub struct AppliedEnvironment {
     pub pull_request: Option<u64>,
 }
 
-/// Applies one environment at `target` with the reviewed plan, and reports on GitHub: results
-/// on the pull request (or the commit) and a `formwork/apply` mark on the commit.
+/// Applies one environment at `target` with the reviewed plan (the apply service), reporting on
+/// GitHub: results on the pull request (or the commit) and a `formwork/apply` mark on the
+/// commit. `observer` hears the apply as it runs.
 ///
 /// With `quiet_without_review`, a commit that no pull request brought and that has no plan is
 /// left alone without a word on GitHub (the agent, reconciling an environment that formwork
@@ -260,42 +263,54 @@ pub async fn apply_environment(
             (commit, pull)
         }
     };
-    let plan = reviewed_plan(cx, environment, pull.as_ref().map(|p| p.head.sha.as_str())).await?;
-    if quiet_without_review && pull.is_none() && plan.is_err() {
-        return Ok(AppliedEnvironment {
-            applied: Applied::Stopped {
-                message: plan.err().unwrap_or_default(),
-                diagnostics: None,
-            },
-            commit,
-            pull_request: None,
-        });
-    }
-    let started = report::begin(&cx.gh, Job::Apply, &commit, &cx.reporting).await?;
+    let svc = cx.services();
+    let choice = PlanChoice::ReviewedAt(pull.as_ref().map(|p| p.head.sha.clone()));
+    let plan = service::choose_plan(&svc, environment, choice).await?;
+    let plan = match plan {
+        Err(why) if quiet_without_review && pull.is_none() => {
+            return Ok(AppliedEnvironment {
+                applied: Applied::Stopped {
+                    message: why,
+                    diagnostics: None,
+                },
+                commit,
+                pull_request: None,
+            });
+        }
+        other => other,
+    };
+    let reporter = Arc::new(GitHubReporter {
+        gh: cx.gh.clone(),
+        reporting: cx.reporting.clone(),
+        pull_request: pull.as_ref().map(|p| p.number),
+        observer,
+        mark: tokio::sync::Mutex::new(None),
+    });
     let applied = match plan {
-        Ok(plan) => apply_plan(cx, environment, &commit, plan, options, observer).await?,
-        Err(why) => stopped(why),
-    };
-    let outcome = match &applied {
-        Applied::Done(report) => ApplyOutcome::Applied(report),
-        Applied::Stopped {
-            message,
-            diagnostics,
-        } => ApplyOutcome::Failed {
-            environment,
-            commit: &commit,
-            message,
-            diagnostics: diagnostics.as_deref(),
-        },
-    };
-    report::finish_apply(
-        &cx.gh,
-        &started,
-        pull.as_ref().map(|p| p.number),
-        outcome,
-        &cx.reporting,
-    )
-    .await?;
+        Ok(plan) => {
+            service::apply_commit(
+                &svc,
+                environment,
+                &commit,
+                PlanChoice::Given(Box::new(plan)),
+                options,
+                reporter.clone(),
+            )
+            .await
+        }
+        Err(why) => {
+            let stopped = Applied::Stopped {
+                message: why,
+                diagnostics: None,
+            };
+            reporter
+                .started(environment, &commit)
+                .await
+                .and(reporter.finished(environment, &commit, &stopped).await)
+                .map(|()| stopped)
+        }
+    }
+    .map_err(|e| FlowError::Usage(e.0))?;
     Ok(AppliedEnvironment {
         applied,
         commit,
@@ -303,122 +318,88 @@ pub async fn apply_environment(
     })
 }
 
+/// The apply service's reporter on GitHub: a pending mark on the commit when the apply starts;
+/// the results on the pull request (or the commit) and the settled mark when it ends. What
+/// happens meanwhile goes to `observer`.
+struct GitHubReporter {
+    gh: GitHub,
+    reporting: Reporting,
+    pull_request: Option<u64>,
+    observer: Arc<dyn Observer>,
+    mark: tokio::sync::Mutex<Option<report::Started>>,
+}
+
+impl Observer for GitHubReporter {
+    fn unit(&self, stack: &str, state: crate::store::UnitState, message: Option<&str>) {
+        self.observer.unit(stack, state, message)
+    }
+    fn event(&self, stack: &str, event: &crate::aws::cfn::StackEvent) {
+        self.observer.event(stack, event)
+    }
+    fn replanned(&self, plan: &crate::plan::model::UnitPlan) {
+        self.observer.replanned(plan)
+    }
+    fn confirm(&self, question: &str) -> bool {
+        self.observer.confirm(question)
+    }
+}
+
+impl Reporter for GitHubReporter {
+    fn started<'a>(
+        &'a self,
+        _environment: &'a str,
+        commit: &'a str,
+    ) -> BoxFuture<'a, Result<(), ReportError>> {
+        Box::pin(async move {
+            let started = report::begin(&self.gh, Job::Apply, commit, &self.reporting)
+                .await
+                .map_err(|e| ReportError(e.to_string()))?;
+            *self.mark.lock().await = Some(started);
+            Ok(())
+        })
+    }
+
+    fn finished<'a>(
+        &'a self,
+        environment: &'a str,
+        commit: &'a str,
+        applied: &'a Applied,
+    ) -> BoxFuture<'a, Result<(), ReportError>> {
+        Box::pin(async move {
+            let Some(started) = self.mark.lock().await.take() else {
+                return Err(ReportError("the apply was not marked as started".into()));
+            };
+            let outcome = match applied {
+                Applied::Done(report) => ApplyOutcome::Applied(report),
+                Applied::Stopped {
+                    message,
+                    diagnostics,
+                } => ApplyOutcome::Failed {
+                    environment,
+                    commit,
+                    message,
+                    diagnostics: diagnostics.as_deref(),
+                },
+            };
+            report::finish_apply(
+                &self.gh,
+                &started,
+                self.pull_request,
+                outcome,
+                &self.reporting,
+            )
+            .await
+            .map_err(|e| ReportError(e.to_string()))
+        })
+    }
+}
+
 fn resolve(cx: &Context, rev: &str) -> Result<String, FlowError> {
-    let r = git::open(&cx.repo)?;
-    Ok(Revision::resolve(&r, rev)
-        .map_err(|_| {
-            FlowError::Usage(format!(
-                "commit {rev} is not in the local repository; fetch it first"
-            ))
-        })?
-        .id())
-}
-
-/// The plan reviewed for `reviewed_head` (a pull request's head), else the environment's
-/// newest recorded plan; `Err` says why there is none to apply.
-pub async fn reviewed_plan(
-    cx: &Context,
-    environment: &str,
-    reviewed_head: Option<&str>,
-) -> Result<Result<Plan, String>, FlowError> {
-    let found = match reviewed_head {
-        Some(head) => cx.store.latest_plan_of_commit(environment, head).await?,
-        None => cx.store.latest_plan(environment).await?,
-    };
-    Ok(match found {
-        Some(p) if p.offline => Err(format!(
-            "plan {} was made offline and has no change sets to apply",
-            p.id
-        )),
-        Some(p) => Ok(p),
-        None => Err(match reviewed_head {
-            Some(head) => format!(
-                "no plan of environment `{environment}` for the pull request's head {} is recorded in the state store `{}`: the pull request's plan must be recorded in a store this run can read (see docs/github-actions.md)",
-                &head[..head.len().min(12)],
-                cx.store.describe()
-            ),
-            None => format!(
-                "no plan of environment `{environment}` is recorded in the state store `{}`",
-                cx.store.describe()
-            ),
-        }),
+    cx.repo.resolve(rev).map_err(|_| {
+        FlowError::Usage(format!(
+            "commit {rev} is not in the local repository; fetch it first"
+        ))
     })
-}
-
-/// Applies `environment` at `commit` with the plan reviewed for `reviewed_head` (the pull
-/// request's head), else the environment's newest recorded plan.
-pub async fn apply_reviewed(
-    cx: &Context,
-    environment: &str,
-    commit: &str,
-    reviewed_head: Option<&str>,
-    options: &ApplyOptions,
-    observer: Arc<dyn Observer>,
-) -> Result<Applied, FlowError> {
-    match reviewed_plan(cx, environment, reviewed_head).await? {
-        Ok(plan) => apply_plan(cx, environment, commit, plan, options, observer).await,
-        Err(why) => Ok(stopped(why)),
-    }
-}
-
-/// Applies `plan` to `environment` at `commit`.
-pub async fn apply_plan(
-    cx: &Context,
-    environment: &str,
-    commit: &str,
-    plan: Plan,
-    options: &ApplyOptions,
-    observer: Arc<dyn Observer>,
-) -> Result<Applied, FlowError> {
-    let desired = {
-        let r = git::open(&cx.repo)?;
-        workflow::desired_at(&r, &cx.prefix, commit, environment)
-    };
-    let (desired, commit) = match desired {
-        Ok(d) => d,
-        Err(e) => {
-            let (message, diagnostics) = scrubbed(cx, &e);
-            return Ok(Applied::Stopped {
-                message,
-                diagnostics,
-            });
-        }
-    };
-    let result = apply::apply(
-        &cx.aws,
-        cx.store.clone(),
-        apply::Request {
-            plan,
-            environment: environment.to_string(),
-            desired,
-            commit,
-        },
-        options,
-        observer,
-        cx.masker.clone(),
-    )
-    .await;
-    Ok(match result {
-        Ok(r) => Applied::Done(Box::new(r)),
-        Err(ApplyError::Refused { plan, reasons }) => {
-            let mut message = format!("refusing to apply plan {plan}:");
-            for r in reasons {
-                message.push_str(&format!("\n  - {}", cx.masker.scrub(&r)));
-            }
-            message.push_str(&format!(
-                "\nplan again (`formwork plan --env {environment}`), or apply with --replan to make fresh change sets for the stacks that changed"
-            ));
-            stopped(message)
-        }
-        Err(e) => stopped(cx.masker.scrub(&e.to_string())),
-    })
-}
-
-fn stopped(message: String) -> Applied {
-    Applied::Stopped {
-        message,
-        diagnostics: None,
-    }
 }
 
 /// A workflow error as GitHub is told it: its message and diagnostics (without colour), with

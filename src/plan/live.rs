@@ -62,6 +62,8 @@ pub struct EnvRequest {
     pub units: Vec<(String, Vec<Reason>)>,
     /// Stacks that left the config.
     pub removed: Vec<RemovedUnit>,
+    /// Stacks the request would hold but for a choice of stacks.
+    pub left_out: Vec<String>,
 }
 
 /// A stack that left the config.
@@ -332,6 +334,7 @@ async fn plan_environment(
     progress: Arc<dyn Progress>,
 ) -> EnvironmentPlan {
     let env = req.desired;
+    let left_out = req.left_out;
     let selected: BTreeMap<String, Vec<Reason>> = req.units.into_iter().collect();
     let names: Vec<String> = selected
         .keys()
@@ -368,6 +371,7 @@ async fn plan_environment(
                 account: env.account.clone(),
                 region: env.region.clone(),
                 units,
+                left_out,
             };
         }
     };
@@ -424,6 +428,7 @@ async fn plan_environment(
         account: env.account.clone(),
         region: env.region.clone(),
         units,
+        left_out,
     }
 }
 

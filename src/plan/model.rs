@@ -43,6 +43,11 @@ pub struct EnvironmentPlan {
     pub region: String,
     /// In dependency order; removals last.
     pub units: Vec<UnitPlan>,
+    /// The stacks the plan would hold but for a choice of stacks (`--stack`): changed by the
+    /// change planned, or every other stack of a plan of all. Applying the plan does not bring
+    /// them to its commit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
 }
 
 /// What happens to one stack.

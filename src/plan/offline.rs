@@ -32,6 +32,7 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                 account: row.account.clone(),
                 region: row.region.clone(),
                 units: Vec::new(),
+                left_out: Vec::new(),
             });
         let old = before.and_then(|e| e.units.get(&row.stack));
         let new = after.and_then(|e| e.units.get(&row.stack));

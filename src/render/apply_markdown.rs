@@ -96,6 +96,9 @@ pub fn apply_markdown(r: &Report) -> String {
             parts.join(", ")
         );
     }
+    if r.succeeded() && !r.behind.is_empty() {
+        let _ = writeln!(out, "\n{}", crate::render::apply_text::partial_sentence(r));
+    }
     for id in &r.recovered {
         let _ = writeln!(
             out,

@@ -58,7 +58,20 @@ pub fn apply_text(r: &Report) -> String {
         plural(r.units.len(), "stack"),
         parts.join(", ")
     );
+    if r.succeeded() && !r.behind.is_empty() {
+        let _ = writeln!(out, "{}", partial_sentence(r));
+    }
     out
+}
+
+/// For a run after which some stacks are not at its commit: which, and what that means.
+pub(crate) fn partial_sentence(r: &Report) -> String {
+    format!(
+        "Not every stack of {} is at this commit ({} not: {}): its deployed commit stays where it was.",
+        r.run.environment,
+        r.behind.len(),
+        r.behind.join(", ")
+    )
 }
 
 /// `3 applied`, `1 failed`, … for the states that occur, in a fixed order.

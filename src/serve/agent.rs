@@ -28,8 +28,6 @@ use super::metrics::Metrics;
 use super::mirror::{Heads, Mirror};
 use crate::apply::{Observer, Options as ApplyOptions};
 use crate::aws::cfn::StackEvent;
-use crate::config::ParseCache;
-use crate::git::{self, Revision};
 use crate::github::commands::{self, Command, Parsed};
 use crate::github::flow::{self, Applied, ApplyTarget, Context, PlanSelection};
 use crate::github::webhook::{DeliveryDedup, IssueCommentEvent};
@@ -37,7 +35,7 @@ use crate::lease::{self, LossSignal, Subject};
 use crate::plan::live::{self, Quiet};
 use crate::plan::model::UnitPlan;
 use crate::store::{LockError, RunStatus, Store, UnitState, now};
-use crate::workflow::{self, CheckedEnvironments};
+use crate::workflow::CheckedEnvironments;
 
 /// How long a pull request's claim on an environment lasts without activity; it is renewed on
 /// every plan and released when the pull request is merged or closed.
@@ -420,16 +418,13 @@ impl Agent {
         pull: crate::github::client::PullRequest,
     ) -> Result<Vec<String>, String> {
         let repo = self.cx.repo.clone();
-        let prefix = self.cx.prefix.clone();
-        tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
-            let r = git::open(&repo).map_err(|e| e.to_string())?;
-            let base =
-                git::merge_base(&r, &pull.base.sha, &pull.head.sha).map_err(|e| e.to_string())?;
-            workflow::affected_environments(&r, &prefix, &base, &pull.head.sha)
-                .map_err(|e| e.to_string())
+        tokio::task::spawn_blocking(move || {
+            let base = repo.merge_base(&pull.base.sha, &pull.head.sha)?;
+            repo.affected_environments(&base, &pull.head.sha)
         })
         .await
         .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
     }
 
     fn github_error(&self, e: impl std::fmt::Display) -> String {
@@ -625,11 +620,9 @@ impl Agent {
     /// their first error.
     async fn checked_environments_at_head(&self) -> Result<CheckedEnvironments, String> {
         let repo = self.cx.repo.clone();
-        let prefix = self.cx.prefix.clone();
         let branch = self.config.repository.default_branch.clone();
         tokio::task::spawn_blocking(move || {
-            let r = git::open(&repo).map_err(|e| e.to_string())?;
-            workflow::checked_environments_at(&r, &prefix, &format!("refs/heads/{branch}"))
+            repo.checked_environments_at(&format!("refs/heads/{branch}"))
                 .map_err(|e| e.to_string())
         })
         .await
@@ -696,11 +689,9 @@ impl Agent {
             return names.clone();
         }
         let repo = self.cx.repo.clone();
-        let prefix = self.cx.prefix.clone();
         let rev = head.to_string();
         let names: Option<EnvironmentNames> = tokio::task::spawn_blocking(move || {
-            let r = git::open(&repo).ok()?;
-            let checked = workflow::checked_environments_at(&r, &prefix, &rev).ok()?;
+            let checked = repo.checked_environments_at(&rev).ok()?;
             let mut names: EnvironmentNames = checked
                 .resolved
                 .into_iter()
@@ -865,50 +856,13 @@ impl Agent {
         head: &str,
     ) -> Result<Vec<String>, String> {
         let repo = self.cx.repo.clone();
-        let prefix = self.cx.prefix.clone();
         let env = env.to_string();
         let deployed = deployed.map(str::to_string);
         let head = head.to_string();
-        tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
-            let r = git::open(&repo).map_err(|e| e.to_string())?;
-            let Some(deployed) = deployed else {
-                return Ok(vec![head]);
-            };
-            let mut chain = Vec::new();
-            let mut c = Revision::resolve(&r, &head)
-                .map_err(|e| e.to_string())?
-                .commit;
-            loop {
-                if c.id().to_string() == deployed {
-                    break;
-                }
-                chain.push(c.id().to_string());
-                match c.parent(0) {
-                    Ok(p) => c = p,
-                    // The deployed commit is not behind the head: apply the head.
-                    Err(_) => return Ok(vec![head]),
-                }
-                if chain.len() > 10_000 {
-                    return Ok(vec![head]);
-                }
-            }
-            chain.reverse();
-            let cache = ParseCache::default();
-            let mut out = Vec::new();
-            let mut before = deployed;
-            for commit in chain {
-                let changes = crate::affected::compare(&r, &prefix, &before, &commit, &cache)
-                    .map(|cmp| cmp.report.units.iter().any(|u| u.environment == env))
-                    .unwrap_or(true);
-                if changes {
-                    out.push(commit.clone());
-                }
-                before = commit;
-            }
-            Ok(out)
-        })
-        .await
-        .map_err(|e| e.to_string())?
+        tokio::task::spawn_blocking(move || repo.commits_changing(&env, deployed.as_deref(), &head))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
     }
 
     /// A `/formwork …` comment.

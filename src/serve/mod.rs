@@ -98,8 +98,7 @@ pub async fn serve(
         &config.repository.default_branch,
     );
     let cx = Context {
-        repo: mirror.dir.clone(),
-        prefix: config.repository.path.trim_matches('/').to_string(),
+        repo: crate::workflow::ConfigRepo::at(&mirror.dir, &config.repository.path),
         store: Arc::new(store),
         aws: Arc::new(aws),
         gh,

@@ -23,6 +23,7 @@
 //! - `ENV#<env>` / `RUN#<started_at>#<id>` and `RUNS` / `RUN#<started_at>#<id>`: copies of the
 //!   run, to list the runs of an environment and of all, newest first.
 //! - `ENV#<env>` / `DEPLOYED`: the commit `env` runs.
+//! - `ENV#<env>` / `STACK#<stack>`: where one stack of `env` stands.
 //! - `ENV#<env>` / `EVENT#<at>#<random>` and `EVENTS` / `EVENT#<at>#<random>`: an audit event,
 //!   listed per environment and for all.
 //!
@@ -49,9 +50,9 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::{
-    Deployed, Event, Lock, LockError, Millis, Run, RunStatus, Store, StoreError, UnitResult,
-    decode_plan, encode_plan, lease_end, new_token, stored_run_status, stored_unit_state,
-    unlock_detail,
+    Deployed, Event, Lock, LockError, Millis, Run, RunStatus, StackDeployed, Store, StoreError,
+    UnitResult, decode_plan, encode_plan, lease_end, new_token, stored_run_status,
+    stored_unit_state, unlock_detail,
 };
 use crate::plan::model::Plan;
 
@@ -1160,6 +1161,47 @@ impl Store for DynamoStore {
             ("at".to_string(), n(d.at)),
         ]);
         self.put(item).await
+    }
+
+    async fn set_stacks_deployed(&self, records: &[StackDeployed]) -> Result<(), StoreError> {
+        // One item each: a stack's record stands on its own, so no transaction is needed.
+        for d in records {
+            let mut item = key(env_pk(&d.environment), format!("STACK#{}", d.stack));
+            item.extend([
+                ("environment".to_string(), s(&d.environment)),
+                ("stack".to_string(), s(&d.stack)),
+                ("commit".to_string(), s(&d.commit)),
+                ("config_hash".to_string(), s(&d.config_hash)),
+                ("run_id".to_string(), s(&d.run_id)),
+                ("at".to_string(), n(d.at)),
+            ]);
+            self.put(item).await?;
+        }
+        Ok(())
+    }
+
+    async fn stacks_deployed(&self, environment: &str) -> Result<Vec<StackDeployed>, StoreError> {
+        self.query(Listing {
+            pk: &env_pk(environment),
+            prefix: "STACK#",
+            newest_first: false,
+            max: None,
+            only_running: false,
+        })
+        .await?
+        .iter()
+        .map(|item| {
+            let f = fields(item);
+            Ok(StackDeployed {
+                environment: f.str("environment")?,
+                stack: f.str("stack")?,
+                commit: f.str("commit")?,
+                config_hash: f.str("config_hash")?,
+                run_id: f.str("run_id")?,
+                at: f.num("at")?,
+            })
+        })
+        .collect()
     }
 
     async fn deployed(&self, environment: &str) -> Result<Option<Deployed>, StoreError> {

@@ -191,12 +191,26 @@ pub struct UnitResult {
     pub finished_at: Option<Millis>,
 }
 
-/// The commit an environment runs: the last one applied completely.
+/// The commit an environment runs: the newest one every stack of it was brought to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deployed {
     pub environment: String,
     pub commit: String,
     pub plan_id: Option<String>,
+    pub run_id: String,
+    pub at: Millis,
+}
+
+/// Where one stack of an environment stands: the commit whose config it was last brought to
+/// (applied, found unchanged, or untouched by the commits since), with the digest of its
+/// desired state there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackDeployed {
+    pub environment: String,
+    /// The stack's key in the pipeline.
+    pub stack: String,
+    pub commit: String,
+    pub config_hash: String,
     pub run_id: String,
     pub at: Millis,
 }
@@ -310,6 +324,18 @@ pub trait Store: Send + Sync {
 
     /// Records the commit an environment now runs.
     fn set_deployed(&self, d: &Deployed) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records where stacks of an environment stand (replacing their earlier records).
+    fn set_stacks_deployed(
+        &self,
+        records: &[StackDeployed],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Where each stack of an environment stands, by stack key order.
+    fn stacks_deployed(
+        &self,
+        environment: &str,
+    ) -> impl Future<Output = Result<Vec<StackDeployed>, StoreError>> + Send;
 
     /// The commit an environment runs, if any was applied.
     fn deployed(
@@ -505,6 +531,14 @@ impl Store for AnyStore {
 
     async fn deployed(&self, environment: &str) -> Result<Option<Deployed>, StoreError> {
         delegate!(self, s => s.deployed(environment))
+    }
+
+    async fn set_stacks_deployed(&self, records: &[StackDeployed]) -> Result<(), StoreError> {
+        delegate!(self, s => s.set_stacks_deployed(records))
+    }
+
+    async fn stacks_deployed(&self, environment: &str) -> Result<Vec<StackDeployed>, StoreError> {
+        delegate!(self, s => s.stacks_deployed(environment))
     }
 
     async fn prune_locks(&self, prefix: &str, before: Millis) -> Result<usize, StoreError> {

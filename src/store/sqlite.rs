@@ -22,6 +22,10 @@
 //! - `deployed(environment PK, commit_id, plan_id, run_id, at)`.
 //! - `events(seq, environment, at, kind, actor, detail)`: the audit trail.
 //!
+//! Version 2:
+//! - `stack_deployed(environment, stack, commit_id, config_hash, run_id, at)`, primary key
+//!   `(environment, stack)`: where each stack stands.
+//!
 //! Times are [`Millis`]. Queries are short, so they run directly on the calling task, one at a
 //! time through a mutex around the connection.
 
@@ -32,9 +36,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    Deployed, Event, Lock, LockError, Millis, Run, RunStatus, Store, StoreError, UnitResult,
-    UnitState, decode_plan, encode_plan, lease_end, stored_run_status, stored_unit_state,
-    unlock_detail,
+    Deployed, Event, Lock, LockError, Millis, Run, RunStatus, StackDeployed, Store, StoreError,
+    UnitResult, UnitState, decode_plan, encode_plan, lease_end, stored_run_status,
+    stored_unit_state, unlock_detail,
 };
 use crate::plan::model::Plan;
 
@@ -117,6 +121,18 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_newest ON events(at DESC, seq DESC);
     CREATE INDEX events_by_environment ON events(environment, at DESC, seq DESC);
+    "#,
+    // 2: where each stack of an environment stands.
+    r#"
+    CREATE TABLE stack_deployed (
+        environment TEXT NOT NULL,
+        stack       TEXT NOT NULL,
+        commit_id   TEXT NOT NULL,
+        config_hash TEXT NOT NULL,
+        run_id      TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        PRIMARY KEY (environment, stack)
+    );
     "#,
 ];
 
@@ -750,6 +766,52 @@ impl Store for SqliteStore {
                 )
                 .map(drop)
                 .map_err(|e| self.err(e))
+        })
+    }
+
+    async fn set_stacks_deployed(&self, records: &[StackDeployed]) -> Result<(), StoreError> {
+        blocking(|| {
+            let mut conn = self.conn();
+            let tx = conn.transaction().map_err(|e| self.err(e))?;
+            for d in records {
+                tx.execute(
+                    "INSERT OR REPLACE INTO stack_deployed
+                     (environment, stack, commit_id, config_hash, run_id, at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        d.environment,
+                        d.stack,
+                        d.commit,
+                        d.config_hash,
+                        d.run_id,
+                        d.at
+                    ],
+                )
+                .map_err(|e| self.err(e))?;
+            }
+            tx.commit().map_err(|e| self.err(e))
+        })
+    }
+
+    async fn stacks_deployed(&self, environment: &str) -> Result<Vec<StackDeployed>, StoreError> {
+        blocking(|| {
+            query_all(
+                &self.conn(),
+                "SELECT environment, stack, commit_id, config_hash, run_id, at
+                 FROM stack_deployed WHERE environment = ?1 ORDER BY stack",
+                [environment],
+                |r| {
+                    Ok(StackDeployed {
+                        environment: r.get(0)?,
+                        stack: r.get(1)?,
+                        commit: r.get(2)?,
+                        config_hash: r.get(3)?,
+                        run_id: r.get(4)?,
+                        at: r.get(5)?,
+                    })
+                },
+            )
+            .map_err(|e| self.err(e))
         })
     }
 
