@@ -29,6 +29,7 @@ pub mod graph;
 pub mod lease;
 pub mod plan;
 pub mod render;
+pub mod runner;
 pub mod schema;
 pub mod secrets;
 pub mod serve;

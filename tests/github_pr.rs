@@ -257,7 +257,8 @@ fn github_actions_events_plan_pull_requests_and_apply_pushes() {
         &pull_request_event("synchronize", 21, &head, &main),
         &[],
     );
-    assert_eq!(run.code, 2, "{}", run.all());
+    // A plan made and reported: the step succeeds.
+    assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(w.mock.comments(21).len(), 1);
     assert!(
         w.mock.comments(21)[0]
@@ -275,6 +276,7 @@ fn github_actions_events_plan_pull_requests_and_apply_pushes() {
         .unwrap();
     push["ref"] = json!("refs/heads/main");
     push["repository"]["default_branch"] = json!("main");
+    push["repository"]["full_name"] = json!(REPO);
     push["before"] = json!(main);
     push["after"] = json!(merge);
     let run = w.event("push", &push, &[]);
@@ -334,7 +336,7 @@ fn comment_commands_run_for_writers_only_and_bad_ones_get_help() {
     // A writer, one environment and one stack: planned into that environment's comment.
     let cmd = format!("/formwork plan -e {} --stack app", w.env);
     let run = w.event("issue_comment", &comment_event(31, "writer", &cmd), &[]);
-    assert_eq!(run.code, 2, "{}", run.all());
+    assert_eq!(run.code, 0, "{}", run.all());
     let c = w.mock.comments(31);
     assert_eq!(c.len(), 2);
     assert!(
@@ -402,8 +404,18 @@ fn comment_commands_run_for_writers_only_and_bad_ones_get_help() {
         .expect("an apply comment");
     assert!(applied.body.contains("succeeded"), "{}", applied.body);
 
-    // Unlock: recorded, and said on the pull request.
+    // Unlock: the claim its plan took is released, recorded, and said on the pull request;
+    // a second unlock finds nothing to release.
     let cmd = format!("/formwork unlock -e {}", w.env);
+    let run = w.event("issue_comment", &comment_event(31, "writer", &cmd), &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let last = w.mock.comments(31).pop().unwrap();
+    assert!(
+        last.body
+            .contains("unlocked (was held by pull request #31)"),
+        "{}",
+        last.body
+    );
     let run = w.event("issue_comment", &comment_event(31, "writer", &cmd), &[]);
     assert_eq!(run.code, 0, "{}", run.all());
     let last = w.mock.comments(31).pop().unwrap();

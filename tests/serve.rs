@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use common::aws::{moto, unique};
 use common::fake_aws::FakeAws;
 use common::github::examples_of;
-use common::pr_world::{REGION, REPO, TOKEN, World, pull_request_event};
+use common::pr_world::{REGION, REPO, TOKEN, World, comment_event, pull_request_event};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -679,7 +679,11 @@ fn a_pull_request_opened_while_the_agent_was_down_is_planned_when_it_starts_and_
     );
     assert!(!plan.contains("Offline"), "planned with AWS: {plan}");
     assert_eq!(plan_starts(), 1);
-    assert!(agent.log().contains("open at start"), "{}", agent.log());
+    assert!(
+        agent.log().contains("open, with no plan of its head"),
+        "{}",
+        agent.log()
+    );
     assert_eq!(agent.terminate(), Some(0));
 
     // Started again: the head has its plan; nothing about the pull request is sent to GitHub.
@@ -1366,4 +1370,155 @@ fn connections_over_the_cap_wait_until_one_closes() {
     agent.wait_for("the agent to answer again", Duration::from_secs(60), || {
         agent.get("/healthz").0 == 200
     });
+}
+
+/// What formwork wrote to GitHub in `requests`, in order, made comparable between two worlds:
+/// comment texts (new or edited), reactions and commit statuses, with the environment's name,
+/// commit ids, plan and run ids and times replaced by placeholders.
+fn writes(w: &World, requests: &[common::github::Recorded]) -> Vec<String> {
+    let sha = regex::Regex::new(r"\b[0-9a-f]{7,40}\b").unwrap();
+    let ids = regex::Regex::new(r"\b\d{8}-\d{6}-").unwrap();
+    let time = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z").unwrap();
+    let clean = |t: &str| {
+        let t = t.replace(&w.env, "ENV");
+        let t = time.replace_all(&t, "TIME");
+        let t = ids.replace_all(&t, "ID-");
+        sha.replace_all(&t, "SHA").into_owned()
+    };
+    requests
+        .iter()
+        .filter_map(|r| {
+            let j = r.json();
+            let what = match (r.method.as_str(), r.path.as_str()) {
+                ("POST", p) if p.ends_with("/reactions") => {
+                    format!("reaction {}", j["content"].as_str().unwrap_or_default())
+                }
+                ("POST" | "PATCH", p) if p.contains("/comments") => {
+                    format!("comment {}", j["body"].as_str().unwrap_or_default())
+                }
+                ("POST", p) if p.contains("/statuses/") => format!(
+                    "status {} {}",
+                    j["context"].as_str().unwrap_or_default(),
+                    j["state"].as_str().unwrap_or_default()
+                ),
+                ("DELETE", _) => "delete".to_string(),
+                _ => return None,
+            };
+            Some(clean(&what))
+        })
+        .collect()
+}
+
+/// The same events, in the same order, given to the GitHub Action's step (`formwork
+/// github-event`) in one world and to the agent's webhook in another world alike: the same work
+/// is done and the same things are said on GitHub, comment commands included (help, a
+/// malformed command, a reader refused, a plan of one environment, apply before merge when it is
+/// off, unlock), from the pull request's opening to its merge.
+#[test]
+fn the_action_and_the_agent_answer_the_same_events_alike() {
+    let step = World::new("doorstep");
+    let daemon = World::new("doorsrv");
+    let (step_remote, daemon_remote) = (remote(&step), remote(&daemon));
+    let data = tempfile::tempdir().unwrap();
+    let agent = Agent::start(&daemon, daemon_remote.path(), data.path(), "sqlite", None);
+    let mut heads = Vec::new();
+    for (w, remote) in [(&step, &step_remote), (&daemon, &daemon_remote)] {
+        w.mock.set_permission("writer", "write");
+        w.mock.set_permission("reader", "read");
+        let base = main_commit(w);
+        let head = open_pull(w, remote.path(), 41, &base);
+        heads.push((base, head));
+    }
+    let mut deliveries = 0;
+    // Runs one event through both doors; returns what each wrote.
+    let mut both = |name: &str, payload: &dyn Fn(&World, &str, &str) -> Value| {
+        let mut seen: Vec<Vec<String>> = Vec::new();
+        for (i, w) in [&step, &daemon].into_iter().enumerate() {
+            let (base, head) = &heads[i];
+            let before = w.mock.requests().len();
+            let event = payload(w, base, head);
+            if i == 0 {
+                let run = w.event(name, &event, &[]);
+                assert_eq!(run.code, 0, "{}", run.all());
+            } else {
+                deliveries += 1;
+                let (code, answer) =
+                    agent.deliver(name, &format!("door-{deliveries}"), &event, SECRET);
+                assert_eq!(code, 202, "{answer}");
+                let want = seen[0].len();
+                agent.wait_for("the agent's answer", Duration::from_secs(60), || {
+                    let status = agent.status();
+                    writes(w, &w.mock.requests()[before..]).len() >= want
+                        && status["queue_depth"] == 0
+                        && status["jobs_running"] == 0
+                });
+            }
+            seen.push(writes(w, &w.mock.requests()[before..]));
+        }
+        assert_eq!(seen[0], seen[1], "the doors answered {name} differently");
+        seen.remove(0)
+    };
+
+    let opened = both("pull_request", &|_, base, head| {
+        pull_request_event("opened", 41, head, base)
+    });
+    assert!(
+        opened
+            .iter()
+            .any(|w| w.starts_with("comment <!-- formwork:plan scope=* part=1 -->")),
+        "{opened:#?}"
+    );
+    let comment = |body: &'static str, login: &'static str| {
+        move |w: &World, _: &str, _: &str| comment_event(41, login, &body.replace("ENV", &w.env))
+    };
+    let help = both("issue_comment", &comment("/formwork help", "writer"));
+    assert!(help[0].contains("/formwork plan"), "{help:#?}");
+    let bad = both("issue_comment", &comment("/formwork plna", "writer"));
+    assert_eq!(bad[0], "reaction confused", "{bad:#?}");
+    let refused = both("issue_comment", &comment("/formwork plan", "reader"));
+    assert!(
+        refused[1].contains("needs write, maintain or admin permission"),
+        "{refused:#?}"
+    );
+    let planned = both("issue_comment", &comment("/formwork plan -e ENV", "writer"));
+    assert_eq!(planned[0], "reaction eyes", "{planned:#?}");
+    assert!(
+        planned
+            .iter()
+            .any(|w| w.starts_with("comment <!-- formwork:plan scope=ENV part=1 -->")),
+        "{planned:#?}"
+    );
+    let off = both("issue_comment", &comment("/formwork apply", "writer"));
+    assert!(off[1].contains("Applying before merge is off"), "{off:#?}");
+    let unlocked = both(
+        "issue_comment",
+        &comment("/formwork unlock -e ENV", "writer"),
+    );
+    assert!(
+        unlocked[1].contains("- `ENV`: unlocked (was held by pull request #41)"),
+        "{unlocked:#?}"
+    );
+
+    // The merge, pushed: the environment is brought to it, and the pull request told.
+    let mut merges = Vec::new();
+    for (w, remote) in [(&step, &step_remote), (&daemon, &daemon_remote)] {
+        let i = merges.len();
+        merges.push(merge_pull(w, remote.path(), 41, &heads[i].1, &heads[i].0));
+    }
+    let applied = both("push", &|w, base, _| {
+        let merge = main_commit(w);
+        push_event(base, &merge)
+    });
+    assert!(
+        applied
+            .iter()
+            .any(|w| w.starts_with("comment <!-- formwork:apply scope=ENV")),
+        "{applied:#?}"
+    );
+    assert_eq!(
+        agent.deployed(&daemon.env).as_deref(),
+        Some(merges[1].as_str())
+    );
+    step.check_requests();
+    daemon.check_requests();
 }

@@ -39,23 +39,9 @@ pub struct GitHubArgs {
 }
 
 impl GitHubArgs {
-    /// The flags that give these settings to another formwork command.
-    pub fn to_args(&self) -> Vec<String> {
-        let mut out = vec![
-            "--github-api-url".to_string(),
-            self.github_api_url.clone(),
-            "--github-report".to_string(),
-            self.github_report.name().to_string(),
-            "--github-max-parts".to_string(),
-            self.github_max_parts.to_string(),
-        ];
-        if let Some(r) = &self.github_repo {
-            out.extend(["--github-repo".to_string(), r.clone()]);
-        }
-        if let Some(u) = &self.github_target_url {
-            out.extend(["--github-target-url".to_string(), u.clone()]);
-        }
-        out
+    /// The repository, `OWNER/NAME`, when given.
+    pub fn repository(&self) -> Option<&str> {
+        self.github_repo.as_deref()
     }
 
     pub fn reporting(&self) -> Reporting {

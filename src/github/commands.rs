@@ -579,12 +579,9 @@ pub fn refusal_markdown(user: &str, command: &str, permission: &str) -> String {
     )
 }
 
-/// The reply to `/formwork apply` where applying before merge is off; `how` says how to turn
-/// it on.
-pub fn apply_before_merge_off_markdown(how: &str) -> String {
-    format!(
-        "Applying before merge is off for this repository: merge the pull request and formwork applies its reviewed plan. ({how} turns it on.)"
-    )
+/// The reply to `/formwork apply` where applying before merge is off.
+pub fn apply_before_merge_off_markdown() -> String {
+    "Applying before merge is off for this repository: merge the pull request and formwork applies its reviewed plan. (The GitHub Action's `apply-before-merge: true`, or `github.apply_before_merge: true` in the settings of `formwork serve`, turns it on.)".to_string()
 }
 
 #[cfg(test)]

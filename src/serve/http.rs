@@ -2,7 +2,7 @@
 //! `GET /metrics`, `GET /api/status` and the status page at `/` (axum), served by [`serve`]
 //! (hyper) with a cap on open connections and a timeout on request headers. Transport only:
 //! bodies are read within the limits of [`super::limits`], deliveries verified and read by
-//! [`crate::github::webhook`] and turned into jobs by [`jobs_for`].
+//! [`crate::github::webhook`] and turned into work by [`work_for`].
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,14 +22,14 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use super::agent::{Agent, Job};
+use super::agent::Agent;
 use super::config::HttpConfig;
 use super::limits::{BodyError, BodyReader};
 use super::status;
-use crate::github::flow::PlanSelection;
 use crate::github::webhook::{
     self, Delivery, DeliveryHeaders, Event, PullRequestAction, SignatureVerifier, WebhookError,
 };
+use crate::runner::{Work, decide};
 use crate::store::now;
 
 /// The `Retry-After` of a delivery refused because too many bodies are being read, in seconds.
@@ -244,7 +244,7 @@ async fn webhook_handler(State(app): State<App>, headers: HeaderMap, body: Body)
             json!({ "delivery": delivery.id, "duplicate": true }),
         );
     }
-    let jobs = jobs_for(agent, &delivery.event);
+    let jobs = work_for(agent, &delivery.event);
     if jobs.is_empty() {
         agent.metrics.delivery("ignored");
         return answer(
@@ -263,65 +263,22 @@ async fn webhook_handler(State(app): State<App>, headers: HeaderMap, body: Body)
     )
 }
 
-/// The jobs an event calls for (none for a repository that is not allowed).
-pub fn jobs_for(agent: &Agent, event: &Event) -> Vec<Job> {
-    let repo = match event {
-        Event::PullRequest(p) => Some(&p.repository),
-        Event::IssueComment(c) => Some(&c.repository),
-        Event::Push(p) => Some(&p.repository),
-        Event::Ping(_) | Event::Ignored(_) => None,
-    };
-    if let Some(r) = repo
-        && !agent.config.allows_repository(&r.full_name)
-    {
-        tracing::warn!(repository = %r.full_name, "a delivery from a repository that is not allowed: ignored");
-        return Vec::new();
-    }
-    match event {
-        Event::PullRequest(p) => match &p.action {
+/// The work an event calls for, decided as every door decides it
+/// ([`crate::runner::decide`]); a pull request said to be open is open again for the agent.
+pub fn work_for(agent: &Agent, event: &Event) -> Vec<Work> {
+    if let Event::PullRequest(p) = event
+        && matches!(
+            p.action,
             PullRequestAction::Opened
-            | PullRequestAction::Synchronize
-            | PullRequestAction::Reopened => {
-                agent.pull_is_open(p.number, p.action == PullRequestAction::Reopened);
-                let trusted = !p.from_fork
-                    || p.head_repo
-                        .as_deref()
-                        .and_then(|r| r.split('/').next())
-                        .is_some_and(|owner| agent.trusted_fork_owner(owner));
-                vec![Job::PlanPull {
-                    number: p.number,
-                    head: Some(p.head_sha.clone()),
-                    offline: !trusted,
-                    selection: PlanSelection::default(),
-                    why: format!("pull request {}", action_word(&p.action)),
-                }]
-            }
-            PullRequestAction::Closed { merged, .. } => {
-                let mut jobs = vec![Job::PullClosed {
-                    number: p.number,
-                    merged: *merged,
-                }];
-                if *merged {
-                    jobs.push(Job::Reconcile {
-                        why: format!("pull request #{} merged", p.number),
-                    });
-                }
-                jobs
-            }
-        },
-        Event::IssueComment(c) => vec![Job::Comment(Box::new(c.clone()))],
-        Event::Push(p) if p.is_default_branch() && !p.deleted => vec![Job::Reconcile {
-            why: format!("push to {}", p.ref_name),
-        }],
-        _ => Vec::new(),
+                | PullRequestAction::Synchronize
+                | PullRequestAction::Reopened
+        )
+    {
+        agent.pull_is_open(p.number, p.action == PullRequestAction::Reopened);
     }
-}
-
-fn action_word(a: &PullRequestAction) -> &'static str {
-    match a {
-        PullRequestAction::Opened => "opened",
-        PullRequestAction::Synchronize => "updated",
-        PullRequestAction::Reopened => "reopened",
-        PullRequestAction::Closed { .. } => "closed",
+    let decision = decide(event, &agent.policy());
+    if let Some(why) = &decision.nothing_because {
+        tracing::info!(why, "nothing to do for the delivery");
     }
+    decision.work
 }

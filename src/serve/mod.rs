@@ -133,7 +133,8 @@ pub async fn serve(
                     }
                 }
             }
-            agent.enqueue(agent::Job::Reconcile {
+            agent.enqueue(crate::runner::Work::Apply {
+                head: None,
                 why: "the agent started".into(),
             });
             // Pull requests opened or pushed to while no agent ran: tried again at each poll
@@ -161,7 +162,7 @@ pub async fn serve(
             loop {
                 tokio::time::sleep(Duration::from_secs(600)).await;
                 match agent
-                    .cx
+                    .cx()
                     .store
                     .prune_locks("delivery/", crate::store::now())
                     .await

@@ -55,10 +55,10 @@ pub async fn status(agent: &Agent) -> Status {
         Some(h) => agent.environment_names_at(h).await,
         None => Vec::new(),
     };
-    let store = &agent.cx.store;
+    let store = &agent.cx().store;
     let mut environments = Vec::new();
     for (name, config_error) in names {
-        let config_error = config_error.map(|e| agent.cx.masker.scrub(&e));
+        let config_error = config_error.map(|e| agent.cx().masker.scrub(&e));
         let deployed = store.deployed(&name).await.ok().flatten();
         let holder = |subject| async move {
             lease::holder(store.as_ref(), &subject)

@@ -247,5 +247,6 @@ pub fn comment_event(number: u64, login: &str, body: &str) -> Value {
     v["comment"]["id"] = json!(555_000 + number);
     v["comment"]["user"]["login"] = json!(login);
     v["sender"]["login"] = json!(login);
+    v["repository"]["full_name"] = json!(REPO);
     v
 }
