@@ -123,131 +123,47 @@ impl Taint<'_> {
     }
 }
 
-/// Fills in a unit's parameters. `upstream` holds the plans of the stacks of this run that the
-/// unit takes outputs from (already planned: the unit waits for them). A parameter that takes a
-/// secret output is secret.
-pub async fn resolve(
-    env: &DesiredEnvironment,
-    unit: &Unit,
-    cfn: &Cfn,
-    stacks: &StackCache,
-    ssm: &SsmValues,
-    upstream: &BTreeMap<String, Arc<UnitPlan>>,
-    taint: &Taint<'_>,
-) -> Resolved {
+/// What filling in a unit's parameters reads from: the environment, CloudFormation (stacks
+/// described once each), the SSM values read beforehand, the plans of the upstream stacks of
+/// this run, and what tells secret outputs apart.
+pub struct Sources<'a> {
+    pub env: &'a DesiredEnvironment,
+    pub cfn: &'a Cfn,
+    pub stacks: &'a StackCache,
+    pub ssm: &'a SsmValues,
+    /// The plans of the stacks of this run that the unit takes outputs from (already planned:
+    /// the unit waits for them).
+    pub upstream: &'a BTreeMap<String, Arc<UnitPlan>>,
+    pub taint: &'a Taint<'a>,
+}
+
+/// One parameter's value as it is filled in.
+#[derive(Default)]
+struct Filling {
+    text: String,
+    secret: bool,
+    pending: bool,
+    known_after_apply: bool,
+}
+
+/// Fills in a unit's parameters. A parameter that takes a secret output is secret.
+pub async fn resolve(unit: &Unit, from: &Sources<'_>) -> Resolved {
     let mut out = Resolved::default();
     for (name, setting) in &unit.parameters {
-        let mut text = String::new();
-        let mut secret = setting.no_echo;
-        let mut pending = false;
-        let mut known_after_apply = false;
+        let mut f = Filling {
+            secret: setting.no_echo,
+            ..Filling::default()
+        };
         for seg in &setting.value.segments {
             match seg {
-                Segment::Text(t) => text.push_str(t),
+                Segment::Text(t) => f.text.push_str(t),
                 Segment::Ref(Reference::Output { stack, output }) => {
-                    let reference = format!("${{{stack}.{output}}}");
-                    let Some(source) = env.units.get(stack) else {
-                        out.errors.push(format!(
-                            "input {reference}: stack `{stack}` is not deployed in environment `{}`",
-                            env.name
-                        ));
-                        continue;
-                    };
-                    let changing = upstream.get(stack).is_some_and(|u| {
-                        matches!(u.action, Action::Create | Action::Update | Action::Pending)
-                    });
-                    let current = match stacks.get(cfn, &source.stack_name).await {
-                        Ok(info) => info.and_then(|i| i.outputs.get(output).cloned()),
-                        Err(e) => {
-                            out.errors.push(format!("input {reference}: {e}"));
-                            continue;
-                        }
-                    };
-                    let tainted = current
-                        .as_deref()
-                        .is_some_and(|v| taint.check(Some(stack), output, v));
-                    secret |= tainted;
-                    match (current, changing) {
-                        (Some(v), false) => text.push_str(&v),
-                        (Some(v), true) => {
-                            known_after_apply = true;
-                            out.inputs.push(Input {
-                                parameter: name.clone(),
-                                reference,
-                                from_stack: stack.clone(),
-                                state: InputState::KnownAfterApply {
-                                    current: Some(if tainted {
-                                        crate::desired::MASK.to_string()
-                                    } else {
-                                        v.clone()
-                                    }),
-                                },
-                            });
-                            text.push_str(&v);
-                        }
-                        (None, true) => {
-                            pending = true;
-                            out.inputs.push(Input {
-                                parameter: name.clone(),
-                                reference,
-                                from_stack: stack.clone(),
-                                state: InputState::Pending,
-                            });
-                        }
-                        (None, false) => out.errors.push(format!(
-                            "input {reference}: stack {} has no output `{output}`; deploy `{stack}` first (plan it with this one, or check the output name)",
-                            source.stack_name
-                        )),
-                    }
+                    output_input(from, name, stack, output, &mut f, &mut out).await
                 }
                 Segment::Ref(Reference::External { stack_name, output }) => {
-                    let reference = format!("${{external:{stack_name}.{output}}}");
-                    let Some(stack_name) = stack_name.as_literal() else {
-                        out.errors.push(format!(
-                            "input {reference}: the stack name is not fully known"
-                        ));
-                        continue;
-                    };
-                    if !crate::config::expr::is_stack_name(&stack_name) {
-                        out.errors.push(format!(
-                            "input {reference}: `{stack_name}` is not a CloudFormation stack name (a letter, then letters, digits and hyphens, at most 128 characters)"
-                        ));
-                        continue;
-                    }
-                    match stacks.get(cfn, &stack_name).await {
-                        Ok(Some(info)) => match info.outputs.get(output) {
-                            Some(v) => {
-                                secret |= taint.check(None, output, v);
-                                text.push_str(v);
-                            }
-                            None => out.errors.push(format!(
-                                "input {reference}: stack {stack_name} has no output `{output}`"
-                            )),
-                        },
-                        Ok(None) => out.errors.push(format!(
-                            "input {reference}: there is no stack {stack_name} in account {} region {} (it is not deployed by this environment: deploy it first)",
-                            env.account, env.region
-                        )),
-                        Err(e) => out.errors.push(format!("input {reference}: {e}")),
-                    }
+                    external_input(from, stack_name, output, &mut f, &mut out).await
                 }
-                Segment::Ref(Reference::Ssm(path)) => {
-                    let Some(name_) = path.as_literal() else {
-                        out.errors
-                            .push(format!("the SSM path in {seg:?} is not fully known"));
-                        continue;
-                    };
-                    match ssm.found.get(&name_) {
-                        Some(v) => {
-                            secret |= v.secret;
-                            text.push_str(&v.value);
-                        }
-                        None => out.errors.push(format!(
-                            "SSM parameter {name_} does not exist in account {} region {}",
-                            env.account, env.region
-                        )),
-                    }
-                }
+                Segment::Ref(Reference::Ssm(path)) => ssm_input(from, path, &mut f, &mut out),
                 Segment::Ref(r) => out
                     .errors
                     .push(format!("{r} was not filled in (internal error)")),
@@ -255,11 +171,143 @@ pub async fn resolve(
         }
         out.params.push(ResolvedParam {
             name: name.clone(),
-            value: (!pending).then_some(Value { text, secret }),
-            known_after_apply,
+            value: (!f.pending).then_some(Value {
+                text: f.text,
+                secret: f.secret,
+            }),
+            known_after_apply: f.known_after_apply,
             expression: setting.display(),
             no_echo: setting.no_echo,
         });
     }
     out
+}
+
+/// `${stack.Output}` for parameter `param`: the output as deployed today; known only after
+/// apply when the stack changes in this run, pending when it does not exist yet.
+async fn output_input(
+    from: &Sources<'_>,
+    param: &str,
+    stack: &str,
+    output: &str,
+    f: &mut Filling,
+    out: &mut Resolved,
+) {
+    let reference = format!("${{{stack}.{output}}}");
+    let Some(source) = from.env.units.get(stack) else {
+        out.errors.push(format!(
+            "input {reference}: stack `{stack}` is not deployed in environment `{}`",
+            from.env.name
+        ));
+        return;
+    };
+    let changing = from
+        .upstream
+        .get(stack)
+        .is_some_and(|u| matches!(u.action, Action::Create | Action::Update | Action::Pending));
+    let current = match from.stacks.get(from.cfn, &source.stack_name).await {
+        Ok(info) => info.and_then(|i| i.outputs.get(output).cloned()),
+        Err(e) => {
+            out.errors.push(format!("input {reference}: {e}"));
+            return;
+        }
+    };
+    let tainted = current
+        .as_deref()
+        .is_some_and(|v| from.taint.check(Some(stack), output, v));
+    f.secret |= tainted;
+    let input = |state| Input {
+        parameter: param.to_string(),
+        reference: reference.clone(),
+        from_stack: stack.to_string(),
+        state,
+    };
+    match (current, changing) {
+        (Some(v), false) => f.text.push_str(&v),
+        (Some(v), true) => {
+            f.known_after_apply = true;
+            let shown = if tainted {
+                crate::desired::MASK.to_string()
+            } else {
+                v.clone()
+            };
+            out.inputs.push(input(InputState::KnownAfterApply {
+                current: Some(shown),
+            }));
+            f.text.push_str(&v);
+        }
+        (None, true) => {
+            f.pending = true;
+            out.inputs.push(input(InputState::Pending));
+        }
+        (None, false) => out.errors.push(format!(
+            "input {reference}: stack {} has no output `{output}`; deploy `{stack}` first (plan it with this one, or check the output name)",
+            source.stack_name
+        )),
+    }
+}
+
+/// `${external:stack-name.Output}`: an output of a stack outside the environment, which must
+/// exist.
+async fn external_input(
+    from: &Sources<'_>,
+    stack_name: &crate::config::expr::Expr,
+    output: &str,
+    f: &mut Filling,
+    out: &mut Resolved,
+) {
+    let reference = format!("${{external:{stack_name}.{output}}}");
+    let Some(stack_name) = stack_name.as_literal() else {
+        out.errors.push(format!(
+            "input {reference}: the stack name is not fully known"
+        ));
+        return;
+    };
+    if !crate::config::expr::is_stack_name(&stack_name) {
+        out.errors.push(format!(
+            "input {reference}: `{stack_name}` is not a CloudFormation stack name (a letter, then letters, digits and hyphens, at most 128 characters)"
+        ));
+        return;
+    }
+    match from.stacks.get(from.cfn, &stack_name).await {
+        Ok(Some(info)) => match info.outputs.get(output) {
+            Some(v) => {
+                f.secret |= from.taint.check(None, output, v);
+                f.text.push_str(v);
+            }
+            None => out.errors.push(format!(
+                "input {reference}: stack {stack_name} has no output `{output}`"
+            )),
+        },
+        Ok(None) => out.errors.push(format!(
+            "input {reference}: there is no stack {stack_name} in account {} region {} (it is not deployed by this environment: deploy it first)",
+            from.env.account, from.env.region
+        )),
+        Err(e) => out.errors.push(format!("input {reference}: {e}")),
+    }
+}
+
+/// `${ssm:/path}`: the SSM parameter's value, read beforehand; a SecureString is secret.
+fn ssm_input(
+    from: &Sources<'_>,
+    path: &crate::config::expr::Expr,
+    f: &mut Filling,
+    out: &mut Resolved,
+) {
+    let Some(name) = path.as_literal() else {
+        out.errors.push(format!(
+            "the SSM path in ${{ssm:{path}}} is not fully known"
+        ));
+        return;
+    };
+    match from.ssm.found.get(&name) {
+        Some(v) => {
+            f.secret |= v.secret;
+            f.text.push_str(&v.value);
+        }
+        None => out.errors.push(format!(
+            "SSM parameter {name} does not exist in account {} region {}",
+            from.env.account, from.env.region
+        )),
+    }
 }

@@ -6,7 +6,24 @@
 //! security, text, replacement) is asked of [`crate::template`]; secrets are kept out of every
 //! output by [`crate::secrets`].
 
+pub mod change_sets;
 pub mod inputs;
 pub mod live;
 pub mod model;
 pub mod offline;
+mod parameters;
+pub mod tags;
+mod unit;
+
+use crate::desired::Unit;
+use model::{Action, Reason, UnitPlan};
+
+/// The plan of a stack of the config with only its action said, its config digest and the
+/// stacks it comes after filled in.
+pub(crate) fn unit_plan(unit: &Unit, action: Action, reasons: Vec<Reason>) -> UnitPlan {
+    UnitPlan {
+        config_hash: unit.config_hash(),
+        depends_on: live::dependency_names(unit),
+        ..UnitPlan::bare(&unit.stack, &unit.stack_name, action, reasons)
+    }
+}

@@ -188,6 +188,29 @@ pub struct Counts {
 }
 
 impl UnitPlan {
+    /// The plan of a stack with only its action said: no change set, stack status, resources,
+    /// parameters, security items, template diff, inputs, message or dependencies yet.
+    pub fn bare(stack: &str, stack_name: &str, action: Action, reasons: Vec<Reason>) -> UnitPlan {
+        UnitPlan {
+            stack: stack.to_string(),
+            stack_name: stack_name.to_string(),
+            action,
+            reasons,
+            config_hash: String::new(),
+            change_set: None,
+            stack_status: None,
+            last_updated: None,
+            last_event: None,
+            resources: Vec::new(),
+            parameters: Vec::new(),
+            security: Vec::new(),
+            template_diff: None,
+            inputs: Vec::new(),
+            message: None,
+            depends_on: Vec::new(),
+        }
+    }
+
     /// Resource change counts of this stack.
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();

@@ -102,24 +102,7 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
 }
 
 fn blank(u: &Unit, reasons: Vec<Reason>) -> UnitPlan {
-    UnitPlan {
-        stack: u.stack.clone(),
-        stack_name: u.stack_name.clone(),
-        action: Action::NoChange,
-        reasons,
-        config_hash: u.config_hash(),
-        change_set: None,
-        stack_status: None,
-        last_updated: None,
-        last_event: None,
-        resources: Vec::new(),
-        parameters: Vec::new(),
-        security: Vec::new(),
-        template_diff: None,
-        inputs: Vec::new(),
-        message: None,
-        depends_on: super::live::dependency_names(u),
-    }
+    super::unit_plan(u, Action::NoChange, reasons)
 }
 
 /// Whether stack `stack` of `env` is affected by the comparison (its outputs may change).

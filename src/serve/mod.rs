@@ -118,62 +118,8 @@ pub async fn serve(
     let (agent, rx) = agent::Agent::new(config, cx, mirror, replica);
     let queue = tokio::spawn(agent.clone().run_queue(rx));
 
-    // The first fetch, then reconciliation; then polling at the interval.
-    let poller = {
-        let agent = agent.clone();
-        tokio::spawn(async move {
-            let mut delay = Duration::from_secs(1);
-            loop {
-                match agent.poll().await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not fetch the repository; trying again");
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(60));
-                    }
-                }
-            }
-            agent.enqueue(crate::runner::Work::Apply {
-                head: None,
-                why: "the agent started".into(),
-            });
-            // Pull requests opened or pushed to while no agent ran: tried again at each poll
-            // until GitHub answers.
-            let mut caught_up = catch_up(&agent).await;
-            if poll.is_zero() {
-                return;
-            }
-            loop {
-                tokio::time::sleep(poll).await;
-                if let Err(e) = agent.poll().await {
-                    tracing::warn!(error = %e, "poll failed");
-                }
-                if !caught_up {
-                    caught_up = catch_up(&agent).await;
-                }
-            }
-        })
-    };
-
-    // Delivery ids are remembered for a few days; forget the older ones now and then.
-    let pruner = {
-        let agent = agent.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(600)).await;
-                match agent
-                    .cx()
-                    .store
-                    .prune_locks("delivery/", crate::store::now())
-                    .await
-                {
-                    Ok(n) if n > 0 => tracing::info!(removed = n, "forgot old delivery ids"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "could not forget old delivery ids"),
-                }
-            }
-        })
-    };
+    let poller = tokio::spawn(poll_loop(agent.clone(), poll));
+    let pruner = tokio::spawn(prune_loop(agent.clone()));
     let app = http::router(agent.clone(), opts.webhook_secret);
     http::serve(listener, app, &agent.config.http, shutdown).await;
     tracing::info!("shutting down: no new work; waiting for running applies");
@@ -182,6 +128,53 @@ pub async fn serve(
     agent.shutdown(opts.grace).await;
     queue.abort();
     Ok(())
+}
+
+/// The first fetch, then bringing the environments to the default branch and planning the pull
+/// requests that need it; then polling every `poll` (never, when zero).
+async fn poll_loop(agent: Arc<agent::Agent>, poll: Duration) {
+    let mut delay = Duration::from_secs(1);
+    while let Err(e) = agent.poll().await {
+        tracing::error!(error = %e, "could not fetch the repository; trying again");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(60));
+    }
+    agent.enqueue(crate::runner::Work::Apply {
+        head: None,
+        why: "the agent started".into(),
+    });
+    // Pull requests opened or pushed to while no agent ran: tried again at each poll until
+    // GitHub answers.
+    let mut caught_up = catch_up(&agent).await;
+    if poll.is_zero() {
+        return;
+    }
+    loop {
+        tokio::time::sleep(poll).await;
+        if let Err(e) = agent.poll().await {
+            tracing::warn!(error = %e, "poll failed");
+        }
+        if !caught_up {
+            caught_up = catch_up(&agent).await;
+        }
+    }
+}
+
+/// Delivery ids are remembered for a few days; the older ones are forgotten now and then.
+async fn prune_loop(agent: Arc<agent::Agent>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        match agent
+            .cx()
+            .store
+            .prune_locks("delivery/", crate::store::now())
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "forgot old delivery ids"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not forget old delivery ids"),
+        }
+    }
 }
 
 /// Plans the open pull requests without a plan of their head; whether that was done.

@@ -1,0 +1,120 @@
+//! Finishing the record of a run whose process died (killed, crashed): operations still in
+//! flight are waited for and recorded, never started again; stacks it had not started are
+//! marked skipped.
+
+use super::stack_ops::Outcome;
+use super::{ApplyError, Observer, Options, wait};
+use crate::aws::Session;
+use crate::store::{Run, RunStatus, Store, UnitState, now};
+
+/// Finishes the record of a run whose process died: operations still in flight are waited for
+/// (never started again) and recorded; stacks it had not started are marked skipped.
+pub(super) async fn recover<S: Store>(
+    session: &Session,
+    store: &S,
+    run: &Run,
+    options: &Options,
+    observer: &dyn Observer,
+) -> Result<(), ApplyError> {
+    let Some((_, units)) = store.run(&run.id).await? else {
+        return Ok(());
+    };
+    let mut ok = true;
+    for mut u in units {
+        match u.state {
+            UnitState::Executing => {
+                let token = u.client_request_token.clone().unwrap_or_default();
+                let ended = wait::wait_for_stack(
+                    &session.cfn,
+                    &u.stack_name,
+                    &token,
+                    options.stack_timeout,
+                    &|e| observer.event(&u.stack, e),
+                )
+                .await?;
+                let outcome = ended_outcome(
+                    &ended,
+                    &u.stack_name,
+                    u.message.as_deref() == Some("deleting"),
+                );
+                ok &= matches!(outcome.state, UnitState::Applied | UnitState::Deleted);
+                u.state = outcome.state;
+                u.message = Some(format!(
+                    "finished after an interruption: {}",
+                    outcome
+                        .message
+                        .unwrap_or_else(|| outcome.state.as_str().into())
+                ));
+                u.finished_at = Some(now());
+                observer.unit(&u.stack, u.state, u.message.as_deref());
+                store.put_unit(&u).await?;
+            }
+            UnitState::Waiting => {
+                ok = false;
+                u.state = UnitState::Skipped;
+                u.message = Some("not started: the run was interrupted".into());
+                u.finished_at = Some(now());
+                store.put_unit(&u).await?;
+            }
+            s => ok &= !matches!(s, UnitState::Failed | UnitState::Skipped),
+        }
+    }
+    let status = if ok {
+        RunStatus::Succeeded
+    } else {
+        RunStatus::Failed
+    };
+    store.finish_run(&run.id, status, now()).await?;
+    Ok(())
+}
+
+/// What a finished stack operation means.
+pub(super) fn ended_outcome(ended: &wait::Ended, stack_name: &str, deleting: bool) -> Outcome {
+    let cause = ended
+        .root_cause
+        .clone()
+        .map(|c| format!("; first failure: {c}"))
+        .unwrap_or_default();
+    if ended.timed_out {
+        return Outcome::new(
+            UnitState::Failed,
+            Some(format!(
+                "timed out waiting; the stack is still {} (the operation goes on){cause}",
+                ended.status.as_deref().unwrap_or("unknown")
+            )),
+        );
+    }
+    let Some(status) = ended.status.as_deref() else {
+        return if deleting {
+            Outcome::new(UnitState::Deleted, None)
+        } else {
+            Outcome::new(UnitState::Failed, Some(format!("the stack is gone{cause}")))
+        };
+    };
+    match status {
+        "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" if !deleting => {
+            Outcome::new(UnitState::Applied, None)
+        }
+        "DELETE_COMPLETE" if deleting => Outcome::new(UnitState::Deleted, None),
+        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" => Outcome::new(
+            UnitState::Failed,
+            Some(format!(
+                "creating the stack failed and it rolled back ({status}){cause}; it must be deleted before it can be created again: aws cloudformation delete-stack --stack-name {stack_name}, then plan again"
+            )),
+        ),
+        "UPDATE_ROLLBACK_COMPLETE" => Outcome::new(
+            UnitState::Failed,
+            Some(format!("the update failed and was rolled back{cause}")),
+        ),
+        "UPDATE_ROLLBACK_FAILED" => Outcome::new(
+            UnitState::Failed,
+            Some(format!(
+                "the update failed and so did its rollback (UPDATE_ROLLBACK_FAILED){cause}; fix the cause, then aws cloudformation continue-update-rollback --stack-name {stack_name} (skipping resources that cannot roll back with --resources-to-skip)"
+            )),
+        ),
+        other => Outcome::new(
+            UnitState::Failed,
+            Some(format!("the stack ended in {other}{cause}")),
+        ),
+    }
+}
