@@ -230,99 +230,142 @@ fn parse_args(line: &str) -> Result<Command, String> {
     let Some((sub, rest)) = words.split_first() else {
         return Ok(Command::Help);
     };
-    match sub.as_str() {
-        "help" => return Ok(Command::Help),
-        "plan" | "apply" | "unlock" | "continue" => {}
-        w if w.starts_with('-') && w.len() > 1 => {
-            return Err(format!(
-                "`/formwork` needs a command before its options, e.g. {}. The commands are \
-                 `plan`, `apply`, `unlock`, `continue` and `help`.",
-                code(&format!("/formwork plan {}", words.join(" ")))
-            ));
-        }
+    let Some(sub) = subcommand(sub, &words)? else {
+        return Ok(Command::Help);
+    };
+    let arguments = read_arguments(sub, rest)?;
+    command_of(sub, arguments)
+}
+
+/// The subcommand a command starts with (`None` for `help`), or what is wrong with it; `words`
+/// are all the words, for the example of a command that starts with an option.
+fn subcommand<'w>(word: &'w str, words: &[String]) -> Result<Option<&'w str>, String> {
+    match word {
+        "help" => Ok(None),
+        "plan" | "apply" | "unlock" | "continue" => Ok(Some(word)),
+        w if w.starts_with('-') && w.len() > 1 => Err(format!(
+            "`/formwork` needs a command before its options, e.g. {}. The commands are \
+             `plan`, `apply`, `unlock`, `continue` and `help`.",
+            code(&format!("/formwork plan {}", words.join(" ")))
+        )),
         w => {
             let hint = match suggest::nearest(w, SUBCOMMANDS) {
                 Some(near) => format!(" Did you mean `{near}`?"),
                 None => String::new(),
             };
-            return Err(format!(
+            Err(format!(
                 "Unknown command {}.{hint} The commands are `plan`, `apply`, `unlock`, `continue` and `help`.",
                 code(w)
-            ));
+            ))
         }
     }
-    let sub = sub.as_str();
-    let mut environments: Vec<String> = Vec::new();
-    let mut stacks: Vec<String> = Vec::new();
-    let mut gate: Option<String> = None;
+}
+
+/// What the words after a subcommand name.
+#[derive(Default)]
+struct Arguments {
+    environments: Vec<String>,
+    stacks: Vec<String>,
+    /// The gate of `continue`: its first word that is not an option.
+    gate: Option<String>,
+}
+
+/// Reads the words after subcommand `sub`: its options and their values (and the gate of
+/// `continue`).
+fn read_arguments(sub: &str, rest: &[String]) -> Result<Arguments, String> {
+    let mut arguments = Arguments::default();
     let mut i = 0;
     while i < rest.len() {
         let word = &rest[i];
         i += 1;
-        if sub == "continue" && gate.is_none() && !word.starts_with('-') {
+        if sub == "continue" && arguments.gate.is_none() && !word.starts_with('-') {
             check_name(Kind::Gate, word)?;
-            gate = Some(word.clone());
+            arguments.gate = Some(word.clone());
             continue;
         }
         if !word.starts_with('-') || word == "-" {
-            return Err(format!(
-                "Unexpected argument {} after `/formwork {sub}`: name environments with `-e`{}, \
-                 e.g. `/formwork {sub} -e staging`.",
-                code(word),
-                if sub == "plan" {
-                    " and stacks with `-s`"
-                } else {
-                    ""
-                },
-            ));
+            return Err(unexpected_argument(sub, word));
         }
         let (flag, inline) = match word.split_once('=') {
             Some((flag, value)) => (flag, Some(value)),
             None => (word.as_str(), None),
         };
-        let Some(kind) = option_kind(flag) else {
-            return Err(unknown_option(sub, flag));
-        };
-        if kind == Kind::Stack && sub != "plan" {
-            return Err(format!(
-                "`/formwork {sub}` does not take {}: it works on whole environments. Stacks \
-                 can be chosen with `plan` only (`/formwork plan -e staging -s vpc`).",
-                code(flag)
-            ));
-        }
+        let kind = option_of(sub, flag)?;
         let value = match inline {
             Some(value) => value,
-            None => match rest.get(i) {
-                None => {
-                    return Err(format!(
-                        "{} needs {} {} name after it, e.g. `{flag} {}`.",
-                        code(flag),
-                        article(kind),
-                        kind.noun(),
-                        example(kind)
-                    ));
-                }
-                Some(next) if next.starts_with('-') && next.len() > 1 => {
-                    return Err(format!(
-                        "{} needs {} {} name after it, but the next word is the option {}.",
-                        code(flag),
-                        article(kind),
-                        kind.noun(),
-                        code(next)
-                    ));
-                }
-                Some(next) => {
-                    i += 1;
-                    next.as_str()
-                }
-            },
+            None => {
+                let value = option_value(flag, kind, rest.get(i))?;
+                i += 1;
+                value
+            }
         };
         let list = match kind {
-            Kind::Stack => &mut stacks,
-            Kind::Environment | Kind::Gate => &mut environments,
+            Kind::Stack => &mut arguments.stacks,
+            Kind::Environment | Kind::Gate => &mut arguments.environments,
         };
         add_names(flag, kind, value, list)?;
     }
+    Ok(arguments)
+}
+
+/// The message for a word that is neither an option nor the value of one.
+fn unexpected_argument(sub: &str, word: &str) -> String {
+    format!(
+        "Unexpected argument {} after `/formwork {sub}`: name environments with `-e`{}, \
+         e.g. `/formwork {sub} -e staging`.",
+        code(word),
+        if sub == "plan" {
+            " and stacks with `-s`"
+        } else {
+            ""
+        },
+    )
+}
+
+/// What option `flag` names, when subcommand `sub` takes it.
+fn option_of(sub: &str, flag: &str) -> Result<Kind, String> {
+    let Some(kind) = option_kind(flag) else {
+        return Err(unknown_option(sub, flag));
+    };
+    if kind == Kind::Stack && sub != "plan" {
+        return Err(format!(
+            "`/formwork {sub}` does not take {}: it works on whole environments. Stacks \
+             can be chosen with `plan` only (`/formwork plan -e staging -s vpc`).",
+            code(flag)
+        ));
+    }
+    Ok(kind)
+}
+
+/// The value of option `flag` given as the word after it (`next`), which must not be another
+/// option.
+fn option_value<'w>(flag: &str, kind: Kind, next: Option<&'w String>) -> Result<&'w str, String> {
+    match next {
+        None => Err(format!(
+            "{} needs {} {} name after it, e.g. `{flag} {}`.",
+            code(flag),
+            article(kind),
+            kind.noun(),
+            example(kind)
+        )),
+        Some(next) if next.starts_with('-') && next.len() > 1 => Err(format!(
+            "{} needs {} {} name after it, but the next word is the option {}.",
+            code(flag),
+            article(kind),
+            kind.noun(),
+            code(next)
+        )),
+        Some(next) => Ok(next.as_str()),
+    }
+}
+
+/// The command subcommand `sub` makes with its arguments.
+fn command_of(sub: &str, arguments: Arguments) -> Result<Command, String> {
+    let Arguments {
+        environments,
+        stacks,
+        gate,
+    } = arguments;
     Ok(match sub {
         "plan" => Command::Plan {
             environments,

@@ -1,0 +1,107 @@
+//! The callouts under the summary: destructive changes (`> [!WARNING]`) and broadened access
+//! (`> [!CAUTION]`), each listing the stacks concerned.
+
+use std::fmt::Write as _;
+
+use super::tables::{CELL_VALUE_MAX, change_word};
+use crate::plan::model::{Action, Plan, Replacement, ResourceAction, ResourceChange};
+use crate::render::markdown::{clip, code, md_text};
+use crate::render::plan_text::{destroys, security_kind_word};
+
+/// Most names listed per stack in the destructive-changes callout.
+const CALLOUT_NAMES_MAX: usize = 10;
+
+/// `> [!WARNING]` listing the stacks that replace or remove resources, and removed stacks.
+pub(super) fn destructive_callout(out: &mut String, plan: &Plan) {
+    let mut items = Vec::new();
+    for env in &plan.environments {
+        for u in env.units.iter().filter(|u| destroys(plan, u)) {
+            let what = if u.action == Action::Remove {
+                format!(
+                    "the stack {} is no longer in the config; it will be deleted only with \
+                     `--allow-delete`",
+                    code(&u.stack_name)
+                )
+            } else {
+                let mut parts = Vec::new();
+                let replaced: Vec<&ResourceChange> = u
+                    .resources
+                    .iter()
+                    .filter(|r| {
+                        matches!(r.action, ResourceAction::Modify | ResourceAction::Dynamic)
+                            && r.replacement == Replacement::True
+                    })
+                    .collect();
+                if !replaced.is_empty() {
+                    parts.push(format!("replaces {}", resource_list(&replaced)));
+                }
+                let removed: Vec<&ResourceChange> = u
+                    .resources
+                    .iter()
+                    .filter(|r| r.action == ResourceAction::Remove)
+                    .collect();
+                if !removed.is_empty() {
+                    parts.push(format!("removes {}", resource_list(&removed)));
+                }
+                parts.join("; ")
+            };
+            items.push(format!(
+                "> - **{} / {}**: {what}",
+                md_text(&env.name),
+                md_text(&u.stack)
+            ));
+        }
+    }
+    if items.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "> [!WARNING]\n> **Destructive changes**: resources are replaced or deleted.\n>"
+    );
+    for item in items {
+        let _ = writeln!(out, "{item}");
+    }
+    out.push('\n');
+}
+
+/// `` `Vpc` (`AWS::EC2::VPC`), `Subnet` (`AWS::EC2::Subnet`) and 3 more ``.
+fn resource_list(resources: &[&ResourceChange]) -> String {
+    let mut names: Vec<String> = resources
+        .iter()
+        .take(CALLOUT_NAMES_MAX)
+        .map(|r| format!("{} ({})", code(&r.logical_id), code(&r.resource_type)))
+        .collect();
+    if resources.len() > CALLOUT_NAMES_MAX {
+        names.push(format!("and {} more", resources.len() - CALLOUT_NAMES_MAX));
+    }
+    names.join(", ")
+}
+
+/// `> [!CAUTION]` listing the security changes that widen access.
+pub(super) fn broadening_callout(out: &mut String, plan: &Plan) {
+    let mut items = Vec::new();
+    for env in &plan.environments {
+        for u in &env.units {
+            for s in u.security.iter().filter(|s| s.broadens) {
+                items.push(format!(
+                    "> - **{} / {}**: {} {} on {}: {}",
+                    md_text(&env.name),
+                    md_text(&u.stack),
+                    change_word(s.change),
+                    security_kind_word(s.kind),
+                    code(&s.resource),
+                    code(&clip(&s.description, CELL_VALUE_MAX))
+                ));
+            }
+        }
+    }
+    if items.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "> [!CAUTION]\n> **Access broadens**\n>");
+    for item in items {
+        let _ = writeln!(out, "{item}");
+    }
+    out.push('\n');
+}
