@@ -1,0 +1,27 @@
+//! Checking a pipeline on its own ([`check_pipeline`]) and resolving an environment against its
+//! pipeline into desired state ([`resolve_environment`]), reporting every problem on the way
+//! with the place it was written.
+//!
+//! [`pipeline`] holds the checks of a pipeline alone and [`environment`] the resolution of an
+//! environment: its [`fields`], [`variables`], [`enabled`] stacks and [`overrides`], and a
+//! [`unit`](mod@unit) for each stack it deploys, with its [`parameters`], [`stack_name`] and [`tags`].
+//! Underneath: [`values`] parses config values and points into them, [`references`] checks
+//! what they refer to, [`scope`] fills them in, and [`cycles`] finds dependency cycles.
+
+mod cycles;
+mod enabled;
+mod environment;
+mod fields;
+mod overrides;
+mod parameters;
+mod pipeline;
+mod references;
+mod scope;
+mod stack_name;
+mod tags;
+mod unit;
+mod values;
+mod variables;
+
+pub use environment::resolve_environment;
+pub use pipeline::check_pipeline;

@@ -1,0 +1,88 @@
+//! One environment's facts (`${env.…}`) and variables (`${var.…}`), for filling in
+//! expressions; and static values (tags, stack names, template URLs), each filled in once per
+//! environment however many stacks share it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::references::{Allowed, check_refs};
+use super::values::{At, parse_string};
+use crate::config::expr::{EnvFact, Expr, Reference};
+use crate::config::load::{Environment, Pipeline};
+use crate::diag::{Diagnostics, Loc};
+use crate::yaml::Spanned;
+
+/// Facts and variables of one environment, for filling in expressions.
+pub(super) struct Scope<'a> {
+    env: &'a Environment,
+    vars: HashMap<String, String>,
+    /// Static values already filled in, by where they were written: tags and names shared by
+    /// every stack are worked out once per environment.
+    filled: RefCell<HashMap<Loc, Option<String>>>,
+}
+
+impl<'a> Scope<'a> {
+    /// The facts of `env`, no variables yet.
+    pub(super) fn new(env: &'a Environment) -> Scope<'a> {
+        Scope {
+            env,
+            vars: HashMap::new(),
+            filled: RefCell::default(),
+        }
+    }
+
+    pub(super) fn has_var(&self, name: &str) -> bool {
+        self.vars.contains_key(name)
+    }
+
+    pub(super) fn set_var(&mut self, name: String, value: String) {
+        self.vars.insert(name, value);
+    }
+
+    /// `e` with the environment's facts and the variables known so far filled in.
+    pub(super) fn fill(&self, e: &Expr) -> Expr {
+        e.substitute(&mut |r| match r {
+            Reference::Env(EnvFact::Name) => Some(self.env.name.clone()),
+            Reference::Env(EnvFact::Region) => Some(self.env.def.region.value.clone()),
+            Reference::Env(EnvFact::Account) => Some(self.env.def.account.value.clone()),
+            Reference::Var(v) => self.vars.get(v).cloned(),
+            _ => None,
+        })
+    }
+}
+
+/// Fills in a static value (tag, stack name, URL); `None` after reporting a problem.
+pub(super) fn static_value(
+    p: &Pipeline,
+    file: &Arc<str>,
+    v: &Spanned<String>,
+    scope: &Scope<'_>,
+    what: &str,
+    d: &mut Diagnostics,
+) -> Option<String> {
+    let loc = Loc::new(file, v.span);
+    if let Some(done) = scope.filled.borrow().get(&loc) {
+        return done.clone();
+    }
+    let value = match parse_string(file, v) {
+        Ok(e) => {
+            let problems = check_refs(p, None, &e, &At::string(file, v), Allowed::Static, what);
+            let failed = !problems.is_empty();
+            for x in problems {
+                d.push(x);
+            }
+            if failed {
+                None
+            } else {
+                scope.fill(&e).as_literal()
+            }
+        }
+        Err(e) => {
+            d.push(e);
+            None
+        }
+    };
+    scope.filled.borrow_mut().insert(loc, value.clone());
+    value
+}

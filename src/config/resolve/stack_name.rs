@@ -1,0 +1,59 @@
+//! A unit's CloudFormation stack name: the environment's `stack_name` for the stack, the
+//! pipeline's, or `<environment>-<stack key>`, checked against CloudFormation's naming rules.
+
+use super::scope::{Scope, static_value};
+use super::unit::StackInEnv;
+use crate::diag::{Diagnostic, Diagnostics, Loc};
+
+/// CloudFormation stack names: a letter, then letters, digits and hyphens, at most 128.
+fn stack_name_ok(n: &str) -> bool {
+    let mut chars = n.chars();
+    n.len() <= 128
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// The stack name of `s` and where it was decided; `None` when a written name cannot be filled
+/// in (reported).
+pub(super) fn resolve_stack_name(
+    s: &StackInEnv<'_>,
+    scope: &Scope<'_>,
+    d: &mut Diagnostics,
+) -> Option<(String, Loc)> {
+    let (pf, ef) = (&s.p.file, &s.env.file);
+    let written = s
+        .over
+        .and_then(|o| o.stack_name.as_ref().map(|n| (ef, n)))
+        .or(s.stack.stack_name.as_ref().map(|n| (pf, n)));
+    let (stack_name, name_loc) = match written {
+        Some((file, n)) => (
+            static_value(s.p, file, n, scope, "a stack name", d)?,
+            Loc::new(file, n.span),
+        ),
+        None => (
+            format!("{}-{}", s.env.name, s.key.value),
+            Loc::new(pf, s.key.span),
+        ),
+    };
+    if !stack_name_ok(&stack_name) {
+        d.push(
+            Diagnostic::error(format!("`{stack_name}` is not a valid CloudFormation stack name"))
+                .at(name_loc.clone())
+                .help("stack names start with a letter and use letters, digits and hyphens, at most 128 characters"),
+        );
+    }
+    Some((stack_name, name_loc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_names_follow_cloudformation_rules() {
+        assert!(stack_name_ok("staging-1-1-vpc"));
+        assert!(!stack_name_ok("1-vpc"));
+        assert!(!stack_name_ok("a_b"));
+        assert!(!stack_name_ok(&"a".repeat(129)));
+    }
+}

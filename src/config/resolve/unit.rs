@@ -1,0 +1,144 @@
+//! Resolving one stack of an environment into a [`Unit`]: its template, parameters,
+//! dependencies, stack name, tags, capabilities and timeout.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::parameters::{Parameters, resolve_parameters};
+use super::scope::{Scope, static_value};
+use super::stack_name::resolve_stack_name;
+use super::tags::resolve_tags;
+use crate::config::load::{Environment, Pipeline, StackTemplate};
+use crate::config::model::{StackDef, StackOverride};
+use crate::desired::{Dependency, DependencyKind, TemplateRef, Unit};
+use crate::diag::{Diagnostic, Diagnostics, Loc};
+use crate::template::{Capability, MAX_TEMPLATE_BODY_BYTES, Template};
+use crate::yaml::Spanned;
+
+/// A pipeline stack in one environment, as written: the pipeline's definition of it, the
+/// environment's settings for it, and its template when it could be parsed.
+pub(super) struct StackInEnv<'a> {
+    pub(super) p: &'a Pipeline,
+    pub(super) env: &'a Environment,
+    pub(super) key: &'a Spanned<String>,
+    pub(super) stack: &'a StackDef,
+    pub(super) over: Option<&'a StackOverride>,
+    pub(super) template: Option<&'a Arc<Template>>,
+}
+
+/// The unit of stack `key` in `env`; `None` when its template is missing or its template URL or
+/// stack name cannot be filled in (reported).
+pub(super) fn resolve_unit(
+    p: &Pipeline,
+    env: &Environment,
+    scope: &Scope<'_>,
+    key: &Spanned<String>,
+    stack: &StackDef,
+    enabled: &BTreeSet<String>,
+    d: &mut Diagnostics,
+) -> Option<Unit> {
+    let stack_template = p.templates.get(key.as_str())?;
+    let s = StackInEnv {
+        p,
+        env,
+        key,
+        stack,
+        over: env.def.stacks.get(key.as_str()),
+        template: stack_template.parsed(),
+    };
+    let template = template_ref(&s, stack_template, scope, d)?;
+    check_template_size(&s, d);
+    let Parameters {
+        settings: parameters,
+        mut dependencies,
+    } = resolve_parameters(&s, scope, enabled, d);
+    dependencies.extend(needs_dependencies(&s, enabled));
+    dependencies.sort_by(|a, b| (&a.stack, &a.kind).cmp(&(&b.stack, &b.kind)));
+    dependencies.dedup_by(|a, b| a.stack == b.stack && a.kind == b.kind);
+    let (stack_name, name_loc) = resolve_stack_name(&s, scope, d)?;
+    let tags = resolve_tags(&s, scope, d);
+    Some(Unit {
+        environment: env.name.clone(),
+        stack: key.value.clone(),
+        stack_name,
+        name_loc,
+        account: env.def.account.value.clone(),
+        region: env.def.region.value.clone(),
+        template,
+        parameters,
+        tags,
+        capabilities: capabilities(&s),
+        dependencies,
+        timeout_minutes: s
+            .over
+            .and_then(|o| o.timeout_minutes.as_ref())
+            .or(stack.timeout_minutes.as_ref())
+            .map(|t| t.value),
+    })
+}
+
+/// The unit's template: a local file (`None` when it could not be read) or a URL with its
+/// variables filled in.
+fn template_ref(
+    s: &StackInEnv<'_>,
+    stack_template: &StackTemplate,
+    scope: &Scope<'_>,
+    d: &mut Diagnostics,
+) -> Option<TemplateRef> {
+    match stack_template {
+        StackTemplate::Local {
+            path,
+            template: Some(t),
+        } => Some(TemplateRef::Local {
+            path: path.clone(),
+            template: t.clone(),
+        }),
+        StackTemplate::Local { template: None, .. } => None,
+        StackTemplate::Url { url } => Some(TemplateRef::Url {
+            url: static_value(s.p, &s.p.file, url, scope, "a template URL", d)?,
+        }),
+    }
+}
+
+/// A template over CloudFormation's inline limit needs an artifact bucket to go by URL.
+fn check_template_size(s: &StackInEnv<'_>, d: &mut Diagnostics) {
+    if let Some(t) = s.template
+        && t.size > MAX_TEMPLATE_BODY_BYTES
+        && s.env.def.artifact_bucket.is_none()
+    {
+        d.push(
+            Diagnostic::error(format!(
+                "the template of stack `{}` is {} bytes, over CloudFormation's {MAX_TEMPLATE_BODY_BYTES}-byte limit for inline templates, and environment `{}` has no artifact bucket",
+                s.key.value, t.size, s.env.name
+            ))
+            .at(Loc::new(&s.p.file, s.stack.template.span))
+            .help(format!(
+                "set `artifact_bucket:` in {} so formwork can upload it and pass it by URL",
+                s.env.file
+            )),
+        );
+    }
+}
+
+/// The stack's `needs` that the environment deploys.
+fn needs_dependencies(s: &StackInEnv<'_>, enabled: &BTreeSet<String>) -> Vec<Dependency> {
+    s.stack
+        .needs
+        .iter()
+        .filter(|need| enabled.contains(need.as_str()) && need.value != s.key.value)
+        .map(|need| Dependency {
+            stack: need.value.clone(),
+            kind: DependencyKind::Needs,
+            loc: Loc::new(&s.p.file, need.span),
+        })
+        .collect()
+}
+
+/// Capabilities: as given (checked with the pipeline) or what the template needs.
+fn capabilities(s: &StackInEnv<'_>) -> BTreeSet<Capability> {
+    match (&s.stack.capabilities, s.template) {
+        (Some(caps), _) => caps.iter().map(|c| c.value).collect(),
+        (None, Some(t)) => t.required_capabilities().iter().map(|(c, _)| *c).collect(),
+        (None, None) => BTreeSet::new(),
+    }
+}
