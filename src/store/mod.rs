@@ -227,140 +227,139 @@ pub struct Event {
     pub detail: String,
 }
 
-/// What formwork keeps between runs. Every method is safe to call from several processes at
-/// once: locks are taken with conditional writes (or a transaction), so two callers never both
-/// hold one.
-pub trait Store: Send + Sync {
-    /// Keeps a plan (replacing one of the same id).
-    fn save_plan(&self, plan: &Plan) -> impl Future<Output = Result<(), StoreError>> + Send;
+/// Declares the [`Store`] trait from the one list of its methods, and implements it for
+/// [`AnyStore`] from the same list, each method handing the call to the store inside. A method
+/// is listed as `fn name(&self, arg: Type, …) -> Output;`; in the trait it returns a `Send`
+/// future of `Output`, which implementations write as `async fn`.
+macro_rules! store_trait {
+    (
+        $(#[$attr:meta])*
+        pub trait Store: Send + Sync {
+            $(
+                $(#[$method_attr:meta])*
+                fn $name:ident(&self $(, $arg:ident: $arg_ty:ty)* $(,)?) -> $output:ty;
+            )*
+        }
+    ) => {
+        $(#[$attr])*
+        pub trait Store: Send + Sync {
+            $(
+                $(#[$method_attr])*
+                fn $name(&self $(, $arg: $arg_ty)*) -> impl Future<Output = $output> + Send;
+            )*
+        }
 
-    /// A plan by id.
-    fn plan(&self, id: &str) -> impl Future<Output = Result<Option<Plan>, StoreError>> + Send;
+        impl Store for AnyStore {
+            $(
+                async fn $name(&self $(, $arg: $arg_ty)*) -> $output {
+                    match self {
+                        AnyStore::Sqlite(s) => s.$name($($arg),*).await,
+                        AnyStore::Dynamo(s) => s.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
 
-    /// The newest plan that covers `environment`.
-    fn latest_plan(
-        &self,
-        environment: &str,
-    ) -> impl Future<Output = Result<Option<Plan>, StoreError>> + Send;
+store_trait! {
+    /// What formwork keeps between runs. Every method is safe to call from several processes at
+    /// once: locks are taken with conditional writes (or a transaction), so two callers never both
+    /// hold one.
+    pub trait Store: Send + Sync {
+        /// Keeps a plan (replacing one of the same id).
+        fn save_plan(&self, plan: &Plan) -> Result<(), StoreError>;
 
-    /// The newest plan that covers `environment` and plans `commit` (a pull request's head).
-    fn latest_plan_of_commit(
-        &self,
-        environment: &str,
-        commit: &str,
-    ) -> impl Future<Output = Result<Option<Plan>, StoreError>> + Send;
+        /// A plan by id.
+        fn plan(&self, id: &str) -> Result<Option<Plan>, StoreError>;
 
-    /// Takes the lock of `environment` for `lease`, unless someone else holds it with a lease
-    /// that has not run out at `now` (then [`LockError::Held`] says who).
-    fn try_lock(
-        &self,
-        environment: &str,
-        owner: &str,
-        reason: &str,
-        lease: Duration,
-        now: Millis,
-    ) -> impl Future<Output = Result<Lock, LockError>> + Send;
+        /// The newest plan that covers `environment`.
+        fn latest_plan(&self, environment: &str) -> Result<Option<Plan>, StoreError>;
 
-    /// Extends a lock held with `lock.token` by `lease` from `now`; [`LockError::Lost`] when it
-    /// is no longer held with that token.
-    fn renew_lock(
-        &self,
-        lock: &Lock,
-        lease: Duration,
-        now: Millis,
-    ) -> impl Future<Output = Result<Lock, LockError>> + Send;
+        /// The newest plan that covers `environment` and plans `commit` (a pull request's head).
+        fn latest_plan_of_commit(
+            &self,
+            environment: &str,
+            commit: &str,
+        ) -> Result<Option<Plan>, StoreError>;
 
-    /// Releases a lock held with `lock.token` (no effect when it is no longer held with it).
-    fn release_lock(&self, lock: &Lock) -> impl Future<Output = Result<(), StoreError>> + Send;
+        /// Takes the lock of `environment` for `lease`, unless someone else holds it with a lease
+        /// that has not run out at `now` (then [`LockError::Held`] says who).
+        fn try_lock(
+            &self,
+            environment: &str,
+            owner: &str,
+            reason: &str,
+            lease: Duration,
+            now: Millis,
+        ) -> Result<Lock, LockError>;
 
-    /// The lock of an environment, if any (expired ones included: check `lease_expires_at`).
-    fn lock(
-        &self,
-        environment: &str,
-    ) -> impl Future<Output = Result<Option<Lock>, StoreError>> + Send;
+        /// Extends a lock held with `lock.token` by `lease` from `now`; [`LockError::Lost`] when it
+        /// is no longer held with that token.
+        fn renew_lock(&self, lock: &Lock, lease: Duration, now: Millis) -> Result<Lock, LockError>;
 
-    /// Removes the lock of an environment whoever holds it, and records who did it and why as
-    /// an `unlock` event. Returns the lock that was removed.
-    fn force_unlock(
-        &self,
-        environment: &str,
-        actor: &str,
-        reason: &str,
-        now: Millis,
-    ) -> impl Future<Output = Result<Option<Lock>, StoreError>> + Send;
+        /// Releases a lock held with `lock.token` (no effect when it is no longer held with it).
+        fn release_lock(&self, lock: &Lock) -> Result<(), StoreError>;
 
-    /// Records a new run.
-    fn start_run(&self, run: &Run) -> impl Future<Output = Result<(), StoreError>> + Send;
+        /// The lock of an environment, if any (expired ones included: check `lease_expires_at`).
+        fn lock(&self, environment: &str) -> Result<Option<Lock>, StoreError>;
 
-    /// Records (or replaces) the result of one stack of a run.
-    fn put_unit(&self, unit: &UnitResult) -> impl Future<Output = Result<(), StoreError>> + Send;
+        /// Removes the lock of an environment whoever holds it, and records who did it and why as
+        /// an `unlock` event. Returns the lock that was removed.
+        fn force_unlock(
+            &self,
+            environment: &str,
+            actor: &str,
+            reason: &str,
+            now: Millis,
+        ) -> Result<Option<Lock>, StoreError>;
 
-    /// Marks a run finished.
-    fn finish_run(
-        &self,
-        run_id: &str,
-        status: RunStatus,
-        now: Millis,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        /// Records a new run.
+        fn start_run(&self, run: &Run) -> Result<(), StoreError>;
 
-    /// A run and the results of its stacks (in the order they were first recorded).
-    fn run(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<(Run, Vec<UnitResult>)>, StoreError>> + Send;
+        /// Records (or replaces) the result of one stack of a run.
+        fn put_unit(&self, unit: &UnitResult) -> Result<(), StoreError>;
 
-    /// Runs, newest first, of one environment or all, at most `limit`.
-    fn runs(
-        &self,
-        environment: Option<&str>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<Run>, StoreError>> + Send;
+        /// Marks a run finished.
+        fn finish_run(
+            &self,
+            run_id: &str,
+            status: RunStatus,
+            now: Millis,
+        ) -> Result<(), StoreError>;
 
-    /// Runs of an environment still marked running (their process may have died).
-    fn unfinished_runs(
-        &self,
-        environment: &str,
-    ) -> impl Future<Output = Result<Vec<Run>, StoreError>> + Send;
+        /// A run and the results of its stacks (in the order they were first recorded).
+        fn run(&self, id: &str) -> Result<Option<(Run, Vec<UnitResult>)>, StoreError>;
 
-    /// Records the commit an environment now runs.
-    fn set_deployed(&self, d: &Deployed) -> impl Future<Output = Result<(), StoreError>> + Send;
+        /// Runs, newest first, of one environment or all, at most `limit`.
+        fn runs(&self, environment: Option<&str>, limit: usize) -> Result<Vec<Run>, StoreError>;
 
-    /// Records where stacks of an environment stand (replacing their earlier records).
-    fn set_stacks_deployed(
-        &self,
-        records: &[StackDeployed],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        /// Runs of an environment still marked running (their process may have died).
+        fn unfinished_runs(&self, environment: &str) -> Result<Vec<Run>, StoreError>;
 
-    /// Where each stack of an environment stands, by stack key order.
-    fn stacks_deployed(
-        &self,
-        environment: &str,
-    ) -> impl Future<Output = Result<Vec<StackDeployed>, StoreError>> + Send;
+        /// Records the commit an environment now runs.
+        fn set_deployed(&self, d: &Deployed) -> Result<(), StoreError>;
 
-    /// The commit an environment runs, if any was applied.
-    fn deployed(
-        &self,
-        environment: &str,
-    ) -> impl Future<Output = Result<Option<Deployed>, StoreError>> + Send;
+        /// Records where stacks of an environment stand (replacing their earlier records).
+        fn set_stacks_deployed(&self, records: &[StackDeployed]) -> Result<(), StoreError>;
 
-    /// Removes the locks whose key starts with `prefix` and whose lease ran out before `before`
-    /// (the agent's memory of delivery ids); returns how many went. Stores that expire items by
-    /// themselves (DynamoDB's time to live) answer 0.
-    fn prune_locks(
-        &self,
-        prefix: &str,
-        before: Millis,
-    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+        /// Where each stack of an environment stands, by stack key order.
+        fn stacks_deployed(&self, environment: &str) -> Result<Vec<StackDeployed>, StoreError>;
 
-    /// Records an audit event (`kind` `gate`: a gate was passed, its name in `detail`).
-    fn record_event(&self, event: &Event) -> impl Future<Output = Result<(), StoreError>> + Send;
+        /// The commit an environment runs, if any was applied.
+        fn deployed(&self, environment: &str) -> Result<Option<Deployed>, StoreError>;
 
-    /// Audit events of one environment or all, newest first, at most `limit`.
-    fn events(
-        &self,
-        environment: Option<&str>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+        /// Removes the locks whose key starts with `prefix` and whose lease ran out before `before`
+        /// (the agent's memory of delivery ids); returns how many went. Stores that expire items by
+        /// themselves (DynamoDB's time to live) answer 0.
+        fn prune_locks(&self, prefix: &str, before: Millis) -> Result<usize, StoreError>;
+
+        /// Records an audit event (`kind` `gate`: a gate was passed, its name in `detail`).
+        fn record_event(&self, event: &Event) -> Result<(), StoreError>;
+
+        /// Audit events of one environment or all, newest first, at most `limit`.
+        fn events(&self, environment: Option<&str>, limit: usize) -> Result<Vec<Event>, StoreError>;
+    }
 }
 
 /// The store a run was configured with: one of the implementations, chosen at run time by
@@ -425,137 +424,6 @@ pub async fn open(location: &str, data_dir: &std::path::Path) -> Result<AnyStore
         return Ok(AnyStore::Dynamo(store));
     }
     Err(StoreError::Location(location.to_string()))
-}
-
-/// Delegates a [`Store`] method to whichever store this is.
-macro_rules! delegate {
-    ($self:ident, $s:ident => $call:expr) => {
-        match $self {
-            AnyStore::Sqlite($s) => $call.await,
-            AnyStore::Dynamo($s) => $call.await,
-        }
-    };
-}
-
-impl Store for AnyStore {
-    async fn save_plan(&self, plan: &Plan) -> Result<(), StoreError> {
-        delegate!(self, s => s.save_plan(plan))
-    }
-
-    async fn plan(&self, id: &str) -> Result<Option<Plan>, StoreError> {
-        delegate!(self, s => s.plan(id))
-    }
-
-    async fn latest_plan(&self, environment: &str) -> Result<Option<Plan>, StoreError> {
-        delegate!(self, s => s.latest_plan(environment))
-    }
-
-    async fn latest_plan_of_commit(
-        &self,
-        environment: &str,
-        commit: &str,
-    ) -> Result<Option<Plan>, StoreError> {
-        delegate!(self, s => s.latest_plan_of_commit(environment, commit))
-    }
-
-    async fn try_lock(
-        &self,
-        environment: &str,
-        owner: &str,
-        reason: &str,
-        lease: Duration,
-        now: Millis,
-    ) -> Result<Lock, LockError> {
-        delegate!(self, s => s.try_lock(environment, owner, reason, lease, now))
-    }
-
-    async fn renew_lock(
-        &self,
-        lock: &Lock,
-        lease: Duration,
-        now: Millis,
-    ) -> Result<Lock, LockError> {
-        delegate!(self, s => s.renew_lock(lock, lease, now))
-    }
-
-    async fn release_lock(&self, lock: &Lock) -> Result<(), StoreError> {
-        delegate!(self, s => s.release_lock(lock))
-    }
-
-    async fn lock(&self, environment: &str) -> Result<Option<Lock>, StoreError> {
-        delegate!(self, s => s.lock(environment))
-    }
-
-    async fn force_unlock(
-        &self,
-        environment: &str,
-        actor: &str,
-        reason: &str,
-        now: Millis,
-    ) -> Result<Option<Lock>, StoreError> {
-        delegate!(self, s => s.force_unlock(environment, actor, reason, now))
-    }
-
-    async fn start_run(&self, run: &Run) -> Result<(), StoreError> {
-        delegate!(self, s => s.start_run(run))
-    }
-
-    async fn put_unit(&self, unit: &UnitResult) -> Result<(), StoreError> {
-        delegate!(self, s => s.put_unit(unit))
-    }
-
-    async fn finish_run(
-        &self,
-        run_id: &str,
-        status: RunStatus,
-        now: Millis,
-    ) -> Result<(), StoreError> {
-        delegate!(self, s => s.finish_run(run_id, status, now))
-    }
-
-    async fn run(&self, id: &str) -> Result<Option<(Run, Vec<UnitResult>)>, StoreError> {
-        delegate!(self, s => s.run(id))
-    }
-
-    async fn runs(&self, environment: Option<&str>, limit: usize) -> Result<Vec<Run>, StoreError> {
-        delegate!(self, s => s.runs(environment, limit))
-    }
-
-    async fn unfinished_runs(&self, environment: &str) -> Result<Vec<Run>, StoreError> {
-        delegate!(self, s => s.unfinished_runs(environment))
-    }
-
-    async fn set_deployed(&self, d: &Deployed) -> Result<(), StoreError> {
-        delegate!(self, s => s.set_deployed(d))
-    }
-
-    async fn deployed(&self, environment: &str) -> Result<Option<Deployed>, StoreError> {
-        delegate!(self, s => s.deployed(environment))
-    }
-
-    async fn set_stacks_deployed(&self, records: &[StackDeployed]) -> Result<(), StoreError> {
-        delegate!(self, s => s.set_stacks_deployed(records))
-    }
-
-    async fn stacks_deployed(&self, environment: &str) -> Result<Vec<StackDeployed>, StoreError> {
-        delegate!(self, s => s.stacks_deployed(environment))
-    }
-
-    async fn prune_locks(&self, prefix: &str, before: Millis) -> Result<usize, StoreError> {
-        delegate!(self, s => s.prune_locks(prefix, before))
-    }
-
-    async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
-        delegate!(self, s => s.record_event(event))
-    }
-
-    async fn events(
-        &self,
-        environment: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Event>, StoreError> {
-        delegate!(self, s => s.events(environment, limit))
-    }
 }
 
 /// Where the lease of a lock taken or renewed at `now` for `lease` ends. A lease is in force up
