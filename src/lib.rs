@@ -5,17 +5,26 @@
 //! formwork reads two revisions of it straight from git, works out which stacks of which
 //! environments a change affects, and deploys them in dependency order.
 //!
-//! The modules, from the bottom up:
+//! The modules, from the bottom up (docs/architecture.md draws the whole):
 //! - [`diag`]: positions, diagnostics and their rendering;
 //! - [`yaml`]: YAML documents with positions and tags, and a serde deserializer over them;
+//! - [`source`] and [`git`]: reading a revision or a directory;
 //! - [`template`]: the CloudFormation template model;
 //! - [`config`]: the config repository's files, expressions, loading and checking;
 //! - [`desired`]: the desired state of each stack of each environment;
 //! - [`graph`]: dependency order and cycles;
-//! - [`source`] and [`git`]: reading a revision or a directory;
 //! - [`affected`]: what a change between two revisions affects;
-//! - [`render`]: text and JSON output;
-//! - [`schema`]: JSON Schemas of the config files.
+//! - [`workflow`]: the config-repository handle plan and apply work from;
+//! - [`aws`]: AWS sessions and calls;
+//! - [`secrets`]: keeping secrets out of every output;
+//! - [`plan`]: planning, offline and with change sets;
+//! - [`store`] and [`lease`]: what is remembered between runs, and time-limited holds;
+//! - [`apply`]: executing reviewed plans, and applying as a service with a reporter;
+//! - [`render`]: text, Markdown and JSON output;
+//! - [`github`]: the GitHub client, webhooks, comment commands and reports;
+//! - [`runner`]: what a GitHub event means, and doing it, for every door;
+//! - [`serve`]: the self-hosted agent;
+//! - [`schema`]: JSON Schemas of the config files; [`suggest`]: "did you mean".
 
 pub mod affected;
 pub mod apply;

@@ -55,17 +55,8 @@ const AWS_ID_SHAPES: &[(&str, &str)] = &[
 
 /// Checks `value` for parameter `name` against `decl`.
 pub fn check_value(name: &str, decl: &ParameterDecl, value: &str) -> ParamCheck {
-    let shown = |v: &str| {
-        if decl.no_echo {
-            "****".to_string()
-        } else {
-            format!("`{v}`")
-        }
-    };
-    let invalid = |message: String, help: Option<String>| ParamCheck::Invalid { message, help };
-    let constraint = decl.constraint_description.clone();
+    let check = Check { name, decl };
     let ty = decl.type_.as_str();
-
     // Lists: each element is checked against the element rules.
     let (items, element_type): (Vec<&str>, &str) = if ty == "CommaDelimitedList" {
         (value.split(',').map(str::trim).collect(), "String")
@@ -74,120 +65,144 @@ pub fn check_value(name: &str, decl: &ParameterDecl, value: &str) -> ParamCheck 
     } else {
         (vec![value], ty)
     };
+    let outcome = items
+        .iter()
+        .try_for_each(|item| check.element(item, element_type))
+        .and_then(|()| {
+            if ty == "String" {
+                check.length(value)
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| match &decl.allowed_pattern {
+            Some(pattern) if ty == "String" || ty == "CommaDelimitedList" => {
+                check.pattern(pattern, &items)
+            }
+            _ => Ok(()),
+        });
+    outcome.err().unwrap_or(ParamCheck::Fine)
+}
 
-    for item in &items {
+/// The rules of one parameter's declaration; each rule answers `Err` with the outcome of the
+/// first value that breaks it.
+struct Check<'a> {
+    name: &'a str,
+    decl: &'a ParameterDecl,
+}
+
+impl Check<'_> {
+    /// How a value appears in a message: quoted, or masked for a NoEcho parameter.
+    fn shown(&self, v: &str) -> String {
+        if self.decl.no_echo {
+            "****".to_string()
+        } else {
+            format!("`{v}`")
+        }
+    }
+
+    fn invalid(&self, problem: &str, value: &str, help: Option<String>) -> ParamCheck {
+        ParamCheck::Invalid {
+            message: format!(
+                "value {} of parameter `{}` {problem}",
+                self.shown(value),
+                self.name
+            ),
+            help,
+        }
+    }
+
+    /// The rules for one element (the value itself unless the type is a list).
+    fn element(&self, item: &str, element_type: &str) -> Result<(), ParamCheck> {
         if element_type == "Number" {
-            let Some(n) = item.parse::<f64>().ok().filter(|n| n.is_finite()) else {
-                return invalid(
-                    format!(
-                        "value {} of parameter `{name}` is not a number (Type: {ty})",
-                        shown(item)
-                    ),
-                    Some("write a number such as `3` or `2.5`".into()),
-                );
-            };
-            if let Some(min) = decl.min_value
-                && n < min
-            {
-                return invalid(
-                    format!(
-                        "value {} of parameter `{name}` is below its MinValue {min}",
-                        shown(item)
-                    ),
-                    constraint,
-                );
-            }
-            if let Some(max) = decl.max_value
-                && n > max
-            {
-                return invalid(
-                    format!(
-                        "value {} of parameter `{name}` is above its MaxValue {max}",
-                        shown(item)
-                    ),
-                    constraint,
-                );
-            }
+            self.number(item)?;
         }
         if let Some((_, shape)) = AWS_ID_SHAPES.iter().find(|(t, _)| *t == element_type) {
             let re = full_match(shape).expect("built-in id shapes are valid");
             if !re.is_match(item) {
-                return invalid(
-                    format!(
-                        "value {} of parameter `{name}` is not a valid {element_type}",
-                        shown(item)
-                    ),
-                    Some(format!("values of this type look like `{shape}`")),
-                );
+                let problem = format!("is not a valid {element_type}");
+                let help = format!("values of this type look like `{shape}`");
+                return Err(self.invalid(&problem, item, Some(help)));
             }
         }
-        if !decl.allowed_values.is_empty() && !decl.allowed_values.iter().any(|a| a == item) {
-            let mut help = format!("allowed values: {}", decl.allowed_values.join(", "));
-            if !decl.no_echo
-                && let Some(near) =
-                    crate::suggest::nearest(item, decl.allowed_values.iter().map(String::as_str))
-            {
-                help = format!("did you mean `{near}`? {help}");
-            }
-            return invalid(
-                format!(
-                    "value {} of parameter `{name}` is not one of its AllowedValues",
-                    shown(item)
-                ),
-                Some(help),
-            );
-        }
+        self.allowed(item)
     }
 
-    if ty == "String" {
+    /// A number within MinValue and MaxValue.
+    fn number(&self, item: &str) -> Result<(), ParamCheck> {
+        let constraint = || self.decl.constraint_description.clone();
+        let Some(n) = item.parse::<f64>().ok().filter(|n| n.is_finite()) else {
+            let problem = format!("is not a number (Type: {})", self.decl.type_);
+            let help = "write a number such as `3` or `2.5`".to_string();
+            return Err(self.invalid(&problem, item, Some(help)));
+        };
+        if let Some(min) = self.decl.min_value
+            && n < min
+        {
+            let problem = format!("is below its MinValue {min}");
+            return Err(self.invalid(&problem, item, constraint()));
+        }
+        if let Some(max) = self.decl.max_value
+            && n > max
+        {
+            let problem = format!("is above its MaxValue {max}");
+            return Err(self.invalid(&problem, item, constraint()));
+        }
+        Ok(())
+    }
+
+    /// One of AllowedValues, when there are any (with the nearest one suggested, unless NoEcho).
+    fn allowed(&self, item: &str) -> Result<(), ParamCheck> {
+        let allowed = &self.decl.allowed_values;
+        if allowed.is_empty() || allowed.iter().any(|a| a == item) {
+            return Ok(());
+        }
+        let mut help = format!("allowed values: {}", allowed.join(", "));
+        if !self.decl.no_echo
+            && let Some(near) = crate::suggest::nearest(item, allowed.iter().map(String::as_str))
+        {
+            help = format!("did you mean `{near}`? {help}");
+        }
+        Err(self.invalid("is not one of its AllowedValues", item, Some(help)))
+    }
+
+    /// A string's length within MinLength and MaxLength.
+    fn length(&self, value: &str) -> Result<(), ParamCheck> {
         let len = value.chars().count() as u64;
-        if let Some(min) = decl.min_length
+        let constraint = || self.decl.constraint_description.clone();
+        if let Some(min) = self.decl.min_length
             && len < min
         {
-            return invalid(
-                format!(
-                    "value {} of parameter `{name}` is {len} characters long; its MinLength is {min}",
-                    shown(value)
-                ),
-                constraint,
-            );
+            let problem = format!("is {len} characters long; its MinLength is {min}");
+            return Err(self.invalid(&problem, value, constraint()));
         }
-        if let Some(max) = decl.max_length
+        if let Some(max) = self.decl.max_length
             && len > max
         {
-            return invalid(
-                format!(
-                    "value {} of parameter `{name}` is {len} characters long; its MaxLength is {max}",
-                    shown(value)
-                ),
-                constraint,
-            );
+            let problem = format!("is {len} characters long; its MaxLength is {max}");
+            return Err(self.invalid(&problem, value, constraint()));
         }
+        Ok(())
     }
 
-    if let Some(pattern) = &decl.allowed_pattern
-        && (ty == "String" || ty == "CommaDelimitedList")
-    {
+    /// Every item matching AllowedPattern, when this regex engine can check it.
+    fn pattern(&self, pattern: &str, items: &[&str]) -> Result<(), ParamCheck> {
         let Some(re) = full_match(pattern) else {
-            return ParamCheck::Unchecked {
+            return Err(ParamCheck::Unchecked {
                 reason: format!(
-                    "the AllowedPattern of parameter `{name}` uses regular-expression features formwork cannot check offline; CloudFormation will check it"
+                    "the AllowedPattern of parameter `{}` uses regular-expression features formwork cannot check offline; CloudFormation will check it",
+                    self.name
                 ),
-            };
+            });
         };
-        for item in &items {
-            if !re.is_match(item) {
-                return invalid(
-                    format!(
-                        "value {} of parameter `{name}` does not match its AllowedPattern `{pattern}`",
-                        shown(item)
-                    ),
-                    constraint,
-                );
+        match items.iter().find(|item| !re.is_match(item)) {
+            Some(item) => {
+                let problem = format!("does not match its AllowedPattern `{pattern}`");
+                Err(self.invalid(&problem, item, self.decl.constraint_description.clone()))
             }
+            None => Ok(()),
         }
     }
-    ParamCheck::Fine
 }
 
 #[cfg(test)]

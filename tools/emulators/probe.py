@@ -1,4 +1,4 @@
-"""Small probes for scripts/emulators and tests/common/aws.rs (standard library only).
+"""Small probes for scripts/emulators and tests/it/common/aws.rs (standard library only).
 
     probe.py freeport                      print a free TCP port on 127.0.0.1
     probe.py wait moto|localstack URL PID SECONDS

@@ -8,7 +8,7 @@ pipe and never closes it, so end of file means the test process has exited - nor
 panic, or killed - and the whole process group of the server is stopped (TERM, then KILL after
 10 s) and DIR removed. When the server exits by itself the supervisor exits too, with its status,
 and leaves DIR (and the log in it) for the test process to report.
-Used by tests/common/aws.rs when no FORMWORK_TEST_*_URL is set; standard library only.
+Used by tests/it/common/aws.rs when no FORMWORK_TEST_*_URL is set; standard library only.
 """
 import os
 import shutil

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::parameters::unknown_parameter;
-use super::references::{Allowed, check_refs, check_static_in};
+use super::references::{Allowed, check_refs, check_static_in, stack_names};
 use super::tags::reserved_tag;
 use super::values::{At, parse_value};
 use crate::config::load::{Environment, Pipeline, StackTemplate};
@@ -28,15 +28,7 @@ pub(super) fn check_override_keys(p: &Pipeline, env: &Environment, d: &mut Diagn
             ))
             .at(Loc::new(&env.file, key.span))
             .label_opt(near.map(|n| format!("did you mean `{n}`?")))
-            .help(format!(
-                "its stacks are: {}",
-                p.def
-                    .stacks
-                    .keys()
-                    .map(|k| k.value.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+            .help(format!("its stacks are: {}", stack_names(p))),
         );
     }
 }

@@ -126,13 +126,14 @@ fn unknown_stack(p: &Pipeline, stack: &str, output: &str, loc: &Loc) -> Diagnost
     .help(format!(
         "the stacks of pipeline `{}` are: {}",
         p.name,
-        p.def
-            .stacks
-            .keys()
-            .map(|k| k.value.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        stack_names(p)
     ))
+}
+
+/// The names of a pipeline's stacks, as a list for a help line.
+pub(super) fn stack_names(p: &Pipeline) -> String {
+    let names: Vec<&str> = p.def.stacks.keys().map(|k| k.value.as_str()).collect();
+    names.join(", ")
 }
 
 /// Checks a reference to a pipeline variable; `None` when the pipeline declares it.

@@ -2,7 +2,7 @@
 //! cannot produce: change sets with Replacement and Details, stacks in rollback and busy states,
 //! an account that is not the environment's. The real AWS SDK parses every response.
 
-mod common;
+use crate::common;
 
 use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region};
 use common::Repo;

@@ -5,7 +5,7 @@
 //! schema versions and locks shared by two handles on one file, DynamoDB's split of large plans,
 //! and the store locations of [`store::open`].
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -1243,7 +1243,7 @@ fn open_understands_dynamodb_and_relative_sqlite_locations() {
     let out = cmd
         .args([
             "--exact",
-            "child_opens_locations",
+            "store::child_opens_locations",
             "--nocapture",
             "--test-threads=1",
         ])

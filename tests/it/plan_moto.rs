@@ -8,7 +8,7 @@
 //! CreateStack), and DescribeChangeSet gives no Replacement or Details (formwork predicts them;
 //! the shapes CloudFormation itself sends are tested in `plan_recorded.rs`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -10,7 +10,7 @@
 //! environment's deployed commit), the same holds: the untouched stack's config at the deployed
 //! commit is compared.
 
-mod common;
+use crate::common;
 
 use common::Repo;
 use common::aws::{moto, unique};

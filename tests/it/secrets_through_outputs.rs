@@ -18,7 +18,7 @@
 //! executed, as seen here with four plans before the first apply; on AWS they all belong to the
 //! one stack. So the first apply follows one plan.)
 
-mod common;
+use crate::common;
 
 use common::aws::{moto_with_change_set_outputs, unique};
 use common::sdk::{self, block, formwork_on};

@@ -11,7 +11,7 @@
 //! - an Elasticsearch domain needs a download: the `elasticsearch` stack keeps its parameters and
 //!   outputs, with an SSM parameter standing in for the domain.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

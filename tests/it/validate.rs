@@ -1,7 +1,7 @@
 //! `formwork validate` on real files: the bundled example, and the shop config broken in every
 //! way the checks know, with the exact messages users see.
 
-mod common;
+use crate::common;
 
 use common::stacks::graph_keys;
 use common::{Repo, formwork};

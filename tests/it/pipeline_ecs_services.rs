@@ -11,7 +11,7 @@
 //! formwork from the outputs of the stacks created before. `formwork apply` then finds them
 //! unchanged and creates the two services by executing their change sets.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

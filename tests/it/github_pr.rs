@@ -9,7 +9,7 @@
 //! moto gives stacks created through change sets no outputs (moto 5.2.5), so the upstream stack
 //! is deployed beforehand with CreateStack and the pull request changes the downstream one.
 
-mod common;
+use crate::common;
 
 use common::aws::moto;
 use common::github::examples_of;

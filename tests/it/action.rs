@@ -4,7 +4,7 @@
 //! action's inputs to the comment on the pull request, runs against Prism (GitHub's OpenAPI
 //! description) and a real git repository.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

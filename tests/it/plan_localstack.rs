@@ -5,7 +5,7 @@
 //! CloudFormation answers AlreadyExistsException; how formwork then finds its earlier change set
 //! is tested on CloudFormation's recorded answers in `plan_recorded.rs`.)
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

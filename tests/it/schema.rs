@@ -1,7 +1,7 @@
 //! The JSON Schemas of the config files: committed copies are current, and the schemas agree
 //! with the parser on real config files, accepted and refused.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

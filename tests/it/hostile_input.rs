@@ -10,7 +10,7 @@
 //!   loader, and its memory stays within the documented budget (measured by this binary's
 //!   allocator, per thread).
 
-mod common;
+use crate::common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

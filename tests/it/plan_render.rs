@@ -529,7 +529,7 @@ fn template_diff_fence_is_longer_than_any_backtick_run_in_it() {
 
 #[test]
 fn plan_json_example_in_the_docs_is_a_plan() {
-    let doc = include_str!("../docs/plan-json.md");
+    let doc = include_str!("../../docs/plan-json.md");
     let start = doc.find("```json\n").expect("an example") + "```json\n".len();
     let end = start + doc[start..].find("\n```").unwrap();
     let plan: Plan = serde_json::from_str(&doc[start..end]).expect("the example parses");

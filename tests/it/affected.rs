@@ -1,6 +1,6 @@
 //! `formwork affected` on real git repositories: what a change reaches, what it does not.
 
-mod common;
+use crate::common;
 
 use common::{Repo, formwork};
 use serde_json::Value;

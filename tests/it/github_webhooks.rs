@@ -1,7 +1,7 @@
 //! Webhook deliveries: signatures, and GitHub's own example payloads (`@octokit/webhooks-examples`,
 //! installed by `npm ci --prefix tools/github`) read into formwork's event model.
 
-mod common;
+use crate::common;
 
 use common::github::{examples, examples_of};
 

@@ -18,13 +18,13 @@
 //!   created here with CreateStack, which the environment reads with `${external:…}` as
 //!   environments/dekart-prod does from `shared-dns`.
 //!
-//! As in tests/pipeline_ecs_services.rs, stacks created by executing a change set get no Outputs
+//! As in tests/it/pipeline_ecs_services.rs, stacks created by executing a change set get no Outputs
 //! on moto: the stacks other stacks read are created wave by wave with CreateStack, with the
 //! template, parameters and tags formwork plans for them (the parameters resolved by formwork
 //! from the stacks created before); `formwork apply` creates the two last stacks, dns and
 //! service, by executing their change sets.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -3,7 +3,7 @@
 //! `formwork graph`, and a gate stopping `formwork apply` on moto server until
 //! `formwork continue`.
 
-mod common;
+use crate::common;
 
 use common::aws::{moto, unique};
 use common::sdk::formwork_on;

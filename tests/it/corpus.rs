@@ -2,7 +2,7 @@
 //! would store have the same canonical digest.
 //!
 //! The corpus is not part of this repository. Run with
-//! `FORMWORK_CORPUS=/path/to/templates cargo test --test corpus -- --ignored`.
+//! `FORMWORK_CORPUS=/path/to/templates cargo test --test it corpus:: -- --ignored`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

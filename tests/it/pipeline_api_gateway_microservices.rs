@@ -27,7 +27,7 @@
 //!   outputs use the stage name parameter, the same value on AWS;
 //! - waf: WAFv2 is not modelled, so `!GetAtt WebAcl.Arn` fails: a stand-in ARN built with `!Sub`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! Property tests: no input makes the YAML, template, expression or config parsers panic, and
 //! whatever a broken config repository holds, validation ends with diagnostics, not a crash.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -24,7 +24,7 @@
 //!   keep their parameters and outputs, with an SSM parameter standing in for the topic and
 //!   the alarms.
 
-mod common;
+use crate::common;
 
 use common::aws::{localstack, unique};
 use common::sdk::{self, block, formwork_on};

@@ -4,7 +4,7 @@
 //! split into parts, rate limits and server errors, GitHub App authentication with installation
 //! tokens refreshed before they expire, permissions, and secrets scrubbed from every body.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::sync::Arc;

@@ -1,8 +1,7 @@
 //! The local AWS endpoints the integration tests use answer as expected: moto server and
-//! LocalStack (see tests/common/aws.rs and scripts/emulators).
+//! LocalStack (see tests/it/common/aws.rs and scripts/emulators).
 
-#[path = "common/aws.rs"]
-mod aws;
+use crate::common::aws;
 
 use std::collections::HashSet;
 

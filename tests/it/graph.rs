@@ -1,6 +1,6 @@
 //! `formwork graph`: dependency waves of an environment, as text, JSON and DOT.
 
-mod common;
+use crate::common;
 
 use common::{Repo, formwork};
 
