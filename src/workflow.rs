@@ -7,7 +7,7 @@
 //! comment).
 
 use crate::affected::{AffectedError, Change, compare};
-use crate::config::{Loader, ParseCache, check_pipeline, resolve_environment, validate_repository};
+use crate::config::{ParseCache, check_environment, validate_repository};
 use crate::desired::DesiredEnvironment;
 use crate::diag::{Color, Diagnostics, SourceMap, render_all};
 use crate::git::{GitError, Revision};
@@ -447,33 +447,24 @@ pub fn desired_at(
 ) -> Result<(DesiredEnvironment, String), WorkflowError> {
     let revision = Revision::resolve(r, rev)?;
     let src = revision.source(r, prefix)?;
-    let cache = ParseCache::default();
-    let mut loader = Loader::new(&src, &cache);
-    let pipelines = loader.pipeline_names()?;
-    let Some(e) = loader.environment(env)? else {
+    let checked = check_environment(&src, env)?;
+    if !checked.exists(env) {
         return Err(WorkflowError::Config {
             message: format!("there is no environment `{env}` at {rev}"),
-            diags: Box::new(std::mem::take(&mut loader.diags)),
-            texts: Box::new(loader.texts.clone()),
+            diags: Box::new(checked.diags),
+            texts: Box::new(checked.texts),
         });
-    };
-    let p = loader.pipeline(&e.def.pipeline)?;
-    let mut diags = std::mem::take(&mut loader.diags);
-    if let Some(p) = &p {
-        diags.extend(check_pipeline(p));
     }
-    let (desired, d) = resolve_environment(&e, p.as_deref(), &pipelines);
-    diags.extend(d);
-    if diags.has_errors() {
+    if checked.diags.has_errors() {
         return Err(WorkflowError::Config {
             message: format!(
                 "the config of environment `{env}` at {rev} has errors; fix them first"
             ),
-            diags: Box::new(diags),
-            texts: Box::new(loader.texts.clone()),
+            diags: Box::new(checked.diags),
+            texts: Box::new(checked.texts),
         });
     }
-    let Some(desired) = desired else {
+    let Some(desired) = checked.desired else {
         return Err(WorkflowError::Usage(format!(
             "environment `{env}` at {rev} could not be resolved"
         )));

@@ -122,6 +122,51 @@ pub fn validate_repository(source: &dyn Source) -> Result<Validation, SourceErro
 }
 
 /// Two units with the same stack name in the same account and region would fight over one
+/// One environment of a source, loaded and resolved, with its pipeline checked.
+pub struct EnvironmentCheck {
+    /// The desired state; `None` when the environment file is missing or does not resolve.
+    pub desired: Option<DesiredEnvironment>,
+    /// Every environment of the source (for a suggestion when the name is wrong).
+    pub names: Vec<String>,
+    pub diags: Diagnostics,
+    pub texts: SourceMap,
+}
+
+impl EnvironmentCheck {
+    /// Whether the environment asked for is in the source at all (it may still not parse).
+    pub fn exists(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+    }
+}
+
+/// Loads environment `name` of a source and its pipeline, checks the pipeline and resolves the
+/// environment: what `graph` shows and what apply deploys, without checking the rest.
+pub fn check_environment(source: &dyn Source, name: &str) -> Result<EnvironmentCheck, SourceError> {
+    let cache = ParseCache::default();
+    let mut loader = Loader::new(source, &cache);
+    let names = loader.environment_names()?;
+    let pipelines = loader.pipeline_names()?;
+    let mut desired = None;
+    let mut diags = Diagnostics::new();
+    if let Some(env) = loader.environment(name)? {
+        let pipeline = loader.pipeline(&env.def.pipeline)?;
+        if let Some(p) = &pipeline {
+            diags.extend(check_pipeline(p));
+        }
+        let (resolved, d) = resolve_environment(&env, pipeline.as_deref(), &pipelines);
+        diags.extend(d);
+        desired = resolved;
+    }
+    let mut all = std::mem::take(&mut loader.diags);
+    all.extend(diags);
+    Ok(EnvironmentCheck {
+        desired,
+        names,
+        diags: all,
+        texts: loader.texts.clone(),
+    })
+}
+
 /// CloudFormation stack.
 fn check_unique_stack_names(envs: &[DesiredEnvironment], diags: &mut Diagnostics) {
     let mut seen: HashMap<(&str, &str, &str), (&str, &str)> = HashMap::new();
