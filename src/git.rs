@@ -15,6 +15,8 @@ pub enum GitError {
     UnknownRevision { rev: String, source: git2::Error },
     #[error("{prefix}/ does not exist in revision `{rev}`")]
     NoSuchDirectory { rev: String, prefix: String },
+    #[error("`{rev}` is not a commit: it has no history to compare")]
+    NotACommit { rev: String },
     #[error("git: {0}")]
     Other(#[from] git2::Error),
 }
@@ -49,20 +51,28 @@ pub fn config_prefix(repo: &Repository, dir: &Path) -> String {
 /// The commit where two revisions' histories meet (what a pull request is compared against:
 /// the base branch as it was when the head branched off, or last merged in).
 pub fn merge_base(repo: &Repository, a: &str, b: &str) -> Result<String, GitError> {
-    let a = Revision::resolve(repo, a)?;
-    let b = Revision::resolve(repo, b)?;
-    Ok(repo.merge_base(a.commit.id(), b.commit.id())?.to_string())
+    let a = Revision::resolve(repo, a)?.commit_id()?;
+    let b = Revision::resolve(repo, b)?.commit_id()?;
+    Ok(repo.merge_base(a, b)?.to_string())
 }
 
-/// A resolved revision: the commit and how the user named it.
+/// Git's empty tree: as a revision, "nothing", the state before the first commit (what
+/// `git diff 4b825dc642cb6eb9a060e54bf8d69288fbee4904` compares with).
+pub const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+
+/// A resolved revision: the commit (none for [`Revision::nothing`]) and how the user named it.
 pub struct Revision<'r> {
     pub name: String,
-    pub commit: Commit<'r>,
+    commit: Option<Commit<'r>>,
 }
 
 impl<'r> Revision<'r> {
-    /// Resolves anything `git rev-parse` would (`main`, `HEAD~2`, a sha, a tag).
+    /// Resolves anything `git rev-parse` would (`main`, `HEAD~2`, a sha, a tag), and
+    /// [`EMPTY_TREE`] as [`Revision::nothing`].
     pub fn resolve(repo: &'r Repository, rev: &str) -> Result<Revision<'r>, GitError> {
+        if rev == EMPTY_TREE {
+            return Ok(Revision::nothing());
+        }
         let commit = repo
             .revparse_single(rev)
             .and_then(|o| o.peel_to_commit())
@@ -72,13 +82,36 @@ impl<'r> Revision<'r> {
             })?;
         Ok(Revision {
             name: rev.to_string(),
-            commit,
+            commit: Some(commit),
         })
     }
 
-    /// The full commit id.
+    /// Nothing: a revision with no files, compared with which every stack is new.
+    pub fn nothing() -> Revision<'r> {
+        Revision {
+            name: "nothing".to_string(),
+            commit: None,
+        }
+    }
+
+    /// The commit; an error for [`Revision::nothing`].
+    pub fn commit(&self) -> Result<&Commit<'r>, GitError> {
+        self.commit.as_ref().ok_or_else(|| GitError::NotACommit {
+            rev: self.name.clone(),
+        })
+    }
+
+    /// The commit's id; an error for [`Revision::nothing`].
+    pub fn commit_id(&self) -> Result<git2::Oid, GitError> {
+        Ok(self.commit()?.id())
+    }
+
+    /// The full commit id ([`EMPTY_TREE`] for [`Revision::nothing`]).
     pub fn id(&self) -> String {
-        self.commit.id().to_string()
+        match &self.commit {
+            Some(c) => c.id().to_string(),
+            None => EMPTY_TREE.to_string(),
+        }
     }
 
     /// The first seven characters of the commit id.
@@ -89,7 +122,10 @@ impl<'r> Revision<'r> {
     /// The tree of the config repository in this revision: the root tree, or the subtree at
     /// `prefix` (see [`config_prefix`]).
     pub fn tree(&self, repo: &'r Repository, prefix: &str) -> Result<git2::Tree<'r>, GitError> {
-        let root = self.commit.tree()?;
+        let Some(commit) = &self.commit else {
+            return empty_tree(repo);
+        };
+        let root = commit.tree()?;
         if prefix.is_empty() {
             return Ok(root);
         }
@@ -108,6 +144,19 @@ impl<'r> Revision<'r> {
             self.tree(repo, prefix)?,
             format!("{} ({})", self.name, self.short_id()),
         ))
+    }
+}
+
+/// The empty tree, written to the object database if it is not there (libgit2 may not know it
+/// without).
+fn empty_tree(repo: &Repository) -> Result<Tree<'_>, GitError> {
+    let id = git2::Oid::from_str(EMPTY_TREE)?;
+    match repo.find_tree(id) {
+        Ok(tree) => Ok(tree),
+        Err(_) => {
+            let written = repo.treebuilder(None)?.write()?;
+            Ok(repo.find_tree(written)?)
+        }
     }
 }
 
@@ -273,15 +322,32 @@ mod tests {
         );
         let ra = Revision {
             name: "a".into(),
-            commit: repo.find_commit(a).unwrap(),
+            commit: Some(repo.find_commit(a).unwrap()),
         };
         let rb = Revision {
             name: "b".into(),
-            commit: repo.find_commit(b).unwrap(),
+            commit: Some(repo.find_commit(b).unwrap()),
         };
         let changed = changed_paths(&repo, &ra, &rb, "").unwrap();
         assert_eq!(changed, ["a/y.yml", "b", "b/z.yml", "new/n.yml", "top"]);
         assert_eq!(changed_paths(&repo, &ra, &rb, "a").unwrap(), ["y.yml"]);
         assert!(changed_paths(&repo, &ra, &ra, "").unwrap().is_empty());
+
+        // From nothing, every file is new, under a prefix too; nothing has no history.
+        let nothing = Revision::resolve(&repo, EMPTY_TREE).unwrap();
+        assert_eq!(nothing.name, "nothing");
+        assert_eq!(nothing.id(), EMPTY_TREE);
+        assert_eq!(
+            changed_paths(&repo, &nothing, &rb, "").unwrap(),
+            ["a/x.yml", "a/y.yml", "b", "c/d/e.yml", "new/n.yml"]
+        );
+        assert_eq!(
+            changed_paths(&repo, &nothing, &rb, "a").unwrap(),
+            ["x.yml", "y.yml"]
+        );
+        assert!(matches!(
+            nothing.commit_id(),
+            Err(GitError::NotACommit { .. })
+        ));
     }
 }

@@ -140,7 +140,7 @@ impl ConfigRepo {
                 return Ok(vec![head.to_string()]);
             };
             let mut chain = Vec::new();
-            let mut c = Revision::resolve(r, head)?.commit;
+            let mut c = Revision::resolve(r, head)?.commit()?.clone();
             while c.id().to_string() != deployed {
                 chain.push(c.id().to_string());
                 match c.parent(0) {
@@ -473,7 +473,7 @@ pub fn desired_at(
 }
 
 /// A plan made without AWS, by comparing two revisions (`diff_context` lines around template
-/// changes).
+/// changes); without a base, the head is compared with nothing.
 pub fn offline_plan(
     r: &git2::Repository,
     prefix: &str,
@@ -481,11 +481,9 @@ pub fn offline_plan(
     cache: &ParseCache,
     diff_context: usize,
 ) -> Result<crate::plan::model::Plan, WorkflowError> {
-    let Some(base) = sel.base else {
-        return Err(WorkflowError::Usage(
-            "an offline plan compares two revisions: give a base revision too".to_string(),
-        ));
-    };
+    // Without a base, from nothing: every stack of the head is new (a first commit, a new
+    // repository), as a live plan without a base plans every stack.
+    let base = sel.base.unwrap_or(crate::git::EMPTY_TREE);
     let cmp = compared(r, prefix, base, sel, cache)?;
     let mut plan = crate::plan::offline::plan_offline(&cmp, sel.envs, diff_context);
     if !sel.stacks.is_empty() {

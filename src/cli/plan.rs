@@ -40,7 +40,8 @@ pub struct PlanArgs {
     head: String,
     #[arg(long, value_enum, default_value_t = PlanOutput::Text)]
     output: PlanOutput,
-    /// Plan without AWS, by comparing --base and --head.
+    /// Plan without AWS, by comparing --base with --head (without --base: with nothing, so every
+    /// stack is to be created).
     #[arg(long)]
     offline: bool,
     /// Where the plan comes from (a branch or pull request); older change sets of the same

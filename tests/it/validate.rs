@@ -17,13 +17,9 @@ fn the_bundled_example_is_valid() {
     assert_eq!(run.stderr, "");
 }
 
-/// The issue a new user meets first: an offline plan from an empty revision to the bundled config
-/// (no AWS) lists every stack of every environment, each to be created, as `formwork graph` has
-/// them.
-#[test]
-fn an_offline_plan_of_the_bundled_example_from_nothing_lists_every_stack() {
+/// The environments of the bundled example, sorted.
+fn bundled_environments() -> Vec<String> {
     let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let r = Repo::bundled(&["pipelines", "environments"], "the bundled example");
     let mut envs = Vec::new();
     for e in std::fs::read_dir(project.join("environments")).unwrap() {
         let e = e.unwrap();
@@ -32,18 +28,13 @@ fn an_offline_plan_of_the_bundled_example_from_nothing_lists_every_stack() {
         }
     }
     envs.sort();
-    let run = r.run(&[
-        "plan",
-        "--offline",
-        "--base",
-        "HEAD~1",
-        "--head",
-        "HEAD",
-        "--output",
-        "json",
-    ]);
-    assert_eq!(run.code, 2, "{}", run.all());
-    let plan = run.json();
+    envs
+}
+
+/// Asserts that a plan (JSON) holds every stack of every bundled environment, each to be
+/// created, as `formwork graph` has them.
+fn assert_everything_created(r: &Repo, plan: &serde_json::Value) {
+    let envs = bundled_environments();
     let planned: std::collections::BTreeMap<String, Vec<(String, String)>> = plan["environments"]
         .as_array()
         .unwrap()
@@ -70,13 +61,77 @@ fn an_offline_plan_of_the_bundled_example_from_nothing_lists_every_stack() {
         "environments planned"
     );
     for env in &envs {
-        let want: Vec<(String, String)> = graph_keys(&r, env)
+        let want: Vec<(String, String)> = graph_keys(r, env)
             .into_iter()
             .map(|k| (k, "create".to_string()))
             .collect();
         assert!(!want.is_empty(), "{env} has no stacks");
         assert_eq!(planned[env], want, "stacks of {env}");
     }
+}
+
+/// The issue a new user meets first: an offline plan from an empty revision to the bundled config
+/// (no AWS) lists every stack of every environment, each to be created, as `formwork graph` has
+/// them.
+#[test]
+fn an_offline_plan_of_the_bundled_example_from_nothing_lists_every_stack() {
+    let r = Repo::bundled(&["pipelines", "environments"], "the bundled example");
+    let run = r.run(&[
+        "plan",
+        "--offline",
+        "--base",
+        "HEAD~1",
+        "--head",
+        "HEAD",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert_everything_created(&r, &run.json());
+}
+
+/// A repository's first commit has no parent to compare with: without `--base`, an offline plan
+/// compares the head with nothing (git's empty tree), and says so; `affected` takes the empty
+/// tree as a base too.
+#[test]
+fn an_offline_plan_without_a_base_plans_the_first_commit_from_nothing() {
+    let r = Repo::new();
+    r.copy_from_project("pipelines");
+    r.copy_from_project("environments");
+    r.commit("the first commit");
+    let run = r.run(&["plan", "--offline", "--output", "json"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    let plan = run.json();
+    assert_eq!(plan["base"]["rev"], "nothing", "{plan:#}");
+    assert_eq!(
+        plan["base"]["commit"],
+        "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+    );
+    assert_everything_created(&r, &plan);
+
+    let text = r.run(&["plan", "--offline"]);
+    assert_eq!(text.code, 2, "{}", text.all());
+    assert!(
+        text.stdout.contains("compared with nothing (4b825dc)"),
+        "{}",
+        text.stdout
+    );
+
+    let affected = r.run(&[
+        "affected",
+        "--base",
+        "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(affected.code, 2, "{}", affected.all());
+    let v = affected.json();
+    assert_eq!(
+        v["environments"],
+        serde_json::json!(bundled_environments()),
+        "{v:#}"
+    );
+    assert_eq!(v["base"]["rev"], "nothing");
 }
 
 /// `--stack` narrows an offline plan as it does a live one, and a stack in no environment is
