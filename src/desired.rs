@@ -161,6 +161,8 @@ pub enum DependencyKind {
     Output { output: String },
     /// It lists the other under `needs:`.
     Needs,
+    /// It takes the other's stack name (`${stack.stack_name}`), to import its exports.
+    StackName,
 }
 
 #[derive(Clone, Debug)]

@@ -22,6 +22,11 @@ pub enum Segment {
 pub enum Reference {
     /// `${stack.Output}`: an output of another stack of the same environment.
     Output { stack: String, output: String },
+    /// `${stack.stack_name}`: the CloudFormation stack name of a stack of the same environment,
+    /// known from the config (for templates that import another stack's exports by its name).
+    /// Like an output, it orders the stacks. `stack_name` can be no output's name: output
+    /// logical ids are letters and digits only.
+    StackName { stack: String },
     /// `${var.NAME}`.
     Var(String),
     /// `${env.name}`, `${env.region}`, `${env.account}`.
@@ -64,7 +69,10 @@ pub struct ExprError {
     pub help: Option<String>,
 }
 
-const FORMS: &str = "expressions are `${stack.Output}`, `${var.NAME}`, `${env.name}`, `${env.region}`, `${env.account}`, `${ssm:/path}` or `${external:stack-name.Output}`; write `$${` for a literal `${`";
+const FORMS: &str = "expressions are `${stack.Output}`, `${stack.stack_name}`, `${var.NAME}`, `${env.name}`, `${env.region}`, `${env.account}`, `${ssm:/path}` or `${external:stack-name.Output}`; write `$${` for a literal `${`";
+
+/// What follows a stack's key in `${stack.stack_name}`.
+pub const STACK_NAME: &str = "stack_name";
 
 /// Parses a config string into literal text and references.
 pub fn parse(s: &str) -> Result<Expr, ExprError> {
@@ -135,7 +143,10 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
         }
         for seg in &path.segments {
             if let Segment::Ref(
-                r @ (Reference::Output { .. } | Reference::Ssm(_) | Reference::External { .. }),
+                r @ (Reference::Output { .. }
+                | Reference::StackName { .. }
+                | Reference::Ssm(_)
+                | Reference::External { .. }),
             ) = seg
             {
                 return Err(ExprError {
@@ -210,6 +221,14 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
                 return Err(err(
                     format!("`{stack}` is not a stack key"),
                     Some(FORMS.into()),
+                ));
+            }
+            if tail == STACK_NAME {
+                return Ok((
+                    Reference::StackName {
+                        stack: stack.to_string(),
+                    },
+                    end + 1,
                 ));
             }
             if tail.is_empty() || !tail.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -530,6 +549,7 @@ impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reference::Output { stack, output } => write!(f, "${{{stack}.{output}}}"),
+            Reference::StackName { stack } => write!(f, "${{{stack}.{STACK_NAME}}}"),
             Reference::Var(v) => write!(f, "${{var.{v}}}"),
             Reference::Env(e) => write!(f, "${{env.{}}}", e.as_str()),
             Reference::Ssm(path) => write!(f, "${{ssm:{path}}}"),
@@ -636,6 +656,23 @@ mod tests {
         assert_eq!(
             resolved.to_string(),
             "${ssm:/placeos/staging/admin-password}"
+        );
+    }
+
+    #[test]
+    fn stack_names_are_their_own_reference() {
+        let e = parse("${vpc.stack_name}-VpcId").unwrap();
+        assert_eq!(
+            e.segments[0],
+            Segment::Ref(Reference::StackName {
+                stack: "vpc".into()
+            })
+        );
+        assert_eq!(e.to_string(), "${vpc.stack_name}-VpcId");
+        let e = parse("${ssm:/x/${vpc.stack_name}}").unwrap_err();
+        assert_eq!(
+            e.message,
+            "an SSM parameter path cannot contain `${vpc.stack_name}`"
         );
     }
 

@@ -92,7 +92,7 @@ pub struct StackDef {
     pub description: Option<String>,
     /// Values for the template's parameters. Strings may hold expressions: `${stack.Output}`
     /// (an output of another stack of the same environment; makes that stack a dependency),
-    /// `${var.NAME}`, `${env.name}`, `${env.region}`, `${env.account}`, `${ssm:/path}`. A list
+    /// `${stack.stack_name}` (its CloudFormation stack name; a dependency too), `${var.NAME}`, `${env.name}`, `${env.region}`, `${env.account}`, `${ssm:/path}`. A list
     /// is passed comma-joined. Write `$${` for a literal `${`.
     #[serde(default)]
     pub parameters: SpannedMap<ParamValue>,

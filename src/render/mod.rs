@@ -213,20 +213,49 @@ pub fn validate_summary(v: &Validation) -> String {
     }
 }
 
+/// What a unit waits for from one stack: the outputs it takes, whether it lists the stack under
+/// `needs:`, whether it takes the stack's name.
+struct DependsOn {
+    stack: String,
+    outputs: Vec<String>,
+    needs: bool,
+    stack_name: bool,
+}
+
+impl DependsOn {
+    /// What is taken, as words: `VpcId, VpcCidr, stack_name, needs`.
+    fn what(&self) -> Vec<String> {
+        let mut what = self.outputs.clone();
+        if self.stack_name {
+            what.push(crate::config::expr::STACK_NAME.into());
+        }
+        if self.needs {
+            what.push("needs".into());
+        }
+        what
+    }
+}
+
 /// What a unit waits for: `vpc (VpcId, VpcCidr), rethinkdb (needs)`.
-fn dependency_summary(env: &DesiredEnvironment, stack: &str) -> Vec<(String, Vec<String>, bool)> {
-    let mut out: Vec<(String, Vec<String>, bool)> = Vec::new();
+fn dependency_summary(env: &DesiredEnvironment, stack: &str) -> Vec<DependsOn> {
+    let mut out: Vec<DependsOn> = Vec::new();
     for dep in &env.units[stack].dependencies {
-        let idx = match out.iter().position(|(s, _, _)| *s == dep.stack) {
+        let idx = match out.iter().position(|d| d.stack == dep.stack) {
             Some(i) => i,
             None => {
-                out.push((dep.stack.clone(), Vec::new(), false));
+                out.push(DependsOn {
+                    stack: dep.stack.clone(),
+                    outputs: Vec::new(),
+                    needs: false,
+                    stack_name: false,
+                });
                 out.len() - 1
             }
         };
         match &dep.kind {
-            DependencyKind::Output { output } => out[idx].1.push(output.clone()),
-            DependencyKind::Needs => out[idx].2 = true,
+            DependencyKind::Output { output } => out[idx].outputs.push(output.clone()),
+            DependencyKind::Needs => out[idx].needs = true,
+            DependencyKind::StackName => out[idx].stack_name = true,
         }
     }
     out
@@ -258,13 +287,7 @@ pub fn graph_text(env: &DesiredEnvironment) -> String {
         for stack in wave {
             let deps: Vec<String> = dependency_summary(env, stack)
                 .into_iter()
-                .map(|(s, outputs, needs)| {
-                    let mut what = outputs;
-                    if needs {
-                        what.push("needs".into());
-                    }
-                    format!("{s} ({})", what.join(", "))
-                })
+                .map(|d| format!("{} ({})", d.stack, d.what().join(", ")))
                 .collect();
             let arrow = if deps.is_empty() {
                 String::new()
@@ -296,10 +319,11 @@ pub fn graph_json(env: &DesiredEnvironment) -> Value {
             "stack": u.stack,
             "stack_name": u.stack_name,
             "wave": wave_of(&u.stack),
-            "depends_on": dependency_summary(env, &u.stack).into_iter().map(|(s, outputs, needs)| json!({
-                "stack": s,
-                "outputs": outputs,
-                "needs": needs,
+            "depends_on": dependency_summary(env, &u.stack).into_iter().map(|d| json!({
+                "stack": d.stack,
+                "outputs": d.outputs,
+                "needs": d.needs,
+                "stack_name": d.stack_name,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
@@ -315,13 +339,15 @@ pub fn graph_dot(env: &DesiredEnvironment) -> String {
         let _ = writeln!(out, "  \"{}\";", u.stack);
     }
     for u in env.units.values() {
-        for (s, outputs, needs) in dependency_summary(env, &u.stack) {
-            let label = if outputs.is_empty() && needs {
+        for d in dependency_summary(env, &u.stack) {
+            let label = if d.outputs.is_empty() && !d.stack_name && d.needs {
                 " [style=dashed, label=\"needs\"]".to_string()
             } else {
-                format!(" [label=\"{}\"]", outputs.join("\\n"))
+                let mut what = d.what();
+                what.retain(|w| w != "needs");
+                format!(" [label=\"{}\"]", what.join("\\n"))
             };
-            let _ = writeln!(out, "  \"{s}\" -> \"{}\"{label};", u.stack);
+            let _ = writeln!(out, "  \"{}\" -> \"{}\"{label};", d.stack, u.stack);
         }
     }
     out.push_str("}\n");

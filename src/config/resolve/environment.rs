@@ -11,6 +11,7 @@ use super::enabled::{check_choices, enabled_stacks};
 use super::fields::env_field_checks;
 use super::overrides::{check_disabled_overrides, check_override_keys};
 use super::scope::Scope;
+use super::stack_name::resolve_stack_names;
 use super::unit::resolve_unit;
 use super::variables::resolve_variables;
 use crate::config::load::{Environment, Pipeline};
@@ -38,6 +39,8 @@ pub fn resolve_environment(
     check_override_keys(p, env, &mut d);
     let enabled = enabled_stacks(p, env);
     check_choices(p, env, &enabled, &mut d);
+    let names = resolve_stack_names(p, env, &scope, &enabled, &mut d);
+    scope.set_stack_names(names);
     let units = resolve_units(p, env, &scope, &enabled, &mut d);
     check_disabled_overrides(p, env, &enabled, &mut d);
     let graph = unit_graph(&units, &mut d);

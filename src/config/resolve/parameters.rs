@@ -171,7 +171,7 @@ fn resolve_parameter(
     })
 }
 
-/// Records the stacks whose outputs `e` takes as dependencies; an output of a stack the
+/// Records the stacks whose outputs or stack names `e` takes as dependencies; one the
 /// environment does not deploy is an error. `false` after such an error.
 fn output_dependencies(
     s: &StackInEnv<'_>,
@@ -183,8 +183,15 @@ fn output_dependencies(
 ) -> bool {
     let mut ok = true;
     for r in e.references() {
-        let Reference::Output { stack, output } = r else {
-            continue;
+        let (stack, kind) = match r {
+            Reference::Output { stack, output } => (
+                stack,
+                DependencyKind::Output {
+                    output: output.clone(),
+                },
+            ),
+            Reference::StackName { stack } => (stack, DependencyKind::StackName),
+            _ => continue,
         };
         if !s.p.def.stacks.contains_key(stack.as_str()) || stack == &s.key.value {
             continue;
@@ -206,9 +213,7 @@ fn output_dependencies(
         }
         dependencies.push(Dependency {
             stack: stack.clone(),
-            kind: DependencyKind::Output {
-                output: output.clone(),
-            },
+            kind,
             loc: at.whole(),
         });
     }

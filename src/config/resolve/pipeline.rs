@@ -197,7 +197,8 @@ fn check_stack_parameters(
                     d.push(diag);
                 }
                 for r in e.references() {
-                    if let Reference::Output { stack: s, .. } = r
+                    if let Reference::Output { stack: s, .. } | Reference::StackName { stack: s } =
+                        r
                         && p.def.stacks.contains_key(s.as_str())
                         && s != &key.value
                     {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::values::{At, parse_string};
-use crate::config::expr::{Expr, Reference};
+use crate::config::expr::{Expr, Reference, STACK_NAME};
 use crate::config::load::{Pipeline, StackTemplate};
 use crate::diag::{Diagnostic, Diagnostics, Loc};
 use crate::suggest;
@@ -43,6 +43,17 @@ pub(super) fn check_refs(
                     );
                 } else if let Some(from) = from {
                     out.extend(check_output_ref(p, from, stack, output, loc));
+                }
+            }
+            Reference::StackName { stack } => {
+                if allowed == Allowed::Static {
+                    out.push(
+                        Diagnostic::error(format!("{what} cannot use stack names (`{r}`)"))
+                            .at(loc.clone())
+                            .help("only parameters take other stacks' names; here use `${var.NAME}` or `${env.…}`"),
+                    );
+                } else if !p.def.stacks.contains_key(stack.as_str()) {
+                    out.push(unknown_stack(p, stack, STACK_NAME, loc));
                 }
             }
             Reference::Ssm(_) if allowed == Allowed::Static => out.push(

@@ -1,5 +1,5 @@
-//! One environment's facts (`${env.…}`) and variables (`${var.…}`), for filling in
-//! expressions; and static values (tags, stack names, template URLs), each filled in once per
+//! One environment's facts (`${env.…}`), variables (`${var.…}`) and stack names
+//! (`${stack.stack_name}`), for filling in expressions; and static values (tags, stack names, template URLs), each filled in once per
 //! environment however many stacks share it.
 
 use std::cell::RefCell;
@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::references::{Allowed, check_refs};
+use super::stack_name::StackNames;
 use super::values::{At, parse_string};
 use crate::config::expr::{EnvFact, Expr, Reference};
 use crate::config::load::{Environment, Pipeline};
@@ -17,6 +18,9 @@ use crate::yaml::Spanned;
 pub(super) struct Scope<'a> {
     env: &'a Environment,
     vars: HashMap<String, String>,
+    /// The CloudFormation stack name of each stack the environment deploys and where it was
+    /// decided, by key.
+    stack_names: StackNames,
     /// Static values already filled in, by where they were written: tags and names shared by
     /// every stack are worked out once per environment.
     filled: RefCell<HashMap<Loc, Option<String>>>,
@@ -28,6 +32,7 @@ impl<'a> Scope<'a> {
         Scope {
             env,
             vars: HashMap::new(),
+            stack_names: StackNames::new(),
             filled: RefCell::default(),
         }
     }
@@ -40,13 +45,24 @@ impl<'a> Scope<'a> {
         self.vars.insert(name, value);
     }
 
-    /// `e` with the environment's facts and the variables known so far filled in.
+    pub(super) fn set_stack_names(&mut self, names: StackNames) {
+        self.stack_names = names;
+    }
+
+    /// The stack name of stack `key` and where it was decided; `None` when it has none.
+    pub(super) fn stack_name(&self, key: &str) -> Option<&(String, Loc)> {
+        self.stack_names.get(key)
+    }
+
+    /// `e` with the environment's facts, and the variables and stack names known so far,
+    /// filled in.
     pub(super) fn fill(&self, e: &Expr) -> Expr {
         e.substitute(&mut |r| match r {
             Reference::Env(EnvFact::Name) => Some(self.env.name.clone()),
             Reference::Env(EnvFact::Region) => Some(self.env.def.region.value.clone()),
             Reference::Env(EnvFact::Account) => Some(self.env.def.account.value.clone()),
             Reference::Var(v) => self.vars.get(v).cloned(),
+            Reference::StackName { stack } => self.stack_names.get(stack).map(|(n, _)| n.clone()),
             _ => None,
         })
     }

@@ -1,9 +1,40 @@
 //! A unit's CloudFormation stack name: the environment's `stack_name` for the stack, the
 //! pipeline's, or `<environment>-<stack key>`, checked against CloudFormation's naming rules.
+//! Every stack's name is worked out before any stack is resolved, so that parameters can take
+//! other stacks' names (`${stack.stack_name}`).
+
+use std::collections::{BTreeSet, HashMap};
 
 use super::scope::{Scope, static_value};
 use super::unit::StackInEnv;
+use crate::config::load::{Environment, Pipeline};
 use crate::diag::{Diagnostic, Diagnostics, Loc};
+
+/// The stack name of each stack an environment deploys and where it was decided, by key.
+pub(super) type StackNames = HashMap<String, (String, Loc)>;
+
+/// The names of the `enabled` stacks of `p` in `env` that have a template; a stack whose written
+/// name cannot be filled in is left out (reported).
+pub(super) fn resolve_stack_names(
+    p: &Pipeline,
+    env: &Environment,
+    scope: &Scope<'_>,
+    enabled: &BTreeSet<String>,
+    d: &mut Diagnostics,
+) -> StackNames {
+    let mut names = StackNames::new();
+    for (key, stack) in &p.def.stacks {
+        if !enabled.contains(key.as_str()) {
+            continue;
+        }
+        if let Some((s, _)) = StackInEnv::of(p, env, key, stack)
+            && let Some(name) = resolve_stack_name(&s, scope, d)
+        {
+            names.insert(key.value.clone(), name);
+        }
+    }
+    names
+}
 
 /// CloudFormation stack names: a letter, then letters, digits and hyphens, at most 128.
 fn stack_name_ok(n: &str) -> bool {
@@ -15,7 +46,7 @@ fn stack_name_ok(n: &str) -> bool {
 
 /// The stack name of `s` and where it was decided; `None` when a written name cannot be filled
 /// in (reported).
-pub(super) fn resolve_stack_name(
+fn resolve_stack_name(
     s: &StackInEnv<'_>,
     scope: &Scope<'_>,
     d: &mut Diagnostics,

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use super::parameters::{Parameters, resolve_parameters};
 use super::scope::{Scope, static_value};
-use super::stack_name::resolve_stack_name;
 use super::tags::resolve_tags;
 use crate::config::load::{Environment, Pipeline, StackTemplate};
 use crate::config::model::{StackDef, StackOverride};
@@ -26,8 +25,30 @@ pub(super) struct StackInEnv<'a> {
     pub(super) template: Option<&'a Arc<Template>>,
 }
 
-/// The unit of stack `key` in `env`; `None` when its template is missing or its template URL or
-/// stack name cannot be filled in (reported).
+impl<'a> StackInEnv<'a> {
+    /// Stack `key` of pipeline `p` in `env`, and its template as the pipeline has it; `None`
+    /// when the pipeline has no template for it.
+    pub(super) fn of(
+        p: &'a Pipeline,
+        env: &'a Environment,
+        key: &'a Spanned<String>,
+        stack: &'a StackDef,
+    ) -> Option<(StackInEnv<'a>, &'a StackTemplate)> {
+        let stack_template = p.templates.get(key.as_str())?;
+        let s = StackInEnv {
+            p,
+            env,
+            key,
+            stack,
+            over: env.def.stacks.get(key.as_str()),
+            template: stack_template.parsed(),
+        };
+        Some((s, stack_template))
+    }
+}
+
+/// The unit of stack `key` in `env`, named as `scope` has it; `None` when its template is
+/// missing, its template URL cannot be filled in or it has no name (reported).
 pub(super) fn resolve_unit(
     p: &Pipeline,
     env: &Environment,
@@ -37,15 +58,7 @@ pub(super) fn resolve_unit(
     enabled: &BTreeSet<String>,
     d: &mut Diagnostics,
 ) -> Option<Unit> {
-    let stack_template = p.templates.get(key.as_str())?;
-    let s = StackInEnv {
-        p,
-        env,
-        key,
-        stack,
-        over: env.def.stacks.get(key.as_str()),
-        template: stack_template.parsed(),
-    };
+    let (s, stack_template) = StackInEnv::of(p, env, key, stack)?;
     let template = template_ref(&s, stack_template, scope, d)?;
     check_template_size(&s, d);
     let Parameters {
@@ -55,7 +68,7 @@ pub(super) fn resolve_unit(
     dependencies.extend(needs_dependencies(&s, enabled));
     dependencies.sort_by(|a, b| (&a.stack, &a.kind).cmp(&(&b.stack, &b.kind)));
     dependencies.dedup_by(|a, b| a.stack == b.stack && a.kind == b.kind);
-    let (stack_name, name_loc) = resolve_stack_name(&s, scope, d)?;
+    let (stack_name, name_loc) = scope.stack_name(key.as_str())?.clone();
     let tags = resolve_tags(&s, scope, d);
     Some(Unit {
         environment: env.name.clone(),
