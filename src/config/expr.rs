@@ -119,6 +119,55 @@ fn is_stack_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-'
 }
 
+/// Parses `${ssm:…}` from its path at `from` (the reference starts at `start`).
+fn parse_ssm(
+    chars: &[char],
+    start: usize,
+    from: usize,
+    unclosed: impl Fn() -> ExprError,
+) -> Result<(Reference, usize), ExprError> {
+    let (path, end) = parse_until(chars, from, true)?;
+    if end >= chars.len() {
+        return Err(unclosed());
+    }
+    if path.segments.is_empty() {
+        return Err(ExprError {
+            message: "`${ssm:}` names no parameter".into(),
+            offset: start,
+            len: end + 1 - start,
+            help: Some("write `${ssm:/path/to/parameter}`".into()),
+        });
+    }
+    for seg in &path.segments {
+        if let Segment::Ref(
+            r @ (Reference::Output { .. }
+            | Reference::StackName { .. }
+            | Reference::Ssm(_)
+            | Reference::External { .. }),
+        ) = seg
+        {
+            return Err(ExprError {
+                message: format!("an SSM parameter path cannot contain `{r}`"),
+                offset: start,
+                len: end + 1 - start,
+                help: Some("SSM paths may use `${var.NAME}` and `${env.…}` only".into()),
+            });
+        }
+    }
+    check_ssm_chars(chars, from, end)?;
+    if let Some(name) = path.as_literal()
+        && let Err(message) = check_ssm_name(&name)
+    {
+        return Err(ExprError {
+            message,
+            offset: start,
+            len: end + 1 - start,
+            help: Some(SSM_NAMES.into()),
+        });
+    }
+    Ok((Reference::Ssm(path), end + 1))
+}
+
 /// Parses the reference starting with `${` at `start`.
 fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprError> {
     let body = start + 2;
@@ -129,46 +178,7 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
         help: Some("add the closing `}`, or write `$${` for a literal `${`".into()),
     };
     if chars[body..].starts_with(&['s', 's', 'm', ':']) {
-        let (path, end) = parse_until(chars, body + 4, true)?;
-        if end >= chars.len() {
-            return Err(unclosed());
-        }
-        if path.segments.is_empty() {
-            return Err(ExprError {
-                message: "`${ssm:}` names no parameter".into(),
-                offset: start,
-                len: end + 1 - start,
-                help: Some("write `${ssm:/path/to/parameter}`".into()),
-            });
-        }
-        for seg in &path.segments {
-            if let Segment::Ref(
-                r @ (Reference::Output { .. }
-                | Reference::StackName { .. }
-                | Reference::Ssm(_)
-                | Reference::External { .. }),
-            ) = seg
-            {
-                return Err(ExprError {
-                    message: format!("an SSM parameter path cannot contain `{r}`"),
-                    offset: start,
-                    len: end + 1 - start,
-                    help: Some("SSM paths may use `${var.NAME}` and `${env.…}` only".into()),
-                });
-            }
-        }
-        check_ssm_chars(chars, body + 4, end)?;
-        if let Some(name) = path.as_literal()
-            && let Err(message) = check_ssm_name(&name)
-        {
-            return Err(ExprError {
-                message,
-                offset: start,
-                len: end + 1 - start,
-                help: Some(SSM_NAMES.into()),
-            });
-        }
-        return Ok((Reference::Ssm(path), end + 1));
+        return parse_ssm(chars, start, body + 4, unclosed);
     }
     if chars[body..].starts_with(&['e', 'x', 't', 'e', 'r', 'n', 'a', 'l', ':']) {
         return parse_external(chars, start, body + 9);
