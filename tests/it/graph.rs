@@ -150,6 +150,19 @@ Resources:
         'Fn::Sub': '${ParentVPCStack}-VpcId'
 "#;
 
+/// Pipeline `net` (`pipeline` its pipeline.yml, with a VPC template that exports and an app
+/// template that imports) and its environment `staging`.
+fn net_repo(pipeline: &str) -> Repo {
+    Repo::one_pipeline(
+        "net",
+        pipeline,
+        &[("vpc.yml", VPC_TEMPLATE), ("app.yml", APP_TEMPLATE)],
+        "staging",
+        "eu-west-1",
+        "",
+    )
+}
+
 /// A stack that imports another's exports by its name takes that name with
 /// `${stack.stack_name}`: filled in from the config (a custom `stack_name` included), and an
 /// edge of the graph, said to be a stack name.
@@ -165,14 +178,7 @@ stacks:
     template: templates/vpc.yml
     stack_name: network-${env.name}
 "#;
-    let r = Repo::one_pipeline(
-        "net",
-        pipeline,
-        &[("vpc.yml", VPC_TEMPLATE), ("app.yml", APP_TEMPLATE)],
-        "staging",
-        "eu-west-1",
-        "",
-    );
+    let r = net_repo(pipeline);
     let graph = r.run(&["graph", "--env", "staging", "--output", "json"]);
     assert_eq!(graph.code, 0, "{}", graph.all());
     let g = graph.json();
@@ -243,14 +249,7 @@ stacks:
     parameters:
       ParentVPCStack: ${vcp.stack_name}
 "#;
-    let r = Repo::one_pipeline(
-        "net",
-        pipeline,
-        &[("vpc.yml", VPC_TEMPLATE), ("app.yml", APP_TEMPLATE)],
-        "staging",
-        "eu-west-1",
-        "",
-    );
+    let r = net_repo(pipeline);
     let run = r.run(&["validate"]);
     assert_eq!(run.code, 1, "{}", run.all());
     let all = run.all();
