@@ -147,17 +147,9 @@ impl<'r> Revision<'r> {
     }
 }
 
-/// The empty tree, written to the object database if it is not there (libgit2 may not know it
-/// without).
+/// The empty tree (libgit2 knows it without its being in the object database).
 fn empty_tree(repo: &Repository) -> Result<Tree<'_>, GitError> {
-    let id = git2::Oid::from_str(EMPTY_TREE)?;
-    match repo.find_tree(id) {
-        Ok(tree) => Ok(tree),
-        Err(_) => {
-            let written = repo.treebuilder(None)?.write()?;
-            Ok(repo.find_tree(written)?)
-        }
-    }
+    Ok(repo.find_tree(git2::Oid::from_str(EMPTY_TREE)?)?)
 }
 
 /// The paths under `prefix` that differ between two revisions (added, deleted or modified),

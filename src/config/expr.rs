@@ -670,6 +670,14 @@ mod tests {
     }
 
     #[test]
+    fn stack_names_follow_cloudformation_rules() {
+        assert!(is_stack_name("staging-1-1-vpc"));
+        assert!(!is_stack_name("1-vpc"));
+        assert!(!is_stack_name("a_b"));
+        assert!(!is_stack_name(&"a".repeat(129)));
+    }
+
+    #[test]
     fn stack_names_are_their_own_reference() {
         let e = parse("${vpc.stack_name}-VpcId").unwrap();
         assert_eq!(

@@ -121,7 +121,6 @@ pub fn validate_repository(source: &dyn Source) -> Result<Validation, SourceErro
     })
 }
 
-/// Two units with the same stack name in the same account and region would fight over one
 /// One environment of a source, loaded and resolved, with its pipeline checked.
 pub struct EnvironmentCheck {
     /// The desired state; `None` when the environment file is missing or does not resolve.
@@ -163,10 +162,11 @@ pub fn check_environment(source: &dyn Source, name: &str) -> Result<EnvironmentC
         desired,
         names,
         diags: all,
-        texts: loader.texts.clone(),
+        texts: std::mem::take(&mut loader.texts),
     })
 }
 
+/// Two units with the same stack name in the same account and region would fight over one
 /// CloudFormation stack.
 fn check_unique_stack_names(envs: &[DesiredEnvironment], diags: &mut Diagnostics) {
     let mut seen: HashMap<(&str, &str, &str), (&str, &str)> = HashMap::new();

@@ -223,12 +223,18 @@ struct DependsOn {
 }
 
 impl DependsOn {
-    /// What is taken, as words: `VpcId, VpcCidr, stack_name, needs`.
-    fn what(&self) -> Vec<String> {
-        let mut what = self.outputs.clone();
+    /// What is taken from the stack: its outputs, then `stack_name`.
+    fn taken(&self) -> Vec<String> {
+        let mut taken = self.outputs.clone();
         if self.stack_name {
-            what.push(crate::config::expr::STACK_NAME.into());
+            taken.push(crate::config::expr::STACK_NAME.into());
         }
+        taken
+    }
+
+    /// What is taken, and `needs`, as words: `VpcId, VpcCidr, stack_name, needs`.
+    fn what(&self) -> Vec<String> {
+        let mut what = self.taken();
         if self.needs {
             what.push("needs".into());
         }
@@ -340,12 +346,11 @@ pub fn graph_dot(env: &DesiredEnvironment) -> String {
     }
     for u in env.units.values() {
         for d in dependency_summary(env, &u.stack) {
-            let label = if d.outputs.is_empty() && !d.stack_name && d.needs {
+            let taken = d.taken();
+            let label = if taken.is_empty() && d.needs {
                 " [style=dashed, label=\"needs\"]".to_string()
             } else {
-                let mut what = d.what();
-                what.retain(|w| w != "needs");
-                format!(" [label=\"{}\"]", what.join("\\n"))
+                format!(" [label=\"{}\"]", taken.join("\\n"))
             };
             let _ = writeln!(out, "  \"{}\" -> \"{}\"{label};", d.stack, u.stack);
         }

@@ -7,14 +7,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::references::{Allowed, check_refs};
+use super::references::{Allowed, check_refs, dependency_of};
 use super::scope::Scope;
 use super::unit::StackInEnv;
 use super::values::{At, parse_value};
 use crate::config::expr::{self, Expr, Reference};
 use crate::config::load::Environment;
 use crate::config::model::ParamValue;
-use crate::desired::{Dependency, DependencyKind, ParamSetting};
+use crate::desired::{Dependency, ParamSetting};
 use crate::diag::{Diagnostic, Diagnostics, Loc, Severity};
 use crate::suggest;
 use crate::template::{ParamCheck, ParameterDecl, Template, check_value};
@@ -183,20 +183,13 @@ fn output_dependencies(
 ) -> bool {
     let mut ok = true;
     for r in e.references() {
-        let (stack, kind) = match r {
-            Reference::Output { stack, output } => (
-                stack,
-                DependencyKind::Output {
-                    output: output.clone(),
-                },
-            ),
-            Reference::StackName { stack } => (stack, DependencyKind::StackName),
-            _ => continue,
+        let Some((stack, kind)) = dependency_of(r) else {
+            continue;
         };
-        if !s.p.def.stacks.contains_key(stack.as_str()) || stack == &s.key.value {
+        if !s.p.def.stacks.contains_key(stack) || stack == s.key.value {
             continue;
         }
-        if !enabled.contains(stack.as_str()) {
+        if !enabled.contains(stack) {
             ok = false;
             d.push(
                 Diagnostic::error(format!(
@@ -212,7 +205,7 @@ fn output_dependencies(
             continue;
         }
         dependencies.push(Dependency {
-            stack: stack.clone(),
+            stack: stack.to_string(),
             kind,
             loc: at.whole(),
         });

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::cycles::Edges;
 use super::parameters::unknown_parameter;
-use super::references::{Allowed, check_refs, check_static};
+use super::references::{Allowed, check_refs, check_static, dependency_of};
 use super::values::{At, parse_value};
 use crate::config::expr::Reference;
 use crate::config::load::{Pipeline, StackTemplate};
@@ -197,10 +197,9 @@ fn check_stack_parameters(
                     d.push(diag);
                 }
                 for r in e.references() {
-                    if let Reference::Output { stack: s, .. } | Reference::StackName { stack: s } =
-                        r
-                        && p.def.stacks.contains_key(s.as_str())
-                        && s != &key.value
+                    if let Some((s, _)) = dependency_of(r)
+                        && p.def.stacks.contains_key(s)
+                        && s != key.value
                     {
                         edges.add(key, s, &loc);
                     }

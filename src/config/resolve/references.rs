@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::values::{At, parse_string};
 use crate::config::expr::{Expr, Reference, STACK_NAME};
 use crate::config::load::{Pipeline, StackTemplate};
+use crate::desired::DependencyKind;
 use crate::diag::{Diagnostic, Diagnostics, Loc};
 use crate::suggest;
 use crate::yaml::Spanned;
@@ -18,6 +19,21 @@ pub(super) enum Allowed {
     All,
     /// Tags, stack names, URLs and variable values: `${var.…}` and `${env.…}` only.
     Static,
+}
+
+/// The stack a reference makes a dependency of (of the same environment), and how: an
+/// output or a stack name; `None` for references to nothing deployed with it.
+pub(super) fn dependency_of(r: &Reference) -> Option<(&str, DependencyKind)> {
+    match r {
+        Reference::Output { stack, output } => Some((
+            stack,
+            DependencyKind::Output {
+                output: output.clone(),
+            },
+        )),
+        Reference::StackName { stack } => Some((stack, DependencyKind::StackName)),
+        _ => None,
+    }
 }
 
 /// Checks the references of expression `e`, written at `at` in a value of kind `what`; `from`

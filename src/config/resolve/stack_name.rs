@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::scope::{Scope, static_value};
 use super::unit::StackInEnv;
+use crate::config::expr::is_stack_name;
 use crate::config::load::{Environment, Pipeline};
 use crate::diag::{Diagnostic, Diagnostics, Loc};
 
@@ -36,14 +37,6 @@ pub(super) fn resolve_stack_names(
     names
 }
 
-/// CloudFormation stack names: a letter, then letters, digits and hyphens, at most 128.
-fn stack_name_ok(n: &str) -> bool {
-    let mut chars = n.chars();
-    n.len() <= 128
-        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
 /// The stack name of `s` and where it was decided; `None` when a written name cannot be filled
 /// in (reported).
 fn resolve_stack_name(
@@ -66,7 +59,7 @@ fn resolve_stack_name(
             Loc::new(pf, s.key.span),
         ),
     };
-    if !stack_name_ok(&stack_name) {
+    if !is_stack_name(&stack_name) {
         d.push(
             Diagnostic::error(format!("`{stack_name}` is not a valid CloudFormation stack name"))
                 .at(name_loc.clone())
@@ -74,17 +67,4 @@ fn resolve_stack_name(
         );
     }
     Some((stack_name, name_loc))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stack_names_follow_cloudformation_rules() {
-        assert!(stack_name_ok("staging-1-1-vpc"));
-        assert!(!stack_name_ok("1-vpc"));
-        assert!(!stack_name_ok("a_b"));
-        assert!(!stack_name_ok(&"a".repeat(129)));
-    }
 }
