@@ -6,9 +6,9 @@
 //! background every third of its lease for as long as the work runs: apply locks, work). A
 //! held lease can be lost — its lease ran out while the store could not be reached, or someone
 //! forced it open — and the work is told through a [`LossSignal`]: it stops at its next safe
-//! point and says so. A hold left by a formwork process of this machine that no longer runs
-//! (killed, crashed) is taken over at once rather than when its lease runs out, and the
-//! takeover is recorded in the audit trail.
+//! point and says so. Work in progress left by a formwork process of this machine that no
+//! longer runs (killed, crashed) is taken over at once rather than when its lease runs out, and
+//! the takeover is recorded in the audit trail; a handled delivery stays handled.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +40,13 @@ impl Subject {
             Subject::Work(env) => format!("work/{env}"),
             Subject::Delivery(id) => format!("delivery/{id}"),
         }
+    }
+
+    /// Whether its hold is work in progress, which a holder that died left unfinished (and
+    /// another process may take over), rather than a record that outlives its holder (a
+    /// handled delivery stays handled after the process that handled it is gone).
+    pub fn is_work_in_progress(&self) -> bool {
+        !matches!(self, Subject::Delivery(_))
     }
 
     /// What it is, for messages: "the apply lock of `prod`".
@@ -93,8 +100,8 @@ pub fn holder_is_gone(owner: &str) -> bool {
 }
 
 /// Takes a lease on `subject` for `lease`, unless someone else holds it (then
-/// [`LockError::Held`] says who). A hold of a process of this machine that is gone is taken
-/// over, and the takeover recorded.
+/// [`LockError::Held`] says who). Work in progress held by a process of this machine that is
+/// gone is taken over, and the takeover recorded.
 pub async fn take<S: Store>(
     store: &S,
     subject: &Subject,
@@ -104,7 +111,11 @@ pub async fn take<S: Store>(
 ) -> Result<Lock, LockError> {
     let key = subject.key();
     match store.try_lock(&key, owner, reason, lease, now()).await {
-        Err(LockError::Held(held)) if held.owner != owner && holder_is_gone(&held.owner) => {
+        Err(LockError::Held(held))
+            if subject.is_work_in_progress()
+                && held.owner != owner
+                && holder_is_gone(&held.owner) =>
+        {
             tracing::warn!(subject = %subject.describe(), holder = %held.owner, "taking over a hold whose process is gone");
             store
                 .force_unlock(

@@ -678,6 +678,16 @@ async fn claims_and_takeovers<S: Store + 'static>(s: Arc<S>) {
         .await
         .unwrap();
     assert_eq!(taken.owner, me);
+    // A delivery handled by a process that is gone stays handled.
+    let delivery = Subject::Delivery("d-1".into());
+    lease::take(s.as_ref(), &delivery, &gone, "webhook delivery", LEASE)
+        .await
+        .unwrap();
+    let again = lease::take(s.as_ref(), &delivery, &me, "webhook delivery", LEASE).await;
+    assert!(
+        matches!(&again, Err(LockError::Held(l)) if l.owner == gone),
+        "{again:?}"
+    );
     let events = s.events(Some("qa"), 10).await.unwrap();
     assert!(
         events
