@@ -218,7 +218,6 @@ impl LossSignal {
 
 /// A lease held and renewed until it is released.
 pub struct Held {
-    subject: Subject,
     lost: LossSignal,
     renewal: JoinHandle<Lock>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -238,9 +237,8 @@ pub async fn hold<S: Store + 'static>(
     let lock = take(store.as_ref(), &subject, owner, reason, lease).await?;
     let (lost_tx, lost_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-    let renewal = tokio::spawn(renew(store, subject.clone(), lock, lease, lost_tx, stop_rx));
+    let renewal = tokio::spawn(renew(store, subject, lock, lease, lost_tx, stop_rx));
     Ok(Held {
-        subject,
         lost: LossSignal(lost_rx),
         renewal,
         stop: Some(stop_tx),
@@ -280,11 +278,6 @@ async fn renew<S: Store>(
 }
 
 impl Held {
-    /// What the lease is on.
-    pub fn subject(&self) -> &Subject {
-        &self.subject
-    }
-
     /// A signal for the work done under the lease.
     pub fn signal(&self) -> LossSignal {
         self.lost.clone()

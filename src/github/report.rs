@@ -41,15 +41,6 @@ pub enum ReportMode {
 impl ReportMode {
     /// Every mode, by the name settings and flags use.
     pub const NAMES: [&'static str; 3] = ["status", "check-run", "none"];
-
-    /// The name settings and flags use.
-    pub fn name(self) -> &'static str {
-        match self {
-            ReportMode::Status => "status",
-            ReportMode::CheckRun => "check-run",
-            ReportMode::None => "none",
-        }
-    }
 }
 
 impl std::str::FromStr for ReportMode {

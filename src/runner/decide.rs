@@ -60,11 +60,21 @@ impl Policy {
     /// Whether a pull request's head may be planned with AWS: it is not in a fork, or in the
     /// fork of a trusted owner.
     pub fn trusts_head(&self, p: &PullRequestEvent) -> bool {
-        !p.from_fork
-            || p.head_repo
-                .as_deref()
-                .and_then(|r| r.split('/').next())
-                .is_some_and(|owner| self.trusts_fork_owner(owner))
+        !p.from_fork || self.trusts_fork(p.head_repo.as_deref())
+    }
+
+    /// Whether a pull request whose head is in repository `head_repo` (`OWNER/NAME`) may be
+    /// planned with AWS: the config repository itself, or the fork of a trusted owner.
+    pub fn trusts_head_repo(&self, head_repo: Option<&str>) -> bool {
+        head_repo.is_some_and(|r| r.eq_ignore_ascii_case(&self.repository))
+            || self.trusts_fork(head_repo)
+    }
+
+    /// Whether `head_repo` is the fork of a trusted owner.
+    fn trusts_fork(&self, head_repo: Option<&str>) -> bool {
+        head_repo
+            .and_then(|r| r.split('/').next())
+            .is_some_and(|owner| self.trusts_fork_owner(owner))
     }
 }
 

@@ -28,7 +28,7 @@ use crate::github::client::PullRequest;
 use crate::github::flow::{Context, PlanSelection};
 use crate::github::webhook::DeliveryDedup;
 use crate::lease::{self, Subject};
-use crate::runner::{Acts, Hooks, Policy, Runner, Settings, Work};
+use crate::runner::{Hooks, Policy, Runner, Settings, Work};
 use crate::store::{LockError, now};
 
 /// How long a delivery id is remembered across replicas.
@@ -157,12 +157,7 @@ impl Agent {
 
     /// The rules the agent decides events by.
     pub fn policy(&self) -> Policy {
-        Policy {
-            repository: self.config.github.repository.clone(),
-            allowed_repositories: self.config.github.allowed_repositories.clone(),
-            trusted_fork_owners: self.config.github.trusted_fork_owners.clone(),
-            acts: Acts::All,
-        }
+        self.config.policy()
     }
 
     /// The flows' context (clients, store, clone).
@@ -480,14 +475,8 @@ impl Agent {
     /// Whether a pull request's head may be planned with AWS: from the repository itself or
     /// from a trusted owner's fork.
     pub fn trusted_head(&self, p: &PullRequest) -> bool {
-        let Some(full) = p.head.repo.as_ref().map(|r| r.full_name.as_str()) else {
-            return false;
-        };
-        if full.eq_ignore_ascii_case(&self.config.github.repository) {
-            return true;
-        }
         self.policy()
-            .trusts_fork_owner(full.split('/').next().unwrap_or_default())
+            .trusts_head_repo(p.head.repo.as_ref().map(|r| r.full_name.as_str()))
     }
 
     /// Stops taking work, cancels plans, and waits (up to `grace`) for the rest, so that

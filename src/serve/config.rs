@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::config::parse_yaml;
 use crate::diag::{Color, Diagnostics, SourceMap, render_all};
 use crate::github::report::ReportMode;
+use crate::runner::{Acts, Policy};
 
 /// The settings of `formwork serve`.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -237,10 +238,15 @@ impl ServerConfig {
         }
     }
 
-    /// Whether deliveries from `full_name` are acted on.
-    pub fn allows_repository(&self, full_name: &str) -> bool {
-        let same = |a: &str| a.eq_ignore_ascii_case(full_name);
-        same(&self.github.repository) || self.github.allowed_repositories.iter().any(|r| same(r))
+    /// The rules by which the agent decides what an event means: its repositories, the fork
+    /// owners it trusts; every kind of event acted on.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            repository: self.github.repository.clone(),
+            allowed_repositories: self.github.allowed_repositories.clone(),
+            trusted_fork_owners: self.github.trusted_fork_owners.clone(),
+            acts: Acts::All,
+        }
     }
 }
 
@@ -346,8 +352,8 @@ mod tests {
         assert_eq!(c.http.header_read_timeout_seconds, 10);
         assert_eq!(c.http.body_read_timeout_seconds, 30);
         assert_eq!(c.http.max_body_bytes_in_flight, 64 << 20);
-        assert!(c.allows_repository("Octo-Org/Config"));
-        assert!(!c.allows_repository("octo-org/other"));
+        assert!(c.policy().allows_repository("Octo-Org/Config"));
+        assert!(!c.policy().allows_repository("octo-org/other"));
     }
 
     #[test]
