@@ -10,6 +10,7 @@
 //! | anything else, or a repository not allowed | nothing (the decision says why) |
 
 use super::Work;
+use crate::github::commands::{Parsed, parse_comment};
 use crate::github::flow::PlanSelection;
 use crate::github::webhook::{Event, PullRequestAction, PullRequestEvent};
 
@@ -126,6 +127,9 @@ pub fn decide(event: &Event, policy: &Policy) -> Decision {
             Decision::nothing("a push event, and this step only plans")
         }
         Event::PullRequest(p) => pull_request(p, policy),
+        Event::IssueComment(c) if matches!(parse_comment(&c.body), Parsed::NotACommand) => {
+            Decision::nothing("a comment that is not a /formwork command")
+        }
         Event::IssueComment(c) => Decision::work(vec![Work::Command(Box::new(c.clone()))]),
         Event::Push(p) if p.deleted => Decision::nothing(format!("{} was deleted", p.ref_name)),
         Event::Push(p) if !p.is_default_branch() => Decision::nothing(format!(
@@ -222,6 +226,37 @@ mod tests {
                 "sender": {"login": "a"}
             }),
         )
+    }
+
+    fn comment(body: &str) -> Event {
+        Event::IssueComment(crate::github::webhook::IssueCommentEvent {
+            comment_id: 1,
+            body: body.into(),
+            author: "a".into(),
+            author_type: crate::github::webhook::AccountType::User,
+            author_association: crate::github::webhook::AuthorAssociation::Owner,
+            pull_request: 7,
+            repository: crate::github::webhook::Repository {
+                owner: "o".into(),
+                name: "config".into(),
+                full_name: "o/config".into(),
+                default_branch: "main".into(),
+                clone_url: "https://github.com/o/config.git".into(),
+                private: false,
+            },
+            installation_id: None,
+            sender: "a".into(),
+        })
+    }
+
+    #[test]
+    fn only_comments_meant_as_commands_are_work() {
+        let d = decide(&comment("looks good to me"), &policy());
+        assert!(d.work.is_empty() && d.nothing_because.is_some(), "{d:?}");
+        for body in ["/formwork plan", "/formwork plna"] {
+            let d = decide(&comment(body), &policy());
+            assert!(matches!(&d.work[..], [Work::Command(_)]), "{body}: {d:?}");
+        }
     }
 
     fn policy() -> Policy {

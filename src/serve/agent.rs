@@ -318,15 +318,6 @@ impl Agent {
 
     /// Fetches, then lets the runner do the work; queues what it calls for next.
     async fn run(self: Arc<Self>, work: Work) -> Result<(), String> {
-        // Most comments are not commands: nothing to fetch for them.
-        if let Work::Command(c) = &work
-            && matches!(
-                crate::github::commands::parse_comment(&c.body),
-                crate::github::commands::Parsed::NotACommand
-            )
-        {
-            return Ok(());
-        }
         let head = self.fetch().await?.default_branch;
         let work = match work {
             // Whatever the event saw, the branch as fetched now (the same or newer).
