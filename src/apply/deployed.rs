@@ -39,17 +39,9 @@ impl Baseline {
     }
 }
 
-/// Where the stacks stand after a run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Standing {
-    /// Every stack of the environment is at the run's commit.
-    pub complete: bool,
-    /// The stacks that are not, in key order.
-    pub behind: Vec<String>,
-}
-
 /// Records where each stack of `desired` stands after run `run_id` at `commit`, given the
-/// results of the run's stacks; says whether the environment as a whole is at `commit`.
+/// results of the run's stacks; returns the stacks that are not at `commit`, in key order (none:
+/// the environment as a whole is at `commit`).
 pub async fn record<S: Store>(
     store: &S,
     desired: &DesiredEnvironment,
@@ -57,7 +49,7 @@ pub async fn record<S: Store>(
     run: (&str, &[UnitResult]),
     left_out: &[String],
     baseline: Option<&Baseline>,
-) -> Result<Standing, StoreError> {
+) -> Result<Vec<String>, StoreError> {
     let (run_id, results) = run;
     let env = &desired.name;
     let previous: HashMap<String, StackDeployed> = store
@@ -97,8 +89,5 @@ pub async fn record<S: Store>(
         }
     }
     store.set_stacks_deployed(&records).await?;
-    Ok(Standing {
-        complete: behind.is_empty(),
-        behind,
-    })
+    Ok(behind)
 }

@@ -365,7 +365,7 @@ async fn finish<S: Store>(
         .run(&run.id)
         .await?
         .ok_or_else(|| StoreError::Data(format!("run {} vanished from the store", run.id)))?;
-    let standing = deployed::record(
+    let behind = deployed::record(
         store,
         &req.desired,
         &req.commit,
@@ -375,10 +375,9 @@ async fn finish<S: Store>(
     )
     .await?;
     let succeeded = status == RunStatus::Succeeded;
-    if succeeded && !standing.complete {
-        tracing::info!(environment = %env, commit = %req.commit, behind = ?standing.behind, "the environment stays at its deployed commit: some of its stacks are not at this one");
-    }
-    if succeeded && standing.complete {
+    if succeeded && !behind.is_empty() {
+        tracing::info!(environment = %env, commit = %req.commit, ?behind, "the environment stays at its deployed commit: some of its stacks are not at this one");
+    } else if succeeded {
         let parameter = deployed_commit_parameter(env);
         let note = format!(
             "Commit applied by formwork run {} (plan {})",
@@ -398,7 +397,7 @@ async fn finish<S: Store>(
             .await?;
     }
     store.finish_run(&run.id, status, now()).await?;
-    Ok(standing.behind)
+    Ok(behind)
 }
 
 /// The units in an order where every unit comes after the units it depends on.

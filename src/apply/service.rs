@@ -3,12 +3,14 @@
 //! The terminal is one reporter (the command line's); GitHub is another (it posts on the pull
 //! request and marks the commit). Nothing here knows who listens.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
 use super::{Baseline, Observer, Options, Report, Request};
 use crate::aws::Aws;
+use crate::desired::DesiredEnvironment;
 use crate::diag::Color;
 use crate::plan::model::Plan;
 use crate::secrets::Masker;
@@ -118,7 +120,7 @@ async fn run(
         Ok(d) => d,
         Err(e) => return config_stopped(&svc.masker, &e),
     };
-    let baseline = match baseline(svc, environment).await {
+    let baseline = match baseline(svc, &desired).await {
         Ok(b) => b,
         Err(e) => return Applied::stopped(svc.masker.scrub(&e.to_string())),
     };
@@ -200,24 +202,33 @@ pub async fn choose_plan(
     Ok(Ok(plan))
 }
 
-/// The config digests at the environment's deployed commit, when some stack of it has no
-/// record of its own (see [`super::deployed`]).
-async fn baseline(svc: &Services, environment: &str) -> Result<Option<Baseline>, StoreError> {
+/// The config digests at the environment's deployed commit, when some stack of `desired` has
+/// no record of its own (see [`super::deployed`]); the config at that commit is read only then.
+async fn baseline(
+    svc: &Services,
+    desired: &DesiredEnvironment,
+) -> Result<Option<Baseline>, StoreError> {
+    let environment = desired.name.as_str();
     let Some(deployed) = svc.store.deployed(environment).await? else {
         return Ok(None);
     };
-    // Read (and parsed) only when needed: an environment whose stacks all have records does
-    // not need it.
-    let recorded = svc.store.stacks_deployed(environment).await?.len();
-    let at = match svc.repo.desired_at(&deployed.commit, environment) {
-        Ok((desired, _)) if desired.units.len() > recorded => desired,
-        Ok(_) => return Ok(None),
+    let recorded: HashSet<String> = svc
+        .store
+        .stacks_deployed(environment)
+        .await?
+        .into_iter()
+        .map(|d| d.stack)
+        .collect();
+    if desired.units.keys().all(|k| recorded.contains(k)) {
+        return Ok(None);
+    }
+    match svc.repo.desired_at(&deployed.commit, environment) {
+        Ok((at, _)) => Ok(Some(Baseline::of(&deployed.commit, &at))),
         Err(e) => {
             tracing::warn!(environment, commit = %deployed.commit, error = %svc.masker.scrub(&e.to_string()), "the config at the deployed commit cannot be read: stacks without a record of their own count as not at the new commit");
-            return Ok(None);
+            Ok(None)
         }
-    };
-    Ok(Some(Baseline::of(&deployed.commit, &at)))
+    }
 }
 
 /// A config error as a stop: its message and its diagnostics (without colour), masked.
