@@ -283,11 +283,16 @@ impl Store for DynamoStore {
     }
 
     async fn set_stacks_deployed(&self, records: &[StackDeployed]) -> Result<(), StoreError> {
-        // One item each: a stack's record stands on its own, so no transaction is needed.
-        for d in records {
-            self.put(stack_deployed_item(d)).await?;
-        }
-        Ok(())
+        // One item each: a stack's record stands on its own, so no transaction is needed, and
+        // the puts go out several at a time.
+        use futures::{StreamExt, TryStreamExt};
+        let items: Vec<_> = records.iter().map(stack_deployed_item).collect();
+        futures::stream::iter(items)
+            .map(|item| self.put(item))
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await
+            .map(drop)
     }
 
     async fn stacks_deployed(&self, environment: &str) -> Result<Vec<StackDeployed>, StoreError> {

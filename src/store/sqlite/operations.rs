@@ -348,25 +348,25 @@ impl Store for SqliteStore {
 
     async fn set_stacks_deployed(&self, records: &[StackDeployed]) -> Result<(), StoreError> {
         blocking(|| {
-            let mut conn = self.conn();
-            let tx = conn.transaction().map_err(|e| self.err(e))?;
-            for d in records {
-                tx.execute(
-                    "INSERT OR REPLACE INTO stack_deployed
-                     (environment, stack, commit_id, config_hash, run_id, at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        d.environment,
-                        d.stack,
-                        d.commit,
-                        d.config_hash,
-                        d.run_id,
-                        d.at
-                    ],
-                )
-                .map_err(|e| self.err(e))?;
-            }
-            tx.commit().map_err(|e| self.err(e))
+            self.immediate(|tx| {
+                for d in records {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO stack_deployed
+                         (environment, stack, commit_id, config_hash, run_id, at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            d.environment,
+                            d.stack,
+                            d.commit,
+                            d.config_hash,
+                            d.run_id,
+                            d.at
+                        ],
+                    )
+                    .map_err(|e| self.err(e))?;
+                }
+                Ok::<(), StoreError>(())
+            })
         })
     }
 
