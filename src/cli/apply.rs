@@ -16,7 +16,7 @@ use formwork::diag::Color;
 use formwork::plan::model::UnitPlan;
 use formwork::render::apply_text;
 use formwork::secrets;
-use formwork::store::{Store, UnitState};
+use formwork::store::{AnyStore, Store, UnitState};
 use formwork::workflow::{ConfigRepo, Selection, WorkflowError};
 
 use super::github::GitHubArgs;
@@ -131,14 +131,15 @@ pub fn run(cli: &crate::Cli, args: &ApplyArgs, c: Color) -> Result<u8> {
     }
     let runtime = runtime()?;
     let repo = ConfigRepo::discover(&cli.repo)?;
-    let choice = match select_plan(&runtime, cli, &repo, args, c) {
+    let store = Arc::new(runtime.block_on(formwork::store::open(&cli.store, &cli.data_dir()))?);
+    let choice = match select_plan(&runtime, store.as_ref(), &repo, args, c) {
         Ok(choice) => choice,
         Err(e) => return Ok(stopped(&e, c)),
     };
     let applied = runtime.block_on(async {
         let svc = Services {
             repo,
-            store: Arc::new(formwork::store::open(&cli.store, &cli.data_dir()).await?),
+            store,
             aws: Arc::new(Aws::load(args.max_in_flight).await),
             masker: secrets::global(),
         };
@@ -262,7 +263,7 @@ fn stopped(e: &anyhow::Error, c: Color) -> u8 {
 /// environment's newest.
 fn select_plan(
     runtime: &tokio::runtime::Runtime,
-    cli: &crate::Cli,
+    store: &AnyStore,
     repo: &ConfigRepo,
     args: &ApplyArgs,
     c: Color,
@@ -288,10 +289,7 @@ fn select_plan(
             ))
         })
         .map_err(anyhow::Error::new)??;
-    runtime.block_on(async {
-        let store = formwork::store::open(&cli.store, &cli.data_dir()).await?;
-        store.save_plan(&plan).await
-    })?;
+    runtime.block_on(store.save_plan(&plan))?;
     eprintln!("plan {} made and recorded", plan.id);
     Ok(PlanChoice::Given(Box::new(plan)))
 }
