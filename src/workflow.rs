@@ -307,20 +307,14 @@ pub fn plan_requests(
             }
             let mut units = Vec::new();
             let mut removed = Vec::new();
-            let left_out: Vec<String> = cmp
-                .report
-                .units
-                .iter()
-                .filter(|u| &u.environment == name && !sel.wants_stack(&u.stack))
-                .filter(|u| u.change != Change::Removed)
-                .map(|u| u.stack.clone())
-                .collect();
-            for row in cmp
-                .report
-                .units
-                .iter()
-                .filter(|u| &u.environment == name && sel.wants_stack(&u.stack))
-            {
+            let mut left_out = Vec::new();
+            for row in cmp.report.units.iter().filter(|u| &u.environment == name) {
+                if !sel.wants_stack(&row.stack) {
+                    if row.change != Change::Removed {
+                        left_out.push(row.stack.clone());
+                    }
+                    continue;
+                }
                 if row.change == Change::Removed {
                     let depends_on = cmp
                         .before
