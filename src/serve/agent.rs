@@ -332,19 +332,24 @@ impl Agent {
             }
             other => other,
         };
-        if let Work::PlanPull { number, head, .. } = &work {
-            let (number, head) = (*number, head.clone());
-            let result = self.runner.run(work).await;
-            if result.is_err() && head.is_some() {
-                // Not planned: the next poll or delivery of this head may try again.
-                let mut st = self.state();
-                if st.queued_heads.get(&number) == head.as_ref() {
-                    st.queued_heads.remove(&number);
-                }
-            }
-            return self.queue_all(result);
-        }
+        let planned_head = match &work {
+            Work::PlanPull {
+                number,
+                head: Some(head),
+                ..
+            } => Some((*number, head.clone())),
+            _ => None,
+        };
         let result = self.runner.run(work).await;
+        if result.is_err()
+            && let Some((number, head)) = planned_head
+        {
+            // Not planned: the next poll or delivery of this head may try again.
+            let mut st = self.state();
+            if st.queued_heads.get(&number) == Some(&head) {
+                st.queued_heads.remove(&number);
+            }
+        }
         self.queue_all(result)
     }
 
