@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use formwork::github::webhook::{self, Event};
+use formwork::github::webhook;
 use formwork::runner::{Acts, NoHooks, Policy, Runner, Settings, Work, decide};
 
 use super::github::GitHubArgs;
@@ -80,12 +80,7 @@ pub fn run(cli: &crate::Cli, args: &EventArgs) -> Result<u8> {
     let body = std::fs::read(&args.event_path)
         .with_context(|| format!("reading the event payload {}", args.event_path.display()))?;
     let event = webhook::read_trusted_event(&args.event_name, &body)?;
-    let repository = match &event {
-        Event::PullRequest(p) => Some(&p.repository),
-        Event::IssueComment(c) => Some(&c.repository),
-        Event::Push(p) => Some(&p.repository),
-        Event::Ping(_) | Event::Ignored(_) => None,
-    };
+    let repository = event.repository();
     let policy = Policy {
         // The workflow's repository (GITHUB_REPOSITORY); the event's own when not given.
         repository: args

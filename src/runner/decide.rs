@@ -105,12 +105,7 @@ impl Decision {
 
 /// What `event` calls for under `policy`.
 pub fn decide(event: &Event, policy: &Policy) -> Decision {
-    let repo = match event {
-        Event::PullRequest(p) => Some(&p.repository),
-        Event::IssueComment(c) => Some(&c.repository),
-        Event::Push(p) => Some(&p.repository),
-        Event::Ping(_) | Event::Ignored(_) => None,
-    };
+    let repo = event.repository();
     if let Some(r) = repo
         && !policy.allows_repository(&r.full_name)
     {

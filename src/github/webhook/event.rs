@@ -18,6 +18,18 @@ pub enum Event {
     Ignored(Ignored),
 }
 
+impl Event {
+    /// The repository the event happened in, for the events formwork acts on.
+    pub fn repository(&self) -> Option<&Repository> {
+        match self {
+            Event::PullRequest(p) => Some(&p.repository),
+            Event::IssueComment(c) => Some(&c.repository),
+            Event::Push(p) => Some(&p.repository),
+            Event::Ping(_) | Event::Ignored(_) => None,
+        }
+    }
+}
+
 /// A delivery formwork does not act on, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ignored {
