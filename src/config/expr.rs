@@ -119,16 +119,21 @@ fn is_stack_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-'
 }
 
+/// The error of a `${` at `start` that is never closed.
+fn unclosed(start: usize) -> ExprError {
+    ExprError {
+        message: "`${` is never closed".into(),
+        offset: start,
+        len: 2,
+        help: Some("add the closing `}`, or write `$${` for a literal `${`".into()),
+    }
+}
+
 /// Parses `${ssm:…}` from its path at `from` (the reference starts at `start`).
-fn parse_ssm(
-    chars: &[char],
-    start: usize,
-    from: usize,
-    unclosed: impl Fn() -> ExprError,
-) -> Result<(Reference, usize), ExprError> {
+fn parse_ssm(chars: &[char], start: usize, from: usize) -> Result<(Reference, usize), ExprError> {
     let (path, end) = parse_until(chars, from, true)?;
     if end >= chars.len() {
-        return Err(unclosed());
+        return Err(unclosed(start));
     }
     if path.segments.is_empty() {
         return Err(ExprError {
@@ -171,20 +176,14 @@ fn parse_ssm(
 /// Parses the reference starting with `${` at `start`.
 fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprError> {
     let body = start + 2;
-    let unclosed = || ExprError {
-        message: "`${` is never closed".into(),
-        offset: start,
-        len: 2,
-        help: Some("add the closing `}`, or write `$${` for a literal `${`".into()),
-    };
     if chars[body..].starts_with(&['s', 's', 'm', ':']) {
-        return parse_ssm(chars, start, body + 4, unclosed);
+        return parse_ssm(chars, start, body + 4);
     }
     if chars[body..].starts_with(&['e', 'x', 't', 'e', 'r', 'n', 'a', 'l', ':']) {
         return parse_external(chars, start, body + 9);
     }
     let Some(close) = chars[body..].iter().position(|&c| c == '}') else {
-        return Err(unclosed());
+        return Err(unclosed(start));
     };
     let end = body + close;
     let inner: String = chars[body..end].iter().collect();
@@ -411,12 +410,7 @@ fn parse_external(
 ) -> Result<(Reference, usize), ExprError> {
     let (inner, end) = parse_until(chars, from, true)?;
     if end >= chars.len() {
-        return Err(ExprError {
-            message: "`${` is never closed".into(),
-            offset: start,
-            len: 2,
-            help: Some("add the closing `}`, or write `$${` for a literal `${`".into()),
-        });
+        return Err(unclosed(start));
     }
     let written: String = chars[start..=end].iter().collect();
     let bad = |message: String| {
