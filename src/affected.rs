@@ -488,22 +488,27 @@ fn compare_environment(
         direct.insert(key.clone(), unit_row(a, u, change, reasons));
     }
 
-    // Dependants: follow output references from every affected unit, transitively.
+    // Dependants: follow output references and imports from every affected unit, transitively.
     let mut affected: BTreeMap<String, AffectedUnit> = direct;
     let mut frontier: Vec<String> = affected.keys().cloned().collect();
     while let Some(src) = frontier.pop() {
         for (key, u) in &a.units {
             for dep in &u.dependencies {
-                let DependencyKind::Output { output } = &dep.kind else {
-                    continue;
-                };
                 if dep.stack != src {
                     continue;
                 }
-                let reason = Reason::Input {
-                    stack: src.clone(),
-                    output: output.clone(),
-                    reference: format!("${{{src}.{output}}}"),
+                let reason = match &dep.kind {
+                    DependencyKind::Output { output } => Reason::Input {
+                        stack: src.clone(),
+                        output: output.clone(),
+                        reference: format!("${{{src}.{output}}}"),
+                    },
+                    DependencyKind::Import { export, output } => Reason::Input {
+                        stack: src.clone(),
+                        output: output.clone(),
+                        reference: format!("Fn::ImportValue {export}"),
+                    },
+                    DependencyKind::Needs | DependencyKind::StackName => continue,
                 };
                 match affected.get_mut(key) {
                     Some(row) => {

@@ -163,6 +163,9 @@ pub enum DependencyKind {
     Needs,
     /// It takes the other's stack name (`${stack.stack_name}`), to import its exports.
     StackName,
+    /// Its template imports (`Fn::ImportValue`) the export `export` of the other's output
+    /// `output`.
+    Import { export: String, output: String },
 }
 
 #[derive(Clone, Debug)]

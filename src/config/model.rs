@@ -262,6 +262,12 @@ pub struct EnvironmentFile {
     /// being told so with `--allow-delete` (default `false`: removals are refused).
     #[serde(default)]
     pub allow_delete: Option<Spanned<bool>>,
+    /// Exports that stacks of this environment import (`Fn::ImportValue`) but that no stack of
+    /// it exports: made by stacks deployed some other way. Each entry is an export name, where
+    /// `*` stands for any run of characters (`shared-network-*`). An import that neither a stack
+    /// of the environment nor this list provides is an error.
+    #[serde(default)]
+    pub external_exports: Vec<Spanned<String>>,
     /// Tags put on every stack of the environment. They win over the pipeline's tags (its
     /// `defaults.tags` and each stack's `tags`); the environment's per-stack `tags` win over them.
     #[serde(default)]

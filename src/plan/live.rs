@@ -28,7 +28,7 @@ use super::model::*;
 use super::unit::plan_unit;
 use crate::aws::ssm::SsmValues;
 use crate::aws::{Aws, AwsError, Session};
-use crate::desired::{DependencyKind, DesiredEnvironment, Unit};
+use crate::desired::{DesiredEnvironment, Unit};
 use crate::secrets::Masker;
 use crate::template::sha256_hex;
 
@@ -306,7 +306,7 @@ async fn plan_environment(
             };
         }
     };
-    // Each stack waits for the planned stacks whose outputs it takes, and for nothing else.
+    // Each stack waits for the planned stacks it depends on, and for nothing else.
     let mut futures: HashMap<String, SharedPlan> = HashMap::new();
     for wave in env.graph.waves() {
         for i in wave {
@@ -318,7 +318,6 @@ async fn plan_environment(
             let deps: Vec<(String, SharedPlan)> = unit
                 .dependencies
                 .iter()
-                .filter(|d| matches!(d.kind, DependencyKind::Output { .. }))
                 .filter_map(|d| futures.get(&d.stack).map(|f| (d.stack.clone(), f.clone())))
                 .collect();
             let ctx = ctx.clone();

@@ -1,7 +1,8 @@
 //! Planning: what applying a revision of the config would do to each affected stack.
 //!
 //! [`model`] is the plan itself, as rendered and recorded in the state store. [`live`] plans
-//! against AWS with change sets, filling in inputs with [`inputs`]; [`offline`] plans from two
+//! against AWS with change sets, filling in inputs with [`inputs`] and waiting for the stacks
+//! it depends on otherwise with [`upstream`]; [`offline`] plans from two
 //! revisions of the config alone. What two versions of a template differ in (resources,
 //! security, text, replacement) is asked of [`crate::template`]; secrets are kept out of every
 //! output by [`crate::secrets`].
@@ -14,6 +15,7 @@ pub mod offline;
 mod parameters;
 pub mod tags;
 mod unit;
+mod upstream;
 
 use crate::desired::Unit;
 use model::{Action, Reason, UnitPlan};

@@ -12,6 +12,7 @@ use super::live::{Planner, empty_unit};
 use super::model::*;
 use super::parameters::{effective_parameters, parameter_changes};
 use super::tags::{stack_tags, without_commit};
+use super::upstream;
 use crate::aws::cfn::{ChangeSetInfo, ChangeSetRequest, StackInfo, TemplateSource};
 use crate::aws::s3::S3 as S3Client;
 use crate::desired::{TemplateRef, Unit};
@@ -75,6 +76,18 @@ async fn plan_into(
     let desired = unit.template.parsed().or(fetched.as_ref());
     let tags = stack_tags(&ctx.env, unit, &ctx.commit);
     up.parameters = parameter_changes(&resolved, now.deployed(), desired, &ctx.masker);
+    let mut waits = pending_inputs(&resolved);
+    waits.extend(upstream::waits(ctx, unit, upstream).await?);
+    if !waits.is_empty() {
+        let dep = deployed_once(ctx, &unit.stack_name, now.create, None).await?;
+        analyse(ctx, up, dep.as_ref(), desired, now.create);
+        up.action = Action::Pending;
+        up.message = Some(format!(
+            "waits for {}; planned again when applied",
+            waits.join(", ")
+        ));
+        return Ok(());
+    }
     let deployed = match unchanged(ctx, unit, &now, desired, &resolved, &tags).await? {
         Comparison::Same => {
             up.action = Action::NoChange;
@@ -83,13 +96,6 @@ async fn plan_into(
         }
         Comparison::Differs(deployed) => deployed.map(|d| d.map(|t| *t)),
     };
-    if resolved.pending() {
-        let dep = deployed_once(ctx, &unit.stack_name, now.create, deployed).await?;
-        analyse(ctx, up, dep.as_ref(), desired, now.create);
-        up.action = Action::Pending;
-        up.message = Some(waiting_message(&resolved));
-        return Ok(());
-    }
     let request = change_set_request(ctx, unit, &now, &resolved, tags, &up.config_hash).await?;
     let info = change_sets::create_or_reuse(ctx, &request, &resolved, now.stack.as_ref()).await?;
     let cfn = &ctx.session.cfn;
@@ -235,18 +241,18 @@ async fn unchanged(
     })
 }
 
-/// What a stack planned with inputs still pending waits for.
-fn waiting_message(resolved: &Resolved) -> String {
+/// The stacks to be created whose outputs the unit's pending inputs wait for.
+fn pending_inputs(resolved: &Resolved) -> Vec<String> {
     let waits: BTreeSet<&str> = resolved
         .inputs
         .iter()
         .filter(|i| i.state == InputState::Pending)
         .map(|i| i.from_stack.as_str())
         .collect();
-    format!(
-        "waits for {} to be created; planned again with its outputs when applied",
-        waits.into_iter().collect::<Vec<_>>().join(", ")
-    )
+    waits
+        .into_iter()
+        .map(|s| format!("`{s}` to be created (its outputs)"))
+        .collect()
 }
 
 /// The change set to make for the unit, named after the commit and its config digest.

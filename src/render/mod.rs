@@ -214,12 +214,14 @@ pub fn validate_summary(v: &Validation) -> String {
 }
 
 /// What a unit waits for from one stack: the outputs it takes, whether it lists the stack under
-/// `needs:`, whether it takes the stack's name.
+/// `needs:`, whether it takes the stack's name, the exports it imports.
 struct DependsOn {
     stack: String,
     outputs: Vec<String>,
     needs: bool,
     stack_name: bool,
+    /// Exports imported: the export's name, the output exported, where the import is written.
+    imports: Vec<(String, String, crate::diag::Loc)>,
 }
 
 impl DependsOn {
@@ -228,6 +230,9 @@ impl DependsOn {
         let mut taken = self.outputs.clone();
         if self.stack_name {
             taken.push(crate::config::expr::STACK_NAME.into());
+        }
+        for (export, _, _) in &self.imports {
+            taken.push(format!("import {export}"));
         }
         taken
     }
@@ -254,6 +259,7 @@ fn dependency_summary(env: &DesiredEnvironment, stack: &str) -> Vec<DependsOn> {
                     outputs: Vec::new(),
                     needs: false,
                     stack_name: false,
+                    imports: Vec::new(),
                 });
                 out.len() - 1
             }
@@ -262,6 +268,11 @@ fn dependency_summary(env: &DesiredEnvironment, stack: &str) -> Vec<DependsOn> {
             DependencyKind::Output { output } => out[idx].outputs.push(output.clone()),
             DependencyKind::Needs => out[idx].needs = true,
             DependencyKind::StackName => out[idx].stack_name = true,
+            DependencyKind::Import { export, output } => {
+                out[idx]
+                    .imports
+                    .push((export.clone(), output.clone(), dep.loc.clone()))
+            }
         }
     }
     out
@@ -330,6 +341,11 @@ pub fn graph_json(env: &DesiredEnvironment) -> Value {
                 "outputs": d.outputs,
                 "needs": d.needs,
                 "stack_name": d.stack_name,
+                "imports": d.imports.iter().map(|(export, output, at)| json!({
+                    "export": export,
+                    "output": output,
+                    "at": at.to_string(),
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })

@@ -8,6 +8,8 @@
 //! - [`change`]: the vocabulary of changes (resource actions, replacement, details, security
 //!   items), shared with plans;
 //! - [`diff`]: resource-level changes between two versions;
+//! - [`exports`]: the exports and `Fn::ImportValue`s a template declares, and [`evaluate`]:
+//!   working out such names for one stack before it is deployed;
 //! - [`replacement`]: whether changing a property replaces a resource (registry schemas);
 //! - [`security`]: IAM and network items that appear or go away;
 //! - [`text_diff`]: a normalised rendering and the unified diff shown to reviewers;
@@ -19,6 +21,8 @@
 pub mod capability;
 pub mod change;
 pub mod diff;
+pub mod evaluate;
+pub mod exports;
 pub mod intrinsics;
 mod params;
 pub mod refs;

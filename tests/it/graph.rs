@@ -191,11 +191,14 @@ stacks:
         .unwrap();
     assert_eq!(
         app["depends_on"],
-        serde_json::json!([{"stack": "vpc", "outputs": [], "needs": false, "stack_name": true}])
+        serde_json::json!([{"stack": "vpc", "outputs": [], "needs": false, "stack_name": true,
+            "imports": [{"export": "network-staging-VpcId", "output": "VpcId",
+                         "at": "pipelines/net/templates/app.yml:9:14"}]}])
     );
     let text = r.run(&["graph", "--env", "staging"]);
     assert!(
-        text.stdout.contains("← vpc (stack_name)"),
+        text.stdout
+            .contains("← vpc (stack_name, import network-staging-VpcId)"),
         "{}",
         text.stdout
     );

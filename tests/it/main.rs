@@ -12,6 +12,7 @@ mod apply_localstack;
 mod apply_records;
 mod corpus;
 mod emulators;
+mod exports;
 mod github_client;
 mod github_commands;
 mod github_pr;

@@ -1,6 +1,7 @@
 //! Resolving an environment against its pipeline into desired state: the environment's fields,
 //! its pipeline (which must exist), variables, the stacks it deploys, a unit for each, the
-//! dependency graph between them and the gates that apply.
+//! dependencies through exports and imports, the dependency graph between them and the gates
+//! that apply.
 
 use std::collections::BTreeSet;
 
@@ -8,6 +9,7 @@ use indexmap::IndexMap;
 
 use super::cycles::Edges;
 use super::enabled::{check_choices, enabled_stacks};
+use super::exports::wire_imports;
 use super::fields::env_field_checks;
 use super::overrides::{check_disabled_overrides, check_override_keys};
 use super::scope::Scope;
@@ -41,7 +43,8 @@ pub fn resolve_environment(
     check_choices(p, env, &enabled, &mut d);
     let names = resolve_stack_names(p, env, &scope, &enabled, &mut d);
     scope.set_stack_names(names);
-    let units = resolve_units(p, env, &scope, &enabled, &mut d);
+    let mut units = resolve_units(p, env, &scope, &enabled, &mut d);
+    wire_imports(env, &mut units, &mut d);
     check_disabled_overrides(p, env, &enabled, &mut d);
     let graph = unit_graph(&units, &mut d);
     let desired = DesiredEnvironment {

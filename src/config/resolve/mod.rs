@@ -4,13 +4,15 @@
 //!
 //! [`pipeline`] holds the checks of a pipeline alone and [`environment`] the resolution of an
 //! environment: its [`fields`], [`variables`], [`enabled`] stacks and [`overrides`], and a
-//! [`unit`](mod@unit) for each stack it deploys, with its [`parameters`], [`stack_name`] and [`tags`].
+//! [`unit`](mod@unit) for each stack it deploys, with its [`parameters`], [`stack_name`] and [`tags`],
+//! and the [`exports`] they import from each other.
 //! Underneath: [`values`] parses config values and points into them, [`references`] checks
 //! what they refer to, [`scope`] fills them in, and [`cycles`] finds dependency cycles.
 
 mod cycles;
 mod enabled;
 mod environment;
+mod exports;
 mod fields;
 mod overrides;
 mod parameters;

@@ -1,0 +1,242 @@
+//! Cross-stack wiring through CloudFormation exports: the export names of every unit of an
+//! environment, worked out with its parameters, stack name, account and region; every
+//! `Fn::ImportValue` matched to the unit exporting it, which makes it a dependency
+//! ([`DependencyKind::Import`]); and the problems: two units exporting one name, a unit
+//! importing its own export, an import that nothing provides (neither a unit of the
+//! environment nor `external_exports:`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use crate::config::load::Environment;
+use crate::desired::{Dependency, DependencyKind, TemplateRef, Unit};
+use crate::diag::{Diagnostic, Diagnostics, Loc};
+use crate::suggest;
+use crate::template::evaluate::{self, StackFacts};
+
+/// One export of the environment, worked out.
+struct Export {
+    stack: String,
+    output: String,
+    loc: Loc,
+}
+
+/// Adds to each unit the units whose exports it imports, and reports what does not match.
+pub(super) fn wire_imports(
+    env: &Environment,
+    units: &mut IndexMap<String, Unit>,
+    d: &mut Diagnostics,
+) {
+    let facts: HashMap<String, StackFacts> = units
+        .values()
+        .map(|u| (u.stack.clone(), facts_of(u)))
+        .collect();
+    let (exports, unknown_exports) = exports_of(env, units, &facts, d);
+    for u in units.values_mut() {
+        let TemplateRef::Local { path, template } = &u.template else {
+            continue;
+        };
+        let file: Arc<str> = Arc::from(path.as_str());
+        let mut added = Vec::new();
+        for import in template.imports() {
+            let loc = Loc::new(&file, import.span);
+            let Ok(name) = evaluate::string(&import.name, &facts[&u.stack]) else {
+                // Worked out only at deploy time: CloudFormation checks it then.
+                continue;
+            };
+            match exports.get(&name) {
+                Some(e) if e.stack == u.stack => d.push(
+                    Diagnostic::error(format!(
+                        "stack `{}` imports `{name}`, which it exports itself (output `{}`), in environment `{}`",
+                        u.stack, e.output, env.name
+                    ))
+                    .at(loc)
+                    .help("a stack cannot import its own export; refer to the resource directly"),
+                ),
+                Some(e) => added.push(Dependency {
+                    stack: e.stack.clone(),
+                    kind: DependencyKind::Import {
+                        export: name,
+                        output: e.output.clone(),
+                    },
+                    loc,
+                }),
+                None if is_external(env, &name) => {}
+                None => d.push(unmatched_import(
+                    env,
+                    &u.stack,
+                    &name,
+                    &exports,
+                    &unknown_exports,
+                    loc,
+                )),
+            }
+        }
+        u.dependencies.extend(added);
+        u.dependencies
+            .sort_by(|a, b| (&a.stack, &a.kind).cmp(&(&b.stack, &b.kind)));
+        u.dependencies
+            .dedup_by(|a, b| a.stack == b.stack && a.kind == b.kind);
+    }
+}
+
+/// What is known of a unit before it is deployed: parameters set to plain values (NoEcho ones
+/// left out) or defaulted by its template, its stack name, account and region.
+fn facts_of(u: &Unit) -> StackFacts {
+    let mut parameters = BTreeMap::new();
+    if let Some(t) = u.template.parsed() {
+        for (name, decl) in &t.parameters {
+            if let Some(default) = &decl.default
+                && !decl.no_echo
+            {
+                parameters.insert(name.clone(), default.clone());
+            }
+        }
+    }
+    for (name, setting) in &u.parameters {
+        match setting.value.as_literal() {
+            Some(v) if !setting.no_echo => parameters.insert(name.clone(), v),
+            _ => parameters.remove(name),
+        };
+    }
+    StackFacts {
+        parameters,
+        stack_name: u.stack_name.clone(),
+        account: u.account.clone(),
+        region: u.region.clone(),
+    }
+}
+
+/// The environment's exports by name, and the units with exports whose names are known only
+/// at deploy time. Two units exporting one name are reported.
+fn exports_of(
+    env: &Environment,
+    units: &IndexMap<String, Unit>,
+    facts: &HashMap<String, StackFacts>,
+    d: &mut Diagnostics,
+) -> (BTreeMap<String, Export>, Vec<String>) {
+    let mut exports: BTreeMap<String, Export> = BTreeMap::new();
+    let mut unknown = Vec::new();
+    for u in units.values() {
+        let TemplateRef::Local { path, template } = &u.template else {
+            continue;
+        };
+        let file: Arc<str> = Arc::from(path.as_str());
+        for e in template.exports() {
+            let loc = Loc::new(&file, e.span);
+            let Ok(name) = evaluate::string(&e.name, &facts[&u.stack]) else {
+                unknown.push(u.stack.clone());
+                continue;
+            };
+            if let Some(first) = exports.get(&name) {
+                d.push(
+                    Diagnostic::error(format!(
+                        "stacks `{}` and `{}` both export `{name}` in environment `{}`",
+                        first.stack, u.stack, env.name
+                    ))
+                    .at(loc)
+                    .help(format!(
+                        "export names are unique in an account and region; the first is output `{}` at {}",
+                        first.output, first.loc
+                    )),
+                );
+                continue;
+            }
+            exports.insert(
+                name,
+                Export {
+                    stack: u.stack.clone(),
+                    output: e.output,
+                    loc,
+                },
+            );
+        }
+    }
+    unknown.dedup();
+    (exports, unknown)
+}
+
+/// Whether `name` is one of the environment's `external_exports`.
+fn is_external(env: &Environment, name: &str) -> bool {
+    env.def
+        .external_exports
+        .iter()
+        .any(|p| matches_pattern(p.as_str(), name))
+}
+
+/// Whether `name` matches `pattern`, where `*` stands for any run of characters.
+fn matches_pattern(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// An import that no unit exports and that is not declared external: an error, or a warning
+/// when some exports of the environment are named only at deploy time.
+fn unmatched_import(
+    env: &Environment,
+    stack: &str,
+    name: &str,
+    exports: &BTreeMap<String, Export>,
+    unknown_exports: &[String],
+    loc: Loc,
+) -> Diagnostic {
+    let near = suggest::nearest(name, exports.keys().map(String::as_str));
+    let message = format!(
+        "stack `{stack}` imports `{name}`, which no stack of environment `{}` exports",
+        env.name
+    );
+    let diagnostic = if unknown_exports.is_empty() {
+        Diagnostic::error(message)
+    } else {
+        Diagnostic::warning(format!(
+            "{message} (unless {} exports it under a name known only at deploy time)",
+            unknown_exports.join(", ")
+        ))
+    };
+    diagnostic
+        .at(loc)
+        .label_opt(near.map(|n| format!("did you mean `{n}`?")))
+        .help(format!(
+            "check the name (a parameter naming the exporting stack is a common culprit); if a stack outside this environment exports it, list it under `external_exports:` in {}",
+            env.file
+        ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches_pattern;
+
+    #[test]
+    fn patterns_match_with_stars() {
+        for (p, n, want) in [
+            ("shared-vpc-VpcId", "shared-vpc-VpcId", true),
+            ("shared-vpc-VpcId", "shared-vpc-VpcIdx", false),
+            ("shared-*", "shared-vpc-VpcId", true),
+            ("*-VpcId", "shared-vpc-VpcId", true),
+            ("shared-*-VpcId", "shared-vpc-VpcId", true),
+            ("shared-*-VpcId", "shared-VpcId", false),
+            ("*", "anything", true),
+            ("a*b*c", "abc", true),
+            ("a*b*c", "acb", false),
+            ("ab*ba", "aba", false),
+        ] {
+            assert_eq!(matches_pattern(p, n), want, "{p} ~ {n}");
+        }
+    }
+}
