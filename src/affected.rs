@@ -488,7 +488,8 @@ fn compare_environment(
         direct.insert(key.clone(), unit_row(a, u, change, reasons));
     }
 
-    // Dependants: follow output references and imports from every affected unit, transitively.
+    // Dependants: follow output references, imports and SSM parameters read from every affected
+    // unit, transitively.
     let mut affected: BTreeMap<String, AffectedUnit> = direct;
     let mut frontier: Vec<String> = affected.keys().cloned().collect();
     while let Some(src) = frontier.pop() {
@@ -507,6 +508,11 @@ fn compare_environment(
                         stack: src.clone(),
                         output: output.clone(),
                         reference: format!("Fn::ImportValue {export}"),
+                    },
+                    DependencyKind::SsmParameter { name, resource } => Reason::Input {
+                        stack: src.clone(),
+                        output: resource.clone(),
+                        reference: format!("${{ssm:{name}}}"),
                     },
                     DependencyKind::Needs | DependencyKind::StackName => continue,
                 };

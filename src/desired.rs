@@ -166,6 +166,9 @@ pub enum DependencyKind {
     /// Its template imports (`Fn::ImportValue`) the export `export` of the other's output
     /// `output`.
     Import { export: String, output: String },
+    /// It reads (`${ssm:name}`) the SSM parameter `name` that the other creates (its resource
+    /// `resource`).
+    SsmParameter { name: String, resource: String },
 }
 
 #[derive(Clone, Debug)]

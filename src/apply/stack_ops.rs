@@ -13,6 +13,7 @@ use super::checks::new_destruction;
 use super::recover::ended_outcome;
 use super::{Observer, Options, wait};
 use crate::aws::Session;
+use crate::desired::DependencyKind;
 use crate::lease::LossSignal;
 use crate::plan::live::Planner;
 use crate::plan::model::{Action, UnitPlan};
@@ -189,6 +190,18 @@ impl<S: Store> RunContext<S> {
             }
         }
         self.planner.forget_stack(&u.stack_name);
+        // And the SSM parameters it reads that they create.
+        let created: Vec<String> = unit
+            .dependencies
+            .iter()
+            .filter_map(|d| match &d.kind {
+                DependencyKind::SsmParameter { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        if let Err(e) = self.planner.reread_ssm(&created).await {
+            return Err(format!("reading its SSM parameters again: {e}"));
+        }
         let fresh = self
             .planner
             .plan_unit(unit, u.reasons.clone(), &BTreeMap::new())

@@ -12,7 +12,7 @@ use crate::aws::Cfn;
 use crate::aws::cfn::StackInfo;
 use crate::aws::ssm::SsmValues;
 use crate::config::expr::{Reference, Segment};
-use crate::desired::{DesiredEnvironment, Unit};
+use crate::desired::{DependencyKind, DesiredEnvironment, Unit};
 use crate::secrets::{Masker, Value};
 
 /// A stack as described (`None`: it does not exist), or why it could not be.
@@ -163,7 +163,9 @@ pub async fn resolve(unit: &Unit, from: &Sources<'_>) -> Resolved {
                 Segment::Ref(Reference::External { stack_name, output }) => {
                     external_input(from, stack_name, output, &mut f, &mut out).await
                 }
-                Segment::Ref(Reference::Ssm(path)) => ssm_input(from, path, &mut f, &mut out),
+                Segment::Ref(Reference::Ssm(path)) => {
+                    ssm_input(unit, from, name, path, &mut f, &mut out)
+                }
                 Segment::Ref(r) => out
                     .errors
                     .push(format!("{r} was not filled in (internal error)")),
@@ -287,9 +289,13 @@ async fn external_input(
     }
 }
 
-/// `${ssm:/path}`: the SSM parameter's value, read beforehand; a SecureString is secret.
+/// `${ssm:/path}` for parameter `param`: the SSM parameter's value, read beforehand; a
+/// SecureString is secret. When a stack of the environment creates the parameter and changes in
+/// this run, the value is known only after apply (pending while it does not exist yet).
 fn ssm_input(
+    unit: &Unit,
     from: &Sources<'_>,
+    param: &str,
     path: &crate::config::expr::Expr,
     f: &mut Filling,
     out: &mut Resolved,
@@ -300,14 +306,50 @@ fn ssm_input(
         ));
         return;
     };
-    match from.ssm.found.get(&name) {
-        Some(v) => {
+    let creator = unit.dependencies.iter().find_map(|d| match &d.kind {
+        DependencyKind::SsmParameter { name: n, .. } if *n == name => Some(d.stack.as_str()),
+        _ => None,
+    });
+    let changing = creator.is_some_and(|c| {
+        from.upstream
+            .get(c)
+            .is_some_and(|u| matches!(u.action, Action::Create | Action::Update | Action::Pending))
+    });
+    let input = |state| Input {
+        parameter: param.to_string(),
+        reference: format!("${{ssm:{name}}}"),
+        from_stack: creator.unwrap_or_default().to_string(),
+        state,
+    };
+    match (from.ssm.found.get(&name), changing) {
+        (Some(v), changing) => {
             f.secret |= v.secret;
+            if changing {
+                f.known_after_apply = true;
+                let shown = if v.secret {
+                    crate::desired::MASK.to_string()
+                } else {
+                    v.value.clone()
+                };
+                out.inputs.push(input(InputState::KnownAfterApply {
+                    current: Some(shown),
+                }));
+            }
             f.text.push_str(&v.value);
         }
-        None => out.errors.push(format!(
-            "SSM parameter {name} does not exist in account {} region {}",
-            from.env.account, from.env.region
-        )),
+        (None, true) => {
+            f.pending = true;
+            out.inputs.push(input(InputState::Pending));
+        }
+        (None, false) => out.errors.push(match creator {
+            Some(c) => format!(
+                "SSM parameter {name} does not exist in account {} region {}; stack `{c}` of this environment creates it: apply it first (plan it with this one)",
+                from.env.account, from.env.region
+            ),
+            None => format!(
+                "SSM parameter {name} does not exist in account {} region {}",
+                from.env.account, from.env.region
+            ),
+        }),
     }
 }

@@ -117,7 +117,8 @@ pub struct Planner {
     pub(super) env: DesiredEnvironment,
     pub(super) session: Session,
     pub(super) stacks: StackCache,
-    pub(super) ssm: SsmValues,
+    /// The SSM values read so far; read again for a stack whose inputs another stack creates.
+    ssm: std::sync::Mutex<Arc<SsmValues>>,
     pub(super) masker: Arc<Masker>,
     /// The outputs the config makes secret, by stack key.
     pub(super) secret_outputs: BTreeMap<String, BTreeSet<String>>,
@@ -158,7 +159,7 @@ impl Planner {
             env,
             session,
             stacks: StackCache::default(),
-            ssm,
+            ssm: std::sync::Mutex::new(Arc::new(ssm)),
             masker,
             options,
             plan_id,
@@ -176,6 +177,30 @@ impl Planner {
         upstream: &BTreeMap<String, Arc<UnitPlan>>,
     ) -> UnitPlan {
         plan_unit(self, unit, reasons, upstream).await
+    }
+
+    /// The SSM values read so far.
+    pub(super) fn ssm(&self) -> Arc<SsmValues> {
+        self.ssm.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Reads the SSM parameters `names` again (after the stacks creating them were applied).
+    pub async fn reread_ssm(&self, names: &[String]) -> Result<(), AwsError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let fresh = self.session.ssm.get(names).await?;
+        let mut values = (*self.ssm()).clone();
+        for (name, v) in fresh.found {
+            if v.secret {
+                self.masker.add(&v.value);
+            }
+            values.found.insert(name, v);
+        }
+        values.missing.retain(|m| !names.contains(m));
+        values.missing.extend(fresh.missing);
+        *self.ssm.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(values);
+        Ok(())
     }
 
     /// Forgets what was read of a stack, so that it is described again (after it changed).

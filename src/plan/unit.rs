@@ -3,7 +3,7 @@
 //! and tags are the same, nothing is planned and no change set is made — else make a change set
 //! and read it, filling in what it leaves out from formwork's own reading of the two templates.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::change_sets::{self, clean_stale, merge_changes};
@@ -175,11 +175,12 @@ async fn resolve_inputs(
         outputs: &ctx.secret_outputs,
         masker: &ctx.masker,
     };
+    let ssm = ctx.ssm();
     let sources = inputs::Sources {
         env: &ctx.env,
         cfn: &ctx.session.cfn,
         stacks: &ctx.stacks,
-        ssm: &ctx.ssm,
+        ssm: &ssm,
         upstream,
         taint: &taint,
     };
@@ -241,17 +242,17 @@ async fn unchanged(
     })
 }
 
-/// The stacks to be created whose outputs the unit's pending inputs wait for.
+/// The stacks to be created that the unit's pending inputs wait for, with what each gives.
 fn pending_inputs(resolved: &Resolved) -> Vec<String> {
-    let waits: BTreeSet<&str> = resolved
-        .inputs
-        .iter()
-        .filter(|i| i.state == InputState::Pending)
-        .map(|i| i.from_stack.as_str())
-        .collect();
+    let mut waits: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for i in &resolved.inputs {
+        if i.state == InputState::Pending {
+            waits.entry(&i.from_stack).or_default().push(&i.reference);
+        }
+    }
     waits
         .into_iter()
-        .map(|s| format!("`{s}` to be created (its outputs)"))
+        .map(|(s, refs)| format!("`{s}` to be created (for {})", refs.join(", ")))
         .collect()
 }
 

@@ -1,5 +1,6 @@
 //! What a stack waits for from the stacks of the same plan that it depends on other than by
-//! taking their outputs as parameters (those are [`super::inputs`]): a stack it `needs:`, whose
+//! taking their outputs or the SSM parameters they create as parameters (those are
+//! [`super::inputs`]): a stack it `needs:`, whose
 //! name it takes, or whose export it imports. Until such a stack exists (or, for an import, has
 //! the exported output), a change set for this one would fail on what is missing, so it is
 //! pending and planned again during apply, once its upstream is applied.
@@ -30,7 +31,7 @@ pub(super) async fn waits(
             _ => false,
         };
         let why = match &dep.kind {
-            DependencyKind::Output { .. } => continue,
+            DependencyKind::Output { .. } | DependencyKind::SsmParameter { .. } => continue,
             DependencyKind::Needs if created => format!("`{}` (needs) to be created", dep.stack),
             DependencyKind::StackName if created => {
                 format!("`{}` (whose name it takes) to be created", dep.stack)

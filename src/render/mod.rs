@@ -222,6 +222,8 @@ struct DependsOn {
     stack_name: bool,
     /// Exports imported: the export's name, the output exported, where the import is written.
     imports: Vec<(String, String, crate::diag::Loc)>,
+    /// SSM parameters it reads that the stack creates, by name.
+    ssm_parameters: Vec<String>,
 }
 
 impl DependsOn {
@@ -233,6 +235,9 @@ impl DependsOn {
         }
         for (export, _, _) in &self.imports {
             taken.push(format!("import {export}"));
+        }
+        for name in &self.ssm_parameters {
+            taken.push(format!("ssm {name}"));
         }
         taken
     }
@@ -260,6 +265,7 @@ fn dependency_summary(env: &DesiredEnvironment, stack: &str) -> Vec<DependsOn> {
                     needs: false,
                     stack_name: false,
                     imports: Vec::new(),
+                    ssm_parameters: Vec::new(),
                 });
                 out.len() - 1
             }
@@ -273,6 +279,7 @@ fn dependency_summary(env: &DesiredEnvironment, stack: &str) -> Vec<DependsOn> {
                     .imports
                     .push((export.clone(), output.clone(), dep.loc.clone()))
             }
+            DependencyKind::SsmParameter { name, .. } => out[idx].ssm_parameters.push(name.clone()),
         }
     }
     out
@@ -346,6 +353,7 @@ pub fn graph_json(env: &DesiredEnvironment) -> Value {
                     "output": output,
                     "at": at.to_string(),
                 })).collect::<Vec<_>>(),
+                "ssm_parameters": d.ssm_parameters,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })

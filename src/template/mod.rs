@@ -8,8 +8,9 @@
 //! - [`change`]: the vocabulary of changes (resource actions, replacement, details, security
 //!   items), shared with plans;
 //! - [`diff`]: resource-level changes between two versions;
-//! - [`exports`]: the exports and `Fn::ImportValue`s a template declares, and [`evaluate`]:
-//!   working out such names for one stack before it is deployed;
+//! - [`wiring`]: what ties a template to other stacks — its exports, its `Fn::ImportValue`s,
+//!   the SSM parameters it creates — and [`evaluate`]: working out such names for one stack
+//!   before it is deployed;
 //! - [`replacement`]: whether changing a property replaces a resource (registry schemas);
 //! - [`security`]: IAM and network items that appear or go away;
 //! - [`text_diff`]: a normalised rendering and the unified diff shown to reviewers;
@@ -22,7 +23,6 @@ pub mod capability;
 pub mod change;
 pub mod diff;
 pub mod evaluate;
-pub mod exports;
 pub mod intrinsics;
 mod params;
 pub mod refs;
@@ -30,6 +30,7 @@ pub mod replacement;
 pub mod security;
 pub mod text_diff;
 mod value;
+pub mod wiring;
 
 pub use capability::Capability;
 

@@ -193,7 +193,8 @@ stacks:
         app["depends_on"],
         serde_json::json!([{"stack": "vpc", "outputs": [], "needs": false, "stack_name": true,
             "imports": [{"export": "network-staging-VpcId", "output": "VpcId",
-                         "at": "pipelines/net/templates/app.yml:9:14"}]}])
+                         "at": "pipelines/net/templates/app.yml:9:14"}],
+            "ssm_parameters": []}])
     );
     let text = r.run(&["graph", "--env", "staging"]);
     assert!(

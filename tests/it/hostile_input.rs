@@ -14,9 +14,7 @@ use crate::common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::io::Read;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{Repo, Run};
 use proptest::prelude::*;
@@ -76,49 +74,42 @@ fn peak_memory<T>(f: impl FnOnce() -> T) -> (T, usize) {
     (out, (peak - base).max(0) as usize)
 }
 
-/// Runs formwork and returns what it printed with its peak resident memory (KiB), read from
-/// the kernel's accounting of the child (wait4).
+/// Starts a command and, once it ended, writes its peak resident memory (KiB, from the kernel's
+/// accounting of children) to the file `$FORMWORK_TEST_RSS_FILE`; exits as the command did.
+const LAUNCHER: &str = "import os, resource, subprocess, sys
+code = subprocess.call(sys.argv[1:])
+with open(os.environ['FORMWORK_TEST_RSS_FILE'], 'w') as f:
+    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code if code >= 0 else 128 - code)
+";
+
+/// Runs formwork and returns what it printed with its peak resident memory (KiB).
+///
+/// The kernel counts into a process's peak the memory of the process that started it, as it was
+/// when it was started (the peak of the address space replaced by `exec`): a child of this test
+/// binary, itself hundreds of MiB while the other tests run, would be measured as that large.
+/// So formwork is started by a small launcher (Python, which the test command installs anyway)
+/// and measured there.
 fn formwork_measured(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (Run, i64) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_formwork"))
+    let rss_file = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(LAUNCHER)
+        .arg(env!("CARGO_BIN_EXE_formwork"))
         .args(args)
         .current_dir(dir)
         .env_remove("FORMWORK_REPO")
         .env("NO_COLOR", "1")
+        .env("FORMWORK_TEST_RSS_FILE", rss_file.path())
         .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run formwork");
-    let mut stderr = child.stderr.take().unwrap();
-    let err_reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        stderr.read_to_end(&mut s).unwrap();
-        s
-    });
-    let mut stdout = Vec::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut stdout)
-        .unwrap();
-    let stderr = err_reader.join().unwrap();
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
-    let status = std::process::ExitStatus::from_raw(status);
-    // Reaped above: the Child must not be waited on again.
-    std::mem::forget(child);
-    (
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        },
-        usage.ru_maxrss,
-    )
+        .output()
+        .expect("run formwork through python3");
+    let rss = std::fs::read_to_string(rss_file.path())
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no peak memory written: {out:?}"));
+    (Run::from(out), rss)
 }
 
 /// Fails unless what `run` printed holds every one of `lines`.

@@ -12,7 +12,7 @@ mod apply_localstack;
 mod apply_records;
 mod corpus;
 mod emulators;
-mod exports;
+
 mod github_client;
 mod github_commands;
 mod github_pr;
@@ -36,3 +36,4 @@ mod serve;
 mod store;
 mod templates_lint;
 mod validate;
+mod wiring;

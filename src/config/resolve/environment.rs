@@ -1,6 +1,7 @@
 //! Resolving an environment against its pipeline into desired state: the environment's fields,
 //! its pipeline (which must exist), variables, the stacks it deploys, a unit for each, the
-//! dependencies through exports and imports, the dependency graph between them and the gates
+//! dependencies through exports and imports and through SSM parameters one creates and another
+//! reads, the dependency graph between them and the gates
 //! that apply.
 
 use std::collections::BTreeSet;
@@ -13,6 +14,7 @@ use super::exports::wire_imports;
 use super::fields::env_field_checks;
 use super::overrides::{check_disabled_overrides, check_override_keys};
 use super::scope::Scope;
+use super::ssm_written::wire_ssm_parameters;
 use super::stack_name::resolve_stack_names;
 use super::unit::resolve_unit;
 use super::variables::resolve_variables;
@@ -45,6 +47,7 @@ pub fn resolve_environment(
     scope.set_stack_names(names);
     let mut units = resolve_units(p, env, &scope, &enabled, &mut d);
     wire_imports(env, &mut units, &mut d);
+    wire_ssm_parameters(env, &mut units, &mut d);
     check_disabled_overrides(p, env, &enabled, &mut d);
     let graph = unit_graph(&units, &mut d);
     let desired = DesiredEnvironment {

@@ -84,7 +84,7 @@ pub(super) fn wire_imports(
 
 /// What is known of a unit before it is deployed: parameters set to plain values (NoEcho ones
 /// left out) or defaulted by its template, its stack name, account and region.
-fn facts_of(u: &Unit) -> StackFacts {
+pub(super) fn facts_of(u: &Unit) -> StackFacts {
     let mut parameters = BTreeMap::new();
     if let Some(t) = u.template.parsed() {
         for (name, decl) in &t.parameters {

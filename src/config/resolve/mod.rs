@@ -5,7 +5,8 @@
 //! [`pipeline`] holds the checks of a pipeline alone and [`environment`] the resolution of an
 //! environment: its [`fields`], [`variables`], [`enabled`] stacks and [`overrides`], and a
 //! [`unit`](mod@unit) for each stack it deploys, with its [`parameters`], [`stack_name`] and [`tags`],
-//! and the [`exports`] they import from each other.
+//! the [`exports`] they import from each other and the SSM parameters they create for each
+//! other ([`ssm_written`]).
 //! Underneath: [`values`] parses config values and points into them, [`references`] checks
 //! what they refer to, [`scope`] fills them in, and [`cycles`] finds dependency cycles.
 
@@ -19,6 +20,7 @@ mod parameters;
 mod pipeline;
 mod references;
 mod scope;
+mod ssm_written;
 mod stack_name;
 mod tags;
 mod unit;

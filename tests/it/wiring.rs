@@ -1,10 +1,16 @@
-//! Stacks wired by CloudFormation exports, in the style of the public template collections: each
-//! template takes its parent stack's *name* as a parameter (`ParentVPCStack`) and imports by
-//! name (`!ImportValue !Sub '${ParentVPCStack}-VPC'`, `Fn::Join`), with no `${stack.Output}` in
-//! the config at all. formwork works out every export and import for each environment: they
-//! order the stacks, carry `affected` from an exporter to its importers, and an import that
-//! nothing provides is an error at the line of the import. On LocalStack the chain is planned
-//! from nothing (importers pending until their exporter exists) and applied in order.
+//! Stacks wired to each other in the template rather than in the config, in the style of the
+//! public template collections.
+//!
+//! Exports: each template takes its parent stack's *name* as a parameter (`ParentVPCStack`) and
+//! imports by name (`!ImportValue !Sub '${ParentVPCStack}-VPC'`, `Fn::Join`), with no
+//! `${stack.Output}` in the config at all. formwork works out every export and import for each
+//! environment: they order the stacks, carry `affected` from an exporter to its importers, and
+//! an import that nothing provides is an error at the line of the import. On LocalStack the
+//! chain is planned from nothing (importers pending until their exporter exists) and applied in
+//! order.
+//!
+//! SSM parameters: a stack creates `/app/<env>/db-url` and another reads it with `${ssm:…}`;
+//! the reader waits for the creator. And `needs:` on a new stack.
 
 use crate::common;
 
@@ -146,7 +152,8 @@ fn imports_order_the_stacks_and_graph_says_where_each_came_from() {
         depends_on(&g, "client-sg", "vpc"),
         &json!({"stack": "vpc", "outputs": [], "needs": false, "stack_name": false,
                 "imports": [{"export": "staging-vpc-VPC", "output": "VPC",
-                             "at": "pipelines/net/templates/client-sg.yml:12:15"}]})
+                             "at": "pipelines/net/templates/client-sg.yml:12:15"}],
+                "ssm_parameters": []})
     );
     assert_eq!(
         depends_on(&g, "app", "vpc")["imports"],
@@ -461,4 +468,208 @@ fn a_stack_that_needs_a_new_stack_waits_for_it() {
         "waits for `first` (needs) to be created; planned again when applied"
     );
     assert_eq!(second["change_set"], Value::Null, "{second:#}");
+}
+
+const DB: &str = r#"Parameters:
+  Env:
+    Type: String
+  Host:
+    Type: String
+    Default: db-1.internal
+Resources:
+  Url:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Name: !Sub '/app/${Env}/db-url'
+      Type: String
+      Value: !Sub 'postgres://${Host}:5432/app'
+"#;
+
+const WEB: &str = r#"Parameters:
+  Env:
+    Type: String
+  DatabaseUrl:
+    Type: String
+Resources:
+  Settings:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Name: !Sub '/app/${Env}/web-settings'
+      Type: String
+      Value: !Sub 'db=${DatabaseUrl}'
+"#;
+
+const SSM_PIPELINE: &str = r#"pipeline: app
+defaults:
+  parameters:
+    Env: ${env.name}
+stacks:
+  web:
+    template: templates/web.yml
+    parameters:
+      DatabaseUrl: ${ssm:/app/${env.name}/db-url}
+  db:
+    template: templates/db.yml
+"#;
+
+/// An SSM parameter one stack creates and another reads orders them, shows in the graph, and
+/// carries `affected`.
+#[test]
+fn an_ssm_parameter_created_by_one_stack_and_read_by_another_orders_them() {
+    let r = Repo::one_pipeline(
+        "app",
+        SSM_PIPELINE,
+        &[("db.yml", DB), ("web.yml", WEB)],
+        "staging",
+        "eu-west-1",
+        "",
+    );
+    let run = r.run(&["graph", "--env", "staging", "--output", "json"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let g = run.json();
+    assert_eq!(g["waves"], json!([["db"], ["web"]]), "{g:#}");
+    assert_eq!(
+        depends_on(&g, "web", "db")["ssm_parameters"],
+        json!(["/app/staging/db-url"])
+    );
+    let text = r.run(&["graph", "--env", "staging"]);
+    assert!(
+        text.stdout.contains("← db (ssm /app/staging/db-url)"),
+        "{}",
+        text.stdout
+    );
+    r.edit(
+        "pipelines/app/templates/db.yml",
+        "db-1.internal",
+        "db-2.internal",
+    );
+    r.commit("another host");
+    let run = r.run(&["affected", "--base", "HEAD~1", "--output", "json"]);
+    let v = run.json();
+    let web = v["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["stack"] == "web")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(web["change"], "dependant");
+    assert!(
+        web["reasons"]
+            .to_string()
+            .contains("${ssm:/app/staging/db-url}"),
+        "{web:#}"
+    );
+}
+
+/// Two stacks creating one SSM parameter, or a stack reading its own, are errors.
+#[test]
+fn ssm_parameters_created_twice_or_read_by_their_creator_are_errors() {
+    let pipeline = "pipeline: app\ndefaults:\n  parameters:\n    Env: ${env.name}\nstacks:\n  db:\n    template: templates/db.yml\n  db2:\n    template: templates/db.yml\n  web:\n    template: templates/web.yml\n    parameters:\n      DatabaseUrl: ${ssm:/app/${env.name}/web-settings}\n";
+    let r = Repo::one_pipeline(
+        "app",
+        pipeline,
+        &[("db.yml", DB), ("web.yml", WEB)],
+        "staging",
+        "eu-west-1",
+        "",
+    );
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let all = run.all();
+    assert!(
+        all.contains("error: stacks `db` and `db2` both create SSM parameter /app/staging/db-url in environment `staging`"),
+        "{all}"
+    );
+    assert!(
+        all.contains("pipelines/app/templates/db.yml:11:13"),
+        "{all}"
+    );
+    assert!(
+        all.contains("stack `web` reads SSM parameter /app/staging/web-settings, which it creates itself (resource `Settings`)"),
+        "{all}"
+    );
+    assert!(all.contains("pipelines/app/pipeline.yml:13:20"), "{all}");
+}
+
+/// On a new environment the reader waits for the creator (reading the parameter up front would
+/// fail); apply passes the value created. A later change to the value is known after apply and
+/// reaches the reader.
+#[test]
+fn a_reader_of_an_ssm_parameter_the_pipeline_creates_waits_for_it() {
+    let env = unique("ls-ssm");
+    let region = "eu-west-1";
+    let r = Repo::one_pipeline(
+        "app",
+        SSM_PIPELINE,
+        &[("db.yml", DB), ("web.yml", WEB)],
+        &env,
+        region,
+        "",
+    );
+    r.edit(
+        &format!("environments/{env}/environment.yml"),
+        "123456789012",
+        localstack().account(),
+    );
+    r.commit("on localstack");
+    let plan = run_ls(&r, &["plan", "--env", &env, "--output", "json"]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    let p = plan.json();
+    assert_eq!(unit(&p, "db")["action"], "create", "{p:#}");
+    let web = unit(&p, "web");
+    assert_eq!(web["action"], "pending", "{web:#}");
+    assert_eq!(
+        web["message"],
+        format!(
+            "waits for `db` to be created (for ${{ssm:/app/{env}/db-url}}); planned again when applied"
+        )
+    );
+
+    let applied = run_ls(&r, &["apply", "--env", &env, "--output", "json"]);
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    let s = states(&applied.json());
+    assert!(s.values().all(|v| v == "applied"), "{s:?}");
+    let read = |name: String| {
+        let ssm = sdk::ssm(localstack(), region);
+        block(async move {
+            ssm.get_parameter()
+                .name(name)
+                .send()
+                .await
+                .unwrap()
+                .parameter()
+                .unwrap()
+                .value()
+                .unwrap()
+                .to_string()
+        })
+    };
+    assert_eq!(
+        read(format!("/app/{env}/web-settings")),
+        "db=postgres://db-1.internal:5432/app"
+    );
+
+    r.edit(
+        "pipelines/app/templates/db.yml",
+        "db-1.internal",
+        "db-2.internal",
+    );
+    r.commit("another host");
+    let plan = run_ls(&r, &["plan", "--env", &env, "--output", "json"]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    let p = plan.json();
+    assert_eq!(unit(&p, "db")["action"], "update", "{p:#}");
+    let inputs = &unit(&p, "web")["inputs"];
+    assert_eq!(
+        inputs[0]["reference"],
+        format!("${{ssm:/app/{env}/db-url}}"),
+        "{p:#}"
+    );
+    assert_eq!(inputs[0]["from_stack"], "db", "{inputs:#}");
+    let applied = run_ls(&r, &["apply", "--env", &env, "--output", "json"]);
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    assert_eq!(
+        read(format!("/app/{env}/web-settings")),
+        "db=postgres://db-2.internal:5432/app"
+    );
 }

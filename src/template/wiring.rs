@@ -1,7 +1,7 @@
-//! The cross-stack wiring a template declares: the exports of its outputs
-//! (`Outputs.X.Export.Name`) and every `Fn::ImportValue` in its resources and outputs, each with
-//! the place it is written and its name as a template value, to be worked out per stack with
-//! [`super::evaluate`].
+//! What ties a template to other stacks: the exports of its outputs (`Outputs.X.Export.Name`),
+//! every `Fn::ImportValue` in its resources and outputs, and the SSM parameters it creates
+//! (`AWS::SSM::Parameter` with a `Name`), each with the place it is written and its name as a
+//! template value, to be worked out per stack with [`super::evaluate`].
 
 use serde_json::Value;
 
@@ -33,7 +33,42 @@ pub struct ImportDecl {
     pub span: Span,
 }
 
+/// An SSM parameter the template creates under a name it gives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SsmParameterDecl {
+    /// The resource's logical id.
+    pub resource: String,
+    /// The parameter's `Name`, as written.
+    pub name: Value,
+    /// Where the name is written.
+    pub span: Span,
+}
+
 impl Template {
+    /// The SSM parameters the template creates with a `Name` (without one, CloudFormation
+    /// makes up a name no config can know), in order.
+    pub fn ssm_parameters(&self) -> Vec<SsmParameterDecl> {
+        let mut out = Vec::new();
+        for (k, v) in self.root.get("Resources").map(Node::entries).unwrap_or(&[]) {
+            let (Some(id), Some("AWS::SSM::Parameter")) =
+                (k.as_str(), v.get("Type").and_then(Node::as_str))
+            else {
+                continue;
+            };
+            let Some(name) = v.get("Properties").and_then(|p| p.get("Name")) else {
+                continue;
+            };
+            if let Ok(value) = to_value(name) {
+                out.push(SsmParameterDecl {
+                    resource: id.to_string(),
+                    name: value,
+                    span: name.span,
+                });
+            }
+        }
+        out
+    }
+
     /// The exports of the template's outputs, in order.
     pub fn exports(&self) -> Vec<ExportDecl> {
         let mut out = Vec::new();
@@ -148,6 +183,19 @@ Outputs:
         assert_eq!(exports[0].span.start.line, 19);
         assert_eq!(exports[1].condition.as_deref(), Some("HasName"));
         assert_eq!(exports[1].name, json!("literal-export"));
+        assert!(t.ssm_parameters().is_empty());
+        let with_ssm = T.replace(
+            "Outputs:\n",
+            "  Url:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: !Sub /app/${ParentVPCStack}/url\n      Type: String\n      Value: x\n  Unnamed:\n    Type: AWS::SSM::Parameter\n    Properties: {Type: String, Value: y}\nOutputs:\n",
+        );
+        let t2 = Template::parse(with_ssm.as_bytes(), &Arc::from("t.yml")).unwrap();
+        let ssm = t2.ssm_parameters();
+        assert_eq!(ssm.len(), 1, "{ssm:?}");
+        assert_eq!(ssm[0].resource, "Url");
+        assert_eq!(
+            ssm[0].name,
+            json!({"Fn::Sub": "/app/${ParentVPCStack}/url"})
+        );
 
         let imports = t.imports();
         let names: Vec<(&str, &Value, u32)> = imports
