@@ -14,6 +14,7 @@ use crate::diag::Loc;
 use crate::graph::Graph;
 use crate::template::Capability;
 use crate::template::Template;
+use crate::template::evaluate::StackFacts;
 
 /// Shown instead of secret values.
 pub const MASK: &str = "****";
@@ -197,6 +198,34 @@ impl Unit {
             "capabilities": self.capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         });
         crate::template::sha256_hex(crate::template::canonical_json(&doc).as_bytes())
+    }
+
+    /// What is known of the stack before it is deployed, to work out names and conditions of
+    /// its template: parameters set to plain values (NoEcho ones left out) or defaulted by its
+    /// template, its stack name, account and region.
+    pub fn known_facts(&self) -> StackFacts {
+        let mut parameters = BTreeMap::new();
+        if let Some(t) = self.template.parsed() {
+            for (name, decl) in &t.parameters {
+                if let Some(default) = &decl.default
+                    && !decl.no_echo
+                {
+                    parameters.insert(name.clone(), default.clone());
+                }
+            }
+        }
+        for (name, setting) in &self.parameters {
+            match setting.value.as_literal() {
+                Some(v) if !setting.no_echo => parameters.insert(name.clone(), v),
+                _ => parameters.remove(name),
+            };
+        }
+        StackFacts {
+            parameters,
+            stack_name: self.stack_name.clone(),
+            account: self.account.clone(),
+            region: self.region.clone(),
+        }
     }
 
     /// The references to other stacks' outputs in this unit's parameters.

@@ -213,6 +213,8 @@ pub fn merge_changes(
             replacement_source,
             scope,
             details,
+            // CloudFormation evaluated the conditions: the change set holds what happens.
+            condition: None,
         });
     }
     out.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));

@@ -9,6 +9,8 @@ use super::model::*;
 use crate::affected::{Change, Comparison};
 use crate::config::expr::Reference;
 use crate::desired::{DesiredEnvironment, Unit};
+use crate::template::Template;
+use crate::template::conditions::Conditions;
 use crate::template::diff;
 use crate::template::security;
 use crate::template::text_diff;
@@ -51,7 +53,10 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                 UnitPlan {
                     action: Action::Create,
                     resources: t
-                        .map(|t| diff::resource_changes(None, Some(t), &[]))
+                        .map(|t| {
+                            let c = conditions_of(n, t);
+                            diff::resource_changes_under(None, Some((t, &c)), &[])
+                        })
                         .unwrap_or_default(),
                     security: t
                         .map(|t| security::security_changes(None, Some(t)))
@@ -68,7 +73,15 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                 UnitPlan {
                     action: Action::Update,
                     resources: match at {
-                        Some(at) => diff::resource_changes(bt, Some(at), &changed),
+                        Some(at) => {
+                            let bc = bt.map(|bt| conditions_of(o, bt));
+                            let ac = conditions_of(n, at);
+                            diff::resource_changes_under(
+                                bt.zip(bc.as_ref()),
+                                Some((at, &ac)),
+                                &changed,
+                            )
+                        }
                         None => Vec::new(),
                     },
                     security: at
@@ -103,6 +116,12 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
 
 fn blank(u: &Unit, reasons: Vec<Reason>) -> UnitPlan {
     super::unit_plan(u, Action::NoChange, reasons)
+}
+
+/// The conditions of `u`'s template `t` as far as the config decides them (a parameter taking
+/// an output or an SSM value is not known).
+fn conditions_of(u: &Unit, t: &Template) -> Conditions {
+    Conditions::of(t, &u.known_facts())
 }
 
 /// Whether stack `stack` of `env` is affected by the comparison (its outputs may change).

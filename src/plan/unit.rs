@@ -16,6 +16,8 @@ use super::upstream;
 use crate::aws::cfn::{ChangeSetInfo, ChangeSetRequest, StackInfo, TemplateSource};
 use crate::aws::s3::S3 as S3Client;
 use crate::desired::{TemplateRef, Unit};
+use crate::template::conditions::Conditions;
+use crate::template::evaluate::StackFacts;
 use crate::template::{MAX_TEMPLATE_BODY_BYTES, Template, sha256_hex};
 use crate::template::{diff, security, text_diff};
 
@@ -80,7 +82,13 @@ async fn plan_into(
     waits.extend(upstream::waits(ctx, unit, upstream).await?);
     if !waits.is_empty() {
         let dep = deployed_once(ctx, &unit.stack_name, now.create, None).await?;
-        analyse(ctx, up, dep.as_ref(), desired, now.create);
+        analyse(
+            ctx,
+            up,
+            dep.as_ref(),
+            desired,
+            &facts_for(unit, &now, &resolved),
+        );
         up.action = Action::Pending;
         up.message = Some(format!(
             "waits for {}; planned again when applied",
@@ -116,7 +124,13 @@ async fn plan_into(
     // There are changes: read what the stack runs today, for diffs and to fill in what the
     // change set does not say, and clean up change sets of older plans.
     let dep = deployed_once(ctx, &unit.stack_name, now.create, deployed).await?;
-    let offline = analyse(ctx, up, dep.as_ref(), desired, now.create);
+    let offline = analyse(
+        ctx,
+        up,
+        dep.as_ref(),
+        desired,
+        &facts_for(unit, &now, &resolved),
+    );
     up.action = if now.create {
         Action::Create
     } else {
@@ -389,11 +403,12 @@ fn analyse(
     up: &mut UnitPlan,
     deployed: Option<&Template>,
     desired: Option<&Template>,
-    create: bool,
+    facts: &Facts,
 ) -> Vec<ResourceChange> {
     let Some(d) = desired else {
         return Vec::new();
     };
+    let create = facts.deployed.is_none();
     up.security = security::security_changes(deployed, Some(d));
     // A new stack's template is in the change under review already; the resource list says
     // what it creates.
@@ -402,11 +417,51 @@ fn analyse(
             .map(|t| ctx.masker.scrub(&t));
     }
     let changed: Vec<String> = up.parameters.iter().map(|p| p.name.clone()).collect();
-    let offline = diff::resource_changes(deployed, Some(d), &changed);
+    let before = match (deployed, &facts.deployed) {
+        (Some(t), Some(f)) => Some((t, Conditions::of(t, f))),
+        _ => None,
+    };
+    let after = Conditions::of(d, &facts.desired);
+    let offline = diff::resource_changes_under(
+        before.as_ref().map(|(t, c)| (*t, c)),
+        Some((d, &after)),
+        &changed,
+    );
     if up.action == Action::Pending || up.resources.is_empty() {
         up.resources = offline.clone();
     }
     offline
+}
+
+/// What is known of a stack's parameters as deployed (`None`: the plan creates it) and as
+/// planned, to evaluate the conditions of its two templates.
+struct Facts {
+    deployed: Option<StackFacts>,
+    desired: StackFacts,
+}
+
+/// The facts of `unit` as `now` deployed and as `resolved` for the plan: values that are secret,
+/// pending or known only after apply are not known; NoEcho values as deployed (`****`) neither.
+fn facts_for(unit: &Unit, now: &Now, resolved: &Resolved) -> Facts {
+    let mut desired = unit.known_facts();
+    for p in &resolved.params {
+        match &p.value {
+            Some(v) if !v.secret && !p.known_after_apply && !p.no_echo => {
+                desired.parameters.insert(p.name.clone(), v.text.clone())
+            }
+            _ => desired.parameters.remove(&p.name),
+        };
+    }
+    let deployed = now.deployed().map(|s| StackFacts {
+        parameters: s
+            .parameters
+            .iter()
+            .filter(|(_, v)| v.as_str() != crate::desired::MASK)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ..desired.clone()
+    });
+    Facts { deployed, desired }
 }
 
 /// The template to submit: inline when small enough, else uploaded to the environment's

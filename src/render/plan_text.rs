@@ -257,7 +257,7 @@ fn resource_lines(out: &mut String, resources: &[ResourceChange], st: Style) {
                 resource_symbol(r).to_string(),
                 printable(&r.logical_id),
                 printable(&r.resource_type),
-                resource_markers(r).join(", "),
+                markers_with_condition(r).join(", "),
                 printable(&props.join(", ")),
             ]
         })
@@ -532,6 +532,15 @@ pub(crate) fn resource_symbol(r: &ResourceChange) -> &'static str {
 
 /// Notes on a resource change: `import`, `replace`, `may replace`, `predicted`, `decided at
 /// apply`.
+/// The resource's markers, then the condition it depends on when that is not known.
+fn markers_with_condition(r: &ResourceChange) -> Vec<String> {
+    let mut out: Vec<String> = resource_markers(r).into_iter().map(String::from).collect();
+    if let Some(c) = &r.condition {
+        out.push(format!("only if {} holds", printable(c)));
+    }
+    out
+}
+
 pub(crate) fn resource_markers(r: &ResourceChange) -> Vec<&'static str> {
     let mut out = Vec::new();
     match r.action {

@@ -52,6 +52,10 @@ pub struct ResourceChange {
     /// `DeletionPolicy`, `UpdateReplacePolicy`.
     pub scope: Vec<String>,
     pub details: Vec<ChangeDetail>,
+    /// The resource's `Condition` when whether it holds is not known before deploying (the
+    /// change happens only if it does); `None` when the resource has none or it is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
 }
 
 /// One changed attribute or property of a resource.

@@ -5,7 +5,9 @@
 //! # What is compared
 //!
 //! Resources are matched by logical id. A resource only in the new template is an `Add`, only in
-//! the old one a `Remove` (both with `replacement: unknown`). A resource in both is a `Modify`
+//! the old one a `Remove` (both with `replacement: unknown`). A resource whose `Condition` is
+//! known not to hold for its stack ([`crate::template::conditions`]) is not in that template;
+//! one whose condition is not known is there, and its change names the condition. A resource in both is a `Modify`
 //! when anything below differs:
 //!
 //! - `Type`: CloudFormation refuses to change the type of a logical id in place (the change set
@@ -69,6 +71,7 @@ use crate::template::change::{
     ChangeDetail, Replacement, ReplacementSource, RequiresRecreation, ResourceAction,
     ResourceChange,
 };
+use crate::template::conditions::Conditions;
 use crate::template::refs::{Reference, references};
 use crate::template::replacement;
 use crate::template::{Template, canonical_json};
@@ -102,15 +105,32 @@ const SCOPE_ORDER: &[&str] = &[
 ];
 
 /// Resource changes from template `before` (the deployed or base one; `None` for a new stack)
-/// to `after` (`None` for a stack going away), given the parameters whose values change.
-/// Sorted by logical id. See the module documentation for the rules.
+/// to `after` (`None` for a stack going away), given the parameters whose values change, with
+/// nothing known of their conditions. Sorted by logical id. See the module documentation for
+/// the rules.
 pub fn resource_changes(
     before: Option<&Template>,
     after: Option<&Template>,
     changed_parameters: &[String],
 ) -> Vec<ResourceChange> {
-    let old = before.map(Side::new);
-    let new = after.map(Side::new);
+    let unknown = Conditions::unknown();
+    resource_changes_under(
+        before.map(|t| (t, &unknown)),
+        after.map(|t| (t, &unknown)),
+        changed_parameters,
+    )
+}
+
+/// [`resource_changes`] with what is known of each template's conditions: a resource whose
+/// `Condition` is known not to hold is not there; one whose condition is not known carries it
+/// in [`ResourceChange::condition`].
+pub fn resource_changes_under(
+    before: Option<(&Template, &Conditions)>,
+    after: Option<(&Template, &Conditions)>,
+    changed_parameters: &[String],
+) -> Vec<ResourceChange> {
+    let old = before.map(|(t, c)| Side::new(t, c));
+    let new = after.map(|(t, c)| Side::new(t, c));
     let ids: BTreeSet<&str> = old
         .iter()
         .chain(new.iter())
@@ -125,10 +145,14 @@ pub fn resource_changes(
         let n = new.as_ref().and_then(|s| s.resource(id));
         match (o, n) {
             (None, Some((type_, _))) => {
-                out.insert(id.to_string(), whole(id, type_, ResourceAction::Add));
+                let mut c = whole(id, type_, ResourceAction::Add);
+                c.condition = new.as_ref().and_then(|s| s.unknown_condition(id));
+                out.insert(id.to_string(), c);
             }
             (Some((type_, _)), None) => {
-                out.insert(id.to_string(), whole(id, type_, ResourceAction::Remove));
+                let mut c = whole(id, type_, ResourceAction::Remove);
+                c.condition = old.as_ref().and_then(|s| s.unknown_condition(id));
+                out.insert(id.to_string(), c);
             }
             (Some(o), Some(n)) => {
                 let (old, new) = (old.as_ref().unwrap(), new.as_ref().unwrap());
@@ -164,6 +188,7 @@ pub fn resource_changes(
                 replacement_source: ReplacementSource::Predicted,
                 scope,
                 details: m.details,
+                condition: new.as_ref().and_then(|s| s.unknown_condition(id)),
             },
         );
     }
@@ -181,21 +206,24 @@ fn whole(id: &str, type_: &str, action: ResourceAction) -> ResourceChange {
         replacement_source: ReplacementSource::Predicted,
         scope: Vec::new(),
         details: Vec::new(),
+        condition: None,
     }
 }
 
 /// One template, read for comparison.
 struct Side<'a> {
     template: &'a Template,
+    conditions: &'a Conditions,
     resources: Option<&'a Map<String, Value>>,
     /// NoEcho parameters.
     secrets: BTreeSet<&'a str>,
 }
 
 impl<'a> Side<'a> {
-    fn new(template: &'a Template) -> Self {
+    fn new(template: &'a Template, conditions: &'a Conditions) -> Self {
         Side {
             template,
+            conditions,
             resources: template.value().get("Resources").and_then(Value::as_object),
             secrets: template
                 .parameters
@@ -206,11 +234,33 @@ impl<'a> Side<'a> {
         }
     }
 
-    /// A resource's type and declaration.
+    /// A resource's type and declaration; `None` when it is not in the template or its
+    /// condition is known not to hold.
     fn resource(&self, id: &str) -> Option<(&'a str, &'a Value)> {
         let decl = self.template.resources.get(id)?;
         let value = self.resources.and_then(|r| r.get(id))?;
+        if self
+            .condition(id)
+            .is_some_and(|c| self.conditions.holds(c) == Some(false))
+        {
+            return None;
+        }
         Some((decl.type_.as_str(), value))
+    }
+
+    /// The name of a resource's `Condition`, if it has one.
+    fn condition(&self, id: &str) -> Option<&'a str> {
+        self.resources
+            .and_then(|r| r.get(id))
+            .and_then(|v| v.get("Condition"))
+            .and_then(Value::as_str)
+    }
+
+    /// A resource's condition when whether it holds is not known.
+    fn unknown_condition(&self, id: &str) -> Option<String> {
+        self.condition(id)
+            .filter(|c| self.conditions.holds(c).is_none())
+            .map(String::from)
     }
 
     /// A value as shown in a detail: compact JSON, or the mask when it refers to a secret.

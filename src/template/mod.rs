@@ -7,7 +7,8 @@
 //! - [`refs`]: what a value refers to (`Ref`, `Fn::GetAtt`, `Fn::Sub` variables, conditions);
 //! - [`change`]: the vocabulary of changes (resource actions, replacement, details, security
 //!   items), shared with plans;
-//! - [`diff`]: resource-level changes between two versions;
+//! - [`diff`]: resource-level changes between two versions, under what is known of their
+//!   [`conditions`];
 //! - [`wiring`]: what ties a template to other stacks — its exports, its `Fn::ImportValue`s,
 //!   the SSM parameters it creates — and [`evaluate`]: working out such names for one stack
 //!   before it is deployed;
@@ -21,6 +22,7 @@
 
 pub mod capability;
 pub mod change;
+pub mod conditions;
 pub mod diff;
 pub mod evaluate;
 pub mod intrinsics;

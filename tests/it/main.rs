@@ -10,6 +10,7 @@ mod action;
 mod affected;
 mod apply_localstack;
 mod apply_records;
+mod conditions;
 mod corpus;
 mod emulators;
 

@@ -64,6 +64,7 @@ fn resource(logical_id: &str, ty: &str, action: ResourceAction) -> ResourceChang
         replacement_source: ReplacementSource::Cloudformation,
         scope: Vec::new(),
         details: Vec::new(),
+        condition: None,
     }
 }
 

@@ -31,7 +31,7 @@ pub(super) fn wire_imports(
 ) {
     let facts: HashMap<String, StackFacts> = units
         .values()
-        .map(|u| (u.stack.clone(), facts_of(u)))
+        .map(|u| (u.stack.clone(), u.known_facts()))
         .collect();
     let (exports, unknown_exports) = exports_of(env, units, &facts, d);
     for u in units.values_mut() {
@@ -79,33 +79,6 @@ pub(super) fn wire_imports(
             .sort_by(|a, b| (&a.stack, &a.kind).cmp(&(&b.stack, &b.kind)));
         u.dependencies
             .dedup_by(|a, b| a.stack == b.stack && a.kind == b.kind);
-    }
-}
-
-/// What is known of a unit before it is deployed: parameters set to plain values (NoEcho ones
-/// left out) or defaulted by its template, its stack name, account and region.
-pub(super) fn facts_of(u: &Unit) -> StackFacts {
-    let mut parameters = BTreeMap::new();
-    if let Some(t) = u.template.parsed() {
-        for (name, decl) in &t.parameters {
-            if let Some(default) = &decl.default
-                && !decl.no_echo
-            {
-                parameters.insert(name.clone(), default.clone());
-            }
-        }
-    }
-    for (name, setting) in &u.parameters {
-        match setting.value.as_literal() {
-            Some(v) if !setting.no_echo => parameters.insert(name.clone(), v),
-            _ => parameters.remove(name),
-        };
-    }
-    StackFacts {
-        parameters,
-        stack_name: u.stack_name.clone(),
-        account: u.account.clone(),
-        region: u.region.clone(),
     }
 }
 

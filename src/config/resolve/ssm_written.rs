@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::exports::facts_of;
 use crate::config::expr::Reference;
 use crate::config::load::Environment;
 use crate::desired::{Dependency, DependencyKind, TemplateRef, Unit};
@@ -92,7 +91,9 @@ fn creators_of(
             continue;
         }
         let file: Arc<str> = Arc::from(path.as_str());
-        let f = facts.entry(u.stack.clone()).or_insert_with(|| facts_of(u));
+        let f = facts
+            .entry(u.stack.clone())
+            .or_insert_with(|| u.known_facts());
         for decl in decls {
             let Ok(name) = evaluate::string(&decl.name, f) else {
                 continue;

@@ -103,7 +103,11 @@ fn properties_cell(r: &ResourceChange) -> String {
     if props.len() > PROPERTIES_MAX {
         names.push(format!("and {} more", props.len() - PROPERTIES_MAX));
     }
-    names.join(", ")
+    match &r.condition {
+        Some(c) if names.is_empty() => format!("only if {} holds", cell_code(c)),
+        Some(c) => format!("only if {} holds: {}", cell_code(c), names.join(", ")),
+        None => names.join(", "),
+    }
 }
 
 pub(super) fn change_word(c: SecurityChangeKind) -> &'static str {
