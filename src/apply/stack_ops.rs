@@ -143,8 +143,10 @@ impl<S: Store> RunContext<S> {
                 Some("not started: the environment's lock was lost".into()),
             );
         }
-        let needs_fresh =
-            u.action == Action::Pending || !u.inputs.is_empty() || self.stale.contains(&u.stack);
+        let needs_fresh = u.action == Action::Pending
+            || !u.inputs.is_empty()
+            || self.stale.contains(&u.stack)
+            || self.upstream_applied(&u.stack);
         let change_set = if needs_fresh {
             match self.replan(u).await {
                 Ok(Some(cs)) => cs,
@@ -174,6 +176,26 @@ impl<S: Store> RunContext<S> {
             }
         };
         self.execute(u, &change_set).await
+    }
+
+    /// Whether a stack this one takes values from (outputs, exports, SSM parameters) was applied
+    /// in this run. The plan judged which of its outputs may change; the values are read again
+    /// rather than trusting the judgement.
+    fn upstream_applied(&self, stack: &str) -> bool {
+        let Some(unit) = self.planner.environment().units.get(stack) else {
+            return false;
+        };
+        let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        unit.dependencies.iter().any(|d| {
+            matches!(
+                d.kind,
+                DependencyKind::Output { .. }
+                    | DependencyKind::Import { .. }
+                    | DependencyKind::SsmParameter { .. }
+            ) && written
+                .get(&d.stack)
+                .is_some_and(|r| r.state == UnitState::Applied)
+        })
     }
 
     /// Makes a fresh change set for a unit now that its inputs are known (or its reviewed one

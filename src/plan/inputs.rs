@@ -203,10 +203,15 @@ async fn output_input(
         ));
         return;
     };
-    let changing = from
-        .upstream
-        .get(stack)
-        .is_some_and(|u| matches!(u.action, Action::Create | Action::Update | Action::Pending));
+    // An update changes only the outputs it says may change.
+    let changing = from.upstream.get(stack).is_some_and(|u| match u.action {
+        Action::Create | Action::Pending => true,
+        Action::Update => u
+            .changing_outputs
+            .as_ref()
+            .is_none_or(|m| m.contains_key(output)),
+        _ => false,
+    });
     let current = match from.stacks.get(from.cfn, &source.stack_name).await {
         Ok(info) => info.and_then(|i| i.outputs.get(output).cloned()),
         Err(e) => {
@@ -306,14 +311,20 @@ fn ssm_input(
         ));
         return;
     };
-    let creator = unit.dependencies.iter().find_map(|d| match &d.kind {
-        DependencyKind::SsmParameter { name: n, .. } if *n == name => Some(d.stack.as_str()),
+    let created_by = unit.dependencies.iter().find_map(|d| match &d.kind {
+        DependencyKind::SsmParameter { name: n, resource } if *n == name => {
+            Some((d.stack.as_str(), resource.as_str()))
+        }
         _ => None,
     });
-    let changing = creator.is_some_and(|c| {
-        from.upstream
-            .get(c)
-            .is_some_and(|u| matches!(u.action, Action::Create | Action::Update | Action::Pending))
+    let creator = created_by.map(|(stack, _)| stack);
+    // An update changes the value only when it changes the parameter's resource.
+    let changing = created_by.is_some_and(|(stack, resource)| {
+        from.upstream.get(stack).is_some_and(|u| match u.action {
+            Action::Create | Action::Pending => true,
+            Action::Update => u.resources.iter().any(|r| r.logical_id == resource),
+            _ => false,
+        })
     });
     let input = |state| Input {
         parameter: param.to_string(),

@@ -5,6 +5,8 @@
 //! A plan never holds a secret: NoEcho parameter values and SSM SecureString values are masked
 //! (`****`) before they are put into it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 pub use crate::affected::{Reason, RevisionInfo};
@@ -121,6 +123,12 @@ pub struct UnitPlan {
     /// stacks that depend on them.
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// For an update: the outputs that may change, each with why ("Cluster is replaced"),
+    /// worked out from the change set and the two templates. `None` when every output may
+    /// change (a new stack) or it is not known. Stacks taking other outputs plan with their
+    /// values as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changing_outputs: Option<BTreeMap<String, String>>,
 }
 
 /// A change set created for review.
@@ -208,6 +216,7 @@ impl UnitPlan {
             inputs: Vec::new(),
             message: None,
             depends_on: Vec::new(),
+            changing_outputs: None,
         }
     }
 

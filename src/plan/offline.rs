@@ -124,28 +124,53 @@ fn conditions_of(u: &Unit, t: &Template) -> Conditions {
     Conditions::of(t, &u.known_facts())
 }
 
-/// Whether stack `stack` of `env` is affected by the comparison (its outputs may change).
-fn is_affected(rows: &[crate::affected::AffectedUnit], env: &str, stack: &str) -> bool {
+/// The references of `u`'s parameters (`${stack.Output}`, `${ssm:/name}`) whose values may
+/// change, as the comparison found (its input reasons), with the stack each comes from.
+fn changing_inputs(
+    u: &Unit,
+    env: Option<&DesiredEnvironment>,
+    rows: &[crate::affected::AffectedUnit],
+) -> BTreeMap<String, String> {
+    let Some(env) = env else {
+        return BTreeMap::new();
+    };
     rows.iter()
-        .any(|r| r.environment == env && r.stack == stack && r.change != Change::Removed)
+        .filter(|r| r.environment == env.name && r.stack == u.stack && r.change != Change::Removed)
+        .flat_map(|r| &r.reasons)
+        .filter_map(|r| match r {
+            Reason::Input {
+                reference, stack, ..
+            } => Some((reference.clone(), stack.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
-/// Inputs of `u` from affected stacks: known only after apply.
+/// The reference a parameter's expression makes to an input, as input reasons name it.
+fn input_reference(r: &Reference) -> Option<String> {
+    match r {
+        Reference::Output { stack, output } => Some(format!("${{{stack}.{output}}}")),
+        Reference::Ssm(path) => Some(format!("${{ssm:{path}}}")),
+        _ => None,
+    }
+}
+
+/// Inputs of `u` that may change: known only after apply.
 fn inputs(
     u: &Unit,
     env: Option<&DesiredEnvironment>,
     rows: &[crate::affected::AffectedUnit],
 ) -> Vec<Input> {
+    let changing = changing_inputs(u, env, rows);
     let mut out = Vec::new();
-    let Some(env) = env else { return out };
     for (name, p) in &u.parameters {
         for r in p.value.references() {
-            if let Reference::Output { stack, output } = r
-                && is_affected(rows, &env.name, stack)
+            if let Some(reference) = input_reference(r)
+                && let Some(stack) = changing.get(&reference)
             {
                 out.push(Input {
                     parameter: name.clone(),
-                    reference: format!("${{{stack}.{output}}}"),
+                    reference,
                     from_stack: stack.clone(),
                     state: InputState::KnownAfterApply { current: None },
                 });
@@ -172,15 +197,17 @@ fn parameter_changes(
         );
     }
     names.sort();
+    let changing = changing_inputs(new, env, rows);
     let mut out = Vec::new();
     for name in names {
         let b = old.and_then(|o| o.parameters.get(name));
         let a = new.parameters.get(name);
         let from_affected = a.is_some_and(|a| {
-            a.value.references().iter().any(|r| {
-                matches!(r, Reference::Output { stack, .. }
-                    if env.is_some_and(|e| is_affected(rows, &e.name, stack)))
-            })
+            a.value
+                .references()
+                .iter()
+                .filter_map(|r| input_reference(r))
+                .any(|r| changing.contains_key(&r))
         });
         let same = match (b, a) {
             (Some(b), Some(a)) => b.value == a.value,

@@ -19,7 +19,7 @@ use crate::desired::{TemplateRef, Unit};
 use crate::template::conditions::Conditions;
 use crate::template::evaluate::StackFacts;
 use crate::template::{MAX_TEMPLATE_BODY_BYTES, Template, sha256_hex};
-use crate::template::{diff, security, text_diff};
+use crate::template::{diff, outputs, security, text_diff};
 
 /// Plans one stack; a failure is the plan's `Failed` action with the reason, secrets masked.
 pub(super) async fn plan_unit(
@@ -143,6 +143,15 @@ async fn plan_into(
         change_set_type: if now.create { "CREATE" } else { "UPDATE" }.into(),
     });
     up.resources = merge_changes(&info.changes, &offline, &ctx.masker);
+    if let (false, Some(d), Some(dep)) = (now.create, desired, dep.as_ref()) {
+        let changed = up.parameters.iter().map(|p| p.name.clone()).collect();
+        up.changing_outputs = Some(outputs::changing_outputs(
+            Some(dep),
+            d,
+            &changed,
+            &up.resources,
+        ));
+    }
     if let Some(s) = &now.stack {
         if !now.create {
             up.last_event = cfn.newest_event_id(&s.stack_id).await.ok().flatten();

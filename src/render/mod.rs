@@ -67,6 +67,11 @@ pub fn reason_text(r: &Reason) -> String {
             "the base revision of this environment does not validate, so it counts as changed"
                 .to_string()
         }
+        Reason::Input {
+            reference,
+            because: Some(why),
+            ..
+        } => format!("input {reference} may change: {why}"),
         Reason::Input { reference, .. } => format!("input {reference} may change"),
     }
 }

@@ -12,6 +12,7 @@
 //! - [`wiring`]: what ties a template to other stacks — its exports, its `Fn::ImportValue`s,
 //!   the SSM parameters it creates — and [`evaluate`]: working out such names for one stack
 //!   before it is deployed;
+//! - [`outputs`]: which outputs may change in an update, and why;
 //! - [`replacement`]: whether changing a property replaces a resource (registry schemas);
 //! - [`security`]: IAM and network items that appear or go away;
 //! - [`text_diff`]: a normalised rendering and the unified diff shown to reviewers;
@@ -26,6 +27,7 @@ pub mod conditions;
 pub mod diff;
 pub mod evaluate;
 pub mod intrinsics;
+pub mod outputs;
 mod params;
 pub mod refs;
 pub mod replacement;

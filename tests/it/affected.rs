@@ -29,8 +29,10 @@ fn affected_json(r: &Repo, base: &str, head: &str) -> (i32, Value) {
     (run.code, run.json())
 }
 
+/// The value feeds a resource updated in place; the outputs the app takes do not follow it, so
+/// the app is not affected.
 #[test]
-fn one_changed_environment_value_reaches_that_environment_and_its_dependants() {
+fn one_changed_environment_value_reaches_that_environment_and_no_further_than_it_changes() {
     let r = Repo::shop();
     r.branch("bigger-db");
     r.edit(
@@ -52,11 +54,8 @@ Stacks affected between main ({}) and bigger-db ({}) (1 path changed):
 staging (pipeline shop, account 111111111111, region us-east-1)
   modified   database  staging-database
                          parameter InstanceClass: \"db.t3.micro\" → \"db.t3.small\"
-  dependant  app       staging-app
-                         input ${{database.Endpoint}} may change
-                         input ${{database.Port}} may change
 
-2 stacks in 1 environment: 1 modified, 1 dependant.
+1 stack in 1 environment: 1 modified.
 ",
             &base[..7],
             &head[..7]
@@ -64,10 +63,7 @@ staging (pipeline shop, account 111111111111, region us-east-1)
     );
     let (code, v) = affected_json(&r, "main", "bigger-db");
     assert_eq!(code, 2);
-    assert_eq!(
-        rows(&v),
-        ["staging/database modified", "staging/app dependant"]
-    );
+    assert_eq!(rows(&v), ["staging/database modified"]);
     assert_eq!(v["environments"], serde_json::json!(["staging"]));
     assert_eq!(
         v["changed_paths"],
@@ -75,6 +71,8 @@ staging (pipeline shop, account 111111111111, region us-east-1)
     );
 }
 
+/// A shared template reaches every environment; each dependant only as far as the outputs it
+/// takes may change, and says why.
 #[test]
 fn a_changed_shared_template_reaches_every_environment_of_the_pipeline() {
     let r = Repo::shop();
@@ -84,6 +82,22 @@ fn a_changed_shared_template_reaches_every_environment_of_the_pipeline() {
         "      CidrBlock: !Ref Cidr\n      EnableDnsHostnames: true\n",
     );
     r.commit("dns hostnames");
+    // Updated in place: the VPC keeps its id, nothing downstream is affected.
+    let (code, v) = affected_json(&r, "HEAD~1", "HEAD");
+    assert_eq!(code, 2);
+    assert_eq!(
+        rows(&v),
+        ["production/network modified", "staging/network modified"]
+    );
+    // A tenancy change may replace the VPC: its id may change, so the database, which takes
+    // it, is affected; the app takes only the database's endpoint and port, which do not
+    // follow the VPC.
+    r.edit(
+        "pipelines/shop/templates/network.yml",
+        "      EnableDnsHostnames: true\n",
+        "      EnableDnsHostnames: true\n      InstanceTenancy: dedicated\n",
+    );
+    r.commit("dedicated");
     let (code, v) = affected_json(&r, "HEAD~1", "HEAD");
     assert_eq!(code, 2);
     assert_eq!(
@@ -91,21 +105,19 @@ fn a_changed_shared_template_reaches_every_environment_of_the_pipeline() {
         [
             "production/network modified",
             "production/database dependant",
-            "production/app dependant",
             "staging/network modified",
             "staging/database dependant",
-            "staging/app dependant",
         ]
+    );
+    assert_eq!(
+        v["units"][1]["reasons"],
+        serde_json::json!([{"kind": "input", "stack": "network", "output": "VpcId",
+                            "reference": "${network.VpcId}", "because": "Vpc may be replaced"}])
     );
     assert_eq!(v["units"][0]["reasons"][0]["kind"], "template");
     assert_eq!(
         v["units"][0]["reasons"][0]["after"],
         "pipelines/shop/templates/network.yml"
-    );
-    assert_eq!(
-        v["units"][2]["reasons"],
-        serde_json::json!([{"kind": "input", "stack": "database", "output": "Endpoint", "reference": "${database.Endpoint}"},
-                           {"kind": "input", "stack": "database", "output": "Port", "reference": "${database.Port}"}])
     );
 }
 
@@ -268,6 +280,8 @@ fn variables_tags_and_capabilities_are_part_of_the_desired_state() {
         serde_json::json!([
             {"kind": "parameter", "name": "EnvironmentName", "before": "shop-staging", "after": "store-staging"},
             {"kind": "tag", "key": "environment", "before": "staging", "after": "stage"},
+            {"kind": "input", "stack": "database", "output": "Endpoint",
+             "reference": "${database.Endpoint}", "because": "parameter EnvironmentName changes"},
         ])
     );
     assert_eq!(v["units"].as_array().unwrap().len(), 8);
@@ -414,8 +428,32 @@ fn the_bundled_example_reacts_to_a_shared_template_change() {
         "SnapshotRetentionLimit: !If [Replicated, 14, 0]",
     );
     r.commit("elasticache tweak");
+    // An in-place update: the endpoint and port the services take stay.
     let (code, v) = affected_json(&r, "HEAD~1", "HEAD");
     assert_eq!(code, 2);
+    assert_eq!(
+        rows(&v),
+        [
+            "production/elasticache modified",
+            "staging/elasticache modified"
+        ]
+    );
+    // A new port replaces the replication group: every service taking its endpoint or port is
+    // affected, and says why.
+    r.edit(
+        "pipelines/placeos/templates/elasticache.yml",
+        "      Port: 6379",
+        "      Port: 6380",
+    );
+    r.commit("another port");
+    let (code, v) = affected_json(&r, "HEAD~1", "HEAD");
+    assert_eq!(code, 2);
+    assert!(
+        v.to_string().contains(
+            r#""reference":"${elasticache.PrimaryEndpoint}","because":"ReplicationGroup is replaced""#
+        ),
+        "{v:#}"
+    );
     let rows = rows(&v);
     for env in ["production", "staging"] {
         assert!(
@@ -486,4 +524,57 @@ fn a_config_repository_in_a_subdirectory_of_a_monorepo() {
         "{}",
         run.stderr
     );
+}
+
+/// The bundled PlaceOS example: a security-group rule edit (both environments) and a log
+/// retention change (production). Both update their resources in place, so no output changes
+/// and no other stack is touched: an offline plan predicts what CloudFormation's change sets
+/// would report — three stack updates, no replacement.
+#[test]
+fn a_rule_edit_and_a_parameter_change_in_placeos_update_only_their_stacks() {
+    let r = Repo::new();
+    r.copy_from_project("pipelines");
+    r.copy_from_project("environments");
+    r.commit("placeos");
+    r.edit(
+        "pipelines/placeos/templates/security-groups.yml",
+        "FromPort: 443, ToPort: 443, CidrIp: 0.0.0.0/0",
+        "FromPort: 443, ToPort: 443, CidrIp: 10.0.0.0/8",
+    );
+    r.edit(
+        "environments/production/environment.yml",
+        "LogRetentionDays: \"90\"",
+        "LogRetentionDays: \"180\"",
+    );
+    r.commit("https from inside only, longer logs");
+    let run = r.run(&["plan", "--offline", "--base", "HEAD~1", "--output", "json"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    let p = run.json();
+    let mut updates = Vec::new();
+    let mut replacements = 0;
+    for e in p["environments"].as_array().unwrap() {
+        for u in e["units"].as_array().unwrap() {
+            assert_eq!(u["action"], "update", "{u:#}");
+            updates.push(format!(
+                "{}/{}",
+                e["name"].as_str().unwrap(),
+                u["stack"].as_str().unwrap()
+            ));
+            replacements += u["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["replacement"] == "true")
+                .count();
+        }
+    }
+    assert_eq!(
+        updates,
+        [
+            "production/security-groups",
+            "production/ecs-cluster",
+            "staging/security-groups"
+        ]
+    );
+    assert_eq!(replacements, 0);
 }

@@ -178,7 +178,8 @@ fn placeos_from_nothing_then_a_mid_pipeline_change() {
     let again = run(&r, &["plan", "--env", &env]);
     assert_eq!(again.code, 0, "{}", again.all());
 
-    // One mid-pipeline template changes: only it and its dependants are touched.
+    // One mid-pipeline template changes in place: only it is touched, as the outputs its
+    // dependants take stay.
     r.edit(
         "pipelines/placeos/templates/elasticache.yml",
         "SnapshotRetentionLimit: !If [Replicated, 7, 0]",
@@ -194,16 +195,55 @@ fn placeos_from_nothing_then_a_mid_pipeline_change() {
     assert_eq!(applied.code, 0, "{}", applied.all());
     let s = states(&json(&applied));
     let touched: Vec<&String> = s.keys().collect();
-    assert_eq!(
-        touched,
-        ["auth", "core", "elasticache", "rest-api", "triggers"],
-        "{s:?}"
-    );
+    assert_eq!(touched, ["elasticache"], "{s:?}");
     assert_eq!(s["elasticache"], "applied");
-    for dependant in ["auth", "core", "rest-api", "triggers"] {
-        // Its inputs were known only after elasticache applied; they did not change.
-        assert_eq!(s[dependant], "no_change", "{s:?}");
-    }
+
+    // With a change of auth in the same commit, auth is planned with the endpoint as it is
+    // (the update of elasticache changes none of its outputs); once elasticache is applied,
+    // auth reads its inputs again before its own update.
+    r.edit(
+        "pipelines/placeos/templates/elasticache.yml",
+        "SnapshotRetentionLimit: !If [Replicated, 9, 0]",
+        "SnapshotRetentionLimit: !If [Replicated, 8, 0]",
+    );
+    let env_file = format!("environments/{env}/environment.yml");
+    r.edit(
+        &env_file,
+        "  auth:\n    parameters:\n      DesiredCount: \"2\"",
+        "  auth:\n    parameters:\n      DesiredCount: \"3\"",
+    );
+    r.commit("shorter snapshots, more auth");
+    let plan = run(
+        &r,
+        &[
+            "plan", "--env", &env, "--base", "HEAD~1", "--output", "json",
+        ],
+    );
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    let p = json(&plan);
+    let units = p["environments"][0]["units"].as_array().unwrap();
+    let of = |stack: &str| units.iter().find(|u| u["stack"] == stack).unwrap();
+    assert_eq!(of("elasticache")["changing_outputs"], serde_json::json!({}));
+    assert_eq!(of("auth")["inputs"], serde_json::json!([]), "{p:#}");
+    let applied = run(
+        &r,
+        &[
+            "apply", "--env", &env, "--base", "HEAD~1", "--head", "HEAD", "--output", "json",
+        ],
+    );
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    let report = json(&applied);
+    let s = states(&report);
+    assert_eq!(s.len(), 2, "{s:?}");
+    assert_eq!(s["elasticache"], "applied", "{s:?}");
+    assert_eq!(s["auth"], "applied", "{s:?}");
+    let auth = report["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["stack"] == "auth")
+        .unwrap();
+    assert_eq!(auth["replanned"], true, "{auth:#}");
 }
 
 /// A small pipeline: `base` feeds `mid` feeds `top`; `side` stands alone.

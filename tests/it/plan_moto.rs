@@ -464,8 +464,29 @@ fn an_offline_plan_needs_no_aws() {
     assert_eq!(net["action"], "update");
     assert_eq!(net["resources"][0]["details"][0]["name"], "Value");
     assert_eq!(net["resources"][0]["replacement"], "false");
+    // The output app takes is the parameter's name, which an update of its value keeps.
+    assert_eq!(
+        p["environments"][0]["units"].as_array().unwrap().len(),
+        1,
+        "{p:#}"
+    );
+
+    // A new name replaces the parameter: app's input is known only after apply.
+    r.write(
+        "pipelines/svc/templates/net.yml",
+        &NET.replace("net-v1", "net-v2")
+            .replace("/svc/${Env}/net", "/svc/${Env}/network"),
+    );
+    r.commit("name");
+    let run = common::formwork(
+        r.path(),
+        &["plan", "--offline", "--base", "HEAD~1", "--output", "json"],
+    );
+    assert_eq!(run.code, 2, "{}", run.all());
+    let p: Value = serde_json::from_str(&run.stdout).unwrap();
     let app = unit(&p, "app");
-    assert_eq!(app["inputs"][0]["state"], "known_after_apply");
+    assert_eq!(app["inputs"][0]["state"], "known_after_apply", "{app:#}");
+    assert_eq!(app["reasons"][0]["because"], "Net is replaced", "{app:#}");
 }
 
 #[test]

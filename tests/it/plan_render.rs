@@ -23,6 +23,7 @@ fn rev(rev: &str, commit: &str) -> RevisionInfo {
 fn unit(stack: &str, env: &str, action: Action) -> UnitPlan {
     UnitPlan {
         depends_on: Vec::new(),
+        changing_outputs: None,
         last_event: None,
         stack: stack.into(),
         stack_name: format!("{env}-{stack}"),
@@ -255,6 +256,7 @@ fn realistic_plan() -> Plan {
         stack: "database".into(),
         output: "Endpoint".into(),
         reference: "${database.Endpoint}".into(),
+        because: Some("database is new".into()),
     }];
     app.parameters = vec![ParameterChange {
         known_after_apply: true,
@@ -373,6 +375,7 @@ fn quiet_plan() -> Plan {
         stack: "network".into(),
         output: "VpcId".into(),
         reference: "${network.VpcId}".into(),
+        because: Some("Vpc is replaced".into()),
     }];
     Plan {
         version: PLAN_JSON_VERSION,

@@ -1,8 +1,8 @@
 //! Change detection: which units (stacks of environments) a change between two revisions
 //! affects. A unit is affected when its desired state differs — template content, parameter
 //! expressions, tags, name, account, region, capabilities — not when some file near it changed;
-//! its dependants are affected because their inputs may change; units that leave the config are
-//! removals, never implied deletions.
+//! its dependants are affected when an input they take from it may change ([`propagation`]);
+//! units that leave the config are removals, never implied deletions.
 //!
 //! Only the environments that a changed path can reach are resolved: a changed environment file
 //! reaches its environment, a changed pipeline or template every environment of that pipeline.
@@ -17,10 +17,12 @@ use crate::config::{
     ENVIRONMENT_FILE, ENVIRONMENTS_DIR, Loader, PIPELINE_FILE, PIPELINES_DIR, ParseCache, Pipeline,
     StackTemplate, check_pipeline, resolve_environment,
 };
-use crate::desired::{DependencyKind, DesiredEnvironment, MASK, Unit};
+use crate::desired::{DesiredEnvironment, MASK, Unit};
 use crate::diag::{Diagnostics, SourceMap};
 use crate::git::{self, GitError, Revision};
 use crate::source::SourceError;
+
+mod propagation;
 
 /// The version of the JSON document `formwork affected --output json` prints.
 pub const AFFECTED_JSON_VERSION: u32 = 1;
@@ -90,6 +92,9 @@ pub enum Reason {
         stack: String,
         output: String,
         reference: String,
+        /// Why it may change: "Cluster is replaced", "vpc is new".
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        because: Option<String>,
     },
 }
 
@@ -488,49 +493,8 @@ fn compare_environment(
         direct.insert(key.clone(), unit_row(a, u, change, reasons));
     }
 
-    // Dependants: follow output references, imports and SSM parameters read from every affected
-    // unit, transitively.
-    let mut affected: BTreeMap<String, AffectedUnit> = direct;
-    let mut frontier: Vec<String> = affected.keys().cloned().collect();
-    while let Some(src) = frontier.pop() {
-        for (key, u) in &a.units {
-            for dep in &u.dependencies {
-                if dep.stack != src {
-                    continue;
-                }
-                let reason = match &dep.kind {
-                    DependencyKind::Output { output } => Reason::Input {
-                        stack: src.clone(),
-                        output: output.clone(),
-                        reference: format!("${{{src}.{output}}}"),
-                    },
-                    DependencyKind::Import { export, output } => Reason::Input {
-                        stack: src.clone(),
-                        output: output.clone(),
-                        reference: format!("Fn::ImportValue {export}"),
-                    },
-                    DependencyKind::SsmParameter { name, resource } => Reason::Input {
-                        stack: src.clone(),
-                        output: resource.clone(),
-                        reference: format!("${{ssm:{name}}}"),
-                    },
-                    DependencyKind::Needs | DependencyKind::StackName => continue,
-                };
-                match affected.get_mut(key) {
-                    Some(row) => {
-                        if row.change == Change::Dependant && !row.reasons.contains(&reason) {
-                            row.reasons.push(reason);
-                        }
-                    }
-                    None => {
-                        affected
-                            .insert(key.clone(), unit_row(a, u, Change::Dependant, vec![reason]));
-                        frontier.push(key.clone());
-                    }
-                }
-            }
-        }
-    }
+    // Dependants: the units taking an input from an affected unit that may change.
+    let mut affected = propagation::reach(before, a, direct);
 
     // Dependency order, then removals.
     let mut ordered = Vec::new();
