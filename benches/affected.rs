@@ -133,7 +133,9 @@ impl Config {
             "      Name: !Sub \"/${{EnvironmentName}}/{pipe}/{key}/config\""
         );
         t.push_str("      Type: String\n");
-        let mut value = String::from("${Size} x${InstanceCount}");
+        // The queue's tuning is written into the value too, so that a template change reaches
+        // the output `Id` (the value) and every stack below, as a parameter change does.
+        let mut value = format!("${{Size}} x${{InstanceCount}} v{}", self.visibility[p][n]);
         if parent(n).is_some() {
             value.push_str(" from ${UpstreamId}");
         }
@@ -164,7 +166,7 @@ impl Config {
             );
         }
         t.push_str("Outputs:\n");
-        t.push_str("  Id:\n    Value: !Ref Config\n");
+        t.push_str("  Id:\n    Value: !GetAtt Config.Value\n");
         t.push_str("  Arn:\n    Value: !GetAtt Queue.Arn\n");
         t.push_str("  Url:\n    Value: !Ref Queue\n");
         t

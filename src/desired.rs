@@ -200,6 +200,15 @@ impl Unit {
         crate::template::sha256_hex(crate::template::canonical_json(&doc).as_bytes())
     }
 
+    /// Adds dependencies, keeping them sorted by stack and kind, each once.
+    pub fn add_dependencies(&mut self, more: impl IntoIterator<Item = Dependency>) {
+        self.dependencies.extend(more);
+        self.dependencies
+            .sort_by(|a, b| (&a.stack, &a.kind).cmp(&(&b.stack, &b.kind)));
+        self.dependencies
+            .dedup_by(|a, b| a.stack == b.stack && a.kind == b.kind);
+    }
+
     /// What is known of the stack before it is deployed, to work out names and conditions of
     /// its template: parameters set to plain values (NoEcho ones left out) or defaulted by its
     /// template, its stack name, account and region.

@@ -56,6 +56,14 @@ pub(super) fn reach(
     after: &DesiredEnvironment,
     mut rows: BTreeMap<String, AffectedUnit>,
 ) -> BTreeMap<String, AffectedUnit> {
+    // Only what units take values from needs working out.
+    let sources: BTreeSet<&str> = after
+        .units
+        .values()
+        .flat_map(|u| &u.dependencies)
+        .filter(|d| !matches!(d.kind, DependencyKind::Needs | DependencyKind::StackName))
+        .map(|d| d.stack.as_str())
+        .collect();
     let mut changing: HashMap<String, Changing> = HashMap::new();
     let mut order: Vec<&str> = after.waves().into_iter().flatten().collect();
     // Units on a cycle have no wave; visited last, in pipeline order.
@@ -81,8 +89,10 @@ pub(super) fn reach(
                 row.reasons.push(r.clone());
             }
         }
-        let old = before.and_then(|b| b.units.get(key));
-        changing.insert(key.to_string(), what_may_change(old, u, row));
+        if sources.contains(key) {
+            let old = before.and_then(|b| b.units.get(key));
+            changing.insert(key.to_string(), what_may_change(old, u, row));
+        }
     }
     rows
 }
@@ -95,31 +105,26 @@ fn inputs_that_may_change(u: &Unit, changing: &HashMap<String, Changing>) -> Vec
             continue;
         };
         let src = &dep.stack;
-        let reason = match &dep.kind {
-            DependencyKind::Output { output } => ch.output(output).map(|why| Reason::Input {
-                stack: src.clone(),
-                output: output.clone(),
-                reference: format!("${{{src}.{output}}}"),
-                because: Some(why),
-            }),
-            DependencyKind::Import { export, output } => {
-                ch.output(output).map(|why| Reason::Input {
-                    stack: src.clone(),
-                    output: output.clone(),
-                    reference: format!("Fn::ImportValue {export}"),
-                    because: Some(why),
-                })
+        let (output, reference, why) = match &dep.kind {
+            DependencyKind::Output { output } => {
+                (output, format!("${{{src}.{output}}}"), ch.output(output))
             }
+            DependencyKind::Import { export, output } => (
+                output,
+                format!("Fn::ImportValue {export}"),
+                ch.output(output),
+            ),
             DependencyKind::SsmParameter { name, resource } => {
-                ch.resource(resource).map(|why| Reason::Input {
-                    stack: src.clone(),
-                    output: resource.clone(),
-                    reference: format!("${{ssm:{name}}}"),
-                    because: Some(why),
-                })
+                (resource, format!("${{ssm:{name}}}"), ch.resource(resource))
             }
-            DependencyKind::Needs | DependencyKind::StackName => None,
+            DependencyKind::Needs | DependencyKind::StackName => continue,
         };
+        let reason = why.map(|why| Reason::Input {
+            stack: src.clone(),
+            output: output.clone(),
+            reference,
+            because: Some(why),
+        });
         if let Some(r) = reason
             && !out.contains(&r)
         {

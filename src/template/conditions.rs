@@ -26,6 +26,9 @@ impl Conditions {
 
     /// Evaluates every condition of `template` for the stack `facts` describes.
     pub fn of(template: &Template, facts: &StackFacts) -> Conditions {
+        if template.root.get("Conditions").is_none() {
+            return Conditions::default();
+        }
         let defs = template
             .value()
             .get("Conditions")

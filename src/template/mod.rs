@@ -72,6 +72,8 @@ pub struct Template {
     value: OnceLock<Value>,
     /// SHA-256 of the canonical JSON form, computed when first asked for.
     digest: OnceLock<String>,
+    /// Exports, imports and SSM parameters created, found when first asked for.
+    wiring: OnceLock<wiring::Wiring>,
 }
 
 /// A declared template parameter.
@@ -207,6 +209,7 @@ impl Template {
             root,
             value: OnceLock::new(),
             digest: OnceLock::new(),
+            wiring: OnceLock::new(),
         })
     }
 

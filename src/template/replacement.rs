@@ -25,7 +25,7 @@
 //! container may leave the create-only part as it was.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use serde::Deserialize;
 
@@ -37,18 +37,14 @@ pub const SOURCE: &str = "cfn-lint 1.58.0 (PyPI), CloudFormation registry schema
 /// The data file, as generated.
 const DATA: &str = include_str!("../../data/resource-schemas.json");
 
-#[derive(Deserialize)]
-struct DataFile {
-    header: Header,
-    resource_types: HashMap<String, RawType>,
-}
-
+/// The data file's header.
 #[derive(Deserialize)]
 struct Header {
     source: String,
     license: String,
 }
 
+/// One type's entry in the data file.
 #[derive(Deserialize)]
 struct RawType {
     #[serde(default, rename = "createOnlyProperties")]
@@ -68,15 +64,43 @@ struct TypeInfo {
     write_only: Vec<Pattern>,
 }
 
-struct Data {
-    license: String,
-    types: HashMap<String, TypeInfo>,
+/// The header, read from the start of the data file.
+static HEADER: LazyLock<Header> = LazyLock::new(|| {
+    let start = DATA
+        .find(':')
+        .expect("the data file starts with its header")
+        + 1;
+    let header = Header::deserialize(&mut serde_json::Deserializer::from_str(&DATA[start..]))
+        .expect("data/resource-schemas.json is valid (checked by tests)");
+    debug_assert_eq!(header.source, SOURCE);
+    header
+});
+
+/// The data of one resource type, read from the data file the first time it is asked for and
+/// kept: reading all of the file's types up front (over 1,800) costs more than a whole
+/// `formwork affected` that needs a handful. The file has one type a line, `"Type":{…},`.
+fn type_info(resource_type: &str) -> Option<Arc<TypeInfo>> {
+    static READ: LazyLock<Mutex<HashMap<String, Option<Arc<TypeInfo>>>>> =
+        LazyLock::new(Mutex::default);
+    if let Some(known) = READ
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(resource_type)
+    {
+        return known.clone();
+    }
+    let info = read_type(resource_type).map(Arc::new);
+    READ.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(resource_type.to_string(), info.clone());
+    info
 }
 
-static DATA_PARSED: LazyLock<Data> = LazyLock::new(|| {
-    let file: DataFile =
-        serde_json::from_str(DATA).expect("data/resource-schemas.json is valid (checked by tests)");
-    debug_assert_eq!(file.header.source, SOURCE);
+/// Reads the line of `resource_type` from the data file.
+fn read_type(resource_type: &str) -> Option<TypeInfo> {
+    let key = format!("\n{}:", serde_json::to_string(resource_type).ok()?);
+    let start = DATA.find(&key)? + key.len();
+    let raw = RawType::deserialize(&mut serde_json::Deserializer::from_str(&DATA[start..])).ok()?;
     let patterns = |paths: Vec<String>| -> Vec<Pattern> {
         paths
             .iter()
@@ -87,32 +111,21 @@ static DATA_PARSED: LazyLock<Data> = LazyLock::new(|| {
             })
             .collect()
     };
-    let types = file
-        .resource_types
-        .into_iter()
-        .map(|(name, raw)| {
-            let info = TypeInfo {
-                create_only: patterns(raw.create_only),
-                conditional: patterns(raw.conditional),
-                write_only: patterns(raw.write_only),
-            };
-            (name, info)
-        })
-        .collect();
-    Data {
-        license: file.header.license,
-        types,
-    }
-});
+    Some(TypeInfo {
+        create_only: patterns(raw.create_only),
+        conditional: patterns(raw.conditional),
+        write_only: patterns(raw.write_only),
+    })
+}
 
 /// The licence of the replacement data, as its source states it.
 pub fn license() -> &'static str {
-    &DATA_PARSED.license
+    &HEADER.license
 }
 
 /// Whether the data knows a resource type.
 pub fn is_known_type(resource_type: &str) -> bool {
-    DATA_PARSED.types.contains_key(resource_type)
+    type_info(resource_type).is_some()
 }
 
 /// One segment of a property path passed in.
@@ -194,7 +207,7 @@ fn within(path: &[Segment], pattern: &Pattern) -> bool {
 /// module documentation), `Conditionally` when it touches a conditionally create-only one,
 /// `Never` otherwise.
 pub fn requires_recreation(resource_type: &str, property_path: &str) -> Option<RequiresRecreation> {
-    let info = DATA_PARSED.types.get(resource_type)?;
+    let info = type_info(resource_type)?;
     let path = segments(property_path);
     Some(if info.create_only.iter().any(|p| touches(&path, p)) {
         RequiresRecreation::Always
@@ -227,7 +240,7 @@ pub fn replacement(resource_type: &str, changed_paths: &[String]) -> Replacement
 /// Whether `path` is, or lies inside, a write-only property of the type: a value CloudFormation
 /// accepts but never reports back. False for types not in the data.
 pub fn is_write_only(resource_type: &str, path: &str) -> bool {
-    let Some(info) = DATA_PARSED.types.get(resource_type) else {
+    let Some(info) = type_info(resource_type) else {
         return false;
     };
     let path = segments(path);
@@ -239,11 +252,22 @@ mod tests {
     use super::*;
     use RequiresRecreation::*;
 
+    /// The whole data file, as generated.
+    #[derive(Deserialize)]
+    struct DataFile {
+        header: Header,
+        resource_types: HashMap<String, RawType>,
+    }
+
     #[test]
     fn data_parses_and_names_its_source() {
         let file: DataFile = serde_json::from_str(DATA).unwrap();
         assert_eq!(file.header.source, SOURCE);
         assert!(file.resource_types.len() > 1000);
+        // Every type is found on its own line, as read one at a time.
+        for name in file.resource_types.keys() {
+            assert!(read_type(name).is_some(), "{name}");
+        }
         assert_eq!(license(), "MIT-0");
         assert!(is_known_type("AWS::S3::Bucket"));
         assert!(!is_known_type("Custom::Thing"));

@@ -44,10 +44,40 @@ pub struct SsmParameterDecl {
     pub span: Span,
 }
 
+/// Everything in this module's reading of one template, worked out once.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Wiring {
+    exports: Vec<ExportDecl>,
+    imports: Vec<ImportDecl>,
+    ssm_parameters: Vec<SsmParameterDecl>,
+}
+
 impl Template {
+    fn wiring(&self) -> &Wiring {
+        self.wiring.get_or_init(|| Wiring {
+            exports: self.find_exports(),
+            imports: self.find_imports(),
+            ssm_parameters: self.find_ssm_parameters(),
+        })
+    }
+
     /// The SSM parameters the template creates with a `Name` (without one, CloudFormation
     /// makes up a name no config can know), in order.
-    pub fn ssm_parameters(&self) -> Vec<SsmParameterDecl> {
+    pub fn ssm_parameters(&self) -> &[SsmParameterDecl] {
+        &self.wiring().ssm_parameters
+    }
+
+    /// The exports of the template's outputs, in order.
+    pub fn exports(&self) -> &[ExportDecl] {
+        &self.wiring().exports
+    }
+
+    /// Every `Fn::ImportValue` in the template's resources and outputs, in order.
+    pub fn imports(&self) -> &[ImportDecl] {
+        &self.wiring().imports
+    }
+
+    fn find_ssm_parameters(&self) -> Vec<SsmParameterDecl> {
         let mut out = Vec::new();
         for (k, v) in self.root.get("Resources").map(Node::entries).unwrap_or(&[]) {
             let (Some(id), Some("AWS::SSM::Parameter")) =
@@ -69,8 +99,7 @@ impl Template {
         out
     }
 
-    /// The exports of the template's outputs, in order.
-    pub fn exports(&self) -> Vec<ExportDecl> {
+    fn find_exports(&self) -> Vec<ExportDecl> {
         let mut out = Vec::new();
         for (k, v) in self.root.get("Outputs").map(Node::entries).unwrap_or(&[]) {
             let (Some(output), Some(name)) =
@@ -89,13 +118,12 @@ impl Template {
         out
     }
 
-    /// Every `Fn::ImportValue` in the template's resources and outputs, in order.
-    pub fn imports(&self) -> Vec<ImportDecl> {
+    fn find_imports(&self) -> Vec<ImportDecl> {
         let mut out = Vec::new();
         for section in ["Resources", "Outputs"] {
             for (k, v) in self.root.get(section).map(Node::entries).unwrap_or(&[]) {
                 let within = format!("{section}.{}", k.as_str().unwrap_or_default());
-                find_imports(v, &within, &mut out);
+                imports_in(v, &within, &mut out);
             }
         }
         out
@@ -103,7 +131,7 @@ impl Template {
 }
 
 /// The `Fn::ImportValue` calls (`!ImportValue x` or `Fn::ImportValue: x`) inside `n`.
-fn find_imports(n: &Node, within: &str, out: &mut Vec<ImportDecl>) {
+fn imports_in(n: &Node, within: &str, out: &mut Vec<ImportDecl>) {
     if n.tag.as_deref() == Some("!ImportValue") {
         if let Ok(Value::Object(m)) = to_value(n)
             && let Some(name) = m.get("Fn::ImportValue")
@@ -118,7 +146,7 @@ fn find_imports(n: &Node, within: &str, out: &mut Vec<ImportDecl>) {
     }
     match &n.kind {
         Kind::Scalar(_) => {}
-        Kind::Seq(items) => items.iter().for_each(|i| find_imports(i, within, out)),
+        Kind::Seq(items) => items.iter().for_each(|i| imports_in(i, within, out)),
         Kind::Map(pairs) => {
             if let [(k, v)] = pairs.as_slice()
                 && k.as_str() == Some("Fn::ImportValue")
@@ -132,7 +160,7 @@ fn find_imports(n: &Node, within: &str, out: &mut Vec<ImportDecl>) {
                 }
                 return;
             }
-            pairs.iter().for_each(|(_, v)| find_imports(v, within, out));
+            pairs.iter().for_each(|(_, v)| imports_in(v, within, out));
         }
     }
 }

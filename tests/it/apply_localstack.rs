@@ -147,19 +147,11 @@ fn placeos_from_nothing_then_a_mid_pipeline_change() {
     assert_eq!(parameter(&format!("{env}-auth"), "RedisURL"), redis);
     // What AWS runs is written down.
     let commit = report["run"]["commit"].as_str().unwrap().to_string();
-    let ssm = sdk::ssm(localstack(), REGION);
-    let deployed = block(async {
-        ssm.get_parameter()
-            .name(format!("/formwork/{env}/deployed-commit"))
-            .send()
-            .await
-            .unwrap()
-            .parameter()
-            .unwrap()
-            .value()
-            .unwrap()
-            .to_string()
-    });
+    let deployed = stacks::ssm_value(
+        localstack(),
+        REGION,
+        &format!("/formwork/{env}/deployed-commit"),
+    );
     assert_eq!(deployed, commit);
     let tags: BTreeMap<String, String> = describe(&format!("{env}-vpc"))
         .tags()

@@ -15,8 +15,8 @@
 use crate::common;
 
 use common::aws::{localstack, unique};
-use common::sdk::{self, block, formwork_on};
-use common::stacks::states;
+use common::sdk::formwork_on;
+use common::stacks::{ssm_value, states, unit};
 use common::{Repo, Run};
 use serde_json::{Value, json};
 
@@ -342,16 +342,6 @@ fn run_ls(r: &Repo, args: &[&str]) -> Run {
     formwork_on(localstack(), r.path(), args)
 }
 
-/// The unit of `stack` in a plan's JSON.
-fn unit<'a>(plan: &'a Value, stack: &str) -> &'a Value {
-    plan["environments"][0]["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["stack"] == stack)
-        .unwrap_or_else(|| panic!("{stack}: {plan:#}"))
-}
-
 /// From nothing: the VPC is created, the stacks importing from it wait (a change set for them
 /// would fail on the missing exports), apply goes in import order and the imported values
 /// arrive. Then a new export and its first importer in one change: the importer waits for the
@@ -390,19 +380,7 @@ fn a_chain_wired_by_imports_is_planned_and_applied_in_order() {
     assert_eq!(applied.code, 0, "{}", applied.all());
     let s = states(&applied.json());
     assert!(s.values().all(|v| v == "applied"), "{s:?}");
-    let ssm = sdk::ssm(localstack(), region);
-    let settings = block(async {
-        ssm.get_parameter()
-            .name(format!("/{env}-app/network"))
-            .send()
-            .await
-            .unwrap()
-            .parameter()
-            .unwrap()
-            .value()
-            .unwrap()
-            .to_string()
-    });
+    let settings = ssm_value(localstack(), region, &format!("/{env}-app/network"));
     assert!(settings.starts_with("20,sg-"), "{settings}");
     let again = run_ls(&r, &["plan", "--env", &env]);
     assert_eq!(again.code, 0, "{}", again.all());
@@ -629,21 +607,7 @@ fn a_reader_of_an_ssm_parameter_the_pipeline_creates_waits_for_it() {
     assert_eq!(applied.code, 0, "{}", applied.all());
     let s = states(&applied.json());
     assert!(s.values().all(|v| v == "applied"), "{s:?}");
-    let read = |name: String| {
-        let ssm = sdk::ssm(localstack(), region);
-        block(async move {
-            ssm.get_parameter()
-                .name(name)
-                .send()
-                .await
-                .unwrap()
-                .parameter()
-                .unwrap()
-                .value()
-                .unwrap()
-                .to_string()
-        })
-    };
+    let read = |name: String| ssm_value(localstack(), region, &name);
     assert_eq!(
         read(format!("/app/{env}/web-settings")),
         "db=postgres://db-1.internal:5432/app"

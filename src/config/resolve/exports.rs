@@ -74,11 +74,7 @@ pub(super) fn wire_imports(
                 )),
             }
         }
-        u.dependencies.extend(added);
-        u.dependencies
-            .sort_by(|a, b| (&a.stack, &a.kind).cmp(&(&b.stack, &b.kind)));
-        u.dependencies
-            .dedup_by(|a, b| a.stack == b.stack && a.kind == b.kind);
+        u.add_dependencies(added);
     }
 }
 
@@ -121,7 +117,7 @@ fn exports_of(
                 name,
                 Export {
                     stack: u.stack.clone(),
-                    output: e.output,
+                    output: e.output.clone(),
                     loc,
                 },
             );

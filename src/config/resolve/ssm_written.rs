@@ -65,11 +65,7 @@ pub(super) fn wire_ssm_parameters(
                 });
             }
         }
-        u.dependencies.extend(added);
-        u.dependencies
-            .sort_by(|a, b| (&a.stack, &a.kind).cmp(&(&b.stack, &b.kind)));
-        u.dependencies
-            .dedup_by(|a, b| a.stack == b.stack && a.kind == b.kind);
+        u.add_dependencies(added);
     }
 }
 
@@ -117,7 +113,7 @@ fn creators_of(
                 name,
                 Creator {
                     stack: u.stack.clone(),
-                    resource: decl.resource,
+                    resource: decl.resource.clone(),
                     loc,
                 },
             );

@@ -63,14 +63,11 @@ pub(super) fn resolve_unit(
     check_template_size(&s, d);
     let Parameters {
         settings: parameters,
-        mut dependencies,
+        dependencies: from_parameters,
     } = resolve_parameters(&s, scope, enabled, d);
-    dependencies.extend(needs_dependencies(&s, enabled));
-    dependencies.sort_by(|a, b| (&a.stack, &a.kind).cmp(&(&b.stack, &b.kind)));
-    dependencies.dedup_by(|a, b| a.stack == b.stack && a.kind == b.kind);
     let (stack_name, name_loc) = scope.stack_name(key.as_str())?.clone();
     let tags = resolve_tags(&s, scope, d);
-    Some(Unit {
+    let mut unit = Unit {
         environment: env.name.clone(),
         stack: key.value.clone(),
         stack_name,
@@ -81,13 +78,16 @@ pub(super) fn resolve_unit(
         parameters,
         tags,
         capabilities: capabilities(&s),
-        dependencies,
+        dependencies: Vec::new(),
         timeout_minutes: s
             .over
             .and_then(|o| o.timeout_minutes.as_ref())
             .or(stack.timeout_minutes.as_ref())
             .map(|t| t.value),
-    })
+    };
+    unit.add_dependencies(from_parameters);
+    unit.add_dependencies(needs_dependencies(&s, enabled));
+    Some(unit)
 }
 
 /// The unit's template: a local file (`None` when it could not be read) or a URL with its

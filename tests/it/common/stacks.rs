@@ -184,6 +184,22 @@ pub fn put_secure_string(ep: &Endpoint, region: &str, name: &str, value: &str) {
     });
 }
 
+/// The value of SSM parameter `name`, which must exist.
+pub fn ssm_value(ep: &Endpoint, region: &str, name: &str) -> String {
+    let ssm = sdk::ssm(ep, region);
+    block(async {
+        ssm.get_parameter()
+            .name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"))
+            .parameter()
+            .and_then(|p| p.value())
+            .unwrap_or_default()
+            .to_string()
+    })
+}
+
 /// `s` percent-encoded for a form body (query-protocol requests): all but unreserved bytes.
 pub fn form_encode(s: &str) -> String {
     s.bytes()
