@@ -338,6 +338,24 @@ fn imports_known_only_at_deploy_time_are_not_judged() {
     );
 }
 
+/// [`Repo::one_pipeline`] with its environment in LocalStack's account.
+fn on_localstack(
+    pipeline: &str,
+    pipeline_yml: &str,
+    templates: &[(&str, &str)],
+    env: &str,
+    region: &str,
+) -> Repo {
+    let r = Repo::one_pipeline(pipeline, pipeline_yml, templates, env, region, "");
+    r.edit(
+        &format!("environments/{env}/environment.yml"),
+        "123456789012",
+        localstack().account(),
+    );
+    r.commit("on localstack");
+    r
+}
+
 fn run_ls(r: &Repo, args: &[&str]) -> Run {
     formwork_on(localstack(), r.path(), args)
 }
@@ -350,13 +368,7 @@ fn run_ls(r: &Repo, args: &[&str]) -> Run {
 fn a_chain_wired_by_imports_is_planned_and_applied_in_order() {
     let env = unique("ls-imp");
     let region = "eu-west-1";
-    let r = Repo::one_pipeline("net", PIPELINE, TEMPLATES, &env, region, "");
-    r.edit(
-        &format!("environments/{env}/environment.yml"),
-        "123456789012",
-        localstack().account(),
-    );
-    r.commit("on localstack");
+    let r = on_localstack("net", PIPELINE, TEMPLATES, &env, region);
     let plan = run_ls(&r, &["plan", "--env", &env, "--output", "json"]);
     assert_eq!(plan.code, 2, "{}", plan.all());
     let p = plan.json();
@@ -576,20 +588,13 @@ fn ssm_parameters_created_twice_or_read_by_their_creator_are_errors() {
 fn a_reader_of_an_ssm_parameter_the_pipeline_creates_waits_for_it() {
     let env = unique("ls-ssm");
     let region = "eu-west-1";
-    let r = Repo::one_pipeline(
+    let r = on_localstack(
         "app",
         SSM_PIPELINE,
         &[("db.yml", DB), ("web.yml", WEB)],
         &env,
         region,
-        "",
     );
-    r.edit(
-        &format!("environments/{env}/environment.yml"),
-        "123456789012",
-        localstack().account(),
-    );
-    r.commit("on localstack");
     let plan = run_ls(&r, &["plan", "--env", &env, "--output", "json"]);
     assert_eq!(plan.code, 2, "{}", plan.all());
     let p = plan.json();
