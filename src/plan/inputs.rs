@@ -204,14 +204,15 @@ async fn output_input(
         return;
     };
     // An update changes only the outputs it says may change.
-    let changing = from.upstream.get(stack).is_some_and(|u| match u.action {
-        Action::Create | Action::Pending => true,
-        Action::Update => u
-            .changing_outputs
-            .as_ref()
-            .is_none_or(|m| m.contains_key(output)),
-        _ => false,
+    let because = from.upstream.get(stack).and_then(|u| match u.action {
+        Action::Create | Action::Pending => Some(format!("{stack} is new")),
+        Action::Update => match &u.changing_outputs {
+            Some(m) => m.get(output).cloned(),
+            None => Some(format!("{stack} changes")),
+        },
+        _ => None,
     });
+    let changing = because.is_some();
     let current = match from.stacks.get(from.cfn, &source.stack_name).await {
         Ok(info) => info.and_then(|i| i.outputs.get(output).cloned()),
         Err(e) => {
@@ -227,6 +228,7 @@ async fn output_input(
         parameter: param.to_string(),
         reference: reference.clone(),
         from_stack: stack.to_string(),
+        because: because.clone(),
         state,
     };
     match (current, changing) {
@@ -319,17 +321,23 @@ fn ssm_input(
     });
     let creator = created_by.map(|(stack, _)| stack);
     // An update changes the value only when it changes the parameter's resource.
-    let changing = created_by.is_some_and(|(stack, resource)| {
-        from.upstream.get(stack).is_some_and(|u| match u.action {
-            Action::Create | Action::Pending => true,
-            Action::Update => u.resources.iter().any(|r| r.logical_id == resource),
-            _ => false,
+    let because = created_by.and_then(|(stack, resource)| {
+        from.upstream.get(stack).and_then(|u| match u.action {
+            Action::Create | Action::Pending => Some(format!("{stack} is new")),
+            Action::Update => u
+                .resources
+                .iter()
+                .any(|r| r.logical_id == resource)
+                .then(|| format!("{resource} changes")),
+            _ => None,
         })
     });
+    let changing = because.is_some();
     let input = |state| Input {
         parameter: param.to_string(),
         reference: format!("${{ssm:{name}}}"),
         from_stack: creator.unwrap_or_default().to_string(),
+        because: because.clone(),
         state,
     };
     match (from.ssm.found.get(&name), changing) {

@@ -169,6 +169,9 @@ pub struct Input {
     pub reference: String,
     /// The stack it comes from.
     pub from_stack: String,
+    /// Why it may change: "Cluster is replaced", "vpc is new".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub because: Option<String>,
     /// Written in line: `"state": "pending"` or `"state": "known_after_apply", "current": …`.
     #[serde(flatten)]
     pub state: InputState,

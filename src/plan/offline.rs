@@ -125,12 +125,12 @@ fn conditions_of(u: &Unit, t: &Template) -> Conditions {
 }
 
 /// The references of `u`'s parameters (`${stack.Output}`, `${ssm:/name}`) whose values may
-/// change, as the comparison found (its input reasons), with the stack each comes from.
+/// change, as the comparison found (its input reasons), with the stack each comes from and why.
 fn changing_inputs(
     u: &Unit,
     env: Option<&DesiredEnvironment>,
     rows: &[crate::affected::AffectedUnit],
-) -> BTreeMap<String, String> {
+) -> BTreeMap<String, (String, Option<String>)> {
     let Some(env) = env else {
         return BTreeMap::new();
     };
@@ -139,8 +139,11 @@ fn changing_inputs(
         .flat_map(|r| &r.reasons)
         .filter_map(|r| match r {
             Reason::Input {
-                reference, stack, ..
-            } => Some((reference.clone(), stack.clone())),
+                reference,
+                stack,
+                because,
+                ..
+            } => Some((reference.clone(), (stack.clone(), because.clone()))),
             _ => None,
         })
         .collect()
@@ -166,12 +169,13 @@ fn inputs(
     for (name, p) in &u.parameters {
         for r in p.value.references() {
             if let Some(reference) = input_reference(r)
-                && let Some(stack) = changing.get(&reference)
+                && let Some((stack, because)) = changing.get(&reference)
             {
                 out.push(Input {
                     parameter: name.clone(),
                     reference,
                     from_stack: stack.clone(),
+                    because: because.clone(),
                     state: InputState::KnownAfterApply { current: None },
                 });
             }

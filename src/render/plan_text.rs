@@ -326,7 +326,7 @@ fn parameter_lines(out: &mut String, parameters: &[ParameterChange]) {
     }
 }
 
-/// `VpcId ← ${vpc.VpcId}: known after apply, value today "vpc-1"`.
+/// `VpcId ← ${vpc.VpcId}: known after apply, value today "vpc-1" (Vpc is replaced)`.
 fn input_line(i: &Input, parameters: &[ParameterChange]) -> String {
     let secret = parameters.iter().any(|p| p.name == i.parameter && p.secret);
     let state = match &i.state {
@@ -336,7 +336,12 @@ fn input_line(i: &Input, parameters: &[ParameterChange]) -> String {
         },
         InputState::Pending => format!("pending: {} does not exist yet", i.from_stack),
     };
-    format!("{} ← {}: {state}", i.parameter, i.reference)
+    match (&i.state, &i.because) {
+        (InputState::KnownAfterApply { .. }, Some(why)) => {
+            format!("{} ← {}: {state} ({why})", i.parameter, i.reference)
+        }
+        _ => format!("{} ← {}: {state}", i.parameter, i.reference),
+    }
 }
 
 /// `added IAM statement on AppRole (AWS::IAM::Role): Allow s3:* on * — broadens access`.

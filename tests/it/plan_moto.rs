@@ -486,6 +486,7 @@ fn an_offline_plan_needs_no_aws() {
     let p: Value = serde_json::from_str(&run.stdout).unwrap();
     let app = unit(&p, "app");
     assert_eq!(app["inputs"][0]["state"], "known_after_apply", "{app:#}");
+    assert_eq!(app["inputs"][0]["because"], "Net is replaced", "{app:#}");
     assert_eq!(app["reasons"][0]["because"], "Net is replaced", "{app:#}");
 }
 

@@ -243,6 +243,7 @@ fn realistic_plan() -> Plan {
         parameter: "VpcId".into(),
         reference: "${network.VpcId}".into(),
         from_stack: "network".into(),
+        because: Some("Vpc is replaced".into()),
         state: InputState::KnownAfterApply {
             current: Some("vpc-0abc".into()),
         },
@@ -268,12 +269,14 @@ fn realistic_plan() -> Plan {
             parameter: "DbEndpoint".into(),
             reference: "${database.Endpoint}".into(),
             from_stack: "database".into(),
+            because: None,
             state: InputState::Pending,
         },
         Input {
             parameter: "VpcId".into(),
             reference: "${network.VpcId}".into(),
             from_stack: "network".into(),
+            because: Some("Vpc is replaced".into()),
             state: InputState::KnownAfterApply {
                 current: Some("vpc-0abc".into()),
             },
@@ -486,6 +489,7 @@ fn secrets_stay_masked_even_when_the_plan_holds_a_value() {
         parameter: "ApiKey".into(),
         reference: "${ssm:/shop/api-key}".into(),
         from_stack: "keys".into(),
+        because: Some("Key changes".into()),
         state: InputState::KnownAfterApply {
             current: Some("new-s3cr3t".into()),
         },

@@ -7,7 +7,7 @@ use crate::plan::model::{
     Input, InputState, ParameterChange, ResourceAction, ResourceChange, SecurityChange,
     SecurityChangeKind,
 };
-use crate::render::markdown::{cell_code, clip};
+use crate::render::markdown::{cell_code, clip, md_text};
 use crate::render::plan_text::{changed_properties, resource_markers, security_kind_word};
 
 /// Longest value shown in a table cell, in characters.
@@ -204,6 +204,10 @@ fn input_row(i: &Input, parameters: &[ParameterChange]) -> String {
         }
         InputState::KnownAfterApply { current: None } => "known after apply".to_string(),
         InputState::Pending => "pending: the stack does not exist yet".to_string(),
+    };
+    let state = match (&i.state, &i.because) {
+        (InputState::KnownAfterApply { .. }, Some(why)) => format!("{state} ({})", md_text(why)),
+        _ => state,
     };
     format!(
         "| {} | {} | {} | {state} |",
