@@ -196,3 +196,35 @@ fn a_pending_stack_counts_only_resources_whose_conditions_hold() {
         "{p:#}"
     );
 }
+
+/// An output that exists only under a condition, taken in an environment where the condition is
+/// false, is an error at the reference; where it holds, nothing is said beyond the pipeline's
+/// warning.
+#[test]
+fn an_output_whose_condition_is_false_in_an_environment_cannot_be_taken_there() {
+    let queue = "Parameters:\n  Env:\n    Type: String\nConditions:\n  IsProd: !Equals [!Ref Env, prod]\nResources:\n  Queue:\n    Type: AWS::SQS::Queue\nOutputs:\n  Arn:\n    Condition: IsProd\n    Value: !GetAtt Queue.Arn\n";
+    let app = "Parameters:\n  Upstream:\n    Type: String\nResources:\n  Topic:\n    Type: AWS::SNS::Topic\n";
+    let pipeline = "pipeline: cond\nstacks:\n  queue:\n    template: templates/queue.yml\n    parameters:\n      Env: ${env.name}\n  app:\n    template: templates/app.yml\n    parameters:\n      Upstream: ${queue.Arn}\n";
+    let r = Repo::one_pipeline(
+        "cond",
+        pipeline,
+        &[("queue.yml", queue), ("app.yml", app)],
+        "staging",
+        "eu-west-1",
+        "",
+    );
+    r.write(
+        "environments/prod/environment.yml",
+        "pipeline: cond\naccount: \"123456789012\"\nregion: eu-west-1\n",
+    );
+    r.commit("prod");
+    let run = r.run(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let all = run.all();
+    assert!(
+        all.contains("error: stack `app` takes `${queue.Arn}`, but output `Arn` of stack `queue` does not exist in environment `staging`: its condition `IsProd` is false there"),
+        "{all}"
+    );
+    assert!(all.contains("pipelines/cond/pipeline.yml:10:17"), "{all}");
+    assert!(!all.contains("in environment `prod`"), "{all}");
+}

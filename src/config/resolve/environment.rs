@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use indexmap::IndexMap;
 
+use super::conditional_outputs::check_conditional_outputs;
 use super::cycles::Edges;
 use super::enabled::{check_choices, enabled_stacks};
 use super::exports::wire_imports;
@@ -48,6 +49,7 @@ pub fn resolve_environment(
     let mut units = resolve_units(p, env, &scope, &enabled, &mut d);
     wire_imports(env, &mut units, &mut d);
     wire_ssm_parameters(env, &mut units, &mut d);
+    check_conditional_outputs(env, &units, &mut d);
     check_disabled_overrides(p, env, &enabled, &mut d);
     let graph = unit_graph(&units, &mut d);
     let desired = DesiredEnvironment {

@@ -6,10 +6,12 @@
 //! environment: its [`fields`], [`variables`], [`enabled`] stacks and [`overrides`], and a
 //! [`unit`](mod@unit) for each stack it deploys, with its [`parameters`], [`stack_name`] and [`tags`],
 //! the [`exports`] they import from each other and the SSM parameters they create for each
-//! other ([`ssm_written`]).
+//! other ([`ssm_written`]), and outputs taken where their condition is false
+//! ([`conditional_outputs`]).
 //! Underneath: [`values`] parses config values and points into them, [`references`] checks
 //! what they refer to, [`scope`] fills them in, and [`cycles`] finds dependency cycles.
 
+mod conditional_outputs;
 mod cycles;
 mod enabled;
 mod environment;
