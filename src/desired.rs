@@ -14,6 +14,7 @@ use crate::diag::Loc;
 use crate::graph::Graph;
 use crate::template::Capability;
 use crate::template::Template;
+use crate::template::conditions::Conditions;
 use crate::template::evaluate::StackFacts;
 
 /// Shown instead of secret values.
@@ -237,6 +238,15 @@ impl Unit {
         }
     }
 
+    /// The conditions of its template as far as the config decides them ([`Unit::known_facts`];
+    /// all unknown for a template given by URL).
+    pub fn conditions(&self) -> Conditions {
+        match self.template.parsed() {
+            Some(t) => Conditions::of(t, &self.known_facts()),
+            None => Conditions::unknown(),
+        }
+    }
+
     /// The references to other stacks' outputs in this unit's parameters.
     pub fn output_inputs(&self) -> BTreeSet<(String, String)> {
         let mut out = BTreeSet::new();
@@ -259,5 +269,19 @@ impl DesiredEnvironment {
             .into_iter()
             .map(|w| w.into_iter().map(|i| self.graph.name(i)).collect())
             .collect()
+    }
+
+    /// Every unit's key, in dependency order: wave by wave, then the units on a cycle (which
+    /// have no wave) in pipeline order.
+    pub fn in_order(&self) -> Vec<&str> {
+        let mut order: Vec<&str> = self.waves().into_iter().flatten().collect();
+        let placed: BTreeSet<&str> = order.iter().copied().collect();
+        order.extend(
+            self.units
+                .keys()
+                .map(String::as_str)
+                .filter(|k| !placed.contains(k)),
+        );
+        order
     }
 }

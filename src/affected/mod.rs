@@ -497,20 +497,11 @@ fn compare_environment(
     let mut affected = propagation::reach(before, a, direct);
 
     // Dependency order, then removals.
-    let mut ordered = Vec::new();
-    for wave in a.waves() {
-        for key in wave {
-            if let Some(row) = affected.remove(key) {
-                ordered.push(row);
-            }
-        }
-    }
-    // Units on a cycle have no wave; keep them, in pipeline order.
-    for key in a.units.keys() {
-        if let Some(row) = affected.remove(key) {
-            ordered.push(row);
-        }
-    }
+    let mut ordered: Vec<AffectedUnit> = a
+        .in_order()
+        .into_iter()
+        .filter_map(|key| affected.remove(key))
+        .collect();
     ordered.extend(removed);
     ordered
 }

@@ -16,7 +16,6 @@ use crate::config::expr::Reference;
 use crate::desired::{DependencyKind, DesiredEnvironment, Unit};
 use crate::template::Template;
 use crate::template::change::{Replacement, ResourceAction, ResourceChange};
-use crate::template::conditions::Conditions;
 use crate::template::{diff, outputs};
 
 /// What may change in an affected unit, each with why.
@@ -65,14 +64,7 @@ pub(super) fn reach(
         .map(|d| d.stack.as_str())
         .collect();
     let mut changing: HashMap<String, Changing> = HashMap::new();
-    let mut order: Vec<&str> = after.waves().into_iter().flatten().collect();
-    // Units on a cycle have no wave; visited last, in pipeline order.
-    for key in after.units.keys() {
-        if !order.contains(&key.as_str()) {
-            order.push(key);
-        }
-    }
-    for key in order {
+    for key in after.in_order() {
         let u = &after.units[key];
         let inputs = inputs_that_may_change(u, &changing);
         if !rows.contains_key(key) && !inputs.is_empty() {
@@ -159,10 +151,7 @@ fn what_may_change(old: Option<&Unit>, u: &Unit, row: &AffectedUnit) -> Changing
     };
     let changed = changed_parameters(old, bt, u, at, &row.reasons);
     let list: Vec<String> = changed.iter().cloned().collect();
-    let (bc, ac) = (
-        Conditions::of(bt, &old.known_facts()),
-        Conditions::of(at, &u.known_facts()),
-    );
+    let (bc, ac) = (old.conditions(), u.conditions());
     let resources = diff::resource_changes_under(Some((bt, &bc)), Some((at, &ac)), &list);
     Changing::Some {
         outputs: outputs::changing_outputs(Some(bt), at, &changed, &resources),

@@ -9,8 +9,6 @@ use super::model::*;
 use crate::affected::{Change, Comparison};
 use crate::config::expr::Reference;
 use crate::desired::{DesiredEnvironment, Unit};
-use crate::template::Template;
-use crate::template::conditions::Conditions;
 use crate::template::diff;
 use crate::template::security;
 use crate::template::text_diff;
@@ -54,7 +52,7 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                     action: Action::Create,
                     resources: t
                         .map(|t| {
-                            let c = conditions_of(n, t);
+                            let c = n.conditions();
                             diff::resource_changes_under(None, Some((t, &c)), &[])
                         })
                         .unwrap_or_default(),
@@ -74,10 +72,9 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                     action: Action::Update,
                     resources: match at {
                         Some(at) => {
-                            let bc = bt.map(|bt| conditions_of(o, bt));
-                            let ac = conditions_of(n, at);
+                            let (bc, ac) = (o.conditions(), n.conditions());
                             diff::resource_changes_under(
-                                bt.zip(bc.as_ref()),
+                                bt.map(|bt| (bt, &bc)),
                                 Some((at, &ac)),
                                 &changed,
                             )
@@ -116,12 +113,6 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
 
 fn blank(u: &Unit, reasons: Vec<Reason>) -> UnitPlan {
     super::unit_plan(u, Action::NoChange, reasons)
-}
-
-/// The conditions of `u`'s template `t` as far as the config decides them (a parameter taking
-/// an output or an SSM value is not known).
-fn conditions_of(u: &Unit, t: &Template) -> Conditions {
-    Conditions::of(t, &u.known_facts())
 }
 
 /// The references of `u`'s parameters (`${stack.Output}`, `${ssm:/name}`) whose values may

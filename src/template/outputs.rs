@@ -50,7 +50,7 @@ pub fn changing_outputs(
             Some(old) if old.get("Condition") != decl.get("Condition") => {
                 Some("its condition is written differently".to_string())
             }
-            Some(_) => value_cause(decl, changed_parameters, &by_id)
+            Some(_) => value_cause(after, name, decl, changed_parameters, &by_id)
                 .or_else(|| condition_cause(decl, conditions, changed_parameters)),
         };
         if let Some(c) = cause {
@@ -60,14 +60,18 @@ pub fn changing_outputs(
     out
 }
 
-/// Why the value of output `decl` may change, from what it refers to.
+/// Why the value of output `name` (declared as `decl` in `template`) may change, from what it
+/// refers to.
 fn value_cause(
+    template: &Template,
+    name: &str,
     decl: &Value,
     changed_parameters: &BTreeSet<String>,
     resources: &BTreeMap<&str, &ResourceChange>,
 ) -> Option<String> {
     let value = decl.get("Value")?;
-    if contains_import(value) {
+    let within = format!("Outputs.{name}");
+    if template.imports().iter().any(|i| i.within == within) {
         return Some("it imports a value (Fn::ImportValue)".to_string());
     }
     let mut refs = Vec::new();
@@ -139,17 +143,6 @@ fn condition_cause(
         }
     }
     None
-}
-
-/// Whether a value holds a `Fn::ImportValue` anywhere.
-fn contains_import(v: &Value) -> bool {
-    match v {
-        Value::Array(items) => items.iter().any(contains_import),
-        Value::Object(m) => m
-            .iter()
-            .any(|(k, x)| k == "Fn::ImportValue" || contains_import(x)),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 
 use indexmap::IndexMap;
 
+use super::declared::Facts;
+
 use crate::config::load::Environment;
 use crate::desired::{DependencyKind, Unit};
 use crate::diag::{Diagnostic, Diagnostics};
@@ -15,6 +17,7 @@ use crate::template::conditions::Conditions;
 pub(super) fn check_conditional_outputs(
     env: &Environment,
     units: &IndexMap<String, Unit>,
+    facts: &Facts,
     d: &mut Diagnostics,
 ) {
     let mut conditions: IndexMap<&str, Conditions> = IndexMap::new();
@@ -38,7 +41,7 @@ pub(super) fn check_conditional_outputs(
             };
             let holds = conditions
                 .entry(source.stack.as_str())
-                .or_insert_with(|| Conditions::of(t, &source.known_facts()))
+                .or_insert_with(|| Conditions::of(t, &facts[&source.stack]))
                 .holds(condition);
             if holds == Some(false) {
                 d.push(

@@ -10,6 +10,7 @@ use indexmap::IndexMap;
 
 use super::conditional_outputs::check_conditional_outputs;
 use super::cycles::Edges;
+use super::declared::known_facts;
 use super::enabled::{check_choices, enabled_stacks};
 use super::exports::wire_imports;
 use super::fields::env_field_checks;
@@ -47,9 +48,10 @@ pub fn resolve_environment(
     let names = resolve_stack_names(p, env, &scope, &enabled, &mut d);
     scope.set_stack_names(names);
     let mut units = resolve_units(p, env, &scope, &enabled, &mut d);
-    wire_imports(env, &mut units, &mut d);
-    wire_ssm_parameters(env, &mut units, &mut d);
-    check_conditional_outputs(env, &units, &mut d);
+    let facts = known_facts(&units);
+    wire_imports(env, &mut units, &facts, &mut d);
+    wire_ssm_parameters(env, &mut units, &facts, &mut d);
+    check_conditional_outputs(env, &units, &facts, &mut d);
     check_disabled_overrides(p, env, &enabled, &mut d);
     let graph = unit_graph(&units, &mut d);
     let desired = DesiredEnvironment {

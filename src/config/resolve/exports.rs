@@ -5,35 +5,27 @@
 //! importing its own export, an import that nothing provides (neither a unit of the
 //! environment nor `external_exports:`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 
+use super::declared::{Declaration, Declared, Facts, declared_names};
 use crate::config::load::Environment;
 use crate::desired::{Dependency, DependencyKind, TemplateRef, Unit};
 use crate::diag::{Diagnostic, Diagnostics, Loc};
 use crate::suggest;
-use crate::template::evaluate::{self, StackFacts};
-
-/// One export of the environment, worked out.
-struct Export {
-    stack: String,
-    output: String,
-    loc: Loc,
-}
+use crate::template::Template;
+use crate::template::evaluate;
 
 /// Adds to each unit the units whose exports it imports, and reports what does not match.
 pub(super) fn wire_imports(
     env: &Environment,
     units: &mut IndexMap<String, Unit>,
+    facts: &Facts,
     d: &mut Diagnostics,
 ) {
-    let facts: HashMap<String, StackFacts> = units
-        .values()
-        .map(|u| (u.stack.clone(), u.known_facts()))
-        .collect();
-    let (exports, unknown_exports) = exports_of(env, units, &facts, d);
+    let (exports, unknown_exports) = exports_of(env, units, facts, d);
     for u in units.values_mut() {
         let TemplateRef::Local { path, template } = &u.template else {
             continue;
@@ -50,7 +42,7 @@ pub(super) fn wire_imports(
                 Some(e) if e.stack == u.stack => d.push(
                     Diagnostic::error(format!(
                         "stack `{}` imports `{name}`, which it exports itself (output `{}`), in environment `{}`",
-                        u.stack, e.output, env.name
+                        u.stack, e.item, env.name
                     ))
                     .at(loc)
                     .help("a stack cannot import its own export; refer to the resource directly"),
@@ -59,7 +51,7 @@ pub(super) fn wire_imports(
                     stack: e.stack.clone(),
                     kind: DependencyKind::Import {
                         export: name,
-                        output: e.output.clone(),
+                        output: e.item.clone(),
                     },
                     loc,
                 }),
@@ -78,53 +70,37 @@ pub(super) fn wire_imports(
     }
 }
 
-/// The environment's exports by name, and the units with exports whose names are known only
-/// at deploy time. Two units exporting one name are reported.
+/// The environment's exports by name (each declared by an output), and the units with exports
+/// whose names are known only at deploy time. Two units exporting one name are reported.
 fn exports_of(
     env: &Environment,
     units: &IndexMap<String, Unit>,
-    facts: &HashMap<String, StackFacts>,
+    facts: &Facts,
     d: &mut Diagnostics,
-) -> (BTreeMap<String, Export>, Vec<String>) {
-    let mut exports: BTreeMap<String, Export> = BTreeMap::new();
-    let mut unknown = Vec::new();
-    for u in units.values() {
-        let TemplateRef::Local { path, template } = &u.template else {
-            continue;
-        };
-        let file: Arc<str> = Arc::from(path.as_str());
-        for e in template.exports() {
-            let loc = Loc::new(&file, e.span);
-            let Ok(name) = evaluate::string(&e.name, &facts[&u.stack]) else {
-                unknown.push(u.stack.clone());
-                continue;
-            };
-            if let Some(first) = exports.get(&name) {
-                d.push(
-                    Diagnostic::error(format!(
-                        "stacks `{}` and `{}` both export `{name}` in environment `{}`",
-                        first.stack, u.stack, env.name
-                    ))
-                    .at(loc)
-                    .help(format!(
-                        "export names are unique in an account and region; the first is output `{}` at {}",
-                        first.output, first.loc
-                    )),
-                );
-                continue;
-            }
-            exports.insert(
-                name,
-                Export {
-                    stack: u.stack.clone(),
-                    output: e.output.clone(),
-                    loc,
-                },
-            );
-        }
-    }
-    unknown.dedup();
-    (exports, unknown)
+) -> (BTreeMap<String, Declared>, Vec<String>) {
+    let clash = |first: &Declared, stack: &str, name: &str| {
+        Diagnostic::error(format!(
+            "stacks `{}` and `{stack}` both export `{name}` in environment `{}`",
+            first.stack, env.name
+        ))
+        .help(format!(
+            "export names are unique in an account and region; the first is output `{}` at {}",
+            first.item, first.loc
+        ))
+    };
+    declared_names(units, facts, export_names, clash, d)
+}
+
+/// The exports of a template, each declared by an output.
+fn export_names(t: &Template) -> Vec<Declaration<'_>> {
+    t.exports()
+        .iter()
+        .map(|e| Declaration {
+            item: &e.output,
+            name: &e.name,
+            span: e.span,
+        })
+        .collect()
 }
 
 /// Whether `name` is one of the environment's `external_exports`.
@@ -161,7 +137,7 @@ fn unmatched_import(
     env: &Environment,
     stack: &str,
     name: &str,
-    exports: &BTreeMap<String, Export>,
+    exports: &BTreeMap<String, Declared>,
     unknown_exports: &[String],
     loc: Loc,
 ) -> Diagnostic {

@@ -13,6 +13,7 @@
 
 mod conditional_outputs;
 mod cycles;
+mod declared;
 mod enabled;
 mod environment;
 mod exports;

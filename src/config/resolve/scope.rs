@@ -1,6 +1,6 @@
 //! One environment's facts (`${env.…}`), variables (`${var.…}`) and stack names
-//! (`${stack.stack_name}`), for filling in expressions; and static values (tags, stack names, template URLs), each filled in once per
-//! environment however many stacks share it.
+//! (`${stack.stack_name}`), for filling in expressions; and static values (tags, stack names,
+//! template URLs), each filled in once per environment however many stacks share it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;

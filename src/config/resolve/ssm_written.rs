@@ -5,31 +5,24 @@
 //! reading a parameter it creates itself, are reported.
 
 use std::collections::BTreeMap;
-use std::collections::HashMap;
-use std::sync::Arc;
 
 use indexmap::IndexMap;
 
+use super::declared::{Declaration, Declared, Facts, declared_names};
 use crate::config::expr::Reference;
 use crate::config::load::Environment;
-use crate::desired::{Dependency, DependencyKind, TemplateRef, Unit};
-use crate::diag::{Diagnostic, Diagnostics, Loc};
-use crate::template::evaluate;
-
-/// A parameter created by a stack of the environment.
-struct Creator {
-    stack: String,
-    resource: String,
-    loc: Loc,
-}
+use crate::desired::{Dependency, DependencyKind, Unit};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::template::Template;
 
 /// Adds to each unit the units that create the SSM parameters it reads, and reports clashes.
 pub(super) fn wire_ssm_parameters(
     env: &Environment,
     units: &mut IndexMap<String, Unit>,
+    facts: &Facts,
     d: &mut Diagnostics,
 ) {
-    let creators = creators_of(env, units, d);
+    let creators = creators_of(env, units, facts, d);
     if creators.is_empty() {
         return;
     }
@@ -48,7 +41,7 @@ pub(super) fn wire_ssm_parameters(
                     d.push(
                         Diagnostic::error(format!(
                             "stack `{}` reads SSM parameter {name}, which it creates itself (resource `{}`), in environment `{}`",
-                            u.stack, c.resource, env.name
+                            u.stack, c.item, env.name
                         ))
                         .at(setting.loc.clone())
                         .help("on a new environment the parameter does not exist before the stack; use the resource directly in the template"),
@@ -59,7 +52,7 @@ pub(super) fn wire_ssm_parameters(
                     stack: c.stack.clone(),
                     kind: DependencyKind::SsmParameter {
                         name,
-                        resource: c.resource.clone(),
+                        resource: c.item.clone(),
                     },
                     loc: setting.loc.clone(),
                 });
@@ -69,55 +62,35 @@ pub(super) fn wire_ssm_parameters(
     }
 }
 
-/// The SSM parameters the units create, by name; names worked out only at deploy time are left
-/// out. Two units creating one name are reported.
+/// The SSM parameters the units create, by name (each declared by a resource); names worked
+/// out only at deploy time are left out. Two units creating one name are reported.
 fn creators_of(
     env: &Environment,
     units: &IndexMap<String, Unit>,
+    facts: &Facts,
     d: &mut Diagnostics,
-) -> BTreeMap<String, Creator> {
-    let mut out: BTreeMap<String, Creator> = BTreeMap::new();
-    let mut facts = HashMap::new();
-    for u in units.values() {
-        let TemplateRef::Local { path, template } = &u.template else {
-            continue;
-        };
-        let decls = template.ssm_parameters();
-        if decls.is_empty() {
-            continue;
-        }
-        let file: Arc<str> = Arc::from(path.as_str());
-        let f = facts
-            .entry(u.stack.clone())
-            .or_insert_with(|| u.known_facts());
-        for decl in decls {
-            let Ok(name) = evaluate::string(&decl.name, f) else {
-                continue;
-            };
-            let loc = Loc::new(&file, decl.span);
-            if let Some(first) = out.get(&name) {
-                d.push(
-                    Diagnostic::error(format!(
-                        "stacks `{}` and `{}` both create SSM parameter {name} in environment `{}`",
-                        first.stack, u.stack, env.name
-                    ))
-                    .at(loc)
-                    .help(format!(
-                        "an SSM parameter name is unique in an account and region; the first is resource `{}` at {}",
-                        first.resource, first.loc
-                    )),
-                );
-                continue;
-            }
-            out.insert(
-                name,
-                Creator {
-                    stack: u.stack.clone(),
-                    resource: decl.resource.clone(),
-                    loc,
-                },
-            );
-        }
-    }
-    out
+) -> BTreeMap<String, Declared> {
+    let clash = |first: &Declared, stack: &str, name: &str| {
+        Diagnostic::error(format!(
+            "stacks `{}` and `{stack}` both create SSM parameter {name} in environment `{}`",
+            first.stack, env.name
+        ))
+        .help(format!(
+            "an SSM parameter name is unique in an account and region; the first is resource `{}` at {}",
+            first.item, first.loc
+        ))
+    };
+    declared_names(units, facts, parameter_names, clash, d).0
+}
+
+/// The SSM parameters a template creates, each declared by a resource.
+fn parameter_names(t: &Template) -> Vec<Declaration<'_>> {
+    t.ssm_parameters()
+        .iter()
+        .map(|p| Declaration {
+            item: &p.resource,
+            name: &p.name,
+            span: p.span,
+        })
+        .collect()
 }
