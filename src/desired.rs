@@ -88,13 +88,31 @@ pub struct Unit {
 /// The template of a unit.
 #[derive(Clone, Debug)]
 pub enum TemplateRef {
-    /// A file of the config repository, with the digest of its canonical form.
+    /// A file of the config repository. When it nests templates of the repository,
+    /// `template` is the text CloudFormation receives: their `TemplateURL`s replaced by the
+    /// URLs `nested` are uploaded to.
     Local {
         path: String,
         template: Arc<Template>,
+        nested: Arc<[NestedTemplate]>,
     },
     /// A template CloudFormation fetches by URL (variables filled in).
     Url { url: String },
+}
+
+/// A template of the repository that a unit's template nests (at any depth), as uploaded.
+#[derive(Clone, Debug)]
+pub struct NestedTemplate {
+    /// The nested stack resources leading to it from the unit's template, e.g. `App/Db`.
+    pub resource_path: String,
+    /// The file it comes from.
+    pub path: String,
+    /// Its key in the environment's artifact bucket (named by its content).
+    pub key: String,
+    /// The URL its parent names it by.
+    pub url: String,
+    /// The template as uploaded (its own children's URLs filled in).
+    pub template: Arc<Template>,
 }
 
 impl TemplateRef {
@@ -107,6 +125,31 @@ impl TemplateRef {
             }
             (TemplateRef::Url { url: a }, TemplateRef::Url { url: b }) => a == b,
             _ => false,
+        }
+    }
+
+    /// Whether two templates are the same apart from where their nested templates are
+    /// uploaded to: whether the template itself changed, not only a child.
+    pub fn same_own_content(&self, other: &TemplateRef) -> bool {
+        let own = |t: &TemplateRef| {
+            t.parsed().map(|t| {
+                let mut v = t.value().clone();
+                for n in t.nested_stacks() {
+                    if let Some(url) = v
+                        .get_mut("Resources")
+                        .and_then(|r| r.get_mut(&n.resource))
+                        .and_then(|r| r.get_mut("Properties"))
+                        .and_then(|p| p.get_mut("TemplateURL"))
+                    {
+                        *url = serde_json::Value::Null;
+                    }
+                }
+                crate::template::canonical_json(&v)
+            })
+        };
+        match (own(self), own(other)) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.same_content(other),
         }
     }
 

@@ -17,7 +17,7 @@ use crate::config::{
     ENVIRONMENT_FILE, ENVIRONMENTS_DIR, Loader, PIPELINE_FILE, PIPELINES_DIR, ParseCache, Pipeline,
     StackTemplate, check_pipeline, resolve_environment,
 };
-use crate::desired::{DesiredEnvironment, MASK, Unit};
+use crate::desired::{DesiredEnvironment, MASK, TemplateRef, Unit};
 use crate::diag::{Diagnostics, SourceMap};
 use crate::git::{self, GitError, Revision};
 use crate::source::SourceError;
@@ -67,6 +67,9 @@ pub enum Reason {
     Removed { detail: String },
     /// The template's content changed (formatting and comments do not count).
     Template { before: String, after: String },
+    /// A template that the stack's template nests from the repository is new or changed
+    /// (`resource`: the nested stack's logical id, under its parents' for deeper levels).
+    NestedTemplate { resource: String, path: String },
     /// A parameter's value changed, appeared or disappeared. NoEcho values are masked.
     Parameter {
         name: String,
@@ -288,6 +291,7 @@ fn resolve(
             StackTemplate::Local { path, .. } => Some(path.as_str()),
             StackTemplate::Url { .. } => None,
         }));
+        files.extend(p.nested.keys().map(String::as_str));
     }
     let mut diags = loader.diags_for(&files);
     if let Some(p) = &p {
@@ -333,7 +337,7 @@ fn candidate_environments(
                 reached = p.templates.values().any(|t| match t {
                     StackTemplate::Local { path, .. } => other_paths.contains(&path.as_str()),
                     StackTemplate::Url { .. } => false,
-                });
+                }) || p.nested.keys().any(|n| other_paths.contains(&n.as_str()));
             }
             if reached {
                 touched.insert(name);
@@ -376,14 +380,36 @@ fn same_stack(a: &Unit, b: &Unit) -> bool {
     a.stack_name == b.stack_name && a.account == b.account && a.region == b.region
 }
 
+/// The nested templates of the repository that are new or changed from `a` to `b`.
+fn nested_changes(a: &TemplateRef, b: &TemplateRef) -> Vec<Reason> {
+    let (TemplateRef::Local { nested: na, .. }, TemplateRef::Local { nested: nb, .. }) = (a, b)
+    else {
+        return Vec::new();
+    };
+    nb.iter()
+        .filter(|n| {
+            !na.iter()
+                .any(|m| m.resource_path == n.resource_path && m.key == n.key)
+        })
+        .map(|n| Reason::NestedTemplate {
+            resource: n.resource_path.clone(),
+            path: n.path.clone(),
+        })
+        .collect()
+}
+
 /// The differences in desired state between two versions of one stack.
 fn unit_changes(a: &Unit, b: &Unit) -> Vec<Reason> {
     let mut out = Vec::new();
     if !a.template.same_content(&b.template) {
-        out.push(Reason::Template {
-            before: a.template.location().to_string(),
-            after: b.template.location().to_string(),
-        });
+        let nested = nested_changes(&a.template, &b.template);
+        if nested.is_empty() || !a.template.same_own_content(&b.template) {
+            out.push(Reason::Template {
+                before: a.template.location().to_string(),
+                after: b.template.location().to_string(),
+            });
+        }
+        out.extend(nested);
     }
     let names: BTreeSet<&String> = a.parameters.keys().chain(b.parameters.keys()).collect();
     for name in names {

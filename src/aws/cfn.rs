@@ -49,6 +49,8 @@ pub struct ChangeSetRequest {
     pub capabilities: Vec<Capability>,
     pub tags: Vec<(String, String)>,
     pub description: String,
+    /// Create change sets for the template's nested stacks too (`IncludeNestedStacks`).
+    pub include_nested: bool,
 }
 
 /// A change set as CloudFormation describes it (all pages put together).
@@ -95,6 +97,8 @@ pub struct ResourceChangeInfo {
     /// The resource's properties before and after, as JSON (with IncludePropertyValues).
     pub before_context: Option<String>,
     pub after_context: Option<String>,
+    /// For a nested stack, the change set created for it (with `IncludeNestedStacks`).
+    pub nested_change_set: Option<String>,
 }
 
 /// One detail of a resource change.
@@ -257,6 +261,9 @@ impl Cfn {
                 ChangeSetType::Update
             })
             .description(&r.description);
+        if r.include_nested {
+            req = req.include_nested_stacks(true);
+        }
         req = match &r.template {
             TemplateSource::Body(b) => req.template_body(b),
             TemplateSource::Url(u) => req.template_url(u),
@@ -369,6 +376,10 @@ impl Cfn {
                         .collect(),
                     before_context: rc.before_context().map(str::to_string),
                     after_context: rc.after_context().map(str::to_string),
+                    nested_change_set: rc
+                        .change_set_id()
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_string),
                 });
             }
             match out.next_token() {
@@ -486,7 +497,7 @@ impl Cfn {
                 ChangeSetStatus::CreatePending | ChangeSetStatus::CreateInProgress
             );
             if !pending {
-                return Ok(info);
+                return self.with_nested(info).await;
             }
             if start.elapsed() >= timeout {
                 return Err(AwsError::Timeout {
@@ -497,6 +508,34 @@ impl Cfn {
             tokio::time::sleep(interval).await;
             interval = (interval * 3 / 2).min(Duration::from_secs(5));
         }
+    }
+
+    /// `info` with the changes of its nested stacks' change sets added after them, their
+    /// logical ids under the nested stack's (`App/Queue`), to any depth CloudFormation
+    /// nests them.
+    async fn with_nested(&self, mut info: ChangeSetInfo) -> Result<ChangeSetInfo, AwsError> {
+        const MAX_NESTED: usize = 500;
+        let mut todo: Vec<(String, String)> = info
+            .changes
+            .iter()
+            .filter_map(|c| Some((format!("{}/", c.logical_id), c.nested_change_set.clone()?)))
+            .collect();
+        let mut seen = 0;
+        while let Some((prefix, id)) = todo.pop() {
+            seen += 1;
+            if seen > MAX_NESTED {
+                break;
+            }
+            let nested = self.describe_change_set(&id).await?;
+            for mut c in nested.changes {
+                c.logical_id = format!("{prefix}{}", c.logical_id);
+                if let Some(id) = &c.nested_change_set {
+                    todo.push((format!("{}/", c.logical_id), id.clone()));
+                }
+                info.changes.push(c);
+            }
+        }
+        Ok(info)
     }
 
     /// Deletes a change set and waits until it is gone, so that its name can be used again.

@@ -49,7 +49,7 @@ impl S3 {
     /// The URL CloudFormation fetches an uploaded object from (virtual-hosted style, which
     /// local endpoints also resolve against their own S3).
     pub fn object_url(&self, bucket: &str, key: &str) -> String {
-        format!("https://{bucket}.s3.{}.amazonaws.com/{key}", self.region)
+        object_url(bucket, &self.region, key)
     }
 
     /// Uploads bytes under `key` (idempotent: the key names the content).
@@ -98,6 +98,11 @@ impl S3 {
         })?;
         Ok(Some(bytes.into_bytes().to_vec()))
     }
+}
+
+/// The URL CloudFormation fetches object `key` of `bucket` in `region` from.
+pub fn object_url(bucket: &str, region: &str, key: &str) -> String {
+    format!("https://{bucket}.s3.{region}.amazonaws.com/{key}")
 }
 
 /// The bucket and key an S3 URL names: `s3://BUCKET/KEY`, virtual-hosted

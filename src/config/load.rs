@@ -3,7 +3,7 @@
 //! across loaders that share a [`TemplateCache`]. Problems become diagnostics; only failures to
 //! read the repository itself are errors.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
@@ -13,6 +13,7 @@ use super::model::{EnvironmentFile, PipelineFile};
 use crate::diag::{Diagnostic, Diagnostics, Loc, SourceMap, Span};
 use crate::source::{Source, SourceError, join_path};
 use crate::template::Template;
+use crate::template::nested::{self, ChildSource};
 use crate::yaml::{self, Spanned};
 
 pub const PIPELINES_DIR: &str = "pipelines";
@@ -150,6 +151,11 @@ pub struct Pipeline {
     pub def: Arc<PipelineFile>,
     /// Each stack's template, by stack key.
     pub templates: IndexMap<String, StackTemplate>,
+    /// `published_templates:`, URL prefix to directory from the repository root.
+    pub published: BTreeMap<String, String>,
+    /// The templates the stacks' templates nest from the repository, at any depth, by path;
+    /// `None` for one that could not be read (reported).
+    pub nested: BTreeMap<String, Option<Arc<Template>>>,
 }
 
 /// Where a stack's template comes from.
@@ -424,15 +430,155 @@ impl<'a> Loader<'a> {
             };
             templates.insert(key.value.clone(), t);
         }
+        let published = self.published_templates(&file, &dir, &def);
+        let nested = self.nested_templates(&templates, &published)?;
         let p = Arc::new(Pipeline {
             name: name.to_string(),
             dir,
             file,
             def,
             templates,
+            published,
+            nested,
         });
         self.pipelines.insert(name.to_string(), Some(p.clone()));
         Ok(Some(p))
+    }
+
+    /// The pipeline's `published_templates:` with directories from the repository root.
+    fn published_templates(
+        &mut self,
+        file: &Arc<str>,
+        dir: &str,
+        def: &PipelineFile,
+    ) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (prefix, local) in &def.published_templates {
+            if !prefix.value.starts_with("https://") && !prefix.value.starts_with("s3://") {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "`{}` is not an https:// or s3:// URL prefix",
+                        prefix.value
+                    ))
+                    .at(Loc::new(file, prefix.span))
+                    .help("write the start of the TemplateURLs that name these templates, e.g. `https://s3.amazonaws.com/my-bucket/`"),
+                );
+                continue;
+            }
+            let t = local.value.trim();
+            match join_path(dir, t.trim_end_matches('/')) {
+                Some(path) if !t.starts_with('/') && !t.contains('\\') => {
+                    out.insert(prefix.value.clone(), path);
+                }
+                _ => self.diags.push(
+                    Diagnostic::error(format!("`{t}` is not a directory of the repository"))
+                        .at(Loc::new(file, local.span))
+                        .help("write a directory relative to the pipeline directory, with `/` separators"),
+                ),
+            }
+        }
+        out
+    }
+
+    /// Every template that the pipeline's templates nest from the repository (and those nest
+    /// in turn), by path; `None` for one that could not be read. A `TemplateURL` naming a file
+    /// that does not exist, or a path that leaves the repository, is reported at its line.
+    fn nested_templates(
+        &mut self,
+        templates: &IndexMap<String, StackTemplate>,
+        published: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, Option<Arc<Template>>>, SourceError> {
+        let mut out: BTreeMap<String, Option<Arc<Template>>> = BTreeMap::new();
+        let mut todo: Vec<(String, Arc<Template>)> = templates
+            .values()
+            .filter_map(|t| match t {
+                StackTemplate::Local {
+                    path,
+                    template: Some(t),
+                } => Some((path.clone(), t.clone())),
+                _ => None,
+            })
+            .collect();
+        let mut seen: std::collections::BTreeSet<String> =
+            todo.iter().map(|(p, _)| p.clone()).collect();
+        while let Some((parent, t)) = todo.pop() {
+            let file: Arc<str> = Arc::from(parent.as_str());
+            for n in t.nested_stacks() {
+                let Some(url) = &n.url else { continue };
+                let loc = Loc::new(&file, n.url_span);
+                let path = match nested::child_source(&parent, url, published) {
+                    ChildSource::Remote => continue,
+                    ChildSource::Outside => {
+                        self.diags.push(
+                            Diagnostic::error(format!(
+                                "nested template `{url}` leaves the repository"
+                            ))
+                            .at(loc)
+                            .help("keep nested templates inside the config repository"),
+                        );
+                        continue;
+                    }
+                    ChildSource::Local(path) => path,
+                };
+                if !seen.insert(path.clone()) {
+                    continue;
+                }
+                let loaded = self.nested_template(&path, loc)?;
+                if let Some(child) = &loaded {
+                    todo.push((path.clone(), child.clone()));
+                }
+                out.insert(path, loaded);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads and parses one nested template (once per content across loaders).
+    fn nested_template(
+        &mut self,
+        path: &str,
+        loc: Loc,
+    ) -> Result<Option<Arc<Template>>, SourceError> {
+        let id = self.source.content_id(path);
+        let cached = id.as_ref().and_then(|id| {
+            self.cache
+                .templates
+                .lock()
+                .expect("template cache lock")
+                .get(&(path.to_string(), id.clone()))
+                .cloned()
+        });
+        let (load, text) = match cached {
+            Some(c) => c,
+            None => {
+                if !self.source.exists(path)? {
+                    self.diags.push(
+                        Diagnostic::error(format!("nested template {path} does not exist"))
+                            .at(loc)
+                            .help("check the path: it is relative to the template that nests it (or mapped by `published_templates:` in pipeline.yml)"),
+                    );
+                    return Ok(None);
+                }
+                let Some(bytes) = self.read(path)? else {
+                    return Ok(None);
+                };
+                let loaded = parse_templates(&[(path.to_string(), id.clone(), bytes)])
+                    .pop()
+                    .expect("one template parsed");
+                if let Some(id) = id {
+                    self.cache
+                        .templates
+                        .lock()
+                        .expect("template cache lock")
+                        .insert((path.to_string(), id), loaded.clone());
+                }
+                loaded
+            }
+        };
+        Ok(match self.use_template(path, load, &text) {
+            StackTemplate::Local { template, .. } => template,
+            StackTemplate::Url { .. } => None,
+        })
     }
 
     /// Works out where a stack's template comes from: a URL, a problem, a parse already cached,

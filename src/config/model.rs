@@ -39,6 +39,13 @@ pub struct PipelineFile {
     /// request), by gate name.
     #[serde(default)]
     pub gates: IndexMap<Spanned<String>, GateDef>,
+    /// Nested stack templates published at a URL and kept in this repository too, as
+    /// `URL prefix: directory` (the directory relative to the pipeline directory). A nested
+    /// stack whose `TemplateURL` starts with the prefix is read from the directory, checked
+    /// and uploaded like one given by a relative path, so a template that names its children
+    /// by their published URLs works unchanged.
+    #[serde(default)]
+    pub published_templates: IndexMap<Spanned<String>, Spanned<String>>,
 }
 
 /// A manual step in the deployment order.

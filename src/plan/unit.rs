@@ -15,7 +15,7 @@ use super::tags::{stack_tags, without_commit};
 use super::upstream;
 use crate::aws::cfn::{ChangeSetInfo, ChangeSetRequest, StackInfo, TemplateSource};
 use crate::aws::s3::S3 as S3Client;
-use crate::desired::{TemplateRef, Unit};
+use crate::desired::{NestedTemplate, TemplateRef, Unit};
 use crate::template::conditions::Conditions;
 use crate::template::evaluate::StackFacts;
 use crate::template::{MAX_TEMPLATE_BODY_BYTES, Template, sha256_hex};
@@ -299,6 +299,10 @@ async fn change_set_request(
             .filter_map(|p| p.value.as_ref().map(|v| (p.name.clone(), v.text.clone())))
             .collect(),
         capabilities: unit.capabilities.iter().copied().collect(),
+        include_nested: unit
+            .template
+            .parsed()
+            .is_some_and(|t| !t.nested_stacks().is_empty()),
         tags,
         description: change_sets::change_set_description(
             &ctx.plan_id,
@@ -478,7 +482,12 @@ fn facts_for(unit: &Unit, now: &Now, resolved: &Resolved) -> Facts {
 async fn template_source(ctx: &Planner, unit: &Unit) -> Result<TemplateSource, String> {
     match &unit.template {
         TemplateRef::Url { url } => Ok(TemplateSource::Url(url.clone())),
-        TemplateRef::Local { template, path } => {
+        TemplateRef::Local {
+            template,
+            path,
+            nested,
+        } => {
+            upload_nested(ctx, nested).await?;
             if template.size <= MAX_TEMPLATE_BODY_BYTES {
                 return Ok(TemplateSource::Body(template.text.to_string()));
             }
@@ -497,6 +506,28 @@ async fn template_source(ctx: &Planner, unit: &Unit) -> Result<TemplateSource, S
             Ok(TemplateSource::Url(ctx.session.s3.object_url(bucket, &key)))
         }
     }
+}
+
+/// Uploads the templates a unit's template nests to the artifact bucket, under the keys its
+/// `TemplateURL`s name (the key is the content's digest: an upload that ran before is the same
+/// object written again).
+async fn upload_nested(ctx: &Planner, nested: &[NestedTemplate]) -> Result<(), String> {
+    let Some(bucket) = &ctx.env.artifact_bucket else {
+        return Ok(());
+    };
+    for n in nested {
+        ctx.session
+            .s3
+            .put(bucket, &n.key, n.template.text.as_bytes().to_vec())
+            .await
+            .map_err(|e| {
+                format!(
+                    "uploading nested template {} ({}): {e}",
+                    n.path, n.resource_path
+                )
+            })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

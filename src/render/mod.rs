@@ -40,6 +40,9 @@ pub fn reason_text(r: &Reason) -> String {
         Reason::Template { before, after } => {
             format!("template changed: {before} → {after}")
         }
+        Reason::NestedTemplate { resource, path } => {
+            format!("nested template {path} ({resource}) changed")
+        }
         Reason::Parameter {
             name,
             before: None,

@@ -9,6 +9,8 @@
 //!   items), shared with plans;
 //! - [`diff`]: resource-level changes between two versions, under what is known of their
 //!   [`conditions`];
+//! - [`nested`]: nested stacks, the children kept in the repository and the text with their
+//!   uploaded URLs;
 //! - [`wiring`]: what ties a template to other stacks — its exports, its `Fn::ImportValue`s,
 //!   the SSM parameters it creates — and [`evaluate`]: working out such names for one stack
 //!   before it is deployed;
@@ -27,6 +29,7 @@ pub mod conditions;
 pub mod diff;
 pub mod evaluate;
 pub mod intrinsics;
+pub mod nested;
 pub mod outputs;
 mod params;
 pub mod refs;
@@ -74,6 +77,8 @@ pub struct Template {
     digest: OnceLock<String>,
     /// Exports, imports and SSM parameters created, found when first asked for.
     wiring: OnceLock<wiring::Wiring>,
+    /// The nested stack resources.
+    nested: Vec<nested::NestedStack>,
 }
 
 /// A declared template parameter.
@@ -199,6 +204,7 @@ impl Template {
         }
         check_tags(&root).map_err(|e| err(e.message, e.span))?;
         let capabilities = required_capabilities(&root, &resources);
+        let nested = nested::nested_stacks(&root);
         Ok(Template {
             text: Arc::from(text),
             size: bytes.len(),
@@ -210,7 +216,13 @@ impl Template {
             value: OnceLock::new(),
             digest: OnceLock::new(),
             wiring: OnceLock::new(),
+            nested,
         })
+    }
+
+    /// The nested stack resources (`AWS::CloudFormation::Stack`), in template order.
+    pub fn nested_stacks(&self) -> &[nested::NestedStack] {
+        &self.nested
     }
 
     /// The whole document as a JSON value, short tags expanded to their long form.

@@ -83,9 +83,11 @@ fn value_cause(
         Reference::Ref(name) => resources
             .get(name.as_str())
             .and_then(|c| identity_cause(name, c)),
-        Reference::GetAtt(res, attr) => resources
-            .get(res.as_str())
-            .and_then(|c| identity_cause(res, c).or_else(|| attribute_cause(res, attr, c))),
+        Reference::GetAtt(res, attr) => resources.get(res.as_str()).and_then(|c| {
+            identity_cause(res, c)
+                .or_else(|| attribute_cause(res, attr, c))
+                .or_else(|| nested_output_cause(res, attr, c))
+        }),
         Reference::Condition(_) => None,
     })
 }
@@ -112,6 +114,15 @@ fn attribute_cause(id: &str, attr: &str, c: &ResourceChange) -> Option<String> {
         let top = name.split(['.', '[']).next().unwrap_or(name);
         (top == last).then(|| format!("{id}.{attr} follows its changed property {top}"))
     })
+}
+
+/// Why output `attr` (`Outputs.NAME`) of nested stack `id`, updated in place, may change: the
+/// nested stack's template or parameters change, and with them, possibly, its outputs.
+fn nested_output_cause(id: &str, attr: &str, c: &ResourceChange) -> Option<String> {
+    (attr.starts_with("Outputs.")
+        && c.resource_type == super::nested::STACK_TYPE
+        && c.action == ResourceAction::Modify)
+        .then(|| format!("{id}.{attr} may change with the nested stack's update"))
 }
 
 /// Why an output's condition may change: it depends on a changed parameter.

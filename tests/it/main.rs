@@ -20,6 +20,7 @@ mod github_pr;
 mod github_webhooks;
 mod graph;
 mod hostile_input;
+mod nested;
 mod never_panics;
 mod pipeline_api_gateway_microservices;
 mod pipeline_dekart;

@@ -388,3 +388,76 @@ fn a_re_run_with_other_inputs_replaces_its_change_set() {
         create.body
     );
 }
+
+/// With IncludeNestedStacks, CloudFormation makes a change set per nested stack and names it
+/// on the nested stack's resource change (the local endpoints do not): formwork asks for them
+/// and shows the nested stacks' changes under the nested stack's logical id.
+#[tokio::test]
+async fn nested_change_sets_are_asked_for_and_read_into_the_plan() {
+    let fake = FakeAws::start();
+    fake.respond("CreateChangeSet", fixture("create-change-set.xml"));
+    fake.respond_seq(
+        "DescribeChangeSet",
+        vec![
+            (200, fixture("describe-change-set-nested-root.xml")),
+            (200, fixture("describe-change-set-nested-child.xml")),
+        ],
+    );
+    let cfn = cfn_client(&fake.url);
+    let (id, _) = cfn
+        .create_change_set(&formwork::aws::cfn::ChangeSetRequest {
+            stack_name: "prod-main".into(),
+            change_set_name: "formwork-root".into(),
+            create: false,
+            template: formwork::aws::cfn::TemplateSource::Url(
+                "https://b.s3.us-east-1.amazonaws.com/formwork/templates/x.template".into(),
+            ),
+            parameters: vec![],
+            capabilities: vec![],
+            tags: vec![],
+            description: "d".into(),
+            include_nested: true,
+        })
+        .await
+        .unwrap();
+    let info = cfn
+        .wait_change_set(&id, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = info.changes.iter().map(|c| c.logical_id.as_str()).collect();
+    assert_eq!(ids, ["Network", "Network/VPC"]);
+    assert!(
+        info.changes[0]
+            .nested_change_set
+            .as_deref()
+            .unwrap()
+            .contains("formwork-root-Network-1ABC")
+    );
+    let changes = merge_changes(&info.changes, &[], &Masker::new());
+    let vpc = changes
+        .iter()
+        .find(|c| c.logical_id == "Network/VPC")
+        .unwrap();
+    assert_eq!(vpc.replacement, Replacement::True);
+    let sent = fake.requests();
+    let create = sent
+        .iter()
+        .find(|r| r.action.as_deref() == Some("CreateChangeSet"))
+        .unwrap();
+    assert!(
+        create.body.contains("IncludeNestedStacks=true"),
+        "{}",
+        create.body
+    );
+    let described: Vec<&str> = sent
+        .iter()
+        .filter(|r| r.action.as_deref() == Some("DescribeChangeSet"))
+        .map(|r| r.body.as_str())
+        .collect();
+    assert_eq!(described.len(), 2);
+    assert!(
+        described[1].contains("formwork-root-Network-1ABC"),
+        "{}",
+        described[1]
+    );
+}

@@ -54,7 +54,7 @@ pub(super) fn declared_names(
     let mut out: BTreeMap<String, Declared> = BTreeMap::new();
     let mut unknown = Vec::new();
     for u in units.values() {
-        let TemplateRef::Local { path, template } = &u.template else {
+        let TemplateRef::Local { path, template, .. } = &u.template else {
             continue;
         };
         let file: Arc<str> = Arc::from(path.as_str());

@@ -27,7 +27,7 @@ pub(super) fn wire_imports(
 ) {
     let (exports, unknown_exports) = exports_of(env, units, facts, d);
     for u in units.values_mut() {
-        let TemplateRef::Local { path, template } = &u.template else {
+        let TemplateRef::Local { path, template, .. } = &u.template else {
             continue;
         };
         let file: Arc<str> = Arc::from(path.as_str());

@@ -6,7 +6,8 @@
 //! environment: its [`fields`], [`variables`], [`enabled`] stacks and [`overrides`], and a
 //! [`unit`](mod@unit) for each stack it deploys, with its [`parameters`], [`stack_name`] and [`tags`],
 //! the [`exports`] they import from each other and the SSM parameters they create for each
-//! other ([`ssm_written`]), and outputs taken where their condition is false
+//! other ([`ssm_written`]), the templates they nest from the repository ([`nested`]: checked
+//! and packaged for upload), and outputs taken where their condition is false
 //! ([`conditional_outputs`]).
 //! Underneath: [`values`] parses config values and points into them, [`references`] checks
 //! what they refer to, [`scope`] fills them in, and [`cycles`] finds dependency cycles.
@@ -18,6 +19,7 @@ mod enabled;
 mod environment;
 mod exports;
 mod fields;
+mod nested;
 mod overrides;
 mod parameters;
 mod pipeline;

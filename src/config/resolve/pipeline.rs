@@ -2,6 +2,7 @@
 //! default parameters and tags, stack keys, `needs`, each stack's parameters, tags, stack name
 //! and capabilities, and dependency cycles.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::cycles::Edges;
@@ -49,6 +50,7 @@ pub fn check_pipeline(p: &Pipeline) -> Diagnostics {
         d.push(diag);
     }
     check_var_defaults(p, &mut d);
+    super::nested::check_nested(p, &mut d);
     d
 }
 
@@ -118,7 +120,12 @@ fn check_stack(
         check_static(p, d, n, "a stack name");
     }
     if let (Some(caps), Some(t)) = (&stack.capabilities, template) {
-        check_capabilities(d, &p.file, key, caps, t);
+        let path = match p.templates.get(key.as_str()) {
+            Some(StackTemplate::Local { path, .. }) => path.as_str(),
+            _ => "",
+        };
+        let needed = super::nested::required_capabilities(p, path, t);
+        check_capabilities(d, &p.file, key, caps, &needed);
     }
 }
 
@@ -216,9 +223,9 @@ fn check_capabilities(
     file: &Arc<str>,
     key: &str,
     caps: &[Spanned<Capability>],
-    t: &Template,
+    needed: &BTreeSet<(Capability, String)>,
 ) {
-    for (needed, resource) in t.required_capabilities() {
+    for (needed, resource) in needed {
         if !caps.iter().any(|c| c.value.covers(*needed)) {
             let at = caps
                 .first()

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::nested;
 use super::parameters::{Parameters, resolve_parameters};
 use super::scope::{Scope, static_value};
 use super::tags::resolve_tags;
@@ -102,10 +103,36 @@ fn template_ref(
         StackTemplate::Local {
             path,
             template: Some(t),
-        } => Some(TemplateRef::Local {
-            path: path.clone(),
-            template: t.clone(),
-        }),
+        } => {
+            if !nested::has_local_children(s.p, path, t) {
+                return Some(TemplateRef::Local {
+                    path: path.clone(),
+                    template: t.clone(),
+                    nested: Arc::new([]),
+                });
+            }
+            let Some(bucket) = &s.env.def.artifact_bucket else {
+                d.push(
+                    Diagnostic::error(format!(
+                        "the template of stack `{}` nests templates of the repository, and environment `{}` has no artifact bucket to upload them to",
+                        s.key.value, s.env.name
+                    ))
+                    .at(Loc::new(&s.p.file, s.stack.template.span))
+                    .help(format!(
+                        "set `artifact_bucket:` in {} (an S3 bucket in the environment's account and region)",
+                        s.env.file
+                    )),
+                );
+                return None;
+            };
+            let (template, uploads) =
+                nested::package(s.p, path, t, &bucket.value, &s.env.def.region.value)?;
+            Some(TemplateRef::Local {
+                path: path.clone(),
+                template,
+                nested: uploads.into(),
+            })
+        }
         StackTemplate::Local { template: None, .. } => None,
         StackTemplate::Url { url } => Some(TemplateRef::Url {
             url: static_value(s.p, &s.p.file, url, scope, "a template URL", d)?,
@@ -151,7 +178,16 @@ fn needs_dependencies(s: &StackInEnv<'_>, enabled: &BTreeSet<String>) -> Vec<Dep
 fn capabilities(s: &StackInEnv<'_>) -> BTreeSet<Capability> {
     match (&s.stack.capabilities, s.template) {
         (Some(caps), _) => caps.iter().map(|c| c.value).collect(),
-        (None, Some(t)) => t.required_capabilities().iter().map(|(c, _)| *c).collect(),
+        (None, Some(t)) => {
+            let path = match s.p.templates.get(s.key.as_str()) {
+                Some(StackTemplate::Local { path, .. }) => path.as_str(),
+                _ => "",
+            };
+            nested::required_capabilities(s.p, path, t)
+                .iter()
+                .map(|(c, _)| *c)
+                .collect()
+        }
         (None, None) => BTreeSet::new(),
     }
 }
