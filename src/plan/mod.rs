@@ -2,7 +2,8 @@
 //!
 //! [`model`] is the plan itself, as rendered and recorded in the state store. [`live`] plans
 //! against AWS with change sets, filling in inputs with [`inputs`] and waiting for the stacks
-//! it depends on otherwise with [`upstream`]; [`offline`] plans from two
+//! it depends on otherwise with [`upstream`]; [`nested`] says what nested templates change;
+//! [`offline`] plans from two
 //! revisions of the config alone. What two versions of a template differ in (resources,
 //! security, text, replacement) is asked of [`crate::template`]; secrets are kept out of every
 //! output by [`crate::secrets`].
@@ -11,6 +12,7 @@ pub mod change_sets;
 pub mod inputs;
 pub mod live;
 pub mod model;
+mod nested;
 pub mod offline;
 mod parameters;
 pub mod tags;

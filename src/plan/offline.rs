@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::live::{now_rfc3339, plan_id};
 use super::model::*;
+use super::nested;
 use crate::affected::{Change, Comparison};
 use crate::config::expr::Reference;
 use crate::desired::{DesiredEnvironment, Unit};
@@ -48,14 +49,19 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
             },
             (Change::Added, _, Some(n)) => {
                 let t = n.template.parsed();
+                let mut resources: Vec<_> = t
+                    .map(|t| {
+                        let c = n.conditions();
+                        diff::resource_changes_under(None, Some((t, &c)), &[])
+                    })
+                    .unwrap_or_default();
+                resources.extend(nested::resource_changes(
+                    &[],
+                    &nested::children_of(&n.template),
+                ));
                 UnitPlan {
                     action: Action::Create,
-                    resources: t
-                        .map(|t| {
-                            let c = n.conditions();
-                            diff::resource_changes_under(None, Some((t, &c)), &[])
-                        })
-                        .unwrap_or_default(),
+                    resources,
                     security: t
                         .map(|t| security::security_changes(None, Some(t)))
                         .unwrap_or_default(),
@@ -68,24 +74,36 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                 let parameters = parameter_changes(Some(o), n, after, &report.units);
                 let changed: Vec<String> = parameters.iter().map(|p| p.name.clone()).collect();
                 let (bt, at) = (o.template.parsed(), n.template.parsed());
+                let (bn, an) = (
+                    nested::children_of(&o.template),
+                    nested::children_of(&n.template),
+                );
+                let mut resources = match at {
+                    Some(at) => {
+                        let (bc, ac) = (o.conditions(), n.conditions());
+                        diff::resource_changes_under(
+                            bt.map(|bt| (bt, &bc)),
+                            Some((at, &ac)),
+                            &changed,
+                        )
+                    }
+                    None => Vec::new(),
+                };
+                resources.extend(nested::resource_changes(&bn, &an));
+                let template_diff = [
+                    at.and_then(|at| text_diff::template_diff(bt, Some(at), diff_context)),
+                    nested::template_diffs(&bn, &an, diff_context),
+                ]
+                .into_iter()
+                .flatten()
+                .reduce(|a, b| a + &b);
                 UnitPlan {
                     action: Action::Update,
-                    resources: match at {
-                        Some(at) => {
-                            let (bc, ac) = (o.conditions(), n.conditions());
-                            diff::resource_changes_under(
-                                bt.map(|bt| (bt, &bc)),
-                                Some((at, &ac)),
-                                &changed,
-                            )
-                        }
-                        None => Vec::new(),
-                    },
+                    resources,
                     security: at
                         .map(|at| security::security_changes(bt, Some(at)))
                         .unwrap_or_default(),
-                    template_diff: at
-                        .and_then(|at| text_diff::template_diff(bt, Some(at), diff_context)),
+                    template_diff,
                     parameters,
                     inputs: inputs(n, after, &report.units),
                     ..blank(n, row.reasons.clone())

@@ -12,7 +12,7 @@ use super::live::{Planner, empty_unit};
 use super::model::*;
 use super::parameters::{effective_parameters, parameter_changes};
 use super::tags::{stack_tags, without_commit};
-use super::upstream;
+use super::{nested, upstream};
 use crate::aws::cfn::{ChangeSetInfo, ChangeSetRequest, StackInfo, TemplateSource};
 use crate::aws::s3::S3 as S3Client;
 use crate::desired::{NestedTemplate, TemplateRef, Unit};
@@ -143,6 +143,7 @@ async fn plan_into(
         change_set_type: if now.create { "CREATE" } else { "UPDATE" }.into(),
     });
     up.resources = merge_changes(&info.changes, &offline, &ctx.masker);
+    add_nested_changes(ctx, up, unit, dep.as_ref(), &info.changes).await;
     if let (false, Some(d), Some(dep)) = (now.create, desired, dep.as_ref()) {
         let changed = up.parameters.iter().map(|p| p.name.clone()).collect();
         up.changing_outputs = Some(outputs::changing_outputs(
@@ -444,6 +445,75 @@ fn analyse(
         up.resources = offline.clone();
     }
     offline
+}
+
+/// The resource changes and template diffs of the nested templates of the repository. The
+/// deployed children are read back from the URLs the deployed template names. Where the change
+/// set describes nested stacks' changes itself (CloudFormation with `IncludeNestedStacks`),
+/// its changes stand and formwork's reading only adds the diffs.
+async fn add_nested_changes(
+    ctx: &Planner,
+    up: &mut UnitPlan,
+    unit: &Unit,
+    deployed: Option<&Template>,
+    from_change_set: &[crate::aws::cfn::ResourceChangeInfo],
+) {
+    let after = nested::children_of(&unit.template);
+    if after.is_empty() {
+        return;
+    }
+    let before = match deployed {
+        Some(d) => deployed_children(ctx, d).await,
+        None => Vec::new(),
+    };
+    if deployed.is_some()
+        && let Some(d) = nested::template_diffs(&before, &after, ctx.options.diff_context)
+    {
+        let d = ctx.masker.scrub(&d);
+        up.template_diff = Some(match up.template_diff.take() {
+            Some(own) => own + &d,
+            None => d,
+        });
+    }
+    if !from_change_set.iter().any(|c| c.logical_id.contains('/')) {
+        up.resources
+            .extend(nested::resource_changes(&before, &after));
+    }
+}
+
+/// The nested templates a deployed template names by S3 URL, read back (at any depth). One
+/// that cannot be read is left out: the diff is an aid, the change set is what is applied.
+async fn deployed_children(ctx: &Planner, deployed: &Template) -> Vec<nested::Child> {
+    const MAX_DEPTH: usize = 8;
+    let mut out = Vec::new();
+    let mut todo: Vec<(String, Vec<crate::template::nested::NestedStack>, usize)> =
+        vec![(String::new(), deployed.nested_stacks().to_vec(), 0)];
+    while let Some((prefix, stacks, depth)) = todo.pop() {
+        for n in stacks {
+            let Some((bucket, key)) = n.url.as_deref().and_then(crate::aws::s3::parse_s3_url)
+            else {
+                continue;
+            };
+            let body = match ctx.session.s3.get(&bucket, &key).await {
+                Ok(Some(b)) => b,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(nested = %n.resource, "deployed nested template not read: {e}");
+                    continue;
+                }
+            };
+            let file: Arc<str> = Arc::from(format!("deployed nested template {key}"));
+            let Ok(t) = Template::parse(&body, &file) else {
+                continue;
+            };
+            let path = format!("{prefix}{}", n.resource);
+            if depth < MAX_DEPTH {
+                todo.push((format!("{path}/"), t.nested_stacks().to_vec(), depth + 1));
+            }
+            out.push((path, Arc::new(t)));
+        }
+    }
+    out
 }
 
 /// What is known of a stack's parameters as deployed (`None`: the plan creates it) and as

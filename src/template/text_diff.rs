@@ -44,6 +44,17 @@ pub fn template_diff(
     after: Option<&Template>,
     context: usize,
 ) -> Option<String> {
+    template_diff_labelled(before, after, context, OLD_LABEL, NEW_LABEL)
+}
+
+/// [`template_diff`] with the two sides named `old_label` and `new_label`.
+pub fn template_diff_labelled(
+    before: Option<&Template>,
+    after: Option<&Template>,
+    context: usize,
+    old_label: &str,
+    new_label: &str,
+) -> Option<String> {
     let old = before.map(normalised).unwrap_or_default();
     let new = after.map(normalised).unwrap_or_default();
     if old == new {
@@ -53,7 +64,7 @@ pub fn template_diff(
     let text = diff
         .unified_diff()
         .context_radius(context)
-        .header(OLD_LABEL, NEW_LABEL)
+        .header(old_label, new_label)
         .to_string();
     Some(text)
 }

@@ -365,4 +365,67 @@ fn nested_stacks_are_packaged_planned_and_applied() {
         .clone();
     assert_eq!(network["action"], "modify", "{network:#}");
     assert_eq!(bucket_keys(region, &bucket).len(), 3);
+    // LocalStack makes no nested change sets: formwork's own reading of the deployed child
+    // (read back from the bucket) against the new one says what changes inside.
+    let vpc = main["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["logical_id"] == "Network/VPC")
+        .unwrap_or_else(|| panic!("{main:#}"));
+    assert_eq!(vpc["action"], "modify", "{vpc:#}");
+    let diff = main["template_diff"].as_str().unwrap();
+    assert!(diff.contains("+++ proposed nested stack Network"), "{diff}");
+    assert!(diff.contains("+      EnableDnsSupport: true"), "{diff}");
+}
+
+/// Offline, the plan lists the nested stacks' resources and diffs from the two revisions.
+#[test]
+fn an_offline_plan_shows_what_changes_inside_nested_stacks() {
+    let r = system("staging", "eu-west-1", "artifact_bucket: art-bucket\n");
+    let new = r.run(&["plan", "--offline", "--base", "HEAD~1", "--output", "json"]);
+    assert_eq!(new.code, 2, "{}", new.all());
+    let ids: Vec<String> = unit(&new.json(), "main")["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["logical_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "Network",
+            "Settings",
+            "Network/VPC",
+            "Settings/VpcParameter"
+        ],
+        "{ids:?}"
+    );
+    r.edit(
+        "pipelines/sys/templates/nested/network.yml",
+        "      CidrBlock: !Sub '10.${ClassB}.0.0/16'",
+        "      CidrBlock: !Sub '10.${ClassB}.128.0/17'",
+    );
+    r.commit("smaller");
+    let run = r.run(&["plan", "--offline", "--base", "HEAD~1", "--output", "json"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    let main = unit(&run.json(), "main").clone();
+    let changes: Vec<(String, String, String)> = main["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["logical_id"].as_str().unwrap().to_string(),
+                c["action"].as_str().unwrap().to_string(),
+                c["replacement"].to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        changes.contains(&("Network/VPC".into(), "modify".into(), "\"true\"".into())),
+        "{changes:?}"
+    );
+    let diff = main["template_diff"].as_str().unwrap();
+    assert!(diff.contains("--- deployed nested stack Network"), "{diff}");
 }

@@ -1,0 +1,85 @@
+//! What a unit's nested templates change: the resources of each nested stack whose template
+//! is new, changed or gone between two versions (logical ids under the nested stack's,
+//! `Network/VPC`), and their template diffs. Offline the two versions are the revisions'
+//! packaged children; live the deployed ones are read back from the URLs the deployed parent
+//! names.
+
+use std::sync::Arc;
+
+use crate::desired::TemplateRef;
+use crate::template::conditions::Conditions;
+use crate::template::{Template, diff, text_diff};
+
+use super::model::ResourceChange;
+
+/// One nested template: the nested stack resources leading to it (`App/Db`) and its content.
+pub(crate) type Child = (String, Arc<Template>);
+
+/// The children a unit's template carries (none for a URL template).
+pub(crate) fn children_of(t: &TemplateRef) -> Vec<Child> {
+    match t {
+        TemplateRef::Local { nested, .. } => nested
+            .iter()
+            .map(|n| (n.resource_path.clone(), n.template.clone()))
+            .collect(),
+        TemplateRef::Url { .. } => Vec::new(),
+    }
+}
+
+/// The resource changes inside nested stacks from `before` to `after`. Children's conditions
+/// depend on what their parent passes, so they are evaluated as unknown.
+pub(crate) fn resource_changes(before: &[Child], after: &[Child]) -> Vec<ResourceChange> {
+    let unknown = Conditions::unknown();
+    let mut out = Vec::new();
+    for (path, b, a) in pairs(before, after) {
+        let changes =
+            diff::resource_changes_under(b.map(|t| (t, &unknown)), a.map(|t| (t, &unknown)), &[]);
+        out.extend(changes.into_iter().map(|mut c| {
+            c.logical_id = format!("{path}/{}", c.logical_id);
+            c
+        }));
+    }
+    out
+}
+
+/// The unified diffs of the nested templates that differ, each headed by its nested stack.
+pub(crate) fn template_diffs(before: &[Child], after: &[Child], context: usize) -> Option<String> {
+    let mut out = String::new();
+    for (path, b, a) in pairs(before, after) {
+        if let Some(d) = text_diff::template_diff_labelled(
+            b,
+            a,
+            context,
+            &format!("deployed nested stack {path}"),
+            &format!("proposed nested stack {path}"),
+        ) {
+            out.push_str(&d);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The children that differ, paired by resource path: `(path, before, after)`.
+fn pairs<'a>(
+    before: &'a [Child],
+    after: &'a [Child],
+) -> Vec<(&'a str, Option<&'a Template>, Option<&'a Template>)> {
+    let find = |side: &'a [Child], path: &str| {
+        side.iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, t)| t.as_ref())
+    };
+    let mut out = Vec::new();
+    for (path, a) in after {
+        match find(before, path) {
+            Some(b) if b.digest() == a.digest() => {}
+            b => out.push((path.as_str(), b, Some(a.as_ref()))),
+        }
+    }
+    for (path, b) in before {
+        if find(after, path).is_none() {
+            out.push((path.as_str(), Some(b.as_ref()), None));
+        }
+    }
+    out
+}
