@@ -35,6 +35,14 @@ RUN apt-get update \
 COPY --from=build /src/target/release/formwork /usr/local/bin/formwork
 USER 10001:10001
 WORKDIR /home/formwork
+# In a container, `formwork serve` listens on every interface so that `docker run -p 8080:8080`
+# reaches it (outside one its default is 127.0.0.1). FORMWORK_LISTEN, like --listen, takes
+# precedence over `listen:` in the settings file.
+ENV FORMWORK_LISTEN=0.0.0.0:8080
+EXPOSE 8080
+# The agent's liveness endpoint, asked with bash alone (the image has no curl).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '^ok' <&3"]
 # libgit2, like git, refuses a repository owned by another user: run the container as the
 # owner of the checkout it is given (`docker run --user "$(id -u):$(id -g)"`, as action.yml does).
 ENTRYPOINT ["/usr/local/bin/formwork"]

@@ -11,8 +11,10 @@ use crate::source::GitTree;
 pub enum GitError {
     #[error("{path} is not inside a git repository ({source})")]
     NotARepository { path: String, source: git2::Error },
-    #[error("revision `{rev}` not found in the repository ({source})")]
-    UnknownRevision { rev: String, source: git2::Error },
+    #[error("revision `{rev}` not found in the repository{hint}")]
+    UnknownRevision { rev: String, hint: String },
+    #[error("`{a}` and `{b}` have no common history in this clone{hint}")]
+    NoMergeBase { a: String, b: String, hint: String },
     #[error("{prefix}/ does not exist in revision `{rev}`")]
     NoSuchDirectory { rev: String, prefix: String },
     #[error("`{rev}` is not a commit: it has no history to compare")]
@@ -53,7 +55,35 @@ pub fn config_prefix(repo: &Repository, dir: &Path) -> String {
 pub fn merge_base(repo: &Repository, a: &str, b: &str) -> Result<String, GitError> {
     let a = Revision::resolve(repo, a)?.commit_id()?;
     let b = Revision::resolve(repo, b)?.commit_id()?;
-    Ok(repo.merge_base(a, b)?.to_string())
+    match repo.merge_base(a, b) {
+        Ok(id) => Ok(id.to_string()),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Err(GitError::NoMergeBase {
+            a: a.to_string(),
+            b: b.to_string(),
+            hint: if repo.is_shallow() {
+                format!("; {SHALLOW_HINT}")
+            } else {
+                String::new()
+            },
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What to do in a shallow clone, where the commits formwork compares with are missing.
+const SHALLOW_HINT: &str = "this is a shallow clone, which holds only the newest commits: fetch the history (`fetch-depth: 0` for actions/checkout, or `git fetch --unshallow`)";
+
+/// Why a revision may be missing and what to do: a shallow clone, a branch of the remote not
+/// fetched, or a name git does not understand.
+fn unknown_revision_hint(repo: &Repository, e: &git2::Error) -> String {
+    if repo.is_shallow() {
+        format!("; {SHALLOW_HINT}")
+    } else if e.code() == git2::ErrorCode::NotFound || e.class() == git2::ErrorClass::Reference {
+        "; check the name, and fetch it first if it is a branch of the remote (`git fetch origin`)"
+            .to_string()
+    } else {
+        format!(" ({})", e.message())
+    }
 }
 
 /// Git's empty tree: as a revision, "nothing", the state before the first commit (what
@@ -76,9 +106,9 @@ impl<'r> Revision<'r> {
         let commit = repo
             .revparse_single(rev)
             .and_then(|o| o.peel_to_commit())
-            .map_err(|source| GitError::UnknownRevision {
+            .map_err(|e| GitError::UnknownRevision {
                 rev: rev.to_string(),
-                source,
+                hint: unknown_revision_hint(repo, &e),
             })?;
         Ok(Revision {
             name: rev.to_string(),

@@ -29,6 +29,11 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
+    /// How log lines on standard error are written: `text` for people, `json` (one object per
+    /// line) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "FORMWORK_LOG_FORMAT")]
+    log_format: LogFormat,
+
     /// Where formwork keeps its state: plans, runs, locks. Default: .formwork/ in the config
     /// repository.
     #[arg(long, global = true, env = "FORMWORK_DATA_DIR")]
@@ -50,6 +55,12 @@ impl Cli {
             .clone()
             .unwrap_or_else(|| self.repo.join(".formwork"))
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -171,7 +182,11 @@ fn main() -> ExitCode {
     // Objects come from the local repository; git itself does not re-hash them on every read.
     git2::opts::strict_hash_verification(false);
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(
+        cli.verbose,
+        cli.log_format,
+        cli::color(cli.color) == formwork::diag::Color::Always,
+    );
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -185,7 +200,7 @@ fn main() -> ExitCode {
 /// own level; the AWS SDK and HTTP stack never log below INFO, since at DEBUG and TRACE they
 /// print request and response bodies, parameter values included, before formwork could know
 /// which of them are secret.
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, format: LogFormat, ansi: bool) {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -207,11 +222,14 @@ fn init_logging(verbose: u8) {
     });
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(|| ScrubbingWriter(Vec::new()))
-        .with_target(false)
-        .with_filter(quiet_dependencies);
+        .with_target(false);
+    let layer = match format {
+        LogFormat::Text => layer.with_ansi(ansi).boxed(),
+        LogFormat::Json => layer.json().with_ansi(false).boxed(),
+    };
     tracing_subscriber::registry()
         .with(filter)
-        .with(layer)
+        .with(layer.with_filter(quiet_dependencies))
         .init();
 }
 

@@ -210,6 +210,19 @@ pub fn checked_environments_at(
     })
 }
 
+/// The names of the environments at `rev` (directories under `environments/` with an
+/// `environment.yml`).
+fn environment_names_at(
+    r: &git2::Repository,
+    prefix: &str,
+    rev: &str,
+    cache: &ParseCache,
+) -> Result<Vec<String>, WorkflowError> {
+    let src = Revision::resolve(r, rev)?.source(r, prefix)?;
+    let mut loader = crate::config::Loader::new(&src, cache);
+    Ok(loader.environment_names()?)
+}
+
 /// The names of the environments a change from `base` to `head` affects, sorted.
 pub fn affected_environments(
     r: &git2::Repository,
@@ -506,7 +519,15 @@ fn compared(
             texts: Box::new(cmp.report.texts.clone()),
         });
     }
-    check_envs(sel.envs, cmp.after.keys().chain(cmp.before.keys()))?;
+    if !sel.envs.is_empty() {
+        // An environment the change does not reach is planned as having nothing to do; only
+        // one that exists at neither revision is a mistake.
+        let mut known = environment_names_at(r, prefix, sel.head, cache)?;
+        if base != crate::git::EMPTY_TREE {
+            known.extend(environment_names_at(r, prefix, base, cache)?);
+        }
+        check_envs(sel.envs, known.iter())?;
+    }
     check_stacks(
         sel.stacks,
         cmp.after

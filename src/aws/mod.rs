@@ -50,6 +50,10 @@ pub enum AwsError {
     },
     #[error("could not establish who the AWS credentials belong to (sts:GetCallerIdentity): {0}")]
     Identity(String),
+    #[error(
+        "no AWS credentials found (looked in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the profile in ~/.aws (AWS_PROFILE), a web identity token (AWS_WEB_IDENTITY_TOKEN_FILE), the ECS container and EC2 instance metadata); in GitHub Actions, run aws-actions/configure-aws-credentials with `role-to-assume` before formwork (the job needs `permissions: id-token: write`); elsewhere set AWS_PROFILE or the two variables"
+    )]
+    NoCredentials,
     #[error("{service} {operation} failed: {message}")]
     Call {
         service: &'static str,
@@ -75,19 +79,19 @@ impl AwsError {
     where
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     {
-        use aws_smithy_types::error::display::DisplayErrorContext;
+        let text = || match failure_text(&err) {
+            Failure::NoCredentials => AwsError::NoCredentials.to_string(),
+            Failure::Text(t) => t,
+        };
         let (code, message) = match err.as_service_error() {
             Some(e) => (
                 e.code().map(str::to_string),
                 e.message()
                     .map(str::to_string)
                     .or_else(|| http_failure(&err))
-                    .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
+                    .unwrap_or_else(text),
             ),
-            None => (
-                None,
-                http_failure(&err).unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
-            ),
+            None => (None, http_failure(&err).unwrap_or_else(text)),
         };
         AwsError::Call {
             service,
@@ -292,11 +296,14 @@ impl Aws {
                 .interceptor(counting.clone())
                 .build(),
         );
-        let who = sts.get_caller_identity().send().await.map_err(|e| {
-            AwsError::Identity(
-                aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
-            )
-        })?;
+        let who = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| match failure_text(&e) {
+                Failure::NoCredentials => AwsError::NoCredentials,
+                Failure::Text(t) => AwsError::Identity(t),
+            })?;
         let actual = who.account().unwrap_or_default().to_string();
         if actual != t.account {
             return Err(AwsError::AccountMismatch {
@@ -336,6 +343,39 @@ impl Aws {
 /// A one-line account of a failed HTTP answer that carried no AWS error message (an endpoint's
 /// HTML error page, a proxy's 502): the status and the start of the body's text, not the SDK's
 /// whole debug chain with headers.
+/// What a failed call that got no answer from AWS says: no credentials, or the messages of
+/// its chain of causes (without the SDK's debug structures).
+enum Failure {
+    NoCredentials,
+    Text(String),
+}
+
+fn failure_text(err: &(dyn std::error::Error + 'static)) -> Failure {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some_and(|c| {
+                matches!(
+                    c,
+                    aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(
+                        _
+                    )
+                )
+            })
+        {
+            return Failure::NoCredentials;
+        }
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default().trim().to_string();
+        if !first.is_empty() && !parts.iter().any(|p| p.contains(&first)) {
+            parts.push(first);
+        }
+        cur = e.source();
+    }
+    Failure::Text(parts.join(": "))
+}
+
 fn http_failure<E>(
     err: &aws_smithy_runtime_api::client::result::SdkError<
         E,

@@ -113,7 +113,16 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| start(format!("listening on {}: {e}", config.listen)))?;
-    tracing::info!(address = %config.listen, replica, "formwork serve listening");
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| config.listen.clone());
+    tracing::info!(address = %address, replica, "formwork serve listening");
+    // The one line an operator looks for, whatever the log level.
+    eprintln!(
+        "formwork serve: listening on http://{address}/ (webhooks: POST /webhooks/github, health: /healthz, status: /), repository {}",
+        config.github.repository
+    );
     let poll = Duration::from_secs(config.poll_interval_seconds);
     let (agent, rx) = agent::Agent::new(config, cx, mirror, replica);
     let queue = tokio::spawn(agent.clone().run_queue(rx));

@@ -14,6 +14,7 @@ mod conditions;
 mod corpus;
 mod emulators;
 
+mod first_run;
 mod github_client;
 mod github_commands;
 mod github_pr;

@@ -643,6 +643,46 @@ fn without_webhooks_the_poller_plans_and_the_reconciler_applies() {
         agent.deployed(&w.env).as_deref() == Some(merge.as_str())
     });
     w.check_requests();
+    // The operator's first line, and log lines without terminal colours (NO_COLOR, a file).
+    let log = agent.log();
+    assert!(
+        log.contains(&format!(
+            "formwork serve: listening on http://127.0.0.1:{}/ (webhooks: POST /webhooks/github, health: /healthz, status: /), repository {REPO}",
+            agent.port
+        )),
+        "{log}"
+    );
+    assert!(log.contains(" INFO "), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log}");
+}
+
+/// `--log-format json` writes one JSON object per log line, for log collectors.
+#[test]
+fn logs_can_be_json_lines() {
+    let w = World::new("srvjson");
+    let remote = remote(&w);
+    let data = tempfile::tempdir().unwrap();
+    let global = |cmd: &mut Command| {
+        cmd.env("FORMWORK_WEBHOOK_SECRET", SECRET)
+            .args(["--log-format", "json"]);
+    };
+    let agent = Agent::spawn(&w, remote.path(), data.path(), global, &[]);
+    let base = main_commit(&w);
+    open_pull(&w, remote.path(), 3, &base);
+    agent.wait_for("the poller's plan", Duration::from_secs(60), || {
+        has_comment(&w, 3, "<!-- formwork:plan scope=* part=1 -->")
+    });
+    let log = agent.log();
+    let mut objects = 0;
+    for line in log.lines().filter(|l| !l.starts_with("formwork serve: ")) {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v["level"].is_string() && v["fields"]["message"].is_string(),
+            "{line}"
+        );
+        objects += 1;
+    }
+    assert!(objects > 0, "{log}");
 }
 
 #[test]

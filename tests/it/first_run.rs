@@ -1,0 +1,152 @@
+//! What a team meets first: a CI matrix that plans each environment on every pull request, a
+//! shallow clone, a runner without AWS credentials. Each gives the behaviour or the one clear
+//! message a user expects.
+
+use crate::common;
+
+use common::Repo;
+use common::aws::moto;
+use common::sdk::formwork_on;
+
+const PIPELINE: &str = "pipeline: app\nstacks:\n  topic:\n    template: templates/topic.yml\n";
+const TOPIC: &str = "Parameters:\n  Name:\n    Type: String\n    Default: t\nResources:\n  Topic:\n    Type: AWS::SNS::Topic\n    Properties:\n      TopicName: !Ref Name\n";
+
+/// Two environments, `dev` and `prod`, and a change that touches `prod` only.
+fn two_envs() -> Repo {
+    let r = Repo::one_pipeline(
+        "app",
+        PIPELINE,
+        &[("topic.yml", TOPIC)],
+        "dev",
+        "us-east-1",
+        "",
+    );
+    r.write(
+        "environments/prod/environment.yml",
+        "pipeline: app\naccount: \"123456789012\"\nregion: us-east-1\n",
+    );
+    r.commit("prod");
+    r.write(
+        "environments/prod/environment.yml",
+        "pipeline: app\naccount: \"123456789012\"\nregion: us-east-1\nstacks:\n  topic:\n    parameters:\n      Name: prod-topic\n",
+    );
+    r.commit("name the prod topic");
+    r
+}
+
+/// A matrix leg for an environment the change does not reach has nothing to do: exit 0, as
+/// without `--env`, offline and live; an environment that exists at neither revision is an
+/// error with a suggestion.
+#[test]
+fn planning_an_environment_the_change_does_not_reach_is_no_change() {
+    let r = two_envs();
+    for args in [
+        &["plan", "--offline", "--env", "dev", "--base", "HEAD~1"][..],
+        &[
+            "plan",
+            "--offline",
+            "--env",
+            "dev",
+            "--base",
+            "HEAD",
+            "--head",
+            "HEAD",
+        ][..],
+        &["plan", "--env", "dev", "--base", "HEAD~1"][..],
+        &[
+            "plan", "--env", "dev", "--base", "HEAD~1", "--output", "json",
+        ][..],
+    ] {
+        let run = formwork_on(moto(), r.path(), args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.all());
+        if args.contains(&"json") {
+            assert_eq!(
+                run.json()["environments"],
+                serde_json::json!([]),
+                "{}",
+                run.stdout
+            );
+        } else {
+            assert!(
+                run.stdout.contains("No changes."),
+                "{args:?}: {}",
+                run.stdout
+            );
+        }
+    }
+    let prod = formwork_on(
+        moto(),
+        r.path(),
+        &["plan", "--offline", "--env", "prod", "--base", "HEAD~1"],
+    );
+    assert_eq!(prod.code, 2, "{}", prod.all());
+    let wrong = formwork_on(
+        moto(),
+        r.path(),
+        &["plan", "--offline", "--env", "prd", "--base", "HEAD~1"],
+    );
+    assert_eq!(wrong.code, 1, "{}", wrong.all());
+    assert!(
+        wrong
+            .stderr
+            .contains("environment `prd` is not among those to plan (did you mean `prod`?)"),
+        "{}",
+        wrong.stderr
+    );
+}
+
+/// actions/checkout fetches one commit unless told otherwise: the revision to compare with is
+/// missing, and the message says so once, with the fix.
+#[test]
+fn a_shallow_clone_says_to_fetch_the_history() {
+    let r = two_envs();
+    let shallow = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("git")
+        .args(["clone", "-q", "--depth", "1"])
+        .arg(format!("file://{}", r.path().display()))
+        .arg(shallow.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let run = common::formwork(shallow.path(), &["plan", "--offline", "--base", "HEAD~1"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let expected = "error: revision `HEAD~1` not found in the repository; this is a shallow clone, which holds only the newest commits: fetch the history (`fetch-depth: 0` for actions/checkout, or `git fetch --unshallow`)";
+    assert!(run.stderr.contains(expected), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("not found").count(), 1, "{}", run.stderr);
+    assert!(!run.stderr.contains("class="), "{}", run.stderr);
+
+    let run = common::formwork(r.path(), &["plan", "--offline", "--base", "origin/main"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("error: revision `origin/main` not found in the repository; check the name, and fetch it first if it is a branch of the remote (`git fetch origin`)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("class="), "{}", run.stderr);
+}
+
+/// A runner without AWS credentials gets one line saying where formwork looked and what to
+/// set, not the SDK's debug structures.
+#[test]
+fn missing_credentials_are_one_clear_message() {
+    let r = two_envs();
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_formwork"))
+        .args(["plan", "--env", "prod"])
+        .current_dir(r.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: no AWS credentials found (looked in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the profile in ~/.aws (AWS_PROFILE), a web identity token (AWS_WEB_IDENTITY_TOKEN_FILE), the ECS container and EC2 instance metadata); in GitHub Actions, run aws-actions/configure-aws-credentials with `role-to-assume` before formwork"),
+        "{stderr}"
+    );
+    assert!(stderr.len() < 1000, "{} bytes: {stderr}", stderr.len());
+    assert!(!stderr.contains("ProviderAttempt"), "{stderr}");
+}
