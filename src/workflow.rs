@@ -37,6 +37,14 @@ pub enum WorkflowError {
 }
 
 impl WorkflowError {
+    /// The diagnostics of a config error (none for other errors).
+    pub fn diagnostics(&self) -> Vec<crate::diag::Diagnostic> {
+        match self {
+            WorkflowError::Config { diags, .. } => diags.iter().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The diagnostics of a config error, rendered (without colour unless asked).
     pub fn rendered_diagnostics(&self, color: Color) -> Option<String> {
         match self {

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use formwork::github::webhook;
-use formwork::runner::{Acts, NoHooks, Policy, Runner, Settings, Work, decide};
+use formwork::runner::{Acts, Policy, Runner, Settings, Work, decide};
 
+use super::action_report::ActionReport;
 use super::github::GitHubArgs;
 use super::plan::runtime;
 
@@ -24,7 +25,9 @@ pub struct EventArgs {
     #[arg(long, env = "GITHUB_EVENT_PATH")]
     event_path: PathBuf,
     /// Which events to act on: `auto` all of them; `plan` pull requests and comments (pushes
-    /// are ignored); `apply` pushes and comments (pull requests are ignored).
+    /// are ignored); `apply` pushes and comments (pull requests are ignored). `affected` only
+    /// works out which environments the push or pull request changes (the step output
+    /// `environments`, for a matrix of apply jobs), without GitHub or AWS.
     #[arg(long, value_enum, default_value_t = Only::Auto)]
     command: Only,
     /// Work on these environments only (repeat, or separate with commas). Default: all.
@@ -59,6 +62,7 @@ pub enum Only {
     Auto,
     Plan,
     Apply,
+    Affected,
 }
 
 /// Who runs the work: this step's process.
@@ -80,6 +84,9 @@ pub fn run(cli: &crate::Cli, args: &EventArgs) -> Result<u8> {
     let body = std::fs::read(&args.event_path)
         .with_context(|| format!("reading the event payload {}", args.event_path.display()))?;
     let event = webhook::read_trusted_event(&args.event_name, &body)?;
+    if args.command == Only::Affected {
+        return affected(cli, &event);
+    }
     let repository = event.repository();
     let policy = Policy {
         // The workflow's repository (GITHUB_REPOSITORY); the event's own when not given.
@@ -92,7 +99,7 @@ pub fn run(cli: &crate::Cli, args: &EventArgs) -> Result<u8> {
         allowed_repositories: Vec::new(),
         trusted_fork_owners: nonempty(&args.trusted_fork_owners),
         acts: match args.command {
-            Only::Auto => Acts::All,
+            Only::Auto | Only::Affected => Acts::All,
             Only::Plan => Acts::Plans,
             Only::Apply => Acts::Applies,
         },
@@ -128,7 +135,8 @@ pub fn run(cli: &crate::Cli, args: &EventArgs) -> Result<u8> {
             parallel_environments: 4,
             replans_when_freed: false,
         };
-        let runner = Runner::new(cx, settings, Arc::new(NoHooks));
+        let report = Arc::new(ActionReport::default());
+        let runner = Runner::new(cx, settings, report.clone());
         let mut queue: Vec<Work> = decision.work;
         queue.reverse();
         let mut failed = false;
@@ -142,8 +150,68 @@ pub fn run(cli: &crate::Cli, args: &EventArgs) -> Result<u8> {
                 }
             }
         }
-        anyhow::Ok(u8::from(failed))
+        report.finish(&cli.data_dir(), &workspace_prefix(&cli.repo))?;
+        anyhow::Ok(u8::from(failed || report.failed()))
     })
+}
+
+/// The environments a push (from `before` to `after`) or a pull request (from where it
+/// branched off to its head) changes, as the step output `environments` (a JSON array) and on
+/// standard output. Exit 0 with or without environments: the output decides what follows.
+fn affected(cli: &crate::Cli, event: &webhook::Event) -> Result<u8> {
+    const NONE: &str = "0000000000000000000000000000000000000000";
+    let repo = formwork::workflow::ConfigRepo::discover(&cli.repo)?;
+    let (base, head) = match event {
+        webhook::Event::Push(p) if !p.deleted => {
+            let base = if p.created || p.before == NONE {
+                formwork::git::EMPTY_TREE.to_string()
+            } else {
+                p.before.clone()
+            };
+            (base, p.after.clone())
+        }
+        webhook::Event::PullRequest(p) => (
+            repo.merge_base(&p.base_sha, &p.head_sha)?,
+            p.head_sha.clone(),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    let environments = if head.is_empty() {
+        Vec::new()
+    } else {
+        repo.affected_environments(&base, &head)?
+    };
+    let json = serde_json::to_string(&environments)?;
+    if let Some(path) = std::env::var_os("GITHUB_OUTPUT") {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| writeln!(f, "environments={json}"))
+            .with_context(|| format!("writing {}", PathBuf::from(&path).display()))?;
+    }
+    println!("{json}");
+    Ok(0)
+}
+
+/// Where the config repository sits in the workflow's checkout (`GITHUB_WORKSPACE`), for the
+/// paths of annotations: empty when it is the checkout itself or cannot be told.
+fn workspace_prefix(repo: &std::path::Path) -> String {
+    let (Some(ws), Ok(repo)) = (std::env::var_os("GITHUB_WORKSPACE"), repo.canonicalize()) else {
+        return String::new();
+    };
+    let Ok(ws) = PathBuf::from(ws).canonicalize() else {
+        return String::new();
+    };
+    repo.strip_prefix(&ws)
+        .map(|p| {
+            p.components()
+                .filter_map(|c| c.as_os_str().to_str())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .unwrap_or_default()
 }
 
 /// What a piece of work is about, for the log.

@@ -1,6 +1,7 @@
 //! The commands of the `formwork` binary, one module each, and what they share: colour,
 //! writing to standard output, printing diagnostics, choosing where config files are read from.
 
+mod action_report;
 pub mod affected;
 pub mod apply;
 pub mod github;

@@ -86,6 +86,8 @@ pub struct PlannedPullRequest {
     /// What was posted.
     pub reported: PlanReported,
     pub head: String,
+    /// When the config had errors: each one, with where it is (messages scrubbed).
+    pub diagnostics: Vec<crate::diag::Diagnostic>,
 }
 
 /// Plans pull request `number`: its head against where it branched off (or `sel.base`), with
@@ -134,8 +136,19 @@ pub async fn plan_pull_request_as(
         }
     });
 
+    let mut diagnostics = Vec::new();
     let planned: Result<Plan, (String, Option<String>)> = match prepared {
-        Err(e) => Err(scrubbed(cx, &e)),
+        Err(e) => {
+            diagnostics = e
+                .diagnostics()
+                .into_iter()
+                .map(|mut d| {
+                    d.message = cx.masker.scrub(&d.message);
+                    d
+                })
+                .collect();
+            Err(scrubbed(cx, &e))
+        }
         Ok(Prepared::Offline(plan)) => Ok(*plan),
         Ok(Prepared::Live(requests)) => plan_live(cx, requests, format!("pr-{number}"), progress)
             .await
@@ -171,6 +184,7 @@ pub async fn plan_pull_request_as(
         plan: planned,
         reported,
         head,
+        diagnostics,
     })
 }
 

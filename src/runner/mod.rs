@@ -92,9 +92,9 @@ pub struct Settings {
 
 /// What a runner tells its door about, for metrics.
 pub trait Hooks: Send + Sync {
-    /// A plan was made; `errors`: some stacks could not be planned.
-    fn planned(&self, errors: bool) {
-        let _ = errors;
+    /// Pull request `number` was planned (or its plan failed) and reported as `done` says.
+    fn planned(&self, number: u64, done: &crate::github::flow::PlannedPullRequest) {
+        let _ = (number, done);
     }
     /// An environment was applied (`ok`: every stack of the plan) in `seconds`.
     fn applied(&self, environment: &str, ok: bool, seconds: f64) {

@@ -63,6 +63,16 @@ impl Runner {
                 }
             }
         }
+        if wanted.is_empty() && !self.settings.environments.is_empty() {
+            // This runner works on some environments only (a matrix leg) and the pull request
+            // changes none of them: another leg reports it.
+            tracing::info!(
+                pull_request = number,
+                environments = ?self.settings.environments,
+                "the pull request changes none of this runner's environments"
+            );
+            return Ok(());
+        }
         if self.state().closed.contains(&number) {
             // Closed while its claims were taken: they go again.
             for env in &mine {
@@ -89,8 +99,7 @@ impl Runner {
         let done = flow::plan_pull_request_as(&self.cx, &pull, &sel, Arc::new(Quiet))
             .await
             .map_err(|e| self.github_error(e))?;
-        self.hooks
-            .planned(matches!(&done.plan, Ok(p) if p.has_errors()));
+        self.hooks.planned(number, &done);
         Ok(())
     }
 

@@ -86,8 +86,8 @@ impl Default for SeenDeliveries {
 struct Counted(Arc<Metrics>);
 
 impl Hooks for Counted {
-    fn planned(&self, errors: bool) {
-        if errors {
+    fn planned(&self, _number: u64, done: &crate::github::flow::PlannedPullRequest) {
+        if matches!(&done.plan, Ok(p) if p.has_errors()) {
             self.0.aws_errors.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -188,7 +188,7 @@ fn a_bad_command_input_stops_with_a_workflow_error() {
     );
     assert_eq!(s.code, 1);
     assert!(
-        s.output.contains("::error::") && s.output.contains("auto, plan or apply"),
+        s.output.contains("::error::") && s.output.contains("auto, plan, apply or affected"),
         "{}",
         s.output
     );
@@ -209,6 +209,23 @@ fn a_given_image_is_run_without_building() {
     assert!(s.calls[0].contains(&"ghcr.io/example/formwork:1.2.3".to_string()));
 }
 
+/// GitHub's example `synchronize` event, for pull request `n` from a fork (planned offline,
+/// without AWS) of octo-org/config.
+fn fork_pull_event(n: u64, head: &str, base: &str) -> serde_json::Value {
+    let mut event = examples_of("pull_request")
+        .into_iter()
+        .find(|e| e["action"] == "synchronize")
+        .unwrap();
+    event["number"] = json!(n);
+    event["pull_request"]["number"] = json!(n);
+    event["pull_request"]["head"]["sha"] = json!(head);
+    event["pull_request"]["base"]["sha"] = json!(base);
+    event["repository"]["full_name"] = json!("octo-org/config");
+    event["pull_request"]["head"]["repo"]["full_name"] = json!("someone/config-fork");
+    event["pull_request"]["head"]["repo"]["id"] = json!(999_999);
+    event
+}
+
 #[test]
 fn a_pull_request_from_a_fork_is_planned_offline_and_commented_through_the_action() {
     // A config repository whose pull request changes a stack; no AWS at all (a fork's
@@ -225,17 +242,9 @@ fn a_pull_request_from_a_fork_is_planned_offline_and_commented_through_the_actio
     let head = repo.commit("bigger database");
     let mock = GitHubMock::start();
     mock.set_pull(77, &head, &base, None);
-    let mut event = examples_of("pull_request")
-        .into_iter()
-        .find(|e| e["action"] == "synchronize")
-        .unwrap();
-    event["number"] = json!(77);
-    event["pull_request"]["number"] = json!(77);
-    event["pull_request"]["head"]["sha"] = json!(head);
-    event["pull_request"]["base"]["sha"] = json!(base);
-    event["repository"]["full_name"] = json!("octo-org/config");
-    event["pull_request"]["head"]["repo"]["full_name"] = json!("someone/config-fork");
-    event["pull_request"]["head"]["repo"]["id"] = json!(999_999);
+    let event = fork_pull_event(77, &head, &base);
+    let files = tempfile::tempdir().unwrap();
+    let (output, summary) = (files.path().join("output"), files.path().join("summary"));
     let s = run_step(
         repo.path(),
         &event,
@@ -247,10 +256,45 @@ fn a_pull_request_from_a_fork_is_planned_offline_and_commented_through_the_actio
                 "FORMWORK_DATA_DIR",
                 repo.path().join(".state").to_str().unwrap(),
             ),
+            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ("RUNNER_TEMP", files.path().to_str().unwrap()),
         ],
     );
     // A plan made and reported: the step succeeds.
     assert_eq!(s.code, 0, "{}", s.output);
+    // The outputs for later steps, and the plan in the job summary (which a fork's pull
+    // request gets even when its token cannot comment).
+    let outputs = std::fs::read_to_string(&output).unwrap();
+    let md_file = files.path().join("formwork-plan.md");
+    assert!(outputs.contains("has-changes=true\n"), "{outputs}");
+    assert!(
+        outputs.contains("environments=[\"staging\"]\n"),
+        "{outputs}"
+    );
+    assert!(
+        outputs.contains(&format!("markdown-file={}\n", md_file.display())),
+        "{outputs}"
+    );
+    assert!(outputs.contains("plan-id="), "{outputs}");
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(summary.contains("database"), "{summary}");
+    assert_eq!(
+        std::fs::read_to_string(&md_file).unwrap().trim_end(),
+        summary.trim_end()
+    );
+    // Where the container must see them, they are mounted.
+    let run = s.calls.iter().find(|c| c[0] == "run").unwrap();
+    let volumes: Vec<&String> = run
+        .windows(2)
+        .filter(|w| w[0] == "--volume")
+        .map(|w| &w[1])
+        .collect();
+    let dir = files.path().display().to_string();
+    assert!(
+        volumes.iter().any(|v| **v == format!("{dir}:{dir}")),
+        "{volumes:?}"
+    );
     assert!(s.output.contains("planned offline"), "{}", s.output);
     let comments = mock.comments(77);
     assert_eq!(comments.len(), 1);
@@ -281,4 +325,179 @@ fn every_action_input_reaches_the_step() {
             "input {n} is not used by the step"
         );
     }
+}
+
+/// A pull request whose config does not validate: the step fails, and each error is an
+/// annotation on its file and line of the diff.
+#[test]
+fn config_errors_fail_the_step_and_become_annotations() {
+    let repo = Repo::shop();
+    let base = repo.head_commit();
+    repo.branch("typo");
+    repo.checkout("typo");
+    repo.edit(
+        "environments/staging/environment.yml",
+        "region:",
+        "regoin: us-east-1\nregion:",
+    );
+    let head = repo.commit("a typo");
+    let mock = GitHubMock::start();
+    mock.set_pull(78, &head, &base, None);
+    let event = fork_pull_event(78, &head, &base);
+    let files = tempfile::tempdir().unwrap();
+    let output = files.path().join("output");
+    let s = run_step(
+        repo.path(),
+        &event,
+        &[("FORMWORK_ACTION_IMAGE", "img")],
+        &[
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_API_URL", &mock.url),
+            (
+                "FORMWORK_DATA_DIR",
+                repo.path().join(".state").to_str().unwrap(),
+            ),
+            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+            ("RUNNER_TEMP", files.path().to_str().unwrap()),
+        ],
+    );
+    assert_eq!(s.code, 1, "{}", s.output);
+    let line = s
+        .output
+        .lines()
+        .find(|l| l.starts_with("::error "))
+        .unwrap_or_else(|| panic!("{}", s.output));
+    assert!(
+        line.starts_with("::error title=formwork,file=environments/staging/environment.yml,line="),
+        "{line}"
+    );
+    assert!(line.contains("regoin"), "{line}");
+    let outputs = std::fs::read_to_string(&output).unwrap();
+    assert!(outputs.contains("has-changes=false\n"), "{outputs}");
+    // The pull request is told too.
+    assert_eq!(mock.comments(78).len(), 1);
+    mock.assert_no_violations();
+}
+
+/// A matrix leg for an environment the pull request does not touch has nothing to do: the
+/// step passes and says so in its outputs.
+#[test]
+fn a_matrix_leg_for_an_untouched_environment_passes() {
+    let repo = Repo::shop();
+    let base = repo.head_commit();
+    repo.branch("staging-only");
+    repo.checkout("staging-only");
+    repo.edit(
+        "environments/staging/environment.yml",
+        "db.t3.micro",
+        "db.t3.small",
+    );
+    let head = repo.commit("bigger staging database");
+    let mock = GitHubMock::start();
+    mock.set_pull(79, &head, &base, None);
+    let files = tempfile::tempdir().unwrap();
+    let output = files.path().join("output");
+    let s = run_step(
+        repo.path(),
+        &fork_pull_event(79, &head, &base),
+        &[
+            ("FORMWORK_ACTION_IMAGE", "img"),
+            ("FORMWORK_ACTION_ENVIRONMENTS", "production"),
+        ],
+        &[
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_API_URL", &mock.url),
+            (
+                "FORMWORK_DATA_DIR",
+                repo.path().join(".state").to_str().unwrap(),
+            ),
+            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+            ("RUNNER_TEMP", files.path().to_str().unwrap()),
+        ],
+    );
+    assert_eq!(s.code, 0, "{}", s.output);
+    let outputs = std::fs::read_to_string(&output).unwrap();
+    assert!(outputs.contains("has-changes=false\n"), "{outputs}");
+    assert!(outputs.contains("environments=[]\n"), "{outputs}");
+    mock.assert_no_violations();
+}
+
+/// `command: affected` on GitHub's example push event: the environments the push changes, as
+/// the output a matrix of apply jobs is built from; nothing asked of GitHub or AWS.
+#[test]
+fn the_affected_command_gives_the_environments_a_push_changes() {
+    let repo = Repo::shop();
+    let before = repo.head_commit();
+    repo.edit(
+        "environments/staging/environment.yml",
+        "db.t3.micro",
+        "db.t3.small",
+    );
+    let after = repo.commit("bigger staging database");
+    let mut event = examples_of("push").into_iter().next().unwrap();
+    event["before"] = json!(before);
+    event["after"] = json!(after);
+    event["created"] = json!(false);
+    event["deleted"] = json!(false);
+    let files = tempfile::tempdir().unwrap();
+    let output = files.path().join("output");
+    let s = run_step(
+        repo.path(),
+        &event,
+        &[
+            ("FORMWORK_ACTION_IMAGE", "img"),
+            ("FORMWORK_ACTION_COMMAND", "affected"),
+        ],
+        &[
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_API_URL", "http://127.0.0.1:9"),
+            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(s.code, 0, "{}", s.output);
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap(),
+        "environments=[\"staging\"]\n"
+    );
+}
+
+/// The action and the example workflows are YAML a strict parser reads, and the workflows
+/// behave: only `/formwork` comments start work and nothing cancels a comment's run; the apply
+/// matrix is built from the environments a push changes.
+#[test]
+fn the_action_and_the_example_workflows_read_and_behave() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |rel: &str| {
+        let text = std::fs::read_to_string(root.join(rel)).unwrap();
+        formwork::yaml::parse(&text).unwrap_or_else(|e| panic!("{rel}: {e:?}"));
+        text
+    };
+    let action = read("action.yml");
+    for output in ["has-changes", "plan-id", "environments", "markdown-file"] {
+        assert!(
+            action.contains(&format!("  {output}:\n"))
+                && action.contains(&format!("steps.formwork.outputs.{output} }}}}")),
+            "output {output}"
+        );
+    }
+    let plan = read(".github/workflows/formwork-plan.yml");
+    assert!(
+        !plan.contains("\nconcurrency:"),
+        "no workflow-level concurrency"
+    );
+    assert!(
+        plan.contains("cancel-in-progress: ${{ github.event_name == 'pull_request' }}"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("format('formwork-comment-{0}', github.run_id)"),
+        "{plan}"
+    );
+    let apply = read(".github/workflows/formwork-apply.yml");
+    assert!(
+        apply.contains("environment: ${{ fromJSON(needs.affected.outputs.environments) }}"),
+        "{apply}"
+    );
+    assert!(apply.contains("command: affected"), "{apply}");
+    assert!(apply.contains("cancel-in-progress: false"), "{apply}");
 }
