@@ -35,6 +35,7 @@ pub mod diag;
 pub mod git;
 pub mod github;
 pub mod graph;
+pub mod iam;
 pub mod lease;
 pub mod plan;
 pub mod render;

@@ -166,6 +166,45 @@ enum Command {
     /// Do what a GitHub event calls for (the GitHub Actions entry point): plan a pull request,
     /// apply a push to the default branch, or run a `/formwork` comment command.
     GithubEvent(cli::github_event::EventArgs),
+    /// Start a config repository: one pipeline of two stacks, one environment, the JSON
+    /// Schemas for editors, the GitHub workflows that plan pull requests and apply merges, and
+    /// `.formwork/` in .gitignore. Existing files are kept.
+    Init {
+        /// The directory to start it in (default: --repo, the current directory).
+        dir: Option<PathBuf>,
+        /// The first pipeline's name.
+        #[arg(long, default_value = "app")]
+        pipeline: String,
+        /// The first environment's name.
+        #[arg(long = "env", default_value = "dev")]
+        env: String,
+        /// The AWS account the environment deploys to (12 digits).
+        #[arg(long, default_value = "123456789012")]
+        account: String,
+        /// Its region.
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+    },
+    /// Print the least-privilege IAM policy (JSON) for the role that plans (`--plan`) or the
+    /// one that applies (`--apply`), scoped to the stacks, SSM parameters, artifact buckets and
+    /// roles of the config's environments (all, or those given with --env).
+    ///
+    /// It covers formwork's own calls; the resources a template creates need permissions of
+    /// their own (see docs/iam.md).
+    IamPolicy {
+        /// The policy of the role that plans pull requests.
+        #[arg(long, conflicts_with = "apply", required_unless_present = "apply")]
+        plan: bool,
+        /// The policy of the role that applies on merge.
+        #[arg(long)]
+        apply: bool,
+        /// Only these environments (repeat, or separate with commas).
+        #[arg(long = "env", short = 'e', value_name = "NAME", value_delimiter = ',')]
+        envs: Vec<String>,
+        /// Read the config at this revision instead of the working tree.
+        #[arg(long)]
+        rev: Option<String>,
+    },
     /// Print the JSON Schema of a config file kind, or write both into a directory.
     Schema {
         /// Which schema to print.
@@ -273,6 +312,33 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Unlock(args) => cli::status::unlock(&cli, args),
         Command::Continue(args) => cli::status::continue_gate(&cli, args, c),
         Command::GithubEvent(args) => cli::github_event::run(&cli, args),
+        Command::Init {
+            dir,
+            pipeline,
+            env,
+            account,
+            region,
+        } => cli::init::run(&cli::init::InitArgs {
+            dir: dir.as_deref().unwrap_or(&cli.repo),
+            pipeline,
+            env,
+            account,
+            region,
+        }),
+        Command::IamPolicy {
+            apply, envs, rev, ..
+        } => cli::iam_policy::run(
+            &cli.repo,
+            rev.as_deref(),
+            if *apply {
+                formwork::iam::Role::Apply
+            } else {
+                formwork::iam::Role::Plan
+            },
+            envs,
+            &cli.store,
+            c,
+        ),
         Command::Serve(args) => cli::serve::run(&cli, args),
         Command::Schema { kind, write } => cli::schema::run(*kind, write.clone()),
     }

@@ -7,6 +7,8 @@ pub mod apply;
 pub mod github;
 pub mod github_event;
 pub mod graph;
+pub mod iam_policy;
+pub mod init;
 pub mod plan;
 pub mod schema;
 pub mod serve;

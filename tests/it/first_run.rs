@@ -150,3 +150,139 @@ fn missing_credentials_are_one_clear_message() {
     assert!(stderr.len() < 1000, "{} bytes: {stderr}", stderr.len());
     assert!(!stderr.contains("ProviderAttempt"), "{stderr}");
 }
+
+/// `formwork iam-policy`: the plan role's policy allows every call a plan makes (counted on
+/// moto with --report-calls) and no execution; the apply role's adds executing and deleting;
+/// both are scoped to the config's stacks.
+#[test]
+fn the_iam_policies_cover_every_call_and_no_more() {
+    let r = two_envs();
+    let plan_policy = r.run(&["iam-policy", "--plan", "--env", "prod"]);
+    assert_eq!(plan_policy.code, 0, "{}", plan_policy.all());
+    let p = plan_policy.json();
+    let actions: Vec<String> = p["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().clone())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let stacks = &p["Statement"][0];
+    assert_eq!(stacks["Sid"], "Stacks");
+    assert!(
+        stacks["Resource"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(
+                "arn:aws:cloudformation:us-east-1:123456789012:stack/prod-topic/*"
+            )),
+        "{p:#}"
+    );
+    assert!(!actions.contains(&"cloudformation:ExecuteChangeSet".to_string()));
+
+    let (run, _, calls) = common::stacks::plan_with_calls(moto(), &r, &["--env", "prod"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(!calls.is_empty());
+    for call in calls.keys() {
+        let (service, op) = call.split_once('.').unwrap();
+        let action = format!("{}:{op}", service.to_lowercase());
+        assert!(
+            actions.contains(&action),
+            "{action} is not allowed: {actions:?}"
+        );
+    }
+
+    let apply = r.run(&["iam-policy", "--apply", "--store", "dynamodb:state"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    let text = apply.stdout;
+    for needed in [
+        "cloudformation:ExecuteChangeSet",
+        "cloudformation:DeleteStack",
+        "arn:aws:dynamodb:*:*:table/state",
+        "stack/dev-topic/*",
+    ] {
+        assert!(text.contains(needed), "{needed}: {text}");
+    }
+    let neither = r.run(&["iam-policy"]);
+    assert_ne!(neither.code, 0, "{}", neither.all());
+    assert!(neither.stderr.contains("--plan"), "{}", neither.stderr);
+}
+
+/// `formwork init` starts a repository that validates, plans and applies as it is; its
+/// workflows are YAML; running it again keeps every file.
+#[test]
+fn init_starts_a_repository_that_validates_plans_and_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    // Stock moto gives stacks made by change sets no outputs; this one does, as AWS.
+    let ep = common::aws::moto_with_change_set_outputs();
+    let env = common::aws::unique("sandbox");
+    let init = common::formwork(dir.path(), &["init", "--env", &env]);
+    assert_eq!(init.code, 0, "{}", init.all());
+    for f in [
+        "pipelines/app/pipeline.yml".to_string(),
+        format!("environments/{env}/environment.yml"),
+        "schemas/pipeline.schema.json".to_string(),
+        ".github/workflows/formwork-plan.yml".to_string(),
+        ".github/workflows/formwork-apply.yml".to_string(),
+    ] {
+        let text =
+            std::fs::read_to_string(dir.path().join(&f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        formwork::yaml::parse(&text).unwrap_or_else(|e| panic!("{f}: {e:?}"));
+    }
+    // The schema line the files start with points at a folder the repository has.
+    let env_file = std::fs::read_to_string(
+        dir.path()
+            .join(format!("environments/{env}/environment.yml")),
+    )
+    .unwrap();
+    assert!(
+        env_file
+            .starts_with("# yaml-language-server: $schema=../../schemas/environment.schema.json\n")
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join(".gitignore"))
+            .unwrap()
+            .contains(".formwork/\n")
+    );
+    let git = |args: &[&str]| {
+        assert!(
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir.path())
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@example.com")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@example.com")
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "init"]);
+    let v = common::formwork(dir.path(), &["validate"]);
+    assert_eq!(v.code, 0, "{}", v.all());
+    let plan = formwork_on(ep, dir.path(), &["plan", "--env", &env]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    let apply = formwork_on(ep, dir.path(), &["apply", "--env", &env]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    let again = formwork_on(ep, dir.path(), &["plan", "--env", &env]);
+    assert_eq!(again.code, 0, "{}", again.all());
+
+    let twice = common::formwork(dir.path(), &["init", "--env", &env]);
+    assert_eq!(twice.code, 0, "{}", twice.all());
+    assert!(
+        twice.stderr.contains("0 files written, 9 kept"),
+        "{}",
+        twice.stderr
+    );
+    let bad = common::formwork(dir.path(), &["init", "--account", "12345"]);
+    assert_eq!(bad.code, 1, "{}", bad.all());
+    assert!(
+        bad.stderr
+            .contains("`12345` is not an AWS account id: give the 12 digits with --account"),
+        "{}",
+        bad.stderr
+    );
+}

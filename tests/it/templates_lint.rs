@@ -23,6 +23,9 @@ fn templates() -> Vec<PathBuf> {
             }
         }
     }
+    // The templates `formwork init` starts a repository with.
+    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/init");
+    out.extend(["queue.yml", "topic.yml"].map(|f| init.join(f)));
     out.sort();
     out
 }

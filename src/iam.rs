@@ -1,0 +1,171 @@
+//! The least-privilege IAM policies formwork's own calls need, scoped to what a config deploys:
+//! for the plan role (read stacks, make and delete change sets, read the SSM parameters the
+//! config reads, upload templates to the artifact buckets) and for the apply role (the same,
+//! and execute change sets, delete stacks). The resources a template creates need permissions
+//! of their own: on the apply role, or better on a CloudFormation service role.
+//!
+//! The actions are those formwork calls (see `aws/`): CloudFormation DescribeStacks,
+//! DescribeStackEvents, GetTemplate, CreateChangeSet, DescribeChangeSet, ListChangeSets,
+//! DeleteChangeSet, ExecuteChangeSet, DeleteStack; SSM GetParameters; S3 PutObject and
+//! GetObject; STS GetCallerIdentity; and, with a DynamoDB state store, the item calls on its
+//! table.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::config::expr::Reference;
+use crate::desired::{DesiredEnvironment, TemplateRef};
+
+/// Which role the policy is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Pull requests: read and make change sets, never execute one.
+    Plan,
+    /// Merges: also execute change sets and delete stacks that left the config.
+    Apply,
+}
+
+/// The policy document for `role` over `environments`; `state_table` is the DynamoDB table of
+/// the state store, when there is one.
+pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Option<&str>) -> Value {
+    let mut stacks = BTreeSet::new();
+    let mut change_sets = BTreeSet::new();
+    let mut parameters = BTreeSet::new();
+    let mut buckets = BTreeSet::new();
+    let mut roles = BTreeSet::new();
+    for env in environments {
+        let (region, account) = (&env.region, &env.account);
+        change_sets.insert(format!(
+            "arn:aws:cloudformation:{region}:{account}:changeSet/formwork-*/*"
+        ));
+        for u in env.units.values() {
+            stacks.insert(format!(
+                "arn:aws:cloudformation:{}:{}:stack/{}/*",
+                u.region, u.account, u.stack_name
+            ));
+            if let TemplateRef::Local { nested, .. } = &u.template {
+                // Nested stacks are named after their parent.
+                if !nested.is_empty() {
+                    stacks.insert(format!(
+                        "arn:aws:cloudformation:{}:{}:stack/{}-*/*",
+                        u.region, u.account, u.stack_name
+                    ));
+                }
+            }
+            for p in u.parameters.values() {
+                for r in p.value.references() {
+                    if let Reference::Ssm(path) = r {
+                        let name = path.as_literal().unwrap_or_else(|| {
+                            // A path with variables left: everything under its literal start.
+                            let text = path.to_string();
+                            let start = text.split("${").next().unwrap_or_default();
+                            format!("{start}*")
+                        });
+                        parameters.insert(format!(
+                            "arn:aws:ssm:{region}:{account}:parameter/{}",
+                            name.trim_start_matches('/')
+                        ));
+                    }
+                }
+            }
+        }
+        if env.units.values().any(|u| {
+            u.capabilities
+                .contains(&crate::template::Capability::AutoExpand)
+        }) {
+            // Change sets of templates with transforms are authorised on the transform too.
+            change_sets.insert(format!("arn:aws:cloudformation:{region}:aws:transform/*"));
+        }
+        if let Some(b) = &env.artifact_bucket {
+            buckets.insert(format!(
+                "arn:aws:s3:::{b}/{}/*",
+                crate::aws::s3::TEMPLATE_PREFIX
+            ));
+        }
+        if let Some(r) = &env.role_arn {
+            roles.insert(r.clone());
+        }
+    }
+    let mut cfn_actions = vec![
+        "cloudformation:DescribeStacks",
+        "cloudformation:DescribeStackEvents",
+        "cloudformation:GetTemplate",
+        "cloudformation:CreateChangeSet",
+        "cloudformation:DescribeChangeSet",
+        "cloudformation:ListChangeSets",
+        "cloudformation:DeleteChangeSet",
+    ];
+    if role == Role::Apply {
+        cfn_actions.extend([
+            "cloudformation:ExecuteChangeSet",
+            "cloudformation:DeleteStack",
+        ]);
+    }
+    let list = |s: BTreeSet<String>| s.into_iter().collect::<Vec<_>>();
+    let mut statements = vec![
+        json!({
+            "Sid": "Stacks",
+            "Effect": "Allow",
+            "Action": cfn_actions,
+            "Resource": list(stacks.union(&change_sets).cloned().collect()),
+        }),
+        json!({
+            "Sid": "WhoAmI",
+            "Effect": "Allow",
+            "Action": ["sts:GetCallerIdentity"],
+            "Resource": "*",
+        }),
+    ];
+    if !parameters.is_empty() {
+        statements.push(json!({
+            "Sid": "ReadParameters",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameters"],
+            "Resource": list(parameters),
+        }));
+        statements.push(json!({
+            "Sid": "DecryptSecureStrings",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": "*",
+            "Condition": {"StringLike": {"kms:ViaService": "ssm.*.amazonaws.com"}},
+        }));
+    }
+    if !buckets.is_empty() {
+        statements.push(json!({
+            "Sid": "Templates",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject"],
+            "Resource": list(buckets),
+        }));
+    }
+    if !roles.is_empty() {
+        statements.push(json!({
+            "Sid": "EnvironmentRoles",
+            "Effect": "Allow",
+            "Action": ["sts:AssumeRole"],
+            "Resource": list(roles),
+        }));
+    }
+    if let Some(table) = state_table {
+        statements.push(json!({
+            "Sid": "StateStore",
+            "Effect": "Allow",
+            "Action": [
+                "dynamodb:DescribeTable",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:Query",
+                "dynamodb:TransactWriteItems",
+            ],
+            "Resource": [
+                format!("arn:aws:dynamodb:*:*:table/{table}"),
+                format!("arn:aws:dynamodb:*:*:table/{table}/index/*"),
+            ],
+        }));
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
