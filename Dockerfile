@@ -5,9 +5,10 @@
 #   docker run -p 8080:8080 -v formwork-data:/home/formwork/data -e FORMWORK_WEBHOOK_SECRET \
 #     -e GITHUB_TOKEN formwork --data-dir /home/formwork/data serve --config /etc/formwork-server.yml
 #
-# Two stages: the build (Rust toolchain, release profile) and a small runtime (Debian slim with
-# CA certificates, zlib, which libgit2 links, and git, with which `formwork serve` fetches),
-# running as an unprivileged user.
+# Stages: the build (Rust toolchain, release profile) and a small runtime (Debian slim with
+# CA certificates and git, with which `formwork serve` fetches), running as an unprivileged
+# user; the default image puts the build's binary in the runtime, `--target prebuilt` the
+# release workflow's.
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
@@ -27,12 +28,11 @@ RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin formwork \
     && strip target/release/formwork
 
-FROM debian:bookworm-slim
+FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates git \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --uid 10001 --create-home --shell /usr/sbin/nologin formwork
-COPY --from=build /src/target/release/formwork /usr/local/bin/formwork
 USER 10001:10001
 WORKDIR /home/formwork
 # In a container, `formwork serve` listens on every interface so that `docker run -p 8080:8080`
@@ -46,3 +46,13 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
 # libgit2, like git, refuses a repository owned by another user: run the container as the
 # owner of the checkout it is given (`docker run --user "$(id -u):$(id -g)"`, as action.yml does).
 ENTRYPOINT ["/usr/local/bin/formwork"]
+
+# The release image (`--target prebuilt`): the static binaries the release workflow built, one
+# per architecture in dist/<arch>/ (docker buildx gives TARGETARCH: amd64, arm64).
+FROM runtime AS prebuilt
+ARG TARGETARCH
+COPY dist/${TARGETARCH}/formwork /usr/local/bin/formwork
+
+# The default: built from source here.
+FROM runtime
+COPY --from=build /src/target/release/formwork /usr/local/bin/formwork

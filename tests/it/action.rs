@@ -501,3 +501,107 @@ fn the_action_and_the_example_workflows_read_and_behave() {
     assert!(apply.contains("command: affected"), "{apply}");
     assert!(apply.contains("cancel-in-progress: false"), "{apply}");
 }
+
+/// The release artifacts of one target, packed by scripts/release-artifacts from the binary
+/// under test (the release workflow runs the same script after building): a tarball whose
+/// binary runs, and a SHA-256 file `sha256sum --check` accepts.
+fn release_artifacts(out: &Path, triple: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new(root.join("scripts/release-artifacts"))
+        .args(["--target", triple, "--out"])
+        .arg(out)
+        .args(["--binary", env!("CARGO_BIN_EXE_formwork")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn release_artifacts_are_packed_with_their_checksum_and_run() {
+    let out = tempfile::tempdir().unwrap();
+    release_artifacts(out.path(), "x86_64-unknown-linux-musl");
+    let check = Command::new("sha256sum")
+        .args([
+            "--check",
+            "formwork-x86_64-unknown-linux-musl.tar.gz.sha256",
+        ])
+        .current_dir(out.path())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+    let unpacked = tempfile::tempdir().unwrap();
+    let tar = Command::new("tar")
+        .arg("-xzf")
+        .arg(out.path().join("formwork-x86_64-unknown-linux-musl.tar.gz"))
+        .arg("-C")
+        .arg(unpacked.path())
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let version = Command::new(unpacked.path().join("formwork"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("formwork {}", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(unpacked.path().join("README.md").exists());
+}
+
+/// At a version tag, the step downloads that release's binary, checks its SHA-256 and runs it
+/// without docker; a binary that does not match its sum is not run.
+#[test]
+fn a_released_version_runs_its_checked_binary_without_docker() {
+    let releases = tempfile::tempdir().unwrap();
+    let version = releases.path().join("v9.9.9");
+    std::fs::create_dir_all(&version).unwrap();
+    release_artifacts(&version, "x86_64-unknown-linux-musl");
+    let ws = tempfile::tempdir().unwrap();
+    let runner_temp = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", releases.path().display());
+    let step = |extra: &[(&str, &str)]| {
+        let mut env = vec![
+            ("GITHUB_EVENT_NAME", "ping"),
+            ("FORMWORK_ACTION_REF", "v9.9.9"),
+            ("FORMWORK_RELEASE_URL", url.as_str()),
+            ("RUNNER_OS", "Linux"),
+            ("RUNNER_ARCH", "X64"),
+            ("RUNNER_TEMP", runner_temp.path().to_str().unwrap()),
+        ];
+        env.extend_from_slice(extra);
+        run_step(ws.path(), &json!({"zen": "z", "hook_id": 1}), &[], &env)
+    };
+    let s = step(&[]);
+    assert_eq!(s.code, 0, "{}", s.output);
+    assert!(s.calls.is_empty(), "docker was called: {:?}", s.calls);
+    assert!(s.output.contains("nothing to do"), "{}", s.output);
+
+    // A tampered download: refused before it runs.
+    let tarball = version.join("formwork-x86_64-unknown-linux-musl.tar.gz");
+    let mut bytes = std::fs::read(&tarball).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&tarball, bytes).unwrap();
+    let bad = step(&[]);
+    assert_eq!(bad.code, 1, "{}", bad.output);
+    assert!(
+        bad.output
+            .contains("::error::formwork: formwork-x86_64-unknown-linux-musl.tar.gz from file://")
+            && bad
+                .output
+                .contains("does not match its SHA-256; not running it"),
+        "{}",
+        bad.output
+    );
+    assert!(!bad.output.contains("nothing to do"), "{}", bad.output);
+
+    // A runner with no released binary is told what to do.
+    let odd = step(&[("RUNNER_OS", "Windows")]);
+    assert_eq!(odd.code, 1, "{}", odd.output);
+    assert!(
+        odd.output.contains("no released binary for Windows/X64"),
+        "{}",
+        odd.output
+    );
+}
