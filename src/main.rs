@@ -185,6 +185,19 @@ enum Command {
         #[arg(long, default_value = "us-east-1")]
         region: String,
     },
+    /// Print a shell completion script: `formwork completions bash > /etc/bash_completion.d/formwork`,
+    /// `formwork completions zsh > "${fpath[1]}/_formwork"`, `formwork completions fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write formwork's manual pages (formwork.1 and one per command) into a directory, e.g.
+    /// `formwork man --dir /usr/local/share/man/man1`.
+    Man {
+        /// Where to write them.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Print the least-privilege IAM policy (JSON) for the role that plans (`--plan`) or the
     /// one that applies (`--apply`), scoped to the stacks, SSM parameters, artifact buckets and
     /// roles of the config's environments (all, or those given with --env).
@@ -312,6 +325,18 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Unlock(args) => cli::status::unlock(&cli, args),
         Command::Continue(args) => cli::status::continue_gate(&cli, args, c),
         Command::GithubEvent(args) => cli::github_event::run(&cli, args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "formwork", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { dir } => {
+            std::fs::create_dir_all(dir)?;
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::generate_to(cmd, dir)?;
+            eprintln!("wrote the manual pages into {}", dir.display());
+            Ok(0)
+        }
         Command::Init {
             dir,
             pipeline,

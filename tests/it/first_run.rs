@@ -286,3 +286,31 @@ fn init_starts_a_repository_that_validates_plans_and_applies() {
         bad.stderr
     );
 }
+
+/// Shell completions and manual pages come from the same definitions as the command line.
+#[test]
+fn completions_and_manual_pages_are_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let bash = common::formwork(dir.path(), &["completions", "bash"]);
+    assert_eq!(bash.code, 0, "{}", bash.all());
+    assert!(bash.stdout.contains("iam-policy") && bash.stdout.contains("--offline"));
+    let script = dir.path().join("formwork.bash");
+    std::fs::write(&script, &bash.stdout).unwrap();
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(syntax.success());
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let run = common::formwork(dir.path(), &["completions", shell]);
+        assert_eq!(run.code, 0, "{shell}: {}", run.all());
+        assert!(run.stdout.contains("formwork"), "{shell}");
+    }
+    let man = common::formwork(dir.path(), &["man", "--dir", "man"]);
+    assert_eq!(man.code, 0, "{}", man.all());
+    let page = std::fs::read_to_string(dir.path().join("man/formwork-plan.1")).unwrap();
+    assert!(page.starts_with(".ie") || page.contains(".TH"), "{page}");
+    assert!(page.contains("offline"), "{page}");
+    assert!(dir.path().join("man/formwork.1").exists());
+}

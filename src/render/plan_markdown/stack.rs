@@ -72,11 +72,23 @@ pub(super) fn stack_details(out: &mut String, plan: &Plan, env: &str, u: &UnitPl
 fn facts(plan: &Plan, u: &UnitPlan) -> String {
     let mut facts = vec![format!("Stack {}", code(&u.stack_name))];
     if let Some(cs) = &u.change_set {
-        facts.push(format!(
-            "change set {} ({})",
-            code(&cs.name),
-            md_text(&cs.change_set_type)
-        ));
+        let links = cs
+            .stack_id
+            .as_deref()
+            .and_then(|stack| crate::render::console::change_set_links(stack, &cs.id));
+        match links {
+            // One link (the change set's page leads to the stack): comments stay short.
+            Some((cs_url, _)) => facts.push(format!(
+                "change set [{}]({cs_url}) ({})",
+                code(&cs.name),
+                md_text(&cs.change_set_type)
+            )),
+            None => facts.push(format!(
+                "change set {} ({})",
+                code(&cs.name),
+                md_text(&cs.change_set_type)
+            )),
+        }
     } else if plan.offline && matches!(u.action, Action::Create | Action::Update) {
         facts.push("predicted offline".to_string());
     }
