@@ -1413,13 +1413,17 @@ fn connections_over_the_cap_wait_until_one_closes() {
 
 /// What formwork wrote to GitHub in `requests`, in order, made comparable between two worlds:
 /// comment texts (new or edited), reactions and commit statuses, with the environment's name,
-/// commit ids, plan and run ids and times replaced by placeholders.
+/// commit ids, plan and run ids, ARN ids and times replaced by placeholders.
 fn writes(w: &World, requests: &[common::github::Recorded]) -> Vec<String> {
     let sha = regex::Regex::new(r"\b[0-9a-f]{7,40}\b").unwrap();
     let ids = regex::Regex::new(r"\br?\d{8}-\d{6}-").unwrap();
     let time = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z").unwrap();
+    // The ids in stack and change set ARNs (in console links).
+    let uuid =
+        regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").unwrap();
     let clean = |t: &str| {
         let t = t.replace(&w.env, "ENV");
+        let t = uuid.replace_all(&t, "UUID");
         let t = time.replace_all(&t, "TIME");
         let t = ids.replace_all(&t, "ID-");
         sha.replace_all(&t, "SHA").into_owned()
