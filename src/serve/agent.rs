@@ -88,7 +88,7 @@ struct Counted(Arc<Metrics>);
 impl Hooks for Counted {
     fn planned(&self, _number: u64, done: &crate::github::flow::PlannedPullRequest) {
         if matches!(&done.plan, Ok(p) if p.has_errors()) {
-            self.0.aws_errors.fetch_add(1, Ordering::Relaxed);
+            self.0.aws_errors.inc();
         }
     }
 
@@ -101,7 +101,7 @@ impl Hooks for Counted {
     }
 
     fn github_error(&self) {
-        self.0.github_errors.fetch_add(1, Ordering::Relaxed);
+        self.0.github_errors.inc();
     }
 }
 
@@ -194,7 +194,7 @@ impl Agent {
             }
             st.queued_heads.insert(*number, head.clone());
         }
-        self.metrics.queue_depth.fetch_add(1, Ordering::SeqCst);
+        self.metrics.queue_depth.inc();
         let _ = self.jobs.send(work);
     }
 
@@ -225,7 +225,7 @@ impl Agent {
     /// Runs the queue until the channel closes.
     pub async fn run_queue(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Work>) {
         while let Some(work) = rx.recv().await {
-            self.metrics.queue_depth.fetch_sub(1, Ordering::SeqCst);
+            self.metrics.queue_depth.dec();
             if self.stopping.load(Ordering::SeqCst) {
                 continue;
             }
@@ -300,9 +300,9 @@ impl Agent {
     async fn timed(self: Arc<Self>, work: Work) {
         let kind = work.kind();
         let start = Instant::now();
-        self.metrics.jobs_running.fetch_add(1, Ordering::SeqCst);
+        self.metrics.jobs_running.inc();
         let result = self.clone().run(work).await;
-        if self.metrics.jobs_running.fetch_sub(1, Ordering::SeqCst) == 1 {
+        if self.metrics.jobs_running.dec() == 1 {
             release_freed_memory();
         }
         let outcome = match &result {
@@ -378,7 +378,7 @@ impl Agent {
                 Ok(h)
             }
             Err(e) => {
-                self.metrics.git_errors.fetch_add(1, Ordering::Relaxed);
+                self.metrics.git_errors.inc();
                 Err(e.to_string())
             }
         }
@@ -434,7 +434,7 @@ impl Agent {
                 }),
                 Ok(_) => {}
                 Err(e) => {
-                    self.metrics.github_errors.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.github_errors.inc();
                     tracing::warn!(pull_request = n, error = %self.cx().masker.scrub(&e.to_string()), "could not read the pull request");
                 }
             }

@@ -136,10 +136,7 @@ async fn readyz(State(app): State<App>) -> Response {
 
 async fn metrics(State(app): State<App>) -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
         app.agent.metrics.render(now()),
     )
         .into_response()

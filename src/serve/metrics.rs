@@ -1,25 +1,114 @@
-//! The agent's numbers, in Prometheus' text exposition format (`GET /metrics`): queue depth,
-//! webhook deliveries, runs by kind and outcome with their durations, AWS and GitHub errors,
-//! and how long ago each environment was last applied.
+//! The agent's numbers, in the OpenMetrics text format (`GET /metrics`, which Prometheus
+//! reads): queue depth, webhook deliveries, runs by kind and outcome with a histogram of their
+//! durations, AWS, GitHub and git errors, and how long ago each environment was last applied.
+//! The exposition is prometheus-client's.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The content type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Run {
+    kind: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Environment {
+    environment: String,
+}
+
+/// Run durations from 1 s to about 4.5 h, doubling.
+fn run_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 15))
+}
 
 /// Counters and gauges; cheap to update from any task.
-#[derive(Debug, Default)]
 pub struct Metrics {
-    pub queue_depth: AtomicI64,
-    pub jobs_running: AtomicI64,
-    deliveries: Mutex<BTreeMap<&'static str, u64>>,
-    /// (kind, outcome) → (count, total seconds).
-    runs: Mutex<BTreeMap<(String, String), (u64, f64)>>,
-    pub github_errors: AtomicU64,
-    pub aws_errors: AtomicU64,
-    pub git_errors: AtomicU64,
-    /// Environment → when its last apply finished (ms since the epoch).
+    pub queue_depth: Gauge<i64, AtomicI64>,
+    pub jobs_running: Gauge<i64, AtomicI64>,
+    pub github_errors: Counter<u64, AtomicU64>,
+    pub aws_errors: Counter<u64, AtomicU64>,
+    pub git_errors: Counter<u64, AtomicU64>,
+    deliveries: Family<Outcome, Counter>,
+    runs: Family<Run, Histogram, fn() -> Histogram>,
+    last_apply_age: Family<Environment, Gauge<f64, AtomicU64>>,
+    /// Environment → when its last apply finished (ms since the epoch); the age is worked out
+    /// when the numbers are read.
     applied_at: Mutex<BTreeMap<String, i64>>,
+    registry: Registry,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let m = Metrics {
+            queue_depth: Gauge::default(),
+            jobs_running: Gauge::default(),
+            github_errors: Counter::default(),
+            aws_errors: Counter::default(),
+            git_errors: Counter::default(),
+            deliveries: Family::default(),
+            runs: Family::new_with_constructor(run_histogram),
+            last_apply_age: Family::default(),
+            applied_at: Mutex::new(BTreeMap::new()),
+            registry: Registry::default(),
+        };
+        let mut registry = Registry::with_prefix("formwork");
+        registry.register("queue_depth", "Jobs waiting to run", m.queue_depth.clone());
+        registry.register("jobs_running", "Jobs running now", m.jobs_running.clone());
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries by outcome",
+            m.deliveries.clone(),
+        );
+        registry.register(
+            "run_seconds",
+            "Finished runs by kind and outcome, and how long they took",
+            m.runs.clone(),
+        );
+        registry.register(
+            "github_errors",
+            "Failed GitHub API calls (after retries)",
+            m.github_errors.clone(),
+        );
+        registry.register(
+            "aws_errors",
+            "Runs stopped by an AWS error",
+            m.aws_errors.clone(),
+        );
+        registry.register(
+            "git_errors",
+            "Failed fetches of the config repository",
+            m.git_errors.clone(),
+        );
+        registry.register(
+            "last_apply_age_seconds",
+            "Seconds since each environment's last finished apply",
+            m.last_apply_age.clone(),
+        );
+        Metrics { registry, ..m }
+    }
 }
 
 impl Metrics {
@@ -27,22 +116,21 @@ impl Metrics {
     /// refused before its body was read whole: `too_large`, `busy` (no share of the memory
     /// budget), `timeout`.
     pub fn delivery(&self, outcome: &'static str) {
-        *self
-            .deliveries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(outcome)
-            .or_default() += 1;
+        self.deliveries
+            .get_or_create(&Outcome {
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// A finished run of `kind` (`plan`, `apply`, `command`, `reconcile`).
     pub fn run(&self, kind: &str, outcome: &str, seconds: f64) {
-        let mut r = self.runs.lock().unwrap_or_else(|e| e.into_inner());
-        let e = r
-            .entry((kind.to_string(), outcome.to_string()))
-            .or_default();
-        e.0 += 1;
-        e.1 += seconds;
+        self.runs
+            .get_or_create(&Run {
+                kind: kind.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .observe(seconds);
     }
 
     pub fn applied(&self, environment: &str, at_ms: i64) {
@@ -55,104 +143,29 @@ impl Metrics {
     /// How many deliveries had this outcome.
     pub fn deliveries(&self, outcome: &str) -> u64 {
         self.deliveries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(outcome)
-            .copied()
-            .unwrap_or(0)
+            .get_or_create(&Outcome {
+                outcome: outcome.to_string(),
+            })
+            .get()
     }
 
-    /// The text exposition at `now_ms`.
+    /// The OpenMetrics text at `now_ms` (see [`CONTENT_TYPE`]).
     pub fn render(&self, now_ms: i64) -> String {
-        let mut out = String::new();
-        let mut gauge = |name: &str, help: &str, v: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        };
-        gauge(
-            "formwork_queue_depth",
-            "Jobs waiting to run.",
-            self.queue_depth.load(Ordering::Relaxed).to_string(),
-        );
-        gauge(
-            "formwork_jobs_running",
-            "Jobs running now.",
-            self.jobs_running.load(Ordering::Relaxed).to_string(),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP formwork_webhook_deliveries_total Webhook deliveries by outcome.\n# TYPE formwork_webhook_deliveries_total counter"
-        );
-        for (k, v) in self
-            .deliveries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "formwork_webhook_deliveries_total{{outcome=\"{k}\"}} {v}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP formwork_runs_total Finished runs by kind and outcome.\n# TYPE formwork_runs_total counter"
-        );
-        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for ((kind, outcome), (n, _)) in &runs {
-            let _ = writeln!(
-                out,
-                "formwork_runs_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP formwork_run_seconds_sum Time spent in finished runs, by kind and outcome.\n# TYPE formwork_run_seconds_sum counter"
-        );
-        for ((kind, outcome), (_, secs)) in &runs {
-            let _ = writeln!(
-                out,
-                "formwork_run_seconds_sum{{kind=\"{kind}\",outcome=\"{outcome}\"}} {secs:.3}"
-            );
-        }
-        for (name, help, v) in [
-            (
-                "formwork_github_errors_total",
-                "Failed GitHub API calls (after retries).",
-                &self.github_errors,
-            ),
-            (
-                "formwork_aws_errors_total",
-                "Runs stopped by an AWS error.",
-                &self.aws_errors,
-            ),
-            (
-                "formwork_git_errors_total",
-                "Failed fetches of the config repository.",
-                &self.git_errors,
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP formwork_last_apply_age_seconds Seconds since each environment's last finished apply.\n# TYPE formwork_last_apply_age_seconds gauge"
-        );
         for (env, at) in self
             .applied_at
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
         {
-            let _ = writeln!(
-                out,
-                "formwork_last_apply_age_seconds{{environment=\"{}\"}} {:.3}",
-                env.replace('\\', "\\\\").replace('"', "\\\""),
-                (now_ms - at).max(0) as f64 / 1000.0
-            );
+            self.last_apply_age
+                .get_or_create(&Environment {
+                    environment: env.clone(),
+                })
+                .set((now_ms - at).max(0) as f64 / 1000.0);
+        }
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
         }
         out
     }
@@ -163,7 +176,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_every_family_with_its_type() {
+    fn renders_every_family_with_its_type_and_histograms_with_their_count() {
         let m = Metrics::default();
         m.delivery("accepted");
         m.delivery("accepted");
@@ -171,33 +184,21 @@ mod tests {
         m.run("plan", "ok", 1.5);
         m.run("plan", "ok", 0.5);
         m.applied("staging", 1_000);
+        m.aws_errors.inc();
         let t = m.render(11_000);
-        assert!(
-            t.contains("formwork_webhook_deliveries_total{outcome=\"accepted\"} 2"),
-            "{t}"
-        );
-        assert!(
-            t.contains("formwork_runs_total{kind=\"plan\",outcome=\"ok\"} 2"),
-            "{t}"
-        );
-        assert!(
-            t.contains("formwork_run_seconds_sum{kind=\"plan\",outcome=\"ok\"} 2.000"),
-            "{t}"
-        );
-        assert!(
-            t.contains("formwork_last_apply_age_seconds{environment=\"staging\"} 10.000"),
-            "{t}"
-        );
-        assert!(t.contains("# TYPE formwork_queue_depth gauge"));
-        // Every sample line belongs to a family declared before it.
-        let mut declared = std::collections::BTreeSet::new();
-        for line in t.lines() {
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                declared.insert(rest.split(' ').next().unwrap().to_string());
-            } else if !line.starts_with('#') {
-                let name = line.split(['{', ' ']).next().unwrap();
-                assert!(declared.contains(name), "{line}");
-            }
+        for sample in [
+            "formwork_webhook_deliveries_total{outcome=\"accepted\"} 2",
+            "formwork_run_seconds_sum{kind=\"plan\",outcome=\"ok\"} 2.0",
+            "formwork_run_seconds_count{kind=\"plan\",outcome=\"ok\"} 2",
+            "formwork_run_seconds_bucket{le=\"1.0\",kind=\"plan\",outcome=\"ok\"} 1",
+            "formwork_last_apply_age_seconds{environment=\"staging\"} 10.0",
+            "formwork_aws_errors_total 1",
+            "# TYPE formwork_queue_depth gauge",
+            "# TYPE formwork_run_seconds histogram",
+        ] {
+            assert!(t.contains(sample), "{sample}:\n{t}");
         }
+        assert!(t.ends_with("# EOF\n"), "{t}");
+        assert_eq!(m.deliveries("accepted"), 2);
     }
 }

@@ -95,14 +95,8 @@ pub async fn status(agent: &Agent) -> Status {
         default_branch: agent.config.repository.default_branch.clone(),
         head,
         ready: agent.ready.load(std::sync::atomic::Ordering::SeqCst),
-        queue_depth: agent
-            .metrics
-            .queue_depth
-            .load(std::sync::atomic::Ordering::SeqCst),
-        jobs_running: agent
-            .metrics
-            .jobs_running
-            .load(std::sync::atomic::Ordering::SeqCst),
+        queue_depth: agent.metrics.queue_depth.get(),
+        jobs_running: agent.metrics.jobs_running.get(),
         environments,
         recent_runs,
     }
