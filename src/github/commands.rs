@@ -497,64 +497,46 @@ fn describe_char(c: char) -> String {
     }
 }
 
-/// Splits the command line into words like a POSIX shell: whitespace separates words outside
-/// quotes; `'…'` keeps everything literally; `"…"` keeps everything but `\"`, `\\`, `` \` ``
-/// and `\$`, which stand for the escaped character; outside quotes `\x` stands for `x`.
+/// Splits the command line into words like a POSIX shell (shell-words): whitespace separates
+/// words outside quotes; `'…'` keeps everything literally; `"…"` keeps everything but `\"`,
+/// `\\`, `` \` `` and `\$`; outside quotes `\x` stands for `x`. A line that does not split says
+/// which quote is left open.
 fn split_words(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut current: Option<String> = None;
-    let mut chars = line.char_indices().peekable();
+    // Any whitespace separates words (a no-break space pasted from a web page too); no name
+    // may hold whitespace, so inside quotes it changes nothing that could be valid.
+    let line: String = line
+        .chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .collect();
+    shell_words::split(&line).map_err(|_| why_unsplit(&line))
+}
+
+/// Why a line does not split: the quote left open (found as the shell reads it).
+fn why_unsplit(line: &str) -> String {
+    let mut chars = line.char_indices();
     while let Some((at, c)) = chars.next() {
         match c {
-            c if c.is_whitespace() => {
-                if let Some(word) = current.take() {
-                    words.push(word);
-                }
+            '\\' => {
+                // The escaped character, whatever it is.
+                chars.next();
             }
-            '\'' => {
-                let word = current.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        None => return Err(unterminated("single", '\'', &line[at..])),
-                        Some((_, '\'')) => break,
-                        Some((_, c)) => word.push(c),
+            '\'' if !chars.any(|(_, c)| c == '\'') => {
+                return unterminated("single", '\'', &line[at..]);
+            }
+            '"' => loop {
+                match chars.next() {
+                    None => return unterminated("double", '"', &line[at..]),
+                    Some((_, '"')) => break,
+                    Some((_, '\\')) => {
+                        chars.next();
                     }
-                }
-            }
-            '"' => {
-                let word = current.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        None => return Err(unterminated("double", '"', &line[at..])),
-                        Some((_, '"')) => break,
-                        Some((_, '\\')) => match chars.peek() {
-                            Some(&(_, e @ ('"' | '\\' | '`' | '$'))) => {
-                                word.push(e);
-                                chars.next();
-                            }
-                            _ => word.push('\\'),
-                        },
-                        Some((_, c)) => word.push(c),
-                    }
-                }
-            }
-            '\\' => match chars.next() {
-                Some((_, e)) => current.get_or_insert_with(String::new).push(e),
-                None => {
-                    return Err(
-                        "The command ends with a backslash (`\\`): there is nothing \
-                                for it to escape, and a command is one line. Remove it."
-                            .into(),
-                    );
+                    Some(_) => {}
                 }
             },
-            c => current.get_or_insert_with(String::new).push(c),
+            _ => {}
         }
     }
-    if let Some(word) = current {
-        words.push(word);
-    }
-    Ok(words)
+    "A quote is never closed. Close it, or remove it.".into()
 }
 
 fn unterminated(which: &str, quote: char, from: &str) -> String {
@@ -662,7 +644,8 @@ mod tests {
                 .unwrap_err()
                 .contains("double quote")
         );
-        assert!(split_words("plan \\").unwrap_err().contains("backslash"));
+        // A backslash at the end stands for itself, as in a shell.
+        assert_eq!(split_words("plan \\").unwrap(), ["plan", "\\"]);
         assert_eq!(split_words("").unwrap(), Vec::<String>::new());
         assert_eq!(split_words("''").unwrap(), [""]);
     }

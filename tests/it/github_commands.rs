@@ -344,7 +344,11 @@ fn unterminated_quotes_and_a_trailing_backslash_are_invalid() {
             &["Unterminated double quote"],
         ),
         ("/formwork plan -e 'a\nb'", &["Unterminated single quote"]),
-        ("/formwork plan -e staging \\", &["ends with a backslash"]),
+        // A trailing backslash stands for itself, as in a shell: an argument plan does not take.
+        (
+            "/formwork plan -e staging \\",
+            &["Unexpected argument `\\` after `/formwork plan`"],
+        ),
     ]);
 }
 
