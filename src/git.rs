@@ -40,7 +40,13 @@ pub fn config_prefix(repo: &Repository, dir: &Path) -> String {
     let Ok(workdir) = workdir.canonicalize() else {
         return String::new();
     };
-    dir.strip_prefix(&workdir)
+    relative_path(&dir, &workdir)
+}
+
+/// `inner`'s path from `outer`, with `/` separators; empty when `inner` is not inside it.
+pub fn relative_path(inner: &Path, outer: &Path) -> String {
+    inner
+        .strip_prefix(outer)
         .map(|rel| {
             rel.components()
                 .filter_map(|c| c.as_os_str().to_str())

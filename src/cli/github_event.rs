@@ -204,14 +204,7 @@ fn workspace_prefix(repo: &std::path::Path) -> String {
     let Ok(ws) = PathBuf::from(ws).canonicalize() else {
         return String::new();
     };
-    repo.strip_prefix(&ws)
-        .map(|p| {
-            p.components()
-                .filter_map(|c| c.as_os_str().to_str())
-                .collect::<Vec<_>>()
-                .join("/")
-        })
-        .unwrap_or_default()
+    formwork::git::relative_path(&repo, &ws)
 }
 
 /// What a piece of work is about, for the log.

@@ -226,41 +226,74 @@ fn fork_pull_event(n: u64, head: &str, base: &str) -> serde_json::Value {
     event
 }
 
+/// A pull request from a fork of the shop repository that edits one line of a file, opened on
+/// the GitHub mock, and the files the step writes its outputs and summary to.
+struct ForkPull {
+    repo: Repo,
+    mock: GitHubMock,
+    event: serde_json::Value,
+    files: tempfile::TempDir,
+}
+
+impl ForkPull {
+    fn new(n: u64, file: &str, from: &str, to: &str) -> ForkPull {
+        let repo = Repo::shop();
+        let base = repo.head_commit();
+        repo.branch("change");
+        repo.checkout("change");
+        repo.edit(file, from, to);
+        let head = repo.commit("the change");
+        let mock = GitHubMock::start();
+        mock.set_pull(n, &head, &base, None);
+        ForkPull {
+            event: fork_pull_event(n, &head, &base),
+            repo,
+            mock,
+            files: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn output(&self) -> PathBuf {
+        self.files.path().join("output")
+    }
+
+    fn summary(&self) -> PathBuf {
+        self.files.path().join("summary")
+    }
+
+    /// Runs the step on the pull request with the action's `inputs`.
+    fn step(&self, inputs: &[(&str, &str)]) -> Step {
+        let mut all = vec![("FORMWORK_ACTION_IMAGE", "img")];
+        all.extend_from_slice(inputs);
+        let state = self.repo.path().join(".state");
+        run_step(
+            self.repo.path(),
+            &self.event,
+            &all,
+            &[
+                ("GITHUB_EVENT_NAME", "pull_request"),
+                ("GITHUB_API_URL", &self.mock.url),
+                ("FORMWORK_DATA_DIR", state.to_str().unwrap()),
+                ("GITHUB_OUTPUT", self.output().to_str().unwrap()),
+                ("GITHUB_STEP_SUMMARY", self.summary().to_str().unwrap()),
+                ("RUNNER_TEMP", self.files.path().to_str().unwrap()),
+            ],
+        )
+    }
+}
+
 #[test]
 fn a_pull_request_from_a_fork_is_planned_offline_and_commented_through_the_action() {
     // A config repository whose pull request changes a stack; no AWS at all (a fork's
     // workflow has no credentials): formwork plans offline.
-    let repo = Repo::shop();
-    let base = repo.head_commit();
-    repo.branch("fork-change");
-    repo.checkout("fork-change");
-    repo.edit(
+    let pr = ForkPull::new(
+        77,
         "environments/staging/environment.yml",
         "db.t3.micro",
         "db.t3.small",
     );
-    let head = repo.commit("bigger database");
-    let mock = GitHubMock::start();
-    mock.set_pull(77, &head, &base, None);
-    let event = fork_pull_event(77, &head, &base);
-    let files = tempfile::tempdir().unwrap();
-    let (output, summary) = (files.path().join("output"), files.path().join("summary"));
-    let s = run_step(
-        repo.path(),
-        &event,
-        &[("FORMWORK_ACTION_IMAGE", "img")],
-        &[
-            ("GITHUB_EVENT_NAME", "pull_request"),
-            ("GITHUB_API_URL", &mock.url),
-            (
-                "FORMWORK_DATA_DIR",
-                repo.path().join(".state").to_str().unwrap(),
-            ),
-            ("GITHUB_OUTPUT", output.to_str().unwrap()),
-            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
-            ("RUNNER_TEMP", files.path().to_str().unwrap()),
-        ],
-    );
+    let s = pr.step(&[]);
+    let (mock, files, output, summary) = (&pr.mock, &pr.files, pr.output(), pr.summary());
     // A plan made and reported: the step succeeds.
     assert_eq!(s.code, 0, "{}", s.output);
     // The outputs for later steps, and the plan in the job summary (which a fork's pull
@@ -331,36 +364,14 @@ fn every_action_input_reaches_the_step() {
 /// annotation on its file and line of the diff.
 #[test]
 fn config_errors_fail_the_step_and_become_annotations() {
-    let repo = Repo::shop();
-    let base = repo.head_commit();
-    repo.branch("typo");
-    repo.checkout("typo");
-    repo.edit(
+    let pr = ForkPull::new(
+        78,
         "environments/staging/environment.yml",
         "region:",
         "regoin: us-east-1\nregion:",
     );
-    let head = repo.commit("a typo");
-    let mock = GitHubMock::start();
-    mock.set_pull(78, &head, &base, None);
-    let event = fork_pull_event(78, &head, &base);
-    let files = tempfile::tempdir().unwrap();
-    let output = files.path().join("output");
-    let s = run_step(
-        repo.path(),
-        &event,
-        &[("FORMWORK_ACTION_IMAGE", "img")],
-        &[
-            ("GITHUB_EVENT_NAME", "pull_request"),
-            ("GITHUB_API_URL", &mock.url),
-            (
-                "FORMWORK_DATA_DIR",
-                repo.path().join(".state").to_str().unwrap(),
-            ),
-            ("GITHUB_OUTPUT", output.to_str().unwrap()),
-            ("RUNNER_TEMP", files.path().to_str().unwrap()),
-        ],
-    );
+    let s = pr.step(&[]);
+    let (mock, output) = (&pr.mock, pr.output());
     assert_eq!(s.code, 1, "{}", s.output);
     let line = s
         .output
@@ -383,38 +394,14 @@ fn config_errors_fail_the_step_and_become_annotations() {
 /// step passes and says so in its outputs.
 #[test]
 fn a_matrix_leg_for_an_untouched_environment_passes() {
-    let repo = Repo::shop();
-    let base = repo.head_commit();
-    repo.branch("staging-only");
-    repo.checkout("staging-only");
-    repo.edit(
+    let pr = ForkPull::new(
+        79,
         "environments/staging/environment.yml",
         "db.t3.micro",
         "db.t3.small",
     );
-    let head = repo.commit("bigger staging database");
-    let mock = GitHubMock::start();
-    mock.set_pull(79, &head, &base, None);
-    let files = tempfile::tempdir().unwrap();
-    let output = files.path().join("output");
-    let s = run_step(
-        repo.path(),
-        &fork_pull_event(79, &head, &base),
-        &[
-            ("FORMWORK_ACTION_IMAGE", "img"),
-            ("FORMWORK_ACTION_ENVIRONMENTS", "production"),
-        ],
-        &[
-            ("GITHUB_EVENT_NAME", "pull_request"),
-            ("GITHUB_API_URL", &mock.url),
-            (
-                "FORMWORK_DATA_DIR",
-                repo.path().join(".state").to_str().unwrap(),
-            ),
-            ("GITHUB_OUTPUT", output.to_str().unwrap()),
-            ("RUNNER_TEMP", files.path().to_str().unwrap()),
-        ],
-    );
+    let s = pr.step(&[("FORMWORK_ACTION_ENVIRONMENTS", "production")]);
+    let (mock, output) = (&pr.mock, pr.output());
     assert_eq!(s.code, 0, "{}", s.output);
     let outputs = std::fs::read_to_string(&output).unwrap();
     assert!(outputs.contains("has-changes=false\n"), "{outputs}");

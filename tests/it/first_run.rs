@@ -244,23 +244,9 @@ fn init_starts_a_repository_that_validates_plans_and_applies() {
             .unwrap()
             .contains(".formwork/\n")
     );
-    let git = |args: &[&str]| {
-        assert!(
-            std::process::Command::new("git")
-                .args(args)
-                .current_dir(dir.path())
-                .env("GIT_AUTHOR_NAME", "t")
-                .env("GIT_AUTHOR_EMAIL", "t@example.com")
-                .env("GIT_COMMITTER_NAME", "t")
-                .env("GIT_COMMITTER_EMAIL", "t@example.com")
-                .status()
-                .unwrap()
-                .success()
-        )
-    };
-    git(&["init", "-q"]);
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "init"]);
+    common::git(dir.path(), &["init", "-q"]);
+    common::git(dir.path(), &["add", "-A"]);
+    common::git(dir.path(), &["commit", "-qm", "init"]);
     let v = common::formwork(dir.path(), &["validate"]);
     assert_eq!(v.code, 0, "{}", v.all());
     let plan = formwork_on(ep, dir.path(), &["plan", "--env", &env]);

@@ -283,18 +283,7 @@ fn run_ls(r: &Repo, args: &[&str]) -> Run {
 }
 
 fn bucket_keys(region: &str, bucket: &str) -> Vec<String> {
-    let s3 = sdk::s3(localstack(), region);
-    block(async {
-        s3.list_objects_v2()
-            .bucket(bucket)
-            .send()
-            .await
-            .unwrap()
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_string))
-            .collect()
-    })
+    sdk::bucket_keys(localstack(), region, bucket)
 }
 
 /// From nothing on LocalStack: the children are uploaded, the parent is created with their

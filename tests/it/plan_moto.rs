@@ -338,17 +338,7 @@ fn large_templates_go_through_the_artifact_bucket() {
     assert_eq!(run.code, 2, "{}", run.all());
     assert_eq!(unit(&p, "net")["action"], "create");
     assert_eq!(calls["S3.PutObject"], 1);
-    let keys: Vec<String> = block(async {
-        s3.list_objects_v2()
-            .bucket(&bucket)
-            .send()
-            .await
-            .unwrap()
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_string))
-            .collect()
-    });
+    let keys = sdk::bucket_keys(moto(), REGION, &bucket);
     assert_eq!(keys.len(), 1);
     assert!(
         keys[0].starts_with("formwork/templates/") && keys[0].ends_with(".template"),

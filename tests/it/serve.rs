@@ -18,6 +18,7 @@
 //!   cap → served once one closes.
 
 use crate::common;
+use common::git;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -35,20 +36,6 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 const SECRET: &str = "whsec-0b5e1c7a-serve-tests";
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A bare repository holding `main` of the world's config repository.
 fn remote(w: &World) -> tempfile::TempDir {

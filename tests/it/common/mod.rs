@@ -436,3 +436,23 @@ pub fn write_shop(r: &Repo) {
     r.write("environments/staging/environment.yml", STAGING);
     r.write("environments/production/environment.yml", PRODUCTION);
 }
+
+/// Runs `git ARGS` in `dir` (with an author and committer of its own, so that commits work on
+/// a machine without a git identity), and fails the test when git does.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "formwork tests")
+        .env("GIT_AUTHOR_EMAIL", "tests@formwork.invalid")
+        .env("GIT_COMMITTER_NAME", "formwork tests")
+        .env("GIT_COMMITTER_EMAIL", "tests@formwork.invalid")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

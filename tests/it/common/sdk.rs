@@ -64,3 +64,19 @@ pub fn formwork_on(endpoint: &Endpoint, dir: &Path, args: &[&str]) -> Run {
         .expect("run formwork");
     Run::from(out)
 }
+
+/// The keys of the objects in `bucket`.
+pub fn bucket_keys(endpoint: &Endpoint, region: &str, bucket: &str) -> Vec<String> {
+    let s3 = s3(endpoint, region);
+    block(async {
+        s3.list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap()
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect()
+    })
+}
