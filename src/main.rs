@@ -1,7 +1,8 @@
 //! The `formwork` command line.
 //!
 //! Exit codes scripts can rely on: 0 success with nothing to do, 2 success with changes found
-//! (`affected`, `plan`), 1 error (invalid config, unknown revision, AWS failure).
+//! (`affected`, `plan`), 1 error (invalid config, unknown revision, AWS failure, a usage
+//! error).
 
 mod cli;
 
@@ -233,7 +234,15 @@ enum Command {
 fn main() -> ExitCode {
     // Objects come from the local repository; git itself does not re-hash them on every read.
     git2::opts::strict_hash_verification(false);
-    let cli = Cli::parse();
+    // A usage error exits 1 like any other error (clap's own convention, 2, means "changes"
+    // here); --help and --version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::from(e.use_stderr()));
+        }
+    };
     init_logging(
         cli.verbose,
         cli.log_format,
