@@ -538,3 +538,54 @@ fn ssm_parameters_are_read_ten_names_a_call() {
     assert_eq!(shown["P1"], "****"); // a SecureString
     assert!(!run.all().contains("value-0"), "{}", run.all());
 }
+
+/// Every fifth call throttled (here CloudFormation's and STS's, with the `Throttling` error they
+/// send): a chain of twelve stacks, each waiting for the one before, is planned and applied with
+/// no failed operation, the SDK's retries with backoff and jitter taking the throttling.
+#[test]
+fn a_chain_plans_and_applies_with_a_fifth_of_its_calls_throttled() {
+    let ep = common::aws::moto_with_change_set_outputs();
+    let env = unique("thr20");
+    let template = "Parameters:\n  Prev:\n    Type: String\nResources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: !Sub '${Prev}+1'\nOutputs:\n  Value:\n    Value: !Sub '${Prev}+1'\n";
+    let mut pipeline = String::from(
+        "pipeline: chain\nstacks:\n  s0:\n    template: templates/p.yml\n    parameters:\n      Prev: start\n",
+    );
+    for i in 1..12 {
+        pipeline.push_str(&format!(
+            "  s{i}:\n    template: templates/p.yml\n    parameters:\n      Prev: ${{s{}.Value}}\n",
+            i - 1
+        ));
+    }
+    let r = Repo::one_pipeline("chain", &pipeline, &[("p.yml", template)], &env, REGION, "");
+    let fake = FakeAws::start();
+    fake.forward_to(&ep.url).throttle_every(5);
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_formwork"));
+        ep.configure(&mut cmd);
+        let out = cmd
+            .args(args)
+            .current_dir(r.path())
+            .env("AWS_ENDPOINT_URL", &fake.url)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        Run::from(out)
+    };
+    let plan = run(&["plan", "--env", &env]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    let applied = run(&["apply", "--env", &env, "--output", "json"]);
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    let states = stacks::states(&applied.json());
+    assert_eq!(states.len(), 12, "{states:?}");
+    assert!(states.values().all(|s| s == "applied"), "{states:?}");
+    let requests = fake.requests().len();
+    eprintln!("{} of {requests} calls throttled", fake.throttled());
+    assert!(
+        fake.throttled() * 5 >= requests - 4 && fake.throttled() > 20,
+        "{} of {requests} throttled",
+        fake.throttled()
+    );
+    // The last stack got the whole chain's value.
+    let again = run(&["plan", "--env", &env]);
+    assert_eq!(again.code, 0, "{}", again.all());
+}

@@ -38,6 +38,9 @@ struct State {
     responses: HashMap<String, Vec<(u16, String)>>,
     upstream: Option<String>,
     throttle_first: usize,
+    /// Every n-th request (0: none) is throttled, whatever it is.
+    throttle_every: usize,
+    seen: usize,
     requests: Vec<Request>,
 }
 
@@ -102,6 +105,14 @@ impl FakeAws {
         self
     }
 
+    /// Answers every `n`-th request with the throttling error of its protocol: `Throttling`
+    /// (query: CloudFormation, STS), `ThrottlingException` (JSON: SSM, DynamoDB), `SlowDown`
+    /// (S3).
+    pub fn throttle_every(&self, n: usize) -> &Self {
+        self.state.lock().unwrap().throttle_every = n;
+        self
+    }
+
     /// Waits `ms` milliseconds before each answer.
     pub fn delay(&self, ms: u64) -> &Self {
         self.state.lock().unwrap().delay_ms = ms;
@@ -143,12 +154,11 @@ impl FakeAws {
                     action: action.clone(),
                     body: body.clone(),
                 });
-                if self.throttled.load(Ordering::SeqCst) < st.throttle_first {
+                st.seen += 1;
+                let every = st.throttle_every > 0 && st.seen.is_multiple_of(st.throttle_every);
+                if self.throttled.load(Ordering::SeqCst) < st.throttle_first || every {
                     self.throttled.fetch_add(1, Ordering::SeqCst);
-                    Some((
-                        400,
-                        "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>throttled</RequestId></ErrorResponse>".to_string(),
-                    ))
+                    Some(throttling(&head, action.is_some()))
                 } else {
                     let upstream = st.upstream.clone();
                     action
@@ -177,6 +187,26 @@ impl FakeAws {
             }
         }
     }
+}
+
+/// The throttling answer of a request's protocol, as AWS sends it.
+fn throttling(head: &str, query: bool) -> (u16, String) {
+    if query {
+        return (
+            400,
+            "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>throttled</RequestId></ErrorResponse>".to_string(),
+        );
+    }
+    if head.to_ascii_lowercase().contains("x-amz-target:") {
+        return (
+            400,
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string(),
+        );
+    }
+    (
+        503,
+        "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>throttled</RequestId></Error>".to_string(),
+    )
 }
 
 /// Reads one HTTP request: its head (request line and headers) and its body.
