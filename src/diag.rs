@@ -6,7 +6,6 @@
 //! [`Diagnostics`] so that one run reports every problem at once.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -247,76 +246,81 @@ pub enum Color {
     Always,
 }
 
-struct Paint(Color);
-
-impl Paint {
-    fn wrap(&self, code: &str, s: &str) -> String {
-        match self.0 {
-            Color::Never => s.to_string(),
-            Color::Always => format!("\x1b[{code}m{s}\x1b[0m"),
-        }
-    }
-}
-
-/// Renders one diagnostic for people, quoting the line it points at:
+/// Renders one diagnostic for people, quoting the line it points at (annotate-snippets, in
+/// the style of rustc):
 ///
 /// ```text
 /// error: unknown field `tempalte` in stack `vpc`
-///   --> pipelines/placeos/pipeline.yml:4:5
-///    |
-///  4 |     tempalte: templates/vpc.yml
-///    |     ^^^^^^^^ did you mean `template`?
-///    = help: …
+///  --> pipelines/placeos/pipeline.yml:4:5
+///   |
+/// 4 |     tempalte: templates/vpc.yml
+///   |     ^^^^^^^^ did you mean `template`?
+///   |
+///   = help: …
 /// ```
 pub fn render(d: &Diagnostic, sources: &SourceMap, color: Color) -> String {
-    let p = Paint(color);
-    let mut out = String::new();
-    let (sev, code) = match d.severity {
-        Severity::Error => ("error", "1;31"),
-        Severity::Warning => ("warning", "1;33"),
+    use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet};
+
+    let level = match d.severity {
+        Severity::Error => Level::ERROR,
+        Severity::Warning => Level::WARNING,
     };
-    let _ = writeln!(out, "{}: {}", p.wrap(code, sev), p.wrap("1", &d.message));
-    let Some(loc) = &d.loc else {
-        if let Some(help) = &d.help {
-            let _ = writeln!(out, "  = help: {help}");
+    let mut group = Group::with_title(level.primary_title(d.message.as_str()));
+    if let Some(loc) = &d.loc {
+        let path = loc.file.to_string();
+        match sources.line(&loc.file, loc.span.start.line) {
+            Some(text) => {
+                let range = underline(text, loc.span);
+                let mut mark = AnnotationKind::Primary.span(range);
+                if let Some(l) = &d.label {
+                    mark = mark.label(l.as_str());
+                }
+                group = group.element(
+                    Snippet::source(text)
+                        .line_start(loc.span.start.line as usize)
+                        .path(path)
+                        .annotation(mark),
+                );
+            }
+            None => {
+                group = group.element(
+                    Origin::path(path)
+                        .line(loc.span.start.line as usize)
+                        .char_column(loc.span.start.col as usize),
+                );
+                if let Some(l) = &d.label {
+                    group = group.element(Level::NOTE.message(l.as_str()));
+                }
+            }
         }
-        return out;
-    };
-    let line_no = loc.span.start.line.to_string();
-    let gutter = " ".repeat(line_no.len());
-    let _ = writeln!(out, "{gutter}{} {loc}", p.wrap("1;34", "-->"));
-    if let Some(text) = sources.line(&loc.file, loc.span.start.line) {
-        let bar = p.wrap("1;34", "|");
-        let _ = writeln!(out, "{gutter} {bar}");
-        let shown = text.replace('\t', " ");
-        let _ = writeln!(out, "{} {bar} {shown}", p.wrap("1;34", &line_no));
-        let width = shown.chars().count() as u32;
-        let start = loc.span.start.col.max(1);
-        let end = if loc.span.end.line == loc.span.start.line && loc.span.end.col > start {
-            loc.span.end.col.min(width + 1)
-        } else {
-            // A multi-line or empty span: underline the rest of the first line.
-            (width + 1).max(start + 1)
-        };
-        let carets = "^".repeat((end.saturating_sub(start)).max(1) as usize);
-        let pad = " ".repeat((start - 1) as usize);
-        let label = d
-            .label
-            .as_deref()
-            .map(|l| format!(" {l}"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{gutter} {bar} {pad}{}",
-            p.wrap(code, &format!("{carets}{label}"))
-        );
-    } else if let Some(label) = &d.label {
-        let _ = writeln!(out, "{gutter} = note: {label}");
     }
     if let Some(help) = &d.help {
-        let _ = writeln!(out, "{gutter} = help: {help}");
+        group = group.element(Level::HELP.message(help.as_str()));
     }
+    let renderer = match color {
+        Color::Always => Renderer::styled(),
+        Color::Never => Renderer::plain(),
+    };
+    let mut out = renderer.render(&[group]);
+    out.push('\n');
     out
+}
+
+/// The bytes of `line` that `span` underlines: from its start column to its end on the same
+/// line, else to the end of the line (at least one character).
+fn underline(line: &str, span: Span) -> std::ops::Range<usize> {
+    let byte = |col: u32| {
+        line.char_indices()
+            .nth(col.saturating_sub(1) as usize)
+            .map_or(line.len(), |(i, _)| i)
+    };
+    let start = byte(span.start.col.max(1));
+    let end = if span.end.line == span.start.line && span.end.col > span.start.col {
+        byte(span.end.col)
+    } else {
+        line.len()
+    };
+    start..end.max(start)
 }
 
 /// Renders every diagnostic followed by a count line (`2 errors, 1 warning`).
@@ -384,7 +388,7 @@ mod tests {
         let text = render(&d, &sources, Color::Never);
         assert_eq!(
             text,
-            "error: unknown field `tempalte`\n --> pipelines/p/pipeline.yml:3:5\n  |\n3 |     tempalte: x.yml\n  |     ^^^^^^^^ did you mean `template`?\n  = help: see docs/config.md\n"
+            "error: unknown field `tempalte`\n --> pipelines/p/pipeline.yml:3:5\n  |\n3 |     tempalte: x.yml\n  |     ^^^^^^^^ did you mean `template`?\n  |\n  = help: see docs/config.md\n"
         );
     }
 

@@ -185,6 +185,7 @@ error: dependency cycle: network → app → database → network
    |
 15 |     needs: [app]
    |             ^^^ `network` waits for `app` here
+   |
    = help: each stack must be deployable after the stacks it takes outputs from or needs; break the cycle by removing one of these references
 
 "
@@ -218,6 +219,7 @@ error: `${netwrok.VpcId}` refers to stack `netwrok`, which pipeline `shop` does 
    |
 18 |       VpcId: ${netwrok.VpcId}
    |              ^^^^^^^^^^^^^^^^ did you mean `network`?
+   |
    = help: the stacks of pipeline `shop` are: network, database, app, cdn
 
 error: stack `database` has no output `PortNumber` (its template pipelines/shop/templates/database.yml does not declare it)
@@ -225,6 +227,7 @@ error: stack `database` has no output `PortNumber` (its template pipelines/shop/
    |
 23 |       DatabaseUrl: postgres://${database.Endpoint}:${database.PortNumber}/shop
    |                                                    ^^^^^^^^^^^^^^^^^^^^^^ did you mean `Port`?
+   |
    = help: outputs of `database`: Endpoint, Port
 
 "
@@ -267,6 +270,7 @@ error: stack `app` in environment `production` has no value for parameter `Repli
    |
 11 |   app:
    |   ^^^
+   |
    = help: set it under `stacks: {app: {parameters: {Replicas: …}}}` in environments/production/environment.yml or in pipelines/shop/pipeline.yml
 
 error: the template of stack `app` has no parameter `Replica`
@@ -274,6 +278,7 @@ error: the template of stack `app` has no parameter `Replica`
    |
 13 |       Replica: 3
    |       ^^^^^^^ did you mean `Replicas`?
+   |
    = help: its parameters are: EnvironmentName, DatabaseUrl, Replicas
 
 error: value `db.t3.micra` of parameter `InstanceClass` is not one of its AllowedValues in environment `staging`
@@ -281,6 +286,7 @@ error: value `db.t3.micra` of parameter `InstanceClass` is not one of its Allowe
   |
 9 |       InstanceClass: db.t3.micra
   |                      ^^^^^^^^^^^
+  |
   = help: did you mean `db.t3.micro`? allowed values: db.t3.micro, db.t3.small
 
 "
