@@ -301,3 +301,38 @@ fn completions_and_manual_pages_are_generated() {
     assert!(page.contains("offline"), "{page}");
     assert!(dir.path().join("man/formwork.1").exists());
 }
+
+/// A stack may be called `ssm` (Sceptre projects often have one): `${ssm.Output}` is its
+/// output and `${ssm:/path}` still a parameter; `env` and `var` stay reserved.
+#[test]
+fn a_stack_called_ssm_is_a_stack() {
+    let pipeline = "pipeline: app\nstacks:\n  ssm:\n    template: templates/topic.yml\n  topic:\n    template: templates/topic.yml\n    parameters:\n      Name: ${ssm.TopicName}\n      Other: ${ssm:/app/${env.name}/other}\n";
+    let topic = "Parameters:\n  Name:\n    Type: String\n    Default: t\n  Other:\n    Type: String\n    Default: o\nResources:\n  Topic:\n    Type: AWS::SNS::Topic\nOutputs:\n  TopicName:\n    Value: !GetAtt Topic.TopicName\n";
+    let r = Repo::one_pipeline(
+        "app",
+        pipeline,
+        &[("topic.yml", topic)],
+        "dev",
+        "us-east-1",
+        "",
+    );
+    let v = r.run(&["validate"]);
+    assert_eq!(v.code, 0, "{}", v.all());
+    let g = r.run(&["graph", "--env", "dev", "--output", "json"]);
+    assert_eq!(g.code, 0, "{}", g.all());
+    assert_eq!(g.json()["waves"], serde_json::json!([["ssm"], ["topic"]]));
+    r.edit("pipelines/app/pipeline.yml", "  ssm:\n", "  env:\n");
+    r.edit(
+        "pipelines/app/pipeline.yml",
+        "${ssm.TopicName}",
+        "${env.name}",
+    );
+    r.commit("env");
+    let bad = r.run(&["validate"]);
+    assert_eq!(bad.code, 1, "{}", bad.all());
+    assert!(
+        bad.stderr.contains("error: `env` cannot be a stack key"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -17,8 +17,9 @@ use crate::suggest;
 use crate::template::{Capability, Template};
 use crate::yaml::Spanned;
 
-/// Stack keys that would make expressions ambiguous.
-const RESERVED_KEYS: &[&str] = &["env", "var", "ssm"];
+/// Stack keys that would make expressions ambiguous: the heads of `${env.…}` and `${var.…}`. (`ssm` and `external` are followed by `:`, never
+/// by `.`, so a stack may be called `ssm`: `${ssm.Output}` is its output.)
+const RESERVED_KEYS: &[&str] = &["env", "var"];
 
 fn stack_key_ok(k: &str) -> bool {
     let mut chars = k.chars();
@@ -142,7 +143,7 @@ fn check_stack_key(file: &Arc<str>, key: &Spanned<String>, d: &mut Diagnostics) 
         d.push(
             Diagnostic::error(format!("`{}` cannot be a stack key", key.value))
                 .at(key_loc)
-                .help("`env`, `var` and `ssm` are reserved for expressions; rename the stack"),
+                .help("`env` and `var` are reserved for expressions; rename the stack"),
         );
     }
 }
