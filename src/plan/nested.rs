@@ -1,6 +1,6 @@
 //! What a unit's nested templates change: the resources of each nested stack whose template
 //! is new, changed or gone between two versions (logical ids under the nested stack's,
-//! `Network/VPC`), and their template diffs. Offline the two versions are the revisions'
+//! `Network/VPC`), their IAM and network items, and their template diffs. Offline the two versions are the revisions'
 //! packaged children; live the deployed ones are read back from the URLs the deployed parent
 //! names.
 
@@ -11,6 +11,7 @@ use crate::template::conditions::Conditions;
 use crate::template::{Template, diff, text_diff};
 
 use super::model::ResourceChange;
+use crate::template::change::SecurityChange;
 
 /// One nested template: the nested stack resources leading to it (`App/Db`) and its content.
 pub(crate) type Child = (String, Arc<Template>);
@@ -38,6 +39,23 @@ pub(crate) fn resource_changes(before: &[Child], after: &[Child]) -> Vec<Resourc
             c.logical_id = format!("{path}/{}", c.logical_id);
             c
         }));
+    }
+    out
+}
+
+/// The IAM and network items that appear or go away inside nested stacks from `before` to
+/// `after`, their resources under the nested stack's logical id.
+pub(crate) fn security_changes(before: &[Child], after: &[Child]) -> Vec<SecurityChange> {
+    let mut out = Vec::new();
+    for (path, b, a) in pairs(before, after) {
+        out.extend(
+            crate::template::security::security_changes(b, a)
+                .into_iter()
+                .map(|mut c| {
+                    c.resource = format!("{path}/{}", c.resource);
+                    c
+                }),
+        );
     }
     out
 }

@@ -55,16 +55,16 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                         diff::resource_changes_under(None, Some((t, &c)), &[])
                     })
                     .unwrap_or_default();
-                resources.extend(nested::resource_changes(
-                    &[],
-                    &nested::children_of(&n.template),
-                ));
+                let children = nested::children_of(&n.template);
+                resources.extend(nested::resource_changes(&[], &children));
+                let mut security_items: Vec<_> = t
+                    .map(|t| security::security_changes(None, Some(t)))
+                    .unwrap_or_default();
+                security_items.extend(nested::security_changes(&[], &children));
                 UnitPlan {
                     action: Action::Create,
                     resources,
-                    security: t
-                        .map(|t| security::security_changes(None, Some(t)))
-                        .unwrap_or_default(),
+                    security: security_items,
                     parameters: parameter_changes(None, n, after, &report.units),
                     inputs: inputs(n, after, &report.units),
                     ..blank(n, row.reasons.clone())
@@ -97,12 +97,14 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                 .into_iter()
                 .flatten()
                 .reduce(|a, b| a + &b);
+                let mut security_items: Vec<_> = at
+                    .map(|at| security::security_changes(bt, Some(at)))
+                    .unwrap_or_default();
+                security_items.extend(nested::security_changes(&bn, &an));
                 UnitPlan {
                     action: Action::Update,
                     resources,
-                    security: at
-                        .map(|at| security::security_changes(bt, Some(at)))
-                        .unwrap_or_default(),
+                    security: security_items,
                     template_diff,
                     parameters,
                     inputs: inputs(n, after, &report.units),

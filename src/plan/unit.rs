@@ -475,6 +475,8 @@ async fn add_nested_changes(
             None => d,
         });
     }
+    up.security
+        .extend(nested::security_changes(&before, &after));
     if !from_change_set.iter().any(|c| c.logical_id.contains('/')) {
         up.resources
             .extend(nested::resource_changes(&before, &after));

@@ -417,4 +417,24 @@ fn an_offline_plan_shows_what_changes_inside_nested_stacks() {
     );
     let diff = main["template_diff"].as_str().unwrap();
     assert!(diff.contains("--- deployed nested stack Network"), "{diff}");
+
+    // A rule open to the internet inside a child is called out like one in the stack's own
+    // template, under the nested stack's name.
+    r.edit(
+        "pipelines/sys/templates/nested/network.yml",
+        "Outputs:\n",
+        "  Open:\n    Type: AWS::EC2::SecurityGroup\n    Properties:\n      GroupDescription: open\n      VpcId: !Ref VPC\n      SecurityGroupIngress:\n        - {IpProtocol: tcp, FromPort: 22, ToPort: 22, CidrIp: 0.0.0.0/0}\nOutputs:\n",
+    );
+    r.commit("ssh from anywhere");
+    let run = r.run(&["plan", "--offline", "--base", "HEAD~1", "--output", "json"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    let security = unit(&run.json(), "main")["security"].clone();
+    let open = security
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["resource"] == "Network/Open")
+        .unwrap_or_else(|| panic!("{security:#}"))
+        .clone();
+    assert_eq!(open["broadens"], true, "{open:#}");
 }
