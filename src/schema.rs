@@ -25,6 +25,16 @@ pub fn server_schema() -> Value {
     crate::serve::config::schema()
 }
 
+/// Every schema with the file name it is written to, as text (`formwork schema --write`,
+/// `formwork init`).
+pub fn files() -> [(&'static str, String); 3] {
+    [
+        (PIPELINE_SCHEMA_FILE, to_text(&pipeline_schema())),
+        (ENVIRONMENT_SCHEMA_FILE, to_text(&environment_schema())),
+        (SERVER_SCHEMA_FILE, to_text(&server_schema())),
+    ]
+}
+
 /// A schema as the pretty-printed text written to disk (with a final newline).
 pub fn to_text(schema: &Value) -> String {
     let mut s = serde_json::to_string_pretty(schema).expect("schema serializes");

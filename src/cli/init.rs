@@ -69,15 +69,8 @@ pub fn run(a: &InitArgs<'_>) -> Result<u8> {
             .replace("{{REGION}}", a.region)
     };
     let mut files: Vec<(String, String)> = FILES.iter().map(|(p, t)| (fill(p), fill(t))).collect();
-    for (file, s) in [
-        (schema::PIPELINE_SCHEMA_FILE, schema::pipeline_schema()),
-        (
-            schema::ENVIRONMENT_SCHEMA_FILE,
-            schema::environment_schema(),
-        ),
-        (schema::SERVER_SCHEMA_FILE, schema::server_schema()),
-    ] {
-        files.push((format!("schemas/{file}"), schema::to_text(&s)));
+    for (file, text) in schema::files() {
+        files.push((format!("schemas/{file}"), text));
     }
     let (mut written, mut kept) = (0, 0);
     for (rel, text) in &files {

@@ -12,17 +12,9 @@ use crate::SchemaKind;
 pub fn run(kind: Option<SchemaKind>, write: Option<PathBuf>) -> Result<u8> {
     if let Some(dir) = write {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        for (file, s) in [
-            (schema::PIPELINE_SCHEMA_FILE, schema::pipeline_schema()),
-            (
-                schema::ENVIRONMENT_SCHEMA_FILE,
-                schema::environment_schema(),
-            ),
-            (schema::SERVER_SCHEMA_FILE, schema::server_schema()),
-        ] {
+        for (file, text) in schema::files() {
             let path = dir.join(file);
-            std::fs::write(&path, schema::to_text(&s))
-                .with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
         return Ok(0);
