@@ -72,13 +72,12 @@ impl ActionReport {
         if !c.planned {
             // Nothing planned (an event with nothing to plan, or environments the pull
             // request does not change): say so to later steps.
-            if let Some(path) = std::env::var_os("GITHUB_OUTPUT") {
-                append(
-                    Path::new(&path),
-                    "has-changes=false\nplan-id=\nenvironments=[]\nmarkdown-file=\n",
-                )?;
-            }
-            return Ok(());
+            return step_outputs(&[
+                ("has-changes", "false".into()),
+                ("plan-id", String::new()),
+                ("environments", "[]".into()),
+                ("markdown-file", String::new()),
+            ]);
         }
         for d in &c.diagnostics {
             println!("{}", annotation(d, repo_prefix));
@@ -91,25 +90,28 @@ impl ActionReport {
         let md_file = dir.join("formwork-plan.md");
         std::fs::write(&md_file, &markdown)
             .with_context(|| format!("writing {}", md_file.display()))?;
-        if let Some(path) = std::env::var_os("GITHUB_OUTPUT") {
-            let environments: Vec<&String> = c.environments.iter().collect();
-            let lines = [
-                ("has-changes", c.has_changes.to_string()),
-                ("plan-id", c.plan_ids.join(",")),
-                ("environments", serde_json::to_string(&environments)?),
-                ("markdown-file", md_file.display().to_string()),
-            ];
-            let mut text = String::new();
-            for (k, v) in lines {
-                text.push_str(&format!("{k}={v}\n"));
-            }
-            append(Path::new(&path), &text)?;
-        }
+        let environments: Vec<&String> = c.environments.iter().collect();
+        step_outputs(&[
+            ("has-changes", c.has_changes.to_string()),
+            ("plan-id", c.plan_ids.join(",")),
+            ("environments", serde_json::to_string(&environments)?),
+            ("markdown-file", md_file.display().to_string()),
+        ])?;
         if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
             append(Path::new(&path), &summary(&markdown))?;
         }
         Ok(())
     }
+}
+
+/// Sets the step's outputs (`name=value` lines appended to `$GITHUB_OUTPUT`); nothing outside
+/// a workflow.
+pub fn step_outputs(outputs: &[(&str, String)]) -> Result<()> {
+    let Some(path) = std::env::var_os("GITHUB_OUTPUT") else {
+        return Ok(());
+    };
+    let text: String = outputs.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    append(Path::new(&path), &text)
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {

@@ -182,15 +182,7 @@ fn affected(cli: &crate::Cli, event: &webhook::Event) -> Result<u8> {
         repo.affected_environments(&base, &head)?
     };
     let json = serde_json::to_string(&environments)?;
-    if let Some(path) = std::env::var_os("GITHUB_OUTPUT") {
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| writeln!(f, "environments={json}"))
-            .with_context(|| format!("writing {}", PathBuf::from(&path).display()))?;
-    }
+    super::action_report::step_outputs(&[("environments", json.clone())])?;
     println!("{json}");
     Ok(0)
 }
