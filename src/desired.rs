@@ -135,14 +135,11 @@ impl TemplateRef {
             t.parsed().map(|t| {
                 let mut v = t.value().clone();
                 for n in t.nested_stacks() {
-                    if let Some(url) = v
-                        .get_mut("Resources")
-                        .and_then(|r| r.get_mut(&n.resource))
-                        .and_then(|r| r.get_mut("Properties"))
-                        .and_then(|p| p.get_mut("TemplateURL"))
-                    {
-                        *url = serde_json::Value::Null;
-                    }
+                    crate::template::nested::set_template_url(
+                        &mut v,
+                        &n.resource,
+                        serde_json::Value::Null,
+                    );
                 }
                 crate::template::canonical_json(&v)
             })

@@ -186,6 +186,19 @@ pub fn splice_urls(
     Some(out)
 }
 
+/// Sets the `TemplateURL` of nested stack `resource` in `value` (a template's JSON form), when
+/// it has one.
+pub fn set_template_url(value: &mut serde_json::Value, resource: &str, url: serde_json::Value) {
+    if let Some(slot) = value
+        .get_mut("Resources")
+        .and_then(|r| r.get_mut(resource))
+        .and_then(|r| r.get_mut("Properties"))
+        .and_then(|p| p.get_mut("TemplateURL"))
+    {
+        *slot = url;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

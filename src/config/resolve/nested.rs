@@ -13,7 +13,9 @@ use crate::config::load::{Pipeline, StackTemplate};
 use crate::desired::NestedTemplate;
 use crate::diag::{Diagnostic, Diagnostics, Loc};
 use crate::suggest::did_you_mean;
-use crate::template::nested::{ChildSource, NestedStack, child_source, splice_urls};
+use crate::template::nested::{
+    ChildSource, NestedStack, child_source, set_template_url, splice_urls,
+};
 use crate::template::{Capability, Template, canonical_json, sha256_hex};
 
 /// The children of template `t` at `path` that are files of the repository and could be read.
@@ -190,7 +192,7 @@ pub(super) fn required_capabilities(
 
 /// Template `t` at `path` packaged for an environment whose artifact bucket is `bucket` in
 /// `region`: the template CloudFormation receives, and every child to upload (children first).
-/// `None` when a child cannot be spliced or parsed back, or the children loop (reported by
+/// `None` when the result cannot be parsed back, or the children loop (reported by
 /// [`check_nested`]).
 pub(super) fn package(
     p: &Pipeline,
@@ -250,18 +252,13 @@ fn package_one(
         return Some(t.clone());
     }
     let file: Arc<str> = Arc::from(path);
-    let text = splice_urls(&t.text, t.nested_stacks(), &urls).or_else(|| {
+    let text = splice_urls(&t.text, t.nested_stacks(), &urls).unwrap_or_else(|| {
         // Not spliceable where written: CloudFormation gets the template as JSON.
         let mut value = t.value().clone();
         for (resource, url) in &urls {
-            let slot = value
-                .get_mut("Resources")?
-                .get_mut(resource)?
-                .get_mut("Properties")?
-                .get_mut("TemplateURL")?;
-            *slot = serde_json::Value::String(url.clone());
+            set_template_url(&mut value, resource, serde_json::Value::String(url.clone()));
         }
-        Some(canonical_json(&value))
-    })?;
+        canonical_json(&value)
+    });
     Template::parse(text.as_bytes(), &file).ok().map(Arc::new)
 }
