@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{
     ENVIRONMENT_FILE, ENVIRONMENTS_DIR, Loader, PIPELINE_FILE, PIPELINES_DIR, ParseCache, Pipeline,
-    StackTemplate, check_pipeline, resolve_environment,
+    check_pipeline, resolve_environment,
 };
 use crate::desired::{DesiredEnvironment, MASK, TemplateRef, Unit};
 use crate::diag::{Diagnostics, SourceMap};
@@ -287,11 +287,7 @@ fn resolve(
     let pipeline_file = format!("{PIPELINES_DIR}/{}/{PIPELINE_FILE}", e.def.pipeline.value);
     let mut files: Vec<&str> = vec![&env_file, &pipeline_file];
     if let Some(p) = &p {
-        files.extend(p.templates.values().filter_map(|t| match t {
-            StackTemplate::Local { path, .. } => Some(path.as_str()),
-            StackTemplate::Url { .. } => None,
-        }));
-        files.extend(p.nested.keys().map(String::as_str));
+        files.extend(p.template_files());
     }
     let mut diags = loader.diags_for(&files);
     if let Some(p) = &p {
@@ -334,10 +330,7 @@ fn candidate_environments(
             let dir = format!("{PIPELINES_DIR}/{name}/");
             let mut reached = other_paths.iter().any(|p| p.starts_with(&dir));
             if !reached && let Some(p) = loader.pipeline(&name)? {
-                reached = p.templates.values().any(|t| match t {
-                    StackTemplate::Local { path, .. } => other_paths.contains(&path.as_str()),
-                    StackTemplate::Url { .. } => false,
-                }) || p.nested.keys().any(|n| other_paths.contains(&n.as_str()));
+                reached = p.template_files().any(|f| other_paths.contains(&f));
             }
             if reached {
                 touched.insert(name);

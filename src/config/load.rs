@@ -158,6 +158,17 @@ pub struct Pipeline {
     pub nested: BTreeMap<String, Option<Arc<Template>>>,
 }
 
+impl Pipeline {
+    /// The template files of the repository the pipeline reads: its stacks' and those they
+    /// nest.
+    pub fn template_files(&self) -> impl Iterator<Item = &str> {
+        self.templates
+            .values()
+            .filter_map(StackTemplate::local_path)
+            .chain(self.nested.keys().map(String::as_str))
+    }
+}
+
 /// Where a stack's template comes from.
 #[derive(Clone, Debug)]
 pub enum StackTemplate {
@@ -171,6 +182,14 @@ pub enum StackTemplate {
 }
 
 impl StackTemplate {
+    /// The path of a template of the repository; `None` for a URL.
+    pub fn local_path(&self) -> Option<&str> {
+        match self {
+            StackTemplate::Local { path, .. } => Some(path),
+            StackTemplate::Url { .. } => None,
+        }
+    }
+
     /// The parsed template, when formwork has it offline.
     pub fn parsed(&self) -> Option<&Arc<Template>> {
         match self {

@@ -121,10 +121,11 @@ fn check_stack(
         check_static(p, d, n, "a stack name");
     }
     if let (Some(caps), Some(t)) = (&stack.capabilities, template) {
-        let path = match p.templates.get(key.as_str()) {
-            Some(StackTemplate::Local { path, .. }) => path.as_str(),
-            _ => "",
-        };
+        let path = p
+            .templates
+            .get(key.as_str())
+            .and_then(StackTemplate::local_path)
+            .unwrap_or_default();
         let needed = super::nested::required_capabilities(p, path, t);
         check_capabilities(d, &p.file, key, caps, &needed);
     }

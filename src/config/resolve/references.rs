@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::values::{At, parse_string};
 use crate::config::expr::{Expr, Reference, STACK_NAME};
-use crate::config::load::{Pipeline, StackTemplate};
+use crate::config::load::Pipeline;
 use crate::desired::DependencyKind;
 use crate::diag::{Diagnostic, Diagnostics, Loc};
 use crate::suggest;
@@ -123,10 +123,7 @@ fn check_output_ref(
     }
     let outputs: Vec<String> = template.outputs.keys().cloned().collect();
     let near = suggest::nearest(output, outputs.iter().map(String::as_str));
-    let path = match stack_template {
-        StackTemplate::Local { path, .. } => path.clone(),
-        StackTemplate::Url { .. } => String::new(),
-    };
+    let path = stack_template.local_path().unwrap_or_default();
     Some(
         Diagnostic::error(format!(
             "stack `{stack}` has no output `{output}` (its template {path} does not declare it)"

@@ -179,10 +179,11 @@ fn capabilities(s: &StackInEnv<'_>) -> BTreeSet<Capability> {
     match (&s.stack.capabilities, s.template) {
         (Some(caps), _) => caps.iter().map(|c| c.value).collect(),
         (None, Some(t)) => {
-            let path = match s.p.templates.get(s.key.as_str()) {
-                Some(StackTemplate::Local { path, .. }) => path.as_str(),
-                _ => "",
-            };
+            let path =
+                s.p.templates
+                    .get(s.key.as_str())
+                    .and_then(StackTemplate::local_path)
+                    .unwrap_or_default();
             nested::required_capabilities(s.p, path, t)
                 .iter()
                 .map(|(c, _)| *c)
