@@ -42,6 +42,25 @@ pub struct ParseCache {
     pipelines: ParsedFiles<Arc<PipelineFile>>,
 }
 
+impl ParseCache {
+    /// The template parsed before from the file at `path` with content id `id`.
+    fn template(&self, path: &str, id: &str) -> Option<CachedTemplate> {
+        self.templates
+            .lock()
+            .expect("template cache lock")
+            .get(&(path.to_string(), id.to_string()))
+            .cloned()
+    }
+
+    /// Remembers the parse of the file at `path` with content id `id`.
+    fn keep_template(&self, path: &str, id: &str, loaded: CachedTemplate) {
+        self.templates
+            .lock()
+            .expect("template cache lock")
+            .insert((path.to_string(), id.to_string()), loaded);
+    }
+}
+
 /// A stack's template on its way to being loaded.
 enum Pending {
     Ready(StackTemplate),
@@ -429,11 +448,7 @@ impl<'a> Loader<'a> {
         let mut parsed: HashMap<String, CachedTemplate> = HashMap::new();
         for ((path, id, _), loaded) in to_parse.iter().zip(parse_templates(&to_parse)) {
             if let Some(id) = id {
-                self.cache
-                    .templates
-                    .lock()
-                    .expect("template cache lock")
-                    .insert((path.clone(), id.clone()), loaded.clone());
+                self.cache.keep_template(path, id, loaded.clone());
             }
             parsed.insert(path.clone(), loaded);
         }
@@ -559,14 +574,7 @@ impl<'a> Loader<'a> {
         loc: Loc,
     ) -> Result<Option<Arc<Template>>, SourceError> {
         let id = self.source.content_id(path);
-        let cached = id.as_ref().and_then(|id| {
-            self.cache
-                .templates
-                .lock()
-                .expect("template cache lock")
-                .get(&(path.to_string(), id.clone()))
-                .cloned()
-        });
+        let cached = id.as_ref().and_then(|id| self.cache.template(path, id));
         let (load, text) = match cached {
             Some(c) => c,
             None => {
@@ -585,11 +593,7 @@ impl<'a> Loader<'a> {
                     .pop()
                     .expect("one template parsed");
                 if let Some(id) = id {
-                    self.cache
-                        .templates
-                        .lock()
-                        .expect("template cache lock")
-                        .insert((path.to_string(), id), loaded.clone());
+                    self.cache.keep_template(path, &id, loaded.clone());
                 }
                 loaded
             }
@@ -645,17 +649,8 @@ impl<'a> Loader<'a> {
             return Ok(missing(t.to_string()));
         };
         let id = self.source.content_id(&path);
-        if let Some(id) = &id {
-            let cached = self
-                .cache
-                .templates
-                .lock()
-                .expect("template cache lock")
-                .get(&(path.clone(), id.clone()))
-                .cloned();
-            if let Some((load, text)) = cached {
-                return Ok(Pending::Cached { path, load, text });
-            }
+        if let Some((load, text)) = id.as_ref().and_then(|id| self.cache.template(&path, id)) {
+            return Ok(Pending::Cached { path, load, text });
         }
         if !self.source.exists(&path)? {
             self.diags.push(
