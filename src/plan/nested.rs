@@ -27,28 +27,29 @@ pub(crate) fn children_of(t: &TemplateRef) -> Vec<Child> {
     }
 }
 
-/// The resource changes inside nested stacks from `before` to `after`. Children's conditions
-/// depend on what their parent passes, so they are evaluated as unknown.
-pub(crate) fn resource_changes(before: &[Child], after: &[Child]) -> Vec<ResourceChange> {
+/// What changes inside nested stacks from `before` to `after`: resources and IAM and network
+/// items under the nested stack's logical id, and a unified diff per changed child.
+#[derive(Default)]
+pub(crate) struct Changes {
+    pub resources: Vec<ResourceChange>,
+    pub security: Vec<SecurityChange>,
+    pub template_diff: Option<String>,
+}
+
+/// The [`Changes`] from `before` to `after`, diffs with `context` lines (none without).
+/// Children's conditions depend on what their parent passes, so they are evaluated as unknown.
+pub(crate) fn changes(before: &[Child], after: &[Child], context: Option<usize>) -> Changes {
     let unknown = Conditions::unknown();
-    let mut out = Vec::new();
+    let mut out = Changes::default();
+    let mut diffs = String::new();
     for (path, b, a) in pairs(before, after) {
-        let changes =
+        let resources =
             diff::resource_changes_under(b.map(|t| (t, &unknown)), a.map(|t| (t, &unknown)), &[]);
-        out.extend(changes.into_iter().map(|mut c| {
+        out.resources.extend(resources.into_iter().map(|mut c| {
             c.logical_id = format!("{path}/{}", c.logical_id);
             c
         }));
-    }
-    out
-}
-
-/// The IAM and network items that appear or go away inside nested stacks from `before` to
-/// `after`, their resources under the nested stack's logical id.
-pub(crate) fn security_changes(before: &[Child], after: &[Child]) -> Vec<SecurityChange> {
-    let mut out = Vec::new();
-    for (path, b, a) in pairs(before, after) {
-        out.extend(
+        out.security.extend(
             crate::template::security::security_changes(b, a)
                 .into_iter()
                 .map(|mut c| {
@@ -56,25 +57,20 @@ pub(crate) fn security_changes(before: &[Child], after: &[Child]) -> Vec<Securit
                     c
                 }),
         );
-    }
-    out
-}
-
-/// The unified diffs of the nested templates that differ, each headed by its nested stack.
-pub(crate) fn template_diffs(before: &[Child], after: &[Child], context: usize) -> Option<String> {
-    let mut out = String::new();
-    for (path, b, a) in pairs(before, after) {
-        if let Some(d) = text_diff::template_diff_labelled(
-            b,
-            a,
-            context,
-            &format!("deployed nested stack {path}"),
-            &format!("proposed nested stack {path}"),
-        ) {
-            out.push_str(&d);
+        if let Some(context) = context
+            && let Some(d) = text_diff::template_diff_labelled(
+                b,
+                a,
+                context,
+                &format!("deployed nested stack {path}"),
+                &format!("proposed nested stack {path}"),
+            )
+        {
+            diffs.push_str(&d);
         }
     }
-    (!out.is_empty()).then_some(out)
+    out.template_diff = (!diffs.is_empty()).then_some(diffs);
+    out
 }
 
 /// The children that differ, paired by resource path: `(path, before, after)`.

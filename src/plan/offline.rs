@@ -55,12 +55,12 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                         diff::resource_changes_under(None, Some((t, &c)), &[])
                     })
                     .unwrap_or_default();
-                let children = nested::children_of(&n.template);
-                resources.extend(nested::resource_changes(&[], &children));
+                let inside = nested::changes(&[], &nested::children_of(&n.template), None);
+                resources.extend(inside.resources);
                 let mut security_items: Vec<_> = t
                     .map(|t| security::security_changes(None, Some(t)))
                     .unwrap_or_default();
-                security_items.extend(nested::security_changes(&[], &children));
+                security_items.extend(inside.security);
                 UnitPlan {
                     action: Action::Create,
                     resources,
@@ -74,9 +74,10 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                 let parameters = parameter_changes(Some(o), n, after, &report.units);
                 let changed: Vec<String> = parameters.iter().map(|p| p.name.clone()).collect();
                 let (bt, at) = (o.template.parsed(), n.template.parsed());
-                let (bn, an) = (
-                    nested::children_of(&o.template),
-                    nested::children_of(&n.template),
+                let inside = nested::changes(
+                    &nested::children_of(&o.template),
+                    &nested::children_of(&n.template),
+                    Some(diff_context),
                 );
                 let mut resources = match at {
                     Some(at) => {
@@ -89,10 +90,10 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                     }
                     None => Vec::new(),
                 };
-                resources.extend(nested::resource_changes(&bn, &an));
+                resources.extend(inside.resources);
                 let template_diff = [
                     at.and_then(|at| text_diff::template_diff(bt, Some(at), diff_context)),
-                    nested::template_diffs(&bn, &an, diff_context),
+                    inside.template_diff,
                 ]
                 .into_iter()
                 .flatten()
@@ -100,7 +101,7 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                 let mut security_items: Vec<_> = at
                     .map(|at| security::security_changes(bt, Some(at)))
                     .unwrap_or_default();
-                security_items.extend(nested::security_changes(&bn, &an));
+                security_items.extend(inside.security);
                 UnitPlan {
                     action: Action::Update,
                     resources,

@@ -466,20 +466,19 @@ async fn add_nested_changes(
         Some(d) => deployed_children(ctx, d).await,
         None => Vec::new(),
     };
-    if deployed.is_some()
-        && let Some(d) = nested::template_diffs(&before, &after, ctx.options.diff_context)
-    {
+    // A new stack's templates are in the change under review already.
+    let context = deployed.map(|_| ctx.options.diff_context);
+    let inside = nested::changes(&before, &after, context);
+    if let Some(d) = inside.template_diff {
         let d = ctx.masker.scrub(&d);
         up.template_diff = Some(match up.template_diff.take() {
             Some(own) => own + &d,
             None => d,
         });
     }
-    up.security
-        .extend(nested::security_changes(&before, &after));
+    up.security.extend(inside.security);
     if !from_change_set.iter().any(|c| c.logical_id.contains('/')) {
-        up.resources
-            .extend(nested::resource_changes(&before, &after));
+        up.resources.extend(inside.resources);
     }
 }
 
