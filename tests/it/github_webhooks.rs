@@ -968,3 +968,137 @@ proptest! {
         }
     }
 }
+
+/// Every key path of `v` (`/pull_request/head/sha`), objects only.
+fn key_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
+    if let Value::Object(map) = v {
+        for (key, child) in map {
+            let path = format!("{prefix}/{key}");
+            out.push(path.clone());
+            key_paths(child, &path, out);
+        }
+    }
+}
+
+#[test]
+fn only_the_fields_formwork_reads_are_required() {
+    // What each event needs, as JSON pointers; a delivery missing any other key of GitHub's
+    // example (hundreds of them) must still be read, so that GitHub dropping or renaming a field
+    // formwork never reads cannot stop plans.
+    let needed: [(&str, &str, &[&str]); 4] = [
+        (
+            "pull_request",
+            "opened",
+            &[
+                "/pull_request",
+                "/pull_request/number",
+                "/pull_request/title",
+                "/pull_request/user",
+                "/pull_request/user/login",
+                "/pull_request/head",
+                "/pull_request/head/ref",
+                "/pull_request/head/sha",
+                "/pull_request/head/repo/full_name",
+                "/pull_request/base",
+                "/pull_request/base/ref",
+                "/pull_request/base/sha",
+                "/pull_request/base/repo/full_name",
+                "/repository",
+                "/repository/name",
+                "/repository/full_name",
+                "/repository/owner",
+                "/repository/owner/login",
+                "/repository/clone_url",
+                "/repository/default_branch",
+                "/sender",
+                "/sender/login",
+            ],
+        ),
+        (
+            "issue_comment",
+            "created",
+            &[
+                "/issue",
+                "/issue/number",
+                "/comment",
+                "/comment/id",
+                "/comment/user",
+                "/comment/user/login",
+                "/comment/author_association",
+                "/comment/body",
+                "/repository",
+                "/repository/name",
+                "/repository/full_name",
+                "/repository/owner",
+                "/repository/owner/login",
+                "/repository/clone_url",
+                "/repository/default_branch",
+                "/sender",
+                "/sender/login",
+            ],
+        ),
+        (
+            "push",
+            "",
+            &[
+                "/ref",
+                "/before",
+                "/after",
+                "/head_commit/id",
+                "/repository",
+                "/repository/name",
+                "/repository/full_name",
+                "/repository/owner",
+                "/repository/owner/login",
+                "/repository/clone_url",
+                "/repository/default_branch",
+            ],
+        ),
+        ("ping", "", &["/zen", "/hook_id", "/repository/full_name"]),
+    ];
+    for (name, action, needed) in needed {
+        let example = examples_of(name)
+            .into_iter()
+            .find(|e| action.is_empty() || e["action"] == action)
+            .unwrap();
+        let mut paths = Vec::new();
+        key_paths(&example, "", &mut paths);
+        assert!(paths.len() > 100, "{name}: {} keys", paths.len());
+        for path in &paths {
+            let (parent, key) = path.rsplit_once('/').unwrap();
+            let mut without = example.clone();
+            without
+                .pointer_mut(parent)
+                .and_then(Value::as_object_mut)
+                .unwrap()
+                .remove(key);
+            let read = deliver(name, &without);
+            if needed.contains(&path.as_str()) {
+                match read {
+                    Err(WebhookError::Payload {
+                        path: at, message, ..
+                    }) => {
+                        let shown = format!("{at}: {message}");
+                        assert!(shown.contains(key), "{name} without {path}: {shown}");
+                    }
+                    other => panic!("{name} without {path} was not refused: {other:?}"),
+                }
+            } else {
+                assert!(read.is_ok(), "{name} without {path}: {:?}", read.err());
+            }
+        }
+    }
+}
+
+#[test]
+fn an_action_github_adds_later_is_ignored_not_refused() {
+    for (name, example_action) in [("pull_request", "opened"), ("issue_comment", "created")] {
+        let mut payload = examples_of(name)
+            .into_iter()
+            .find(|e| e["action"] == example_action)
+            .unwrap();
+        payload["action"] = json!("stacked_and_sorted");
+        let ignored = ignored(name, &payload);
+        assert_eq!(ignored.action.as_deref(), Some("stacked_and_sorted"));
+    }
+}
