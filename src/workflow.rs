@@ -282,23 +282,49 @@ pub struct PlanRequests {
     pub requests: Vec<EnvRequest>,
     pub head: RevisionInfo,
     pub base: Option<RevisionInfo>,
+    /// Give every stack a change set: none is judged unchanged by its record or by comparison.
+    pub refresh: bool,
 }
 
 impl PlanRequests {
+    /// Reads what the store last saw of each requested environment's stacks, so that stacks
+    /// still as they were cost no call. A store that cannot be read leaves every stack to be
+    /// planned as without records.
+    async fn read_seen<S: crate::store::Store>(&mut self, store: &S) {
+        for req in &mut self.requests {
+            match store.stacks_seen(&req.desired.name).await {
+                Ok(records) => {
+                    req.seen = records.into_iter().map(|r| (r.stack.clone(), r)).collect();
+                }
+                Err(e) => {
+                    tracing::warn!(environment = %req.desired.name, error = %e, "could not read what was last seen of the stacks; planning each");
+                }
+            }
+        }
+    }
+
     /// Plans them against AWS: a change set for every stack, made on behalf of `origin` (`cli`,
-    /// `pr-N`: a later plan of the same origin cleans up this one's change sets).
-    pub async fn plan(
-        self,
+    /// `pr-N`: a later plan of the same origin cleans up this one's change sets). With a store,
+    /// stacks still as it last saw them are judged unchanged without a call, and the stacks the
+    /// plan finds unchanged by reading them are recorded for the next plan (a store that fails
+    /// only costs calls: see [`crate::plan::evidence`]).
+    pub async fn plan<S: crate::store::Store>(
+        mut self,
         aws: &crate::aws::Aws,
         masker: std::sync::Arc<crate::secrets::Masker>,
         origin: String,
         progress: std::sync::Arc<dyn live::Progress>,
+        store: Option<&S>,
     ) -> Result<crate::plan::model::Plan, live::PlanError> {
+        if let Some(store) = store {
+            self.read_seen(store).await;
+        }
         let options = live::Options {
             origin,
+            refresh: self.refresh,
             ..live::Options::default()
         };
-        live::plan(
+        let plan = live::plan(
             aws,
             masker,
             self.requests,
@@ -307,7 +333,14 @@ impl PlanRequests {
             &options,
             progress,
         )
-        .await
+        .await?;
+        if let Some(store) = store {
+            let seen = crate::plan::evidence::seen_in(&plan, crate::store::now());
+            if let Err(e) = store.set_stacks_seen(&seen).await {
+                tracing::warn!(error = %e, "could not record the stacks found unchanged");
+            }
+        }
+        Ok(plan)
     }
 }
 
@@ -361,12 +394,14 @@ pub fn plan_requests(
                 units,
                 removed,
                 left_out,
+                seen: Default::default(),
             });
         }
         return Ok(PlanRequests {
             requests: out,
             head: cmp.report.head.clone(),
             base: Some(cmp.report.base.clone()),
+            refresh: false,
         });
     }
     let head = Revision::resolve(r, sel.head)?;
@@ -403,6 +438,7 @@ pub fn plan_requests(
                 .collect(),
             desired,
             removed: Vec::new(),
+            seen: Default::default(),
         })
         .filter(|r| sel.stacks.is_empty() || !r.units.is_empty())
         .collect();
@@ -413,6 +449,7 @@ pub fn plan_requests(
             commit: head.id(),
         },
         base: None,
+        refresh: false,
     })
 }
 

@@ -15,10 +15,11 @@ use super::{Observer, Options, wait};
 use crate::aws::Session;
 use crate::desired::DependencyKind;
 use crate::lease::LossSignal;
+use crate::plan::evidence;
 use crate::plan::live::Planner;
 use crate::plan::model::{Action, UnitPlan};
 use crate::secrets::Masker;
-use crate::store::{Run, Store, UnitResult, UnitState, now};
+use crate::store::{Run, StackSeen, Store, UnitResult, UnitState, now};
 
 /// What one stack came to.
 #[derive(Clone, Debug)]
@@ -305,9 +306,47 @@ impl<S: Store> RunContext<S> {
         )
         .await;
         self.planner.forget_stack(&u.stack_name);
-        match ended {
+        let outcome = match ended {
             Ok(e) => ended_outcome(&e, &u.stack_name, deleting),
             Err(e) => Outcome::new(UnitState::Failed, Some(self.masker.scrub(&e.to_string()))),
+        };
+        if outcome.state == UnitState::Applied && !deleting {
+            self.remember_applied(u).await;
+        }
+        outcome
+    }
+
+    /// Records what the stack now is, with the desired state it was brought to, so that a plan
+    /// finding both unchanged makes no call for it. Best effort: without the record the next
+    /// plan reads the stack.
+    async fn remember_applied(&self, u: &UnitPlan) {
+        let fingerprint = self
+            .replanned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|p| p.stack == u.stack)
+            .map_or_else(|| u.fingerprint.clone(), |p| p.fingerprint.clone());
+        let Some(fingerprint) = fingerprint else {
+            return;
+        };
+        let stack = match self.session.cfn.describe_stack(&u.stack_name).await {
+            Ok(Some(s)) if evidence::at_rest(&s.status) => s,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(stack = %u.stack, error = %e, "could not describe the applied stack to record it");
+                return;
+            }
+        };
+        let record = StackSeen {
+            environment: self.run.environment.clone(),
+            stack: u.stack.clone(),
+            fingerprint,
+            stamp: evidence::stamp(&stack),
+            at: now(),
+        };
+        if let Err(e) = self.store.set_stacks_seen(&[record]).await {
+            tracing::warn!(stack = %u.stack, error = %e, "could not record the applied stack");
         }
     }
 

@@ -158,6 +158,47 @@ fn is_missing_stack(e: &AwsError) -> bool {
         .is_some_and(|(_, m)| m.contains("does not exist"))
 }
 
+/// A stack as DescribeStacks gives it; `None` for a deleted one.
+fn stack_info(s: &aws_sdk_cloudformation::types::Stack) -> Option<StackInfo> {
+    let status = s
+        .stack_status()
+        .map(|x| x.as_str().to_string())
+        .unwrap_or_default();
+    if status == "DELETE_COMPLETE" {
+        return None;
+    }
+    let pairs = |items: Vec<(Option<&str>, Option<&str>)>| -> BTreeMap<String, String> {
+        items
+            .into_iter()
+            .filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or_default().to_string())))
+            .collect()
+    };
+    Some(StackInfo {
+        stack_id: s.stack_id().unwrap_or_default().to_string(),
+        name: s.stack_name().unwrap_or_default().to_string(),
+        status,
+        status_reason: s.stack_status_reason().map(str::to_string),
+        outputs: pairs(
+            s.outputs()
+                .iter()
+                .map(|o| (o.output_key(), o.output_value()))
+                .collect(),
+        ),
+        parameters: pairs(
+            s.parameters()
+                .iter()
+                .map(|p| (p.parameter_key(), p.parameter_value()))
+                .collect(),
+        ),
+        tags: s
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect(),
+        last_updated: time(s.last_updated_time()).or_else(|| time(s.creation_time())),
+    })
+}
+
 impl Cfn {
     pub fn new(client: Client, limit: Limit) -> Cfn {
         Cfn { client, limit }
@@ -177,48 +218,29 @@ impl Cfn {
                 };
             }
         };
-        let Some(s) = out.stacks().first() else {
-            return Ok(None);
-        };
-        let status = s
-            .stack_status()
-            .map(|x| x.as_str().to_string())
-            .unwrap_or_default();
-        if status == "DELETE_COMPLETE" {
-            return Ok(None);
+        Ok(out.stacks().first().and_then(stack_info))
+    }
+
+    /// Every stack of the account and region (deleted ones left out), with one paginated
+    /// DescribeStacks: what a plan of many stacks reads instead of describing each.
+    pub async fn list_stacks(&self) -> Result<Vec<StackInfo>, AwsError> {
+        let mut stacks = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let _permit = self.limit.acquire().await;
+            let out = self
+                .client
+                .describe_stacks()
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::call(SERVICE, "DescribeStacks", e))?;
+            stacks.extend(out.stacks().iter().filter_map(stack_info));
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(stacks),
+            }
         }
-        Ok(Some(StackInfo {
-            stack_id: s.stack_id().unwrap_or_default().to_string(),
-            name: s.stack_name().unwrap_or(name).to_string(),
-            status,
-            status_reason: s.stack_status_reason().map(str::to_string),
-            outputs: s
-                .outputs()
-                .iter()
-                .filter_map(|o| {
-                    Some((
-                        o.output_key()?.to_string(),
-                        o.output_value().unwrap_or_default().to_string(),
-                    ))
-                })
-                .collect(),
-            parameters: s
-                .parameters()
-                .iter()
-                .filter_map(|p| {
-                    Some((
-                        p.parameter_key()?.to_string(),
-                        p.parameter_value().unwrap_or_default().to_string(),
-                    ))
-                })
-                .collect(),
-            tags: s
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                .collect(),
-            last_updated: time(s.last_updated_time()).or_else(|| time(s.creation_time())),
-        }))
     }
 
     /// The template the stack was last deployed with, as submitted (`Original` stage).

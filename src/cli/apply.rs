@@ -283,7 +283,7 @@ fn select_plan(
                 prefix,
                 Selection::new(std::slice::from_ref(&args.env), Some(base), &args.head),
                 args.head.clone(),
-                args.max_in_flight,
+                (args.max_in_flight, Some(store)),
                 &cache,
                 c,
             ))

@@ -15,7 +15,7 @@ use formwork::plan::live::{Progress, Quiet};
 use formwork::plan::model::{Action, Plan};
 use formwork::render::{plan_markdown, plan_text};
 use formwork::secrets;
-use formwork::store::Store;
+use formwork::store::{AnyStore, Store};
 use formwork::workflow::{PlanRequests, Selection, WorkflowError, offline_plan, plan_requests};
 
 use super::emit;
@@ -51,9 +51,14 @@ pub struct PlanArgs {
     /// AWS calls in flight at once per account and region.
     #[arg(long, default_value_t = DEFAULT_MAX_IN_FLIGHT, env = "FORMWORK_MAX_IN_FLIGHT")]
     max_in_flight: usize,
-    /// Do not record the plan in the state store.
+    /// Do not record the plan in the state store (what it found of unchanged stacks is still
+    /// recorded, for later plans).
     #[arg(long)]
     no_record: bool,
+    /// Give every stack a change set: judge none unchanged by what formwork last saw of it or
+    /// by reading its template.
+    #[arg(long)]
+    refresh: bool,
     /// Print the AWS API calls made, by operation, as JSON on standard error at the end.
     #[arg(long, hide = true)]
     report_calls: bool,
@@ -106,17 +111,20 @@ pub fn run(cli: &crate::Cli, args: &PlanArgs, c: Color) -> Result<u8> {
         offline_plan(&r, &prefix, sel, cache, 3).map_err(|e| config_error(e, c))?
     } else {
         let runtime = runtime()?;
-        let requests = plan_requests(&r, &prefix, sel, cache).map_err(|e| config_error(e, c))?;
+        let mut requests =
+            plan_requests(&r, &prefix, sel, cache).map_err(|e| config_error(e, c))?;
+        requests.refresh = args.refresh;
         let origin = args.origin.clone().unwrap_or_else(|| args.head.clone());
+        let store = open_store(&runtime, cli);
         let plan = plan_live(
             &runtime,
             requests,
             origin,
-            args.max_in_flight,
+            (args.max_in_flight, store.as_ref()),
             args.report_calls,
         )?;
         if !args.no_record {
-            record(&runtime, cli, &plan)?;
+            record(&runtime, cli, store.as_ref(), &plan)?;
         }
         plan
     };
@@ -136,10 +144,20 @@ fn render(plan: &Plan, output: PlanOutput, c: Color) -> Result<String> {
     })
 }
 
-fn record(runtime: &tokio::runtime::Runtime, cli: &crate::Cli, plan: &Plan) -> Result<()> {
+fn record(
+    runtime: &tokio::runtime::Runtime,
+    cli: &crate::Cli,
+    store: Option<&AnyStore>,
+    plan: &Plan,
+) -> Result<()> {
     runtime.block_on(async {
-        let store = formwork::store::open(&cli.store, &cli.data_dir()).await?;
-        store.save_plan(plan).await?;
+        match store {
+            Some(store) => store.save_plan(plan).await?,
+            None => {
+                let store = formwork::store::open(&cli.store, &cli.data_dir()).await?;
+                store.save_plan(plan).await?
+            }
+        }
         anyhow::Ok(())
     })?;
     eprintln!("plan {} recorded", plan.id);
@@ -229,12 +247,24 @@ pub fn live_plan(
     prefix: &str,
     sel: Selection<'_>,
     origin: String,
-    max_in_flight: usize,
+    aws: (usize, Option<&AnyStore>),
     cache: &ParseCache,
     c: Color,
 ) -> Result<Plan> {
     let requests = plan_requests(r, prefix, sel, cache).map_err(|e| config_error(e, c))?;
-    plan_live(runtime, requests, origin, max_in_flight, false)
+    plan_live(runtime, requests, origin, aws, false)
+}
+
+/// The state store, for what was last seen of the stacks; `None` (with a warning) when it
+/// cannot be opened, which only costs calls.
+fn open_store(runtime: &tokio::runtime::Runtime, cli: &crate::Cli) -> Option<AnyStore> {
+    match runtime.block_on(formwork::store::open(&cli.store, &cli.data_dir())) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "the state store cannot be opened: every stack is read to plan it");
+            None
+        }
+    }
 }
 
 /// Makes the change sets of planned requests.
@@ -242,14 +272,16 @@ fn plan_live(
     runtime: &tokio::runtime::Runtime,
     requests: PlanRequests,
     origin: String,
-    max_in_flight: usize,
+    (max_in_flight, store): (usize, Option<&AnyStore>),
     report_calls: bool,
 ) -> Result<Plan> {
     let masker = secrets::global();
     let progress = progress();
     let (plan, calls) = runtime.block_on(async {
         let aws = Aws::load(max_in_flight).await;
-        let plan = requests.plan(&aws, masker.clone(), origin, progress).await;
+        let plan = requests
+            .plan(&aws, masker.clone(), origin, progress, store)
+            .await;
         (plan, aws.calls().snapshot())
     });
     if std::io::stderr().is_terminal() {

@@ -201,7 +201,13 @@ async fn plan_live(
     progress: Arc<dyn Progress>,
 ) -> Result<Plan, String> {
     requests
-        .plan(&cx.aws, cx.masker.clone(), origin, progress)
+        .plan(
+            &cx.aws,
+            cx.masker.clone(),
+            origin,
+            progress,
+            Some(cx.store.as_ref()),
+        )
         .await
         .map_err(|e| cx.masker.scrub(&e.to_string()))
 }

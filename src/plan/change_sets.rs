@@ -59,6 +59,21 @@ pub(super) async fn create_or_reuse(
                 .map_err(|e| e.to_string())?;
             create_and_wait().await.map_err(|e| e.to_string())
         }
+        // moto refuses an empty change set at once, as UpdateStack would ("No updates are to be
+        // performed."), where CloudFormation makes one and fails it: the same answer, with no
+        // change set to delete.
+        Err(e)
+            if e.code_and_message().is_some_and(|(c, m)| {
+                c == Some("ValidationError") && m.contains("No updates are to be performed")
+            }) =>
+        {
+            Ok(ChangeSetInfo {
+                name: request.change_set_name.clone(),
+                status: "FAILED".into(),
+                status_reason: Some("No updates are to be performed.".into()),
+                ..ChangeSetInfo::default()
+            })
+        }
         Err(e) => Err(e.to_string()),
     }
 }

@@ -34,6 +34,20 @@ impl StackCache {
             .remove(name);
     }
 
+    /// Takes what one listing of the account's stacks says of the stacks `names`: each is then
+    /// read from it (absent: it does not exist) instead of described, until forgotten.
+    pub fn seed(&self, listed: &[StackInfo], names: impl IntoIterator<Item = String>) {
+        let by_name: HashMap<&str, &StackInfo> =
+            listed.iter().map(|s| (s.name.as_str(), s)).collect();
+        let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        for name in names {
+            let found = by_name.get(name.as_str()).map(|s| (*s).clone());
+            cells
+                .entry(name)
+                .or_insert_with(|| Arc::new(OnceCell::new_with(Some(Ok(found)))));
+        }
+    }
+
     /// The stack named `name` (`None`: it does not exist), described at most once.
     pub async fn get(&self, cfn: &Cfn, name: &str) -> Result<Option<StackInfo>, String> {
         let cell = self

@@ -26,10 +26,12 @@ pub use super::tags::{COMMIT_TAG, stack_tags};
 use super::inputs::{self, StackCache};
 use super::model::*;
 use super::unit::plan_unit;
+use crate::aws::cfn::StackInfo;
 use crate::aws::ssm::SsmValues;
 use crate::aws::{Aws, AwsError, Session};
 use crate::desired::{DesiredEnvironment, Unit};
 use crate::secrets::Masker;
+use crate::store::StackSeen;
 use crate::template::sha256_hex;
 
 /// How a planning run behaves.
@@ -42,6 +44,8 @@ pub struct Options {
     pub change_set_timeout: Duration,
     /// Lines of context in template diffs.
     pub diff_context: usize,
+    /// Judge no stack unchanged by its record or by comparing it: every stack gets a change set.
+    pub refresh: bool,
 }
 
 impl Default for Options {
@@ -50,6 +54,7 @@ impl Default for Options {
             origin: "cli".into(),
             change_set_timeout: Duration::from_secs(900),
             diff_context: 3,
+            refresh: false,
         }
     }
 }
@@ -63,7 +68,13 @@ pub struct EnvRequest {
     pub removed: Vec<RemovedUnit>,
     /// Stacks the request would hold but for a choice of stacks.
     pub left_out: Vec<String>,
+    /// What formwork last saw of the environment's stacks, by key (see [`super::evidence`]).
+    pub seen: BTreeMap<String, StackSeen>,
 }
+
+/// A plan of at least this many stacks of an environment reads them all with one listing of the
+/// account and region, instead of describing each.
+pub const BULK_LIST_MIN: usize = 3;
 
 /// A stack that left the config.
 #[derive(Clone, Debug)]
@@ -126,6 +137,8 @@ pub struct Planner {
     pub(super) plan_id: String,
     pub(super) commit: String,
     pub(super) progress: Arc<dyn Progress>,
+    /// What formwork last saw of the stacks, by key.
+    pub(super) seen: BTreeMap<String, StackSeen>,
 }
 
 impl Planner {
@@ -165,6 +178,7 @@ impl Planner {
             plan_id,
             commit,
             progress,
+            seen: BTreeMap::new(),
         })
     }
 
@@ -231,10 +245,12 @@ pub async fn plan(
     for e in &envs {
         sessions.push(aws.session(&e.desired.target()).await?);
     }
+    let listings = Listings::default();
     let futures = envs.into_iter().zip(sessions).map(|(req, session)| {
         plan_environment(
             req,
             session,
+            &listings,
             masker.clone(),
             options.clone(),
             id.clone(),
@@ -280,9 +296,41 @@ pub fn now_rfc3339() -> String {
 
 type SharedPlan = Shared<BoxFuture<'static, Arc<UnitPlan>>>;
 
+/// The stacks of each account and region, listed at most once per planning run.
+#[derive(Default)]
+struct Listings {
+    cells: tokio::sync::Mutex<HashMap<(String, String), Arc<ListedStacks>>>,
+}
+
+type ListedStacks = tokio::sync::OnceCell<Result<Arc<Vec<StackInfo>>, String>>;
+
+impl Listings {
+    async fn of(&self, session: &Session) -> Result<Arc<Vec<StackInfo>>, String> {
+        let cell = self
+            .cells
+            .lock()
+            .await
+            .entry((session.account.clone(), session.region.clone()))
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async {
+            session
+                .cfn
+                .list_stacks()
+                .await
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .clone()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn plan_environment(
     req: EnvRequest,
     session: Session,
+    listings: &Listings,
     masker: Arc<Masker>,
     options: Options,
     plan_id: String,
@@ -297,6 +345,19 @@ async fn plan_environment(
         .filter_map(|k| env.units.get(k))
         .flat_map(inputs::ssm_names)
         .collect();
+    // Many stacks: one listing of the account and region stands in for describing each (a
+    // listing that fails leaves each to be described).
+    let listed = if selected.len() + req.removed.len() >= BULK_LIST_MIN {
+        match listings.of(&session).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(environment = %env.name, error = %masker.scrub(&e), "listing the stacks failed; describing each instead");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let ctx = match Planner::new(
         env.clone(),
         session,
@@ -309,7 +370,15 @@ async fn plan_environment(
     )
     .await
     {
-        Ok(p) => Arc::new(p),
+        Ok(mut p) => {
+            if let Some(listed) = &listed {
+                let names = env.units.values().map(|u| u.stack_name.clone());
+                let removed = req.removed.iter().map(|r| r.stack_name.clone());
+                p.stacks.seed(listed, names.chain(removed));
+            }
+            p.seen = req.seen;
+            Arc::new(p)
+        }
         Err(e) => {
             // Without the SSM values no stack of this environment can be planned.
             let message = masker.scrub(&e.to_string());

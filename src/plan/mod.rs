@@ -9,6 +9,7 @@
 //! output by [`crate::secrets`].
 
 pub mod change_sets;
+pub mod evidence;
 pub mod inputs;
 pub mod live;
 pub mod model;

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::evidence::Evidence;
+
 pub use crate::affected::{Reason, RevisionInfo};
 pub use crate::template::change::{
     ChangeDetail, Replacement, ReplacementSource, RequiresRecreation, ResourceAction,
@@ -129,6 +131,16 @@ pub struct UnitPlan {
     /// values as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changing_outputs: Option<BTreeMap<String, String>>,
+    /// For a stack found unchanged: on what evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchanged_by: Option<Evidence>,
+    /// Digest of the desired state with its inputs resolved (see [`super::evidence`]); apply
+    /// records it with the stack it leaves. `None` while an input is pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Digest of the stack as described when planned; not kept in the recorded plan.
+    #[serde(skip)]
+    pub stamp: Option<String>,
 }
 
 /// A change set created for review.
@@ -220,6 +232,9 @@ impl UnitPlan {
             message: None,
             depends_on: Vec::new(),
             changing_outputs: None,
+            unchanged_by: None,
+            fingerprint: None,
+            stamp: None,
         }
     }
 

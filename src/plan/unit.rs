@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::change_sets::{self, clean_stale, merge_changes};
+use super::evidence::{self, Evidence};
 use super::inputs::{self, Resolved};
 use super::live::{Planner, empty_unit};
 use super::model::*;
@@ -96,10 +97,30 @@ async fn plan_into(
         ));
         return Ok(());
     }
+    up.stamp = now.stack.as_ref().map(evidence::stamp);
+    up.fingerprint = desired.map(|d| {
+        let parameters = effective_parameters(&resolved, Some(d))
+            .into_iter()
+            .map(|(k, v)| (k, v.text))
+            .collect();
+        evidence::fingerprint(
+            &up.config_hash,
+            d.digest(),
+            &parameters,
+            &without_commit(tags.iter().cloned()),
+        )
+    });
+    if let Some(at) = unchanged_by_record(ctx, unit, &now, up.fingerprint.as_deref()) {
+        up.action = Action::NoChange;
+        up.parameters.clear();
+        up.unchanged_by = Some(Evidence::Record { at });
+        return Ok(());
+    }
     let deployed = match unchanged(ctx, unit, &now, desired, &resolved, &tags).await? {
         Comparison::Same => {
             up.action = Action::NoChange;
             up.parameters.clear();
+            up.unchanged_by = Some(Evidence::Compared);
             return Ok(());
         }
         Comparison::Differs(deployed) => deployed.map(|d| d.map(|t| *t)),
@@ -108,9 +129,12 @@ async fn plan_into(
     let info = change_sets::create_or_reuse(ctx, &request, &resolved, now.stack.as_ref()).await?;
     let cfn = &ctx.session.cfn;
     if info.is_empty_failure() || only_commit_tag(&now, &request, &info) {
-        let _ = cfn.delete_change_set(&info.id).await;
+        if !info.id.is_empty() {
+            let _ = cfn.delete_change_set(&info.id).await;
+        }
         up.action = Action::NoChange;
         up.parameters.retain(|p| p.known_after_apply);
+        up.unchanged_by = Some(Evidence::ChangeSet);
         return Ok(());
     }
     if info.status == "FAILED" {
@@ -221,6 +245,22 @@ async fn resolve_inputs(
     Ok(resolved)
 }
 
+/// When the stack and its desired state are those formwork last recorded (and the run does not
+/// refresh): when the record was made.
+fn unchanged_by_record(
+    ctx: &Planner,
+    unit: &Unit,
+    now: &Now,
+    fingerprint: Option<&str>,
+) -> Option<crate::store::Millis> {
+    if ctx.options.refresh {
+        return None;
+    }
+    let record = ctx.seen.get(&unit.stack)?;
+    let stack = now.deployed()?;
+    evidence::unchanged_by_record(record, fingerprint?, stack).then_some(record.at)
+}
+
 /// Whether the stack is already what the config asks for.
 enum Comparison {
     Same,
@@ -239,6 +279,9 @@ async fn unchanged(
     resolved: &Resolved,
     tags: &[(String, String)],
 ) -> Result<Comparison, String> {
+    if ctx.options.refresh {
+        return Ok(Comparison::Differs(None));
+    }
     let macros = desired.is_none_or(|d| d.value().get("Transform").is_some());
     let (Some(s), Some(des), false, false, false) = (
         now.deployed(),

@@ -215,6 +215,20 @@ pub struct StackDeployed {
     pub at: Millis,
 }
 
+/// What formwork last saw of one stack: it applied it, or found it unchanged, with the desired
+/// state of `fingerprint`, and the stack as listed then had `stamp` (see
+/// [`crate::plan::evidence`]). A plan judges a stack with the same two now unchanged without a
+/// call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackSeen {
+    pub environment: String,
+    /// The stack's key in the pipeline.
+    pub stack: String,
+    pub fingerprint: String,
+    pub stamp: String,
+    pub at: Millis,
+}
+
 /// An entry of the audit trail (forced unlocks).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -345,6 +359,12 @@ store_trait! {
 
         /// Where each stack of an environment stands, by stack key order.
         fn stacks_deployed(&self, environment: &str) -> Result<Vec<StackDeployed>, StoreError>;
+
+        /// Records what was last seen of stacks (replacing their earlier records).
+        fn set_stacks_seen(&self, records: &[StackSeen]) -> Result<(), StoreError>;
+
+        /// What was last seen of each stack of an environment, by stack key order.
+        fn stacks_seen(&self, environment: &str) -> Result<Vec<StackSeen>, StoreError>;
 
         /// The commit an environment runs, if any was applied.
         fn deployed(&self, environment: &str) -> Result<Option<Deployed>, StoreError>;

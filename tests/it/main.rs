@@ -38,5 +38,6 @@ mod secrets_through_outputs;
 mod serve;
 mod store;
 mod templates_lint;
+mod unchanged;
 mod validate;
 mod wiring;

@@ -250,13 +250,43 @@ fn an_empty_change_set_means_no_changes_and_is_deleted() {
     assert_eq!(unit(&third, "app")["action"], "no_change");
     assert!(unit(&third, "app")["change_set"].is_null());
     assert_eq!(calls["CloudFormation.DeleteChangeSet"], 1, "{calls:?}");
-    // Per stack at most four calls: net DescribeStacks and GetTemplate; app DescribeStacks,
-    // CreateChangeSet, DescribeChangeSet (until created) and DeleteChangeSet.
-    let cfn_calls: usize = calls
-        .iter()
-        .filter(|(k, _)| k.starts_with("CloudFormation."))
-        .map(|(_, v)| v)
-        .sum();
+    assert_eq!(unit(&third, "app")["unchanged_by"]["by"], "change_set");
+    // net was compared by the second plan, which recorded it: it is judged by that record now.
+    assert_eq!(unit(&third, "net")["unchanged_by"]["by"], "record");
+    // net DescribeStacks; app DescribeStacks, CreateChangeSet, DescribeChangeSet (until
+    // created) and DeleteChangeSet.
+    let cfn_calls = |calls: &BTreeMap<String, usize>| -> usize {
+        calls
+            .iter()
+            .filter(|(k, _)| k.starts_with("CloudFormation."))
+            .map(|(_, v)| v)
+            .sum()
+    };
     let polls = calls["CloudFormation.DescribeChangeSet"];
-    assert_eq!(cfn_calls - (polls - 1), 6, "{calls:?}");
+    assert_eq!(cfn_calls(&calls) - (polls - 1), 5, "{calls:?}");
+    // The empty change set was recorded too: with its secret, app is now judged unchanged with
+    // one DescribeStacks, like net.
+    let (code, fourth, calls, stderr) = plan(&r, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    for stack in ["net", "app"] {
+        assert_eq!(unit(&fourth, stack)["action"], "no_change");
+        assert_eq!(
+            unit(&fourth, stack)["unchanged_by"]["by"],
+            "record",
+            "{fourth:#}"
+        );
+    }
+    assert_eq!(cfn_calls(&calls), 2, "{calls:?}");
+    assert_eq!(calls["CloudFormation.DescribeStacks"], 2, "{calls:?}");
+    // --refresh asks CloudFormation again about both.
+    let (code, fifth, calls, stderr) = plan(&r, &["--refresh"]);
+    assert_eq!(code, 0, "{stderr}");
+    for stack in ["net", "app"] {
+        assert_eq!(
+            unit(&fifth, stack)["unchanged_by"]["by"],
+            "change_set",
+            "{fifth:#}"
+        );
+    }
+    assert_eq!(calls["CloudFormation.CreateChangeSet"], 2, "{calls:?}");
 }

@@ -461,3 +461,59 @@ async fn nested_change_sets_are_asked_for_and_read_into_the_plan() {
         described[1]
     );
 }
+
+/// One stack of `describe-stacks.xml`, named and with a status.
+fn listed_stack(name: &str, status: &str) -> String {
+    fixture("describe-stacks.xml")
+        .replace("{{NAME}}", name)
+        .replace("{{STATUS}}", status)
+        .replace("{{REASON}}", "")
+}
+
+#[tokio::test]
+async fn a_listing_of_the_stacks_follows_every_page_and_leaves_deleted_stacks_out() {
+    // DescribeStacks without a stack name answers page by page with a NextToken (moto answers
+    // in one page, so the pages are served here). A deleted stack may be listed; it is none.
+    let first = listed_stack("prod-vpc", "UPDATE_COMPLETE").replace(
+        "</Stacks>",
+        "</Stacks>\n    <NextToken>page-2-token</NextToken>",
+    );
+    let second = listed_stack("prod-app", "CREATE_COMPLETE").replace(
+        "</Stacks>",
+        &format!(
+            "{}</Stacks>",
+            listed_stack("prod-old", "DELETE_COMPLETE")
+                .split("<member>")
+                .nth(1)
+                .map(|m| format!("<member>{}", m.split("</Stacks>").next().unwrap()))
+                .unwrap()
+        ),
+    );
+    let fake = FakeAws::start();
+    fake.respond_seq("DescribeStacks", vec![(200, first), (200, second)]);
+    let stacks = cfn_client(&fake.url).list_stacks().await.unwrap();
+    let names: Vec<&str> = stacks.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["prod-vpc", "prod-app"]);
+    assert_eq!(stacks[0].status, "UPDATE_COMPLETE");
+    assert_eq!(
+        stacks[1].outputs["StartPage"],
+        "http://my-load-balancer.amazonaws.com:80/index.html"
+    );
+    assert_eq!(
+        stacks[0].last_updated.as_deref(),
+        Some("2010-07-27T22:28:28Z")
+    );
+    let sent: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.action.as_deref() == Some("DescribeStacks"))
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(
+        !sent[0].contains("StackName") && !sent[0].contains("NextToken"),
+        "{}",
+        sent[0]
+    );
+    assert!(sent[1].contains("NextToken=page-2-token"), "{}", sent[1]);
+}

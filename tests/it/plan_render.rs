@@ -24,6 +24,9 @@ fn unit(stack: &str, env: &str, action: Action) -> UnitPlan {
     UnitPlan {
         depends_on: Vec::new(),
         changing_outputs: None,
+        unchanged_by: None,
+        fingerprint: None,
+        stamp: None,
         last_event: None,
         stack: stack.into(),
         stack_name: format!("{env}-{stack}"),

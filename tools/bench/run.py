@@ -26,13 +26,15 @@ CHANGED_TEMPLATE = "pipelines/placeos/templates/elasticache.yml"
 CHANGE_FROM = "SnapshotRetentionLimit: !If [Replicated, 7, 0]"
 CHANGE_TO = "SnapshotRetentionLimit: !If [Replicated, 8, 0]"
 CHANGED_STACK = "elasticache"
-TARGET_RATIO = 5.0
+TARGET_RATIO = 10.0
 PASSES = {
     "stock": "moto 5.2.5 as scripts/emulators runs it",
     "list-params": "moto 5.2.5 with DescribeStacks printing List<…> parameters comma-joined, as "
                    "AWS does (tools/bench/moto_list_params.py)",
 }
-TARGET_UNCHANGED_CALLS = 4
+# Calls per unchanged stack: every call of a plan of every stack that does not name a changed
+# stack (listings, the account guard, SSM reads included), over the unchanged stacks.
+TARGET_UNCHANGED_CALLS = 0.1
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com",
        "-c", "commit.gpgsign=false"]
 
@@ -455,9 +457,17 @@ def report(a, p):
             say("      + once per run or per environment: "
                 + ", ".join(f"{op} {k}" for op, k in sorted(other.items())))
         if form == "full":
-            worst = most
-            say(f"    an unchanged stack: at most {most} calls   target: at most "
-                f"{TARGET_UNCHANGED_CALLS}: {'PASS' if most <= TARGET_UNCHANGED_CALLS else 'MISS'}")
+            on_changed = sum(sum(per_stack.get(st, Counter()).values()) for st in changed)
+            worst = (sum(proxy.values()) - on_changed) / max(len(unchanged), 1)
+            by = Counter((u.get("unchanged_by") or {}).get("by", "?") for _, u in units
+                         if u["action"] == "no_change")
+            say(f"    unchanged stacks judged by: " + ", ".join(
+                f"{k} {n}" for k, n in sorted(by.items())))
+            say(f"    per changed stack: {on_changed / max(len(changed), 1):.2f} calls naming it")
+            say(f"    per unchanged stack: {worst:.3f} calls ({sum(proxy.values()) - on_changed} "
+                f"calls name no changed stack, over {len(unchanged)} unchanged stacks)   target: "
+                f"at most {TARGET_UNCHANGED_CALLS}: "
+                f"{'PASS' if worst <= TARGET_UNCHANGED_CALLS else 'MISS'}")
 
     sc_counts = Counter(counted["sceptre"]["proxy"])
     total = sum(sc_counts.values())
@@ -508,7 +518,7 @@ def summary(passes):
             f"{fmt_s(s['sceptre'])}: {s['ratio']:.1f}x  "
             f"[{'PASS' if s['ratio'] >= TARGET_RATIO else 'MISS'}: at least {TARGET_RATIO:.0f}x]")
         say(f"    calls per stack: formwork {s['calls'] / s['stacks']:.2f}, Sceptre "
-            f"{s['sceptre_calls'] / s['stacks']:.2f}; an unchanged stack: at most {s['worst']} "
+            f"{s['sceptre_calls'] / s['stacks']:.2f}; per unchanged stack {s['worst']:.3f} "
             f"formwork calls  [{'PASS' if s['worst'] <= TARGET_UNCHANGED_CALLS else 'MISS'}: at "
             f"most {TARGET_UNCHANGED_CALLS}]")
 
@@ -523,6 +533,15 @@ def bench(a, label, moto, scratch, quiet):
     deploy_start = time.perf_counter()
     deploy(a, moto, projects, repo, env, scratch)
     deploy_secs = time.perf_counter() - deploy_start
+    # formwork's first plan of the stacks Sceptre deployed, before the change: it reads every
+    # stack and records those it finds unchanged, as a team's first plan after adopting formwork
+    # (or any apply) does; the plans measured below start from those records.
+    adopted = formwork_plan(a, repo, moto, "full", scratch, "adopt")
+    if adopted["code"] != 0:
+        die(f"formwork's first plan of the deployed stacks did not find them unchanged (exit "
+            f"{adopted['code']}): see {adopted['err']} and {adopted['out']}")
+    say(f"formwork's first plan of the deployed stacks: {fmt_s(adopted['secs'])}, "
+        f"{sum((adopted['calls'] or {}).values())} calls, every stack unchanged and recorded")
     commit = change_template(repo)
     say(f"committed the change to {CHANGED_TEMPLATE} ({commit}); Sceptre reads the same file")
 
@@ -570,7 +589,7 @@ def bench(a, label, moto, scratch, quiet):
             results[what].append(r)
     load = (load_before, os.getloadavg()[0])
     return {"label": label, "load": load, "repo": repo, "scratch": scratch, "commit": commit, "results": results,
-            "counted": counted, "problems": problems, "deploy": deploy_secs}
+            "counted": counted, "problems": problems, "deploy": deploy_secs, "adopted": adopted}
 
 
 def main(argv):

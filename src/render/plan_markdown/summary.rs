@@ -55,7 +55,10 @@ fn status_cell(plan: &Plan, u: &UnitPlan) -> String {
             None if plan.offline => "predicted offline".to_string(),
             None => "no change set".to_string(),
         },
-        Action::NoChange => "no changes".to_string(),
+        Action::NoChange => match &u.unchanged_by {
+            Some(e) => format!("no changes: {}", e.describe()),
+            None => "no changes".to_string(),
+        },
         Action::Remove if already_gone(plan, u) => "does not exist: nothing to delete".to_string(),
         Action::Remove => "deleted only with `--allow-delete`".to_string(),
         Action::Pending => {

@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::attributes::{Item, fields, key, n, opt_n, opt_s, s, time_key};
 use crate::plan::model::Plan;
 use crate::store::{
-    Deployed, Event, Lock, Millis, Run, StackDeployed, StoreError, UnitResult, new_token,
-    stored_run_status, stored_unit_state,
+    Deployed, Event, Lock, Millis, Run, StackDeployed, StackSeen, StoreError, UnitResult,
+    new_token, stored_run_status, stored_unit_state,
 };
 
 /// The attribute DynamoDB's time to live reads (seconds since the epoch).
@@ -284,6 +284,29 @@ pub(super) fn stack_deployed_from(item: &Item) -> Result<StackDeployed, StoreErr
         commit: f.str("commit")?,
         config_hash: f.str("config_hash")?,
         run_id: f.str("run_id")?,
+        at: f.num("at")?,
+    })
+}
+
+pub(super) fn stack_seen_item(d: &StackSeen) -> Item {
+    let mut item = key(env_pk(&d.environment), format!("SEEN#{}", d.stack));
+    item.extend([
+        ("environment".to_string(), s(&d.environment)),
+        ("stack".to_string(), s(&d.stack)),
+        ("fingerprint".to_string(), s(&d.fingerprint)),
+        ("stamp".to_string(), s(&d.stamp)),
+        ("at".to_string(), n(d.at)),
+    ]);
+    item
+}
+
+pub(super) fn stack_seen_from(item: &Item) -> Result<StackSeen, StoreError> {
+    let f = fields(item);
+    Ok(StackSeen {
+        environment: f.str("environment")?,
+        stack: f.str("stack")?,
+        fingerprint: f.str("fingerprint")?,
+        stamp: f.str("stamp")?,
         at: f.num("at")?,
     })
 }

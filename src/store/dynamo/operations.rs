@@ -9,15 +9,15 @@ use super::attributes::{fields, key, n, s};
 use super::items::{
     deployed_from, deployed_item, env_pk, event_from, event_items, lock_from, lock_item, lock_key,
     lock_pk, plan_index_item, plan_item, plan_pk, run_from, run_items, run_keys, run_pk,
-    stack_deployed_from, stack_deployed_item, unit_from,
+    stack_deployed_from, stack_deployed_item, stack_seen_from, stack_seen_item, unit_from,
 };
 use super::listing::Listing;
 use super::requests::condition_failed;
 use super::{ATTEMPTS, DynamoStore};
 use crate::plan::model::Plan;
 use crate::store::{
-    Deployed, Event, Lock, LockError, Millis, Run, RunStatus, StackDeployed, Store, StoreError,
-    UnitResult, encode_plan, lease_end, unlock_detail,
+    Deployed, Event, Lock, LockError, Millis, Run, RunStatus, StackDeployed, StackSeen, Store,
+    StoreError, UnitResult, encode_plan, lease_end, unlock_detail,
 };
 
 impl Store for DynamoStore {
@@ -301,6 +301,26 @@ impl Store for DynamoStore {
             .await?
             .iter()
             .map(stack_deployed_from)
+            .collect()
+    }
+
+    async fn set_stacks_seen(&self, records: &[StackSeen]) -> Result<(), StoreError> {
+        use futures::{StreamExt, TryStreamExt};
+        let items: Vec<_> = records.iter().map(stack_seen_item).collect();
+        futures::stream::iter(items)
+            .map(|item| self.put(item))
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await
+            .map(drop)
+    }
+
+    async fn stacks_seen(&self, environment: &str) -> Result<Vec<StackSeen>, StoreError> {
+        let pk = env_pk(environment);
+        self.query(Listing::of(&pk, "SEEN#"))
+            .await?
+            .iter()
+            .map(stack_seen_from)
             .collect()
     }
 

@@ -7,13 +7,13 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::SqliteStore;
 use super::rows::{
     EVENT_COLUMNS, LOCK_COLUMNS, RUN_COLUMNS, RawRun, UNIT_COLUMNS, deployed_from, event_from,
-    lock_from, stack_deployed_from, unit_from,
+    lock_from, stack_deployed_from, stack_seen_from, unit_from,
 };
 use super::statements::{blocking, query_all, sql_limit};
 use crate::plan::model::Plan;
 use crate::store::{
-    Deployed, Event, Lock, LockError, Millis, Run, RunStatus, StackDeployed, Store, StoreError,
-    UnitResult, decode_plan, encode_plan, lease_end, stored_unit_state, unlock_detail,
+    Deployed, Event, Lock, LockError, Millis, Run, RunStatus, StackDeployed, StackSeen, Store,
+    StoreError, UnitResult, decode_plan, encode_plan, lease_end, stored_unit_state, unlock_detail,
 };
 
 impl Store for SqliteStore {
@@ -378,6 +378,36 @@ impl Store for SqliteStore {
                  FROM stack_deployed WHERE environment = ?1 ORDER BY stack",
                 [environment],
                 stack_deployed_from,
+            )
+            .map_err(|e| self.err(e))
+        })
+    }
+
+    async fn set_stacks_seen(&self, records: &[StackSeen]) -> Result<(), StoreError> {
+        blocking(|| {
+            self.immediate(|tx| {
+                for d in records {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO stack_seen
+                         (environment, stack, fingerprint, stamp, at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![d.environment, d.stack, d.fingerprint, d.stamp, d.at],
+                    )
+                    .map_err(|e| self.err(e))?;
+                }
+                Ok::<(), StoreError>(())
+            })
+        })
+    }
+
+    async fn stacks_seen(&self, environment: &str) -> Result<Vec<StackSeen>, StoreError> {
+        blocking(|| {
+            query_all(
+                &self.conn(),
+                "SELECT environment, stack, fingerprint, stamp, at
+                 FROM stack_seen WHERE environment = ?1 ORDER BY stack",
+                [environment],
+                stack_seen_from,
             )
             .map_err(|e| self.err(e))
         })

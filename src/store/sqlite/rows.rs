@@ -5,8 +5,8 @@
 use rusqlite::Row;
 
 use crate::store::{
-    Deployed, Event, Lock, Run, RunStatus, StackDeployed, StoreError, UnitResult, UnitState,
-    stored_run_status,
+    Deployed, Event, Lock, Run, RunStatus, StackDeployed, StackSeen, StoreError, UnitResult,
+    UnitState, stored_run_status,
 };
 
 pub(super) const LOCK_COLUMNS: &str =
@@ -110,5 +110,15 @@ pub(super) fn stack_deployed_from(r: &Row<'_>) -> rusqlite::Result<StackDeployed
         config_hash: r.get(3)?,
         run_id: r.get(4)?,
         at: r.get(5)?,
+    })
+}
+
+pub(super) fn stack_seen_from(r: &Row<'_>) -> rusqlite::Result<StackSeen> {
+    Ok(StackSeen {
+        environment: r.get(0)?,
+        stack: r.get(1)?,
+        fingerprint: r.get(2)?,
+        stamp: r.get(3)?,
+        at: r.get(4)?,
     })
 }

@@ -91,6 +91,17 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (environment, stack)
     );
     "#,
+    // 3: what was last seen of each stack, to judge it unchanged without a call.
+    r#"
+    CREATE TABLE stack_seen (
+        environment TEXT NOT NULL,
+        stack       TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        stamp       TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        PRIMARY KEY (environment, stack)
+    );
+    "#,
 ];
 
 /// The schema version this code writes and understands.
