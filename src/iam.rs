@@ -110,6 +110,14 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
             "Action": cfn_actions,
             "Resource": list(stacks.union(&change_sets).cloned().collect()),
         }),
+        // DescribeStacks without a stack name (one listing of the account's stacks, which a
+        // plan of many stacks makes instead of describing each) is allowed on `*` only.
+        json!({
+            "Sid": "ListStacks",
+            "Effect": "Allow",
+            "Action": ["cloudformation:DescribeStacks"],
+            "Resource": "*",
+        }),
         json!({
             "Sid": "WhoAmI",
             "Effect": "Allow",

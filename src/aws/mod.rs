@@ -182,6 +182,8 @@ impl Limit {
 pub struct Session {
     pub account: String,
     pub region: String,
+    /// The role assumed, if any.
+    pub role: Option<String>,
     pub cfn: Cfn,
     pub ssm: Ssm,
     pub s3: S3,
@@ -317,6 +319,7 @@ impl Aws {
         let session = Session {
             account: t.account.to_string(),
             region: t.region.to_string(),
+            role: t.role_arn.map(str::to_string),
             cfn: Cfn::new(
                 aws_sdk_cloudformation::Client::from_conf(
                     aws_sdk_cloudformation::config::Builder::from(&conf)

@@ -154,20 +154,30 @@ impl Planner {
         commit: String,
         progress: Arc<dyn Progress>,
     ) -> Result<Planner, AwsError> {
-        let mut names = ssm_names.to_vec();
-        names.sort();
-        names.dedup();
-        let ssm = if names.is_empty() {
-            SsmValues::default()
-        } else {
-            session.ssm.get(&names).await?
-        };
+        let ssm = read_ssm(&session, ssm_names).await?;
+        Ok(Planner::with_ssm(
+            env, session, ssm, masker, options, plan_id, commit, progress,
+        ))
+    }
+
+    /// A planner for `env` with the SSM values it reads, read already.
+    #[allow(clippy::too_many_arguments)]
+    fn with_ssm(
+        env: DesiredEnvironment,
+        session: Session,
+        ssm: SsmValues,
+        masker: Arc<Masker>,
+        options: Options,
+        plan_id: String,
+        commit: String,
+        progress: Arc<dyn Progress>,
+    ) -> Planner {
         for v in ssm.found.values() {
             if v.secret {
                 masker.add(&v.value);
             }
         }
-        Ok(Planner {
+        Planner {
             secret_outputs: crate::secrets::secret_outputs(&env),
             env,
             session,
@@ -179,7 +189,7 @@ impl Planner {
             commit,
             progress,
             seen: BTreeMap::new(),
-        })
+        }
     }
 
     /// Plans one stack. `upstream` holds the plans of the stacks of this run it takes outputs
@@ -245,7 +255,9 @@ pub async fn plan(
     for e in &envs {
         sessions.push(aws.session(&e.desired.target()).await?);
     }
-    let listings = Listings::default();
+    let mut listings = Listings::default();
+    listings.read_ssm(&envs, &sessions).await;
+    let listings = listings;
     let futures = envs.into_iter().zip(sessions).map(|(req, session)| {
         plan_environment(
             req,
@@ -296,21 +308,93 @@ pub fn now_rfc3339() -> String {
 
 type SharedPlan = Shared<BoxFuture<'static, Arc<UnitPlan>>>;
 
-/// The stacks of each account and region, listed at most once per planning run.
+/// The SSM parameters `names` (each once), decrypted, in batches of ten.
+async fn read_ssm(session: &Session, names: &[String]) -> Result<SsmValues, AwsError> {
+    let mut names = names.to_vec();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        Ok(SsmValues::default())
+    } else {
+        session.ssm.get(&names).await
+    }
+}
+
+/// The SSM parameters the planned stacks of an environment read.
+fn ssm_names_of(req: &EnvRequest) -> Vec<String> {
+    req.units
+        .iter()
+        .filter_map(|(k, _)| req.desired.units.get(k))
+        .flat_map(inputs::ssm_names)
+        .collect()
+}
+
+/// What the environments planned with one session (account, region and role) share in a
+/// planning run: their SSM parameters, read together (batches of ten fill across
+/// environments), and the listing of the account's stacks, made at most once.
 #[derive(Default)]
 struct Listings {
-    cells: tokio::sync::Mutex<HashMap<(String, String), Arc<ListedStacks>>>,
+    cells: tokio::sync::Mutex<HashMap<SessionKey, Arc<ListedStacks>>>,
+    ssm: HashMap<SessionKey, Result<SsmValues, String>>,
 }
 
 type ListedStacks = tokio::sync::OnceCell<Result<Arc<Vec<StackInfo>>, String>>;
 
+/// Which account and region a session acts in, and as whom: what it may read.
+fn key_of(session: &Session) -> SessionKey {
+    (
+        session.account.clone(),
+        session.region.clone(),
+        session.role.clone(),
+    )
+}
+
+type SessionKey = (String, String, Option<String>);
+
 impl Listings {
+    /// Reads the SSM parameters of every environment, once per account and region.
+    async fn read_ssm(&mut self, envs: &[EnvRequest], sessions: &[Session]) {
+        let mut names: HashMap<SessionKey, (&Session, Vec<String>)> = HashMap::new();
+        for (req, session) in envs.iter().zip(sessions) {
+            names
+                .entry(key_of(session))
+                .or_insert_with(|| (session, Vec::new()))
+                .1
+                .extend(ssm_names_of(req));
+        }
+        for (key, (session, names)) in names {
+            let read = read_ssm(session, &names).await.map_err(|e| e.to_string());
+            self.ssm.insert(key, read);
+        }
+    }
+
+    /// The SSM values `names` of the account and region of `session`.
+    fn ssm_for(&self, session: &Session, names: &[String]) -> Result<SsmValues, String> {
+        let all = self
+            .ssm
+            .get(&key_of(session))
+            .cloned()
+            .unwrap_or_else(|| Ok(SsmValues::default()))?;
+        Ok(SsmValues {
+            found: all
+                .found
+                .into_iter()
+                .filter(|(n, _)| names.contains(n))
+                .collect(),
+            missing: all
+                .missing
+                .into_iter()
+                .filter(|n| names.contains(n))
+                .collect(),
+        })
+    }
+
     async fn of(&self, session: &Session) -> Result<Arc<Vec<StackInfo>>, String> {
         let cell = self
             .cells
             .lock()
             .await
-            .entry((session.account.clone(), session.region.clone()))
+            .entry(key_of(session))
             .or_default()
             .clone();
         cell.get_or_init(|| async {
@@ -337,14 +421,10 @@ async fn plan_environment(
     commit: String,
     progress: Arc<dyn Progress>,
 ) -> EnvironmentPlan {
+    let names = ssm_names_of(&req);
     let env = req.desired;
     let left_out = req.left_out;
     let selected: BTreeMap<String, Vec<Reason>> = req.units.into_iter().collect();
-    let names: Vec<String> = selected
-        .keys()
-        .filter_map(|k| env.units.get(k))
-        .flat_map(inputs::ssm_names)
-        .collect();
     // Many stacks: one listing of the account and region stands in for describing each (a
     // listing that fails leaves each to be described).
     let listed = if selected.len() + req.removed.len() >= BULK_LIST_MIN {
@@ -358,18 +438,18 @@ async fn plan_environment(
     } else {
         None
     };
-    let ctx = match Planner::new(
-        env.clone(),
-        session,
-        &names,
-        masker.clone(),
-        options,
-        plan_id,
-        commit,
-        progress,
-    )
-    .await
-    {
+    let ctx = match listings.ssm_for(&session, &names).map(|ssm| {
+        Planner::with_ssm(
+            env.clone(),
+            session,
+            ssm,
+            masker.clone(),
+            options,
+            plan_id,
+            commit,
+            progress,
+        )
+    }) {
         Ok(mut p) => {
             if let Some(listed) = &listed {
                 let names = env.units.values().map(|u| u.stack_name.clone());
@@ -381,7 +461,7 @@ async fn plan_environment(
         }
         Err(e) => {
             // Without the SSM values no stack of this environment can be planned.
-            let message = masker.scrub(&e.to_string());
+            let message = masker.scrub(&e);
             let units = selected
                 .iter()
                 .filter_map(|(k, reasons)| env.units.get(k).map(|u| (u, reasons.clone())))

@@ -146,3 +146,30 @@ fn stacks_as_applied_cost_one_listing_and_a_stack_changed_elsewhere_is_planned()
     assert!(!by.values().any(|b| b == "record"), "{by:?}");
     assert!(calls["CloudFormation.CreateChangeSet"] >= 6, "{calls:?}");
 }
+
+#[test]
+fn environments_sharing_an_account_read_their_ssm_parameters_together() {
+    let ep = moto_with_change_set_outputs();
+    let first = unique("ssm1");
+    let second = unique("ssm2");
+    let pipeline = "pipeline: one\nstacks:\n  a:\n    template: templates/p.yml\n    parameters:\n      Prev: ${ssm:/formwork-test/${env.name}/prev}\n";
+    let r = Repo::one_pipeline("one", pipeline, &[("p.yml", TEMPLATE)], &first, REGION, "");
+    r.write(
+        &format!("environments/{second}/environment.yml"),
+        &format!("pipeline: one\naccount: \"123456789012\"\nregion: {REGION}\n"),
+    );
+    r.commit("second");
+    for env in [&first, &second] {
+        stacks::put_secure_string(ep, REGION, &format!("/formwork-test/{env}/prev"), env);
+    }
+    let (run, plan, calls) = stacks::plan_with_calls(ep, &r, &["--env", &first, "--env", &second]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert_eq!(plan["environments"].as_array().unwrap().len(), 2);
+    // Both environments' parameters in one batch of ten.
+    assert_eq!(calls["SSM.GetParameters"], 1, "{calls:?}");
+    for (i, env) in [&first, &second].into_iter().enumerate() {
+        let unit = &plan["environments"][i]["units"][0];
+        assert_eq!(plan["environments"][i]["name"], env.as_str());
+        assert_eq!(unit["action"], "create", "{unit:#}");
+    }
+}

@@ -283,16 +283,7 @@ impl Store for DynamoStore {
     }
 
     async fn set_stacks_deployed(&self, records: &[StackDeployed]) -> Result<(), StoreError> {
-        // One item each: a stack's record stands on its own, so no transaction is needed, and
-        // the puts go out several at a time.
-        use futures::{StreamExt, TryStreamExt};
-        let items: Vec<_> = records.iter().map(stack_deployed_item).collect();
-        futures::stream::iter(items)
-            .map(|item| self.put(item))
-            .buffer_unordered(16)
-            .try_collect::<Vec<()>>()
-            .await
-            .map(drop)
+        self.put_each(records.iter().map(stack_deployed_item)).await
     }
 
     async fn stacks_deployed(&self, environment: &str) -> Result<Vec<StackDeployed>, StoreError> {
@@ -305,14 +296,7 @@ impl Store for DynamoStore {
     }
 
     async fn set_stacks_seen(&self, records: &[StackSeen]) -> Result<(), StoreError> {
-        use futures::{StreamExt, TryStreamExt};
-        let items: Vec<_> = records.iter().map(stack_seen_item).collect();
-        futures::stream::iter(items)
-            .map(|item| self.put(item))
-            .buffer_unordered(16)
-            .try_collect::<Vec<()>>()
-            .await
-            .map(drop)
+        self.put_each(records.iter().map(stack_seen_item)).await
     }
 
     async fn stacks_seen(&self, environment: &str) -> Result<Vec<StackSeen>, StoreError> {

@@ -81,6 +81,21 @@ impl DynamoStore {
             .map_err(|e| self.sdk("PutItem", e))
     }
 
+    /// Writes each item, several at a time: for records that each stand on their own, so no
+    /// transaction is needed.
+    pub(super) async fn put_each(
+        &self,
+        items: impl Iterator<Item = Item>,
+    ) -> Result<(), StoreError> {
+        use futures::{StreamExt, TryStreamExt};
+        futures::stream::iter(items.collect::<Vec<_>>())
+            .map(|item| self.put(item))
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await
+            .map(drop)
+    }
+
     /// Writes `item` if `condition` holds, with the `#name`s of `names` and the `:value`s of
     /// `values` in it; `false` when it did not hold.
     pub(super) async fn put_if(
