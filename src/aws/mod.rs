@@ -35,7 +35,7 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
 
 /// Attempts per call, the first included, before a throttled or failing call is given up. The
 /// SDK's standard retry mode waits with jittered exponential backoff between attempts.
-const MAX_ATTEMPTS: u32 = 8;
+const MAX_ATTEMPTS: u32 = 10;
 
 /// A failure talking to AWS, phrased for the person running formwork.
 #[derive(Debug, thiserror::Error)]
@@ -324,6 +324,7 @@ impl Aws {
                 aws_sdk_cloudformation::Client::from_conf(
                     aws_sdk_cloudformation::config::Builder::from(&conf)
                         .interceptor(counting.clone())
+                        .retry_partition(retry_partition("cloudformation", t))
                         .build(),
                 ),
                 limit.clone(),
@@ -332,15 +333,43 @@ impl Aws {
                 aws_sdk_ssm::Client::from_conf(
                     aws_sdk_ssm::config::Builder::from(&conf)
                         .interceptor(counting.clone())
+                        .retry_partition(retry_partition("ssm", t))
                         .build(),
                 ),
                 limit.clone(),
             ),
-            s3: S3::new(&conf, counting, custom_endpoint, limit),
+            s3: S3::new(
+                &conf,
+                (counting, retry_partition("s3", t)),
+                custom_endpoint,
+                limit,
+            ),
         };
         sessions.insert(key, session.clone());
         Ok(session)
     }
+}
+
+/// The retry partition of one service of one session, with no retry quota. The SDK's default
+/// partition is the service and region, shared by every client of the process: under
+/// throttling its one quota of retries drains within seconds and every call after that fails at
+/// its first throttle (a plan of 20 accounts' stacks at a realistic rate limit lost two thirds
+/// of them that way: scripts/bench-scale). AWS throttles per account and region, and formwork
+/// bounds the calls in flight per account and region already (`Limit`), so a throttled call is
+/// retried, with backoff and jitter, up to `MAX_ATTEMPTS` times whatever other calls met.
+fn retry_partition(
+    service: &str,
+    t: &Target<'_>,
+) -> aws_smithy_runtime::client::retries::RetryPartition {
+    use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
+    RetryPartition::custom(format!(
+        "formwork-{service}-{}-{}-{}",
+        t.account,
+        t.region,
+        t.role_arn.unwrap_or_default()
+    ))
+    .token_bucket(TokenBucket::unlimited())
+    .build()
 }
 
 /// A one-line account of a failed HTTP answer that carried no AWS error message (an endpoint's

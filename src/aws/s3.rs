@@ -22,12 +22,16 @@ pub const TEMPLATE_PREFIX: &str = "formwork/templates";
 impl S3 {
     pub(super) fn new(
         conf: &SdkConfig,
-        counting: Counting,
+        (counting, partition): (
+            Counting,
+            aws_smithy_runtime::client::retries::RetryPartition,
+        ),
         custom_endpoint: bool,
         limit: Limit,
     ) -> S3 {
         let mut b = aws_sdk_s3::config::Builder::from(conf)
             .interceptor(counting)
+            .retry_partition(partition)
             .request_checksum_calculation(
                 aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
             );

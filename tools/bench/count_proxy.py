@@ -13,7 +13,10 @@ With LOG_FILE, every request is also appended as one JSON line {"op", "stack", "
 seconds since the proxy started, ms how long moto took to answer.
 
     GET  /__counts   the counts so far, as a JSON object
-    POST /__reset    set them to zero
+    POST /__reset    set them to zero (and stop throttling)
+    POST /__throttle?every=N   from now on answer every Nth call with the service's throttling
+                     error instead of forwarding it (CloudFormation's and STS's `Throttling`,
+                     SSM's `ThrottlingException`), counted as `throttled`
 """
 import http.client
 import http.server
@@ -40,6 +43,8 @@ class State:
         self.local = threading.local()
         self.t0 = time.perf_counter()
         self.change_sets = {}  # change set ARN -> stack name, from CreateChangeSet responses
+        self.throttle_every = 0
+        self.calls = 0
 
     def connection(self):
         conn = getattr(self.local, "conn", None)
@@ -94,6 +99,12 @@ def handler(state):
             elif self.path == "/__reset" and self.command == "POST":
                 with state.lock:
                     state.counts = {}
+                    state.throttle_every = state.calls = 0
+                body = b"{}"
+            elif self.path.startswith("/__throttle?every=") and self.command == "POST":
+                with state.lock:
+                    state.throttle_every = int(self.path.split("=", 1)[1])
+                    state.calls = 0
                 body = b"{}"
             else:
                 return False
@@ -110,6 +121,13 @@ def handler(state):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             op, stack, change_set = operation(self.headers, self.path, body)
+            with state.lock:
+                state.calls += 1
+                throttle = state.throttle_every and state.calls % state.throttle_every == 0
+                if throttle:
+                    state.counts["throttled"] = state.counts.get("throttled", 0) + 1
+            if throttle:
+                return self._throttled()
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
             start = time.perf_counter()
             for attempt in (1, 2):
@@ -146,6 +164,22 @@ def handler(state):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
+            self.wfile.flush()
+
+        def _throttled(self):
+            if self.headers.get("X-Amz-Target"):
+                data = b'{"__type":"ThrottlingException","message":"Rate exceeded"}'
+                ctype = "application/x-amz-json-1.1"
+            else:
+                data = (b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+                        b"<Message>Rate exceeded</Message></Error><RequestId>proxy</RequestId>"
+                        b"</ErrorResponse>")
+                ctype = "text/xml"
+            self.send_response(400)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
             self.wfile.flush()
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _forward

@@ -35,6 +35,7 @@ PASSES = {
 # Calls per unchanged stack: every call of a plan of every stack that does not name a changed
 # stack (listings, the account guard, SSM reads included), over the unchanged stacks.
 TARGET_UNCHANGED_CALLS = 0.1
+THROTTLE_EVERY = 5
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com",
        "-c", "commit.gpgsign=false"]
 
@@ -99,6 +100,10 @@ class Proxy:
 
     def counts(self):
         return json.load(urllib.request.urlopen(self.url + "/__counts"))
+
+    def throttle_every(self, n):
+        urllib.request.urlopen(urllib.request.Request(f"{self.url}/__throttle?every={n}",
+                                                      method="POST"))
 
     def per_stack(self):
         """{stack name: Counter(op)} of the requests naming a stack; Counter of the others."""
@@ -202,6 +207,9 @@ def change_template(repo):
 FORMWORK_FORMS = {
     "full": [],
     "pr": ["--base", "HEAD~1", "--head", "HEAD"],
+    # Every stack read and given a change set (none judged by record or comparison): the
+    # throttled run's many calls.
+    "refresh": ["--refresh"],
 }
 
 
@@ -252,7 +260,7 @@ def check_formwork(result, repo, form):
         return problems
     envs = fixture.environments(repo)
     units = [(e["name"], u) for e in plan["environments"] for u in e["units"]]
-    expected = 18 * len(envs) if form == "full" else None
+    expected = 18 * len(envs) if form in ("full", "refresh") else None
     if expected and len(units) != expected:
         problems.append(f"{len(units)} stacks planned, {expected} expected")
     for env, u in units:
@@ -469,6 +477,18 @@ def report(a, p):
                 f"at most {TARGET_UNCHANGED_CALLS}: "
                 f"{'PASS' if worst <= TARGET_UNCHANGED_CALLS else 'MISS'}")
 
+    t = counted["throttled"]
+    t_calls = Counter(t["proxy"])
+    throttled = t_calls.pop("throttled", 0)
+    t_units = units_of(t["plan"])
+    failed = [f"{env}/{u['stack']}" for env, u in t_units if u["action"] in ("failed", "blocked")]
+    say()
+    say(f"  formwork plan --refresh (every stack read, a change set each), with every "
+        f"{THROTTLE_EVERY}th call answered Throttling: "
+        f"{throttled} of {throttled + sum(t_calls.values())} calls throttled; exit {t['code']}, "
+        f"{len(t_units)} stacks planned, {len(failed)} failed   target: none failed: "
+        f"{'PASS' if not failed and t['code'] == 2 else 'MISS'}")
+
     sc_counts = Counter(counted["sceptre"]["proxy"])
     total = sum(sc_counts.values())
     say()
@@ -551,7 +571,7 @@ def bench(a, label, moto, scratch, quiet):
         # One counted run of each command through the proxy; it also warms caches.
         say("counting run (through the proxy) ...")
         counted = {}
-        for form in FORMWORK_FORMS:
+        for form in ("full", "pr"):
             fixture.clean_change_sets(moto, repo)
             proxy.reset()
             r = formwork_plan(a, repo, proxy.url, form, scratch, "counted")
@@ -560,6 +580,16 @@ def bench(a, label, moto, scratch, quiet):
             counted[form] = r
             problems += [f"formwork {form} (counted run): {p}"
                          for p in check_formwork(r, repo, form)]
+        # The same plan with every fifth call answered `Throttling`: it must still plan every
+        # stack, the retries taking the throttling.
+        fixture.clean_change_sets(moto, repo)
+        proxy.reset()
+        proxy.throttle_every(THROTTLE_EVERY)
+        r = formwork_plan(a, repo, proxy.url, "refresh", scratch, "throttled")
+        r["proxy"] = proxy.counts()
+        counted["throttled"] = r
+        problems += [f"formwork full (every {THROTTLE_EVERY}th call throttled): {p}"
+                     for p in check_formwork(r, repo, "refresh")]
         proxy.reset()
         r = sceptre_diff(a, projects, repo, proxy.url, scratch, "counted")
         r["proxy"], r["per_stack"] = proxy.counts(), proxy.per_stack()
