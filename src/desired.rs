@@ -38,6 +38,17 @@ pub struct DesiredEnvironment {
     /// Manual steps in the order: apply does not start a gate's `before` stacks until the gate
     /// is passed (`formwork continue`).
     pub gates: Vec<Gate>,
+    /// Which policy rules apply to the environment (`policies:` in environment.yml).
+    pub policies: PolicyChoice,
+}
+
+/// An environment's choice of policy rules, with where each name was written.
+#[derive(Clone, Debug, Default)]
+pub struct PolicyChoice {
+    /// The rule files that apply, by file name; `None`: every one.
+    pub files: Option<Vec<(String, Loc)>>,
+    /// Severity by rule name in this environment.
+    pub severity: BTreeMap<String, (crate::config::RuleSeverity, Loc)>,
 }
 
 impl DesiredEnvironment {

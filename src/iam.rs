@@ -6,9 +6,10 @@
 //!
 //! The actions are those formwork calls (see `aws/`): CloudFormation DescribeStacks,
 //! DescribeStackEvents, GetTemplate, CreateChangeSet, DescribeChangeSet, ListChangeSets,
-//! DeleteChangeSet, ExecuteChangeSet, DeleteStack; SSM GetParameters; S3 PutObject and
-//! GetObject; STS GetCallerIdentity; and, with a DynamoDB state store, the item calls on its
-//! table.
+//! DeleteChangeSet, ExecuteChangeSet, DeleteStack; for `formwork drift`, DetectStackDrift,
+//! DetectStackResourceDrift, DescribeStackDriftDetectionStatus and DescribeStackResourceDrifts;
+//! SSM GetParameters; S3 PutObject and GetObject; STS GetCallerIdentity; and, with a DynamoDB
+//! state store, the item calls on its table.
 
 use std::collections::BTreeSet;
 
@@ -95,6 +96,10 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
         "cloudformation:DescribeChangeSet",
         "cloudformation:ListChangeSets",
         "cloudformation:DeleteChangeSet",
+        // `formwork drift` (read-only: a detection records its result, changes no resource).
+        "cloudformation:DetectStackDrift",
+        "cloudformation:DetectStackResourceDrift",
+        "cloudformation:DescribeStackResourceDrifts",
     ];
     if role == Role::Apply {
         cfn_actions.extend([
@@ -116,6 +121,13 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
             "Sid": "ListStacks",
             "Effect": "Allow",
             "Action": ["cloudformation:DescribeStacks"],
+            "Resource": "*",
+        }),
+        // A drift detection's status is asked for by its id, which IAM authorizes on `*` only.
+        json!({
+            "Sid": "DriftDetectionStatus",
+            "Effect": "Allow",
+            "Action": ["cloudformation:DescribeStackDriftDetectionStatus"],
             "Resource": "*",
         }),
         json!({
@@ -176,4 +188,32 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
         }));
     }
     json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_policy_allows_drift_detection() {
+        let p = policy(Role::Plan, &[], None);
+        let statements = p["Statement"].as_array().unwrap();
+        let allows = |action: &str, resource: Option<&str>| {
+            statements.iter().any(|s| {
+                s["Action"].as_array().unwrap().iter().any(|a| a == action)
+                    && resource.is_none_or(|r| s["Resource"] == r)
+            })
+        };
+        for action in [
+            "cloudformation:DetectStackDrift",
+            "cloudformation:DetectStackResourceDrift",
+            "cloudformation:DescribeStackResourceDrifts",
+        ] {
+            assert!(allows(action, None), "{action}");
+        }
+        assert!(allows(
+            "cloudformation:DescribeStackDriftDetectionStatus",
+            Some("*")
+        ));
+    }
 }

@@ -1,7 +1,7 @@
 //! The `formwork` command line.
 //!
 //! Exit codes scripts can rely on: 0 success with nothing to do, 2 success with changes found
-//! (`affected`, `plan`), 1 error (invalid config, unknown revision, AWS failure, a usage
+//! (`affected`, `plan`, `drift`), 1 error (invalid config, unknown revision, AWS failure, a usage
 //! error).
 
 mod cli;
@@ -97,6 +97,8 @@ pub enum SchemaKind {
     Environment,
     /// `formwork-server.yml`, the settings of `formwork serve`.
     Server,
+    /// `policies/policies.yml`, the severities of the policy rules.
+    Policies,
 }
 
 #[derive(Subcommand)]
@@ -151,6 +153,14 @@ enum Command {
     /// the plan no longer matches what is deployed or configured. Exit code 0 when everything
     /// was applied, 3 when it stopped at a gate (`formwork continue`), 1 otherwise.
     Apply(cli::apply::ApplyArgs),
+    /// Detect drift: whether the deployed stacks of the environments still match what
+    /// CloudFormation deployed, or their resources were changed or deleted by hand.
+    ///
+    /// Runs CloudFormation drift detection on every stack of the chosen environments that
+    /// exists, a bounded number at a time, and reports each modified or deleted resource with
+    /// its differing properties (secret values masked). Changes nothing. Exit code 0 nothing
+    /// drifted, 2 something drifted, 1 a stack or environment could not be checked.
+    Drift(cli::drift::DriftArgs),
     /// Show what each environment runs: deployed commit, lock, unfinished and recent runs.
     Status(cli::status::StatusArgs),
     /// Force an environment's lock open (asks first; the unlock is recorded).
@@ -219,6 +229,11 @@ enum Command {
         #[arg(long)]
         rev: Option<String>,
     },
+    /// Policy rules (`policies/*.guard`, written in CloudFormation Guard).
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Print the JSON Schema of a config file kind, or write both into a directory.
     Schema {
         /// Which schema to print.
@@ -228,6 +243,18 @@ enum Command {
         /// directory.
         #[arg(long)]
         write: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Run the rules' own tests: each `policies/NAME.guard` against its cases in
+    /// `policies/tests/NAME_tests.yaml` (Guard's test format).
+    ///
+    /// Exit code 0 when every test passes, 1 when one fails or a rule file does not parse.
+    Test {
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
     },
 }
 
@@ -330,6 +357,7 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Plan(args) => cli::plan::run(&cli, args, c),
         Command::Apply(args) => cli::apply::run(&cli, args, c),
+        Command::Drift(args) => cli::drift::run(&cli, args, c),
         Command::Status(args) => cli::status::run(&cli, args),
         Command::Unlock(args) => cli::status::unlock(&cli, args),
         Command::Continue(args) => cli::status::continue_gate(&cli, args, c),
@@ -374,6 +402,9 @@ fn run(cli: Cli) -> Result<u8> {
             c,
         ),
         Command::Serve(args) => cli::serve::run(&cli, args),
+        Command::Policy {
+            command: PolicyCommand::Test { output },
+        } => cli::policy::test(&cli.repo, *output),
         Command::Schema { kind, write } => cli::schema::run(*kind, write.clone()),
     }
 }

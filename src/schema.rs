@@ -1,5 +1,6 @@
 //! JSON Schemas for the config files, generated from the same types that read them, so that
-//! editors can complete and check `pipeline.yml` and `environment.yml`.
+//! editors can complete and check `pipeline.yml`, `environment.yml`, `policies/policies.yml`
+//! and the server's settings.
 
 use serde_json::Value;
 
@@ -9,6 +10,7 @@ use crate::config::{EnvironmentFile, PipelineFile};
 pub const PIPELINE_SCHEMA_FILE: &str = "pipeline.schema.json";
 pub const ENVIRONMENT_SCHEMA_FILE: &str = "environment.schema.json";
 pub const SERVER_SCHEMA_FILE: &str = "server.schema.json";
+pub const POLICIES_SCHEMA_FILE: &str = "policies.schema.json";
 
 /// The JSON Schema of `pipelines/<name>/pipeline.yml`.
 pub fn pipeline_schema() -> Value {
@@ -20,6 +22,12 @@ pub fn environment_schema() -> Value {
     serde_json::to_value(schemars::schema_for!(EnvironmentFile)).expect("schema serializes")
 }
 
+/// The JSON Schema of `policies/policies.yml`.
+pub fn policies_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(crate::config::PoliciesFile))
+        .expect("schema serializes")
+}
+
 /// The JSON Schema of `formwork-server.yml` (`formwork serve --config`).
 pub fn server_schema() -> Value {
     crate::serve::config::schema()
@@ -27,11 +35,12 @@ pub fn server_schema() -> Value {
 
 /// Every schema with the file name it is written to, as text (`formwork schema --write`,
 /// `formwork init`).
-pub fn files() -> [(&'static str, String); 3] {
+pub fn files() -> [(&'static str, String); 4] {
     [
         (PIPELINE_SCHEMA_FILE, to_text(&pipeline_schema())),
         (ENVIRONMENT_SCHEMA_FILE, to_text(&environment_schema())),
         (SERVER_SCHEMA_FILE, to_text(&server_schema())),
+        (POLICIES_SCHEMA_FILE, to_text(&policies_schema())),
     ]
 }
 

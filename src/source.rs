@@ -99,6 +99,10 @@ pub trait Source {
     /// The names of the directories directly inside `dir`, sorted.
     fn subdirs(&self, dir: &str) -> Result<Vec<String>, SourceError>;
 
+    /// The names of the entries other than directories directly inside `dir` (files and
+    /// links, which [`Source::read`] judges when read), sorted.
+    fn files(&self, dir: &str) -> Result<Vec<String>, SourceError>;
+
     /// An id that is equal for equal contents (a git blob id), when the source has one. Used to
     /// parse a template once however many revisions and stacks share it.
     fn content_id(&self, path: &str) -> Option<String>;
@@ -121,6 +125,20 @@ impl<'r> GitTree<'r> {
             label,
             trees: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// The sorted names of the directories (`dirs`) or of the other entries inside `dir`.
+    fn names_in(&self, dir: &str, dirs: bool) -> Vec<String> {
+        let Some(tree) = self.subtree(dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = tree
+            .iter()
+            .filter(|e| (e.kind() == Some(ObjectType::Tree)) == dirs)
+            .filter_map(|e| e.name().ok().map(str::to_string))
+            .collect();
+        names.sort();
+        names
     }
 
     /// The tree of directory `dir` (`""` for the root).
@@ -224,16 +242,11 @@ impl Source for GitTree<'_> {
     }
 
     fn subdirs(&self, dir: &str) -> Result<Vec<String>, SourceError> {
-        let Some(tree) = self.subtree(dir) else {
-            return Ok(Vec::new());
-        };
-        let mut names: Vec<String> = tree
-            .iter()
-            .filter(|e| e.kind() == Some(ObjectType::Tree))
-            .filter_map(|e| e.name().ok().map(str::to_string))
-            .collect();
-        names.sort();
-        Ok(names)
+        Ok(self.names_in(dir, true))
+    }
+
+    fn files(&self, dir: &str) -> Result<Vec<String>, SourceError> {
+        Ok(self.names_in(dir, false))
     }
 
     fn content_id(&self, path: &str) -> Option<String> {
@@ -249,6 +262,42 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// The sorted names of the directories (`dirs`) or of the other entries inside `dir`.
+    fn names_in(&self, dir: &str, dirs: bool) -> Result<Vec<String>, SourceError> {
+        let Some(full) = self.resolve(dir)? else {
+            return Ok(Vec::new());
+        };
+        let entries = match std::fs::read_dir(&full) {
+            Ok(e) => e,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.kind() == std::io::ErrorKind::NotADirectory =>
+            {
+                return Ok(Vec::new());
+            }
+            Err(e) => {
+                return Err(SourceError::Io {
+                    path: full,
+                    source: e,
+                });
+            }
+        };
+        let mut names = Vec::new();
+        for e in entries {
+            let e = e.map_err(|source| SourceError::Io {
+                path: full.clone(),
+                source,
+            })?;
+            if e.path().is_dir() == dirs
+                && let Some(n) = e.file_name().to_str()
+            {
+                names.push(n.to_string());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     pub fn new(root: impl Into<PathBuf>) -> Directory {
         Directory {
             root: root.into(),
@@ -341,38 +390,11 @@ impl Source for Directory {
     }
 
     fn subdirs(&self, dir: &str) -> Result<Vec<String>, SourceError> {
-        let Some(full) = self.resolve(dir)? else {
-            return Ok(Vec::new());
-        };
-        let entries = match std::fs::read_dir(&full) {
-            Ok(e) => e,
-            Err(e)
-                if e.kind() == std::io::ErrorKind::NotFound
-                    || e.kind() == std::io::ErrorKind::NotADirectory =>
-            {
-                return Ok(Vec::new());
-            }
-            Err(e) => {
-                return Err(SourceError::Io {
-                    path: full,
-                    source: e,
-                });
-            }
-        };
-        let mut names = Vec::new();
-        for e in entries {
-            let e = e.map_err(|source| SourceError::Io {
-                path: full.clone(),
-                source,
-            })?;
-            if e.path().is_dir()
-                && let Some(n) = e.file_name().to_str()
-            {
-                names.push(n.to_string());
-            }
-        }
-        names.sort();
-        Ok(names)
+        self.names_in(dir, true)
+    }
+
+    fn files(&self, dir: &str) -> Result<Vec<String>, SourceError> {
+        self.names_in(dir, false)
     }
 
     fn content_id(&self, _path: &str) -> Option<String> {

@@ -284,6 +284,8 @@ pub struct PlanRequests {
     pub base: Option<RevisionInfo>,
     /// Give every stack a change set: none is judged unchanged by its record or by comparison.
     pub refresh: bool,
+    /// The policy rules the plan is checked against, when the config has any.
+    pub policy: Option<crate::policy::Gate>,
 }
 
 impl PlanRequests {
@@ -324,7 +326,12 @@ impl PlanRequests {
             refresh: self.refresh,
             ..live::Options::default()
         };
-        let plan = live::plan(
+        let policy = self.policy.take().map(|gate| {
+            let desired: Vec<DesiredEnvironment> =
+                self.requests.iter().map(|r| r.desired.clone()).collect();
+            (gate, desired)
+        });
+        let mut plan = live::plan(
             aws,
             masker,
             self.requests,
@@ -334,6 +341,10 @@ impl PlanRequests {
             progress,
         )
         .await?;
+        if let Some((gate, desired)) = &policy {
+            let desired: Vec<&DesiredEnvironment> = desired.iter().collect();
+            crate::policy::check_plan(&mut plan, gate, &desired);
+        }
         if let Some(store) = store {
             let seen = crate::plan::evidence::seen_in(&plan, crate::store::now());
             if let Err(e) = store.set_stacks_seen(&seen).await {
@@ -397,11 +408,13 @@ pub fn plan_requests(
                 seen: Default::default(),
             });
         }
+        let policy = policy_gate(r, prefix, base, &cmp.before)?;
         return Ok(PlanRequests {
             requests: out,
             head: cmp.report.head.clone(),
             base: Some(cmp.report.base.clone()),
             refresh: false,
+            policy,
         });
     }
     let head = Revision::resolve(r, sel.head)?;
@@ -419,6 +432,12 @@ pub fn plan_requests(
         sel.stacks,
         v.environments.iter().flat_map(|e| e.units.keys()),
     )?;
+    let at_head: std::collections::BTreeMap<String, DesiredEnvironment> = v
+        .environments
+        .iter()
+        .map(|e| (e.name.clone(), e.clone()))
+        .collect();
+    let policy = policy_gate(r, prefix, sel.head, &at_head)?;
     let requests = v
         .environments
         .into_iter()
@@ -450,7 +469,41 @@ pub fn plan_requests(
         },
         base: None,
         refresh: false,
+        policy,
     })
+}
+
+/// The policy gate of a plan: the rules of `rules_rev` (the revision a change is planned
+/// against, so that the change cannot loosen its own check; the head when a revision is planned
+/// whole), with the choice of rules of each environment of `at_rules_rev`, the environments at
+/// that revision. `None` when that revision has no rules.
+fn policy_gate(
+    r: &git2::Repository,
+    prefix: &str,
+    rules_rev: &str,
+    at_rules_rev: &std::collections::BTreeMap<String, DesiredEnvironment>,
+) -> Result<Option<crate::policy::Gate>, WorkflowError> {
+    let revision = Revision::resolve(r, rules_rev)?;
+    let src = revision.source(r, prefix)?;
+    let loaded = crate::policy::load(&src)?;
+    let Some(set) = loaded.set else {
+        return Ok(None);
+    };
+    let problems = loaded
+        .diags
+        .iter()
+        .filter(|d| d.severity == crate::diag::Severity::Error)
+        .map(|d| d.short())
+        .collect();
+    Ok(Some(crate::policy::Gate {
+        set,
+        rules_from: revision.id(),
+        choices: at_rules_rev
+            .iter()
+            .map(|(name, d)| (name.clone(), d.policies.clone()))
+            .collect(),
+        problems,
+    }))
 }
 
 /// Every wanted environment must be among the known ones.
@@ -538,6 +591,15 @@ pub fn offline_plan(
     let base = sel.base.unwrap_or(crate::git::EMPTY_TREE);
     let cmp = compared(r, prefix, base, sel, cache)?;
     let mut plan = crate::plan::offline::plan_offline(&cmp, sel.envs, diff_context);
+    let gate = if base == crate::git::EMPTY_TREE {
+        policy_gate(r, prefix, sel.head, &cmp.after)?
+    } else {
+        policy_gate(r, prefix, base, &cmp.before)?
+    };
+    if let Some(gate) = gate {
+        let desired: Vec<&DesiredEnvironment> = cmp.after.values().collect();
+        crate::policy::check_plan(&mut plan, &gate, &desired);
+    }
     if !sel.stacks.is_empty() {
         for env in &mut plan.environments {
             env.units.retain(|u| sel.wants_stack(&u.stack));
@@ -557,11 +619,17 @@ fn compared(
     cache: &ParseCache,
 ) -> Result<crate::affected::Comparison, WorkflowError> {
     let cmp = compare(r, prefix, base, sel.head, cache)?;
-    if cmp.report.diags.has_errors() {
+    let head_src = Revision::resolve(r, sel.head)?.source(r, prefix)?;
+    let (policy_diags, policy_texts) = crate::policy::validate(&head_src, cmp.after.values())?;
+    if cmp.report.diags.has_errors() || policy_diags.has_errors() {
+        let mut diags = cmp.report.diags.clone();
+        diags.extend(policy_diags);
+        let mut texts = cmp.report.texts.clone();
+        texts.merge(&policy_texts);
         return Err(WorkflowError::Config {
             message: format!("the config at {} has errors; fix them first", sel.head),
-            diags: Box::new(cmp.report.diags.clone()),
-            texts: Box::new(cmp.report.texts.clone()),
+            diags: Box::new(diags),
+            texts: Box::new(texts),
         });
     }
     if !sel.envs.is_empty() {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{ApplyError, Request};
 use crate::aws::Session;
-use crate::plan::model::{Action, Replacement, ResourceAction, UnitPlan};
+use crate::plan::model::{Action, Replacement, ResourceAction, RuleSeverity, UnitPlan};
 use crate::store::UnitResult;
 
 /// Checks each unit of the plan against what is deployed and configured now; returns the
@@ -36,6 +36,24 @@ pub(super) async fn check(
                 u.stack, u.stack_name
             )),
             _ => {}
+        }
+        for f in u
+            .policy
+            .iter()
+            .filter(|f| f.severity == RuleSeverity::Block)
+        {
+            refusals.push(format!(
+                "{}: policy rule `{}` ({}) fails{} at {}: {}; change the template, or the rule on the default branch",
+                u.stack,
+                f.rule,
+                f.file,
+                f.resource
+                    .as_deref()
+                    .map(|r| format!(" on {r}"))
+                    .unwrap_or_default(),
+                f.location(),
+                f.message
+            ));
         }
         if u.action == Action::Remove {
             continue;

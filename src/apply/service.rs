@@ -142,13 +142,20 @@ async fn run(
     match result {
         Ok(r) => Applied::Done(Box::new(r)),
         Err(super::ApplyError::Refused { plan, reasons }) => {
+            let by_policy = reasons.iter().any(|r| r.contains(": policy rule `"));
             let mut message = format!("refusing to apply plan {plan}:");
             for r in reasons {
                 message.push_str(&format!("\n  - {}", svc.masker.scrub(&r)));
             }
-            message.push_str(&format!(
-                "\nplan again (`formwork plan --env {environment}`), or apply with --replan to make fresh change sets for the stacks that changed"
-            ));
+            if by_policy {
+                message.push_str(
+                    "\na blocking policy rule fails on the plan: no apply runs it; change the template (or the rule, on the default branch) and plan again",
+                );
+            } else {
+                message.push_str(&format!(
+                    "\nplan again (`formwork plan --env {environment}`), or apply with --replan to make fresh change sets for the stacks that changed"
+                ));
+            }
             Applied::stopped(message)
         }
         Err(e) => Applied::stopped(svc.masker.scrub(&e.to_string())),

@@ -1,8 +1,8 @@
 //! What the GitHub Actions step leaves for the rest of the workflow: step outputs
 //! (`$GITHUB_OUTPUT`: `has-changes`, `plan-id`, `environments`, `markdown-file`), the plan in
 //! the job summary (`$GITHUB_STEP_SUMMARY`, which a fork's pull request gets even when its
-//! token cannot comment), and config errors as annotations on the pull request's diff
-//! (`::error file=…,line=…,col=…::`).
+//! token cannot comment), and config errors and policy findings as annotations on the pull
+//! request's diff (`::error file=…,line=…,col=…::`).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -11,8 +11,9 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 
-use formwork::diag::{Diagnostic, Severity};
+use formwork::diag::{Diagnostic, Loc, Pos, Severity, Span};
 use formwork::github::flow::PlannedPullRequest;
+use formwork::plan::model::{Finding, RuleSeverity};
 use formwork::runner::Hooks;
 
 /// GitHub's limit on one step's summary (GitHub Actions documentation, "Adding a job
@@ -42,8 +43,19 @@ impl Hooks for ActionReport {
         match &done.plan {
             Ok(plan) => {
                 c.has_changes |= plan.has_changes();
-                c.failed |= plan.has_errors();
+                c.failed |= plan.fails_check();
                 c.plan_ids.push(plan.id.clone());
+                let findings: Vec<Diagnostic> = plan
+                    .environments
+                    .iter()
+                    .flat_map(|e| e.units.iter().map(move |u| (e, u)))
+                    .flat_map(|(e, u)| {
+                        u.policy
+                            .iter()
+                            .map(move |f| finding_diagnostic(&e.name, &u.stack, f))
+                    })
+                    .collect();
+                c.diagnostics.extend(findings);
                 for e in &plan.environments {
                     if e.units.iter().any(|u| u.action.is_change()) {
                         c.environments.insert(e.name.clone());
@@ -135,6 +147,28 @@ fn summary(markdown: &str) -> String {
         end -= 1;
     }
     format!("{}{NOTE}", &markdown[..end])
+}
+
+/// A policy finding as a diagnostic at the template line it names: an error when it blocks.
+fn finding_diagnostic(environment: &str, stack: &str, f: &Finding) -> Diagnostic {
+    let on = f
+        .resource
+        .as_deref()
+        .map(|r| format!(" on {r}"))
+        .unwrap_or_default();
+    let message = format!(
+        "policy rule `{}` ({}) fails in {environment}/{stack}{on}: {}",
+        f.rule, f.file, f.message
+    );
+    let d = match f.severity {
+        RuleSeverity::Block => Diagnostic::error(message),
+        RuleSeverity::Warn => Diagnostic::warning(message),
+    };
+    let file: std::sync::Arc<str> = std::sync::Arc::from(f.template.as_str());
+    match (f.line, f.column) {
+        (Some(line), Some(col)) => d.at(Loc::new(&file, Span::on_line(Pos { line, col }, 1))),
+        _ => d.at(Loc::file_start(&file)),
+    }
 }
 
 /// A diagnostic as a workflow command GitHub shows on the file's line in the pull request.

@@ -4,12 +4,14 @@
 mod action_report;
 pub mod affected;
 pub mod apply;
+pub mod drift;
 pub mod github;
 pub mod github_event;
 pub mod graph;
 pub mod iam_policy;
 pub mod init;
 pub mod plan;
+pub mod policy;
 pub mod schema;
 pub mod serve;
 pub mod status;

@@ -294,9 +294,10 @@ fn plan_live(
     plan.map_err(|e| anyhow::anyhow!(masker.scrub(&e.to_string())))
 }
 
-/// 1 when a stack could not be planned, 2 when there are changes, else 0.
+/// 1 when a stack could not be planned or a blocking policy rule fails, 2 when there are
+/// changes, else 0.
 fn exit_code(plan: &Plan) -> u8 {
-    if plan.has_errors() {
+    if plan.fails_check() {
         1
     } else if plan.has_changes() {
         2

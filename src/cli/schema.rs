@@ -22,6 +22,7 @@ pub fn run(kind: Option<SchemaKind>, write: Option<PathBuf>) -> Result<u8> {
     let s = match kind {
         Some(SchemaKind::Environment) => schema::environment_schema(),
         Some(SchemaKind::Server) => schema::server_schema(),
+        Some(SchemaKind::Policies) => schema::policies_schema(),
         Some(SchemaKind::Pipeline) | None => schema::pipeline_schema(),
     };
     emit(&schema::to_text(&s))?;

@@ -16,8 +16,8 @@ pub use load::{
     ParseCache, Pipeline, StackTemplate, is_url,
 };
 pub use model::{
-    Defaults, EnvironmentFile, GateDef, InstanceDef, ParamValue, PipelineFile, StackDef,
-    StackOverride, VarDecl,
+    Defaults, EnvironmentFile, EnvironmentPolicies, GateDef, InstanceDef, ParamValue, PipelineFile,
+    PoliciesFile, RuleSeverity, StackDef, StackOverride, VarDecl,
 };
 pub use resolve::{check_pipeline, resolve_environment};
 
@@ -93,6 +93,9 @@ pub fn validate_repository(source: &dyn Source) -> Result<Validation, SourceErro
         }
     }
     check_unique_stack_names(&environments, &mut diags);
+    let (policy_diags, policy_texts) = crate::policy::validate(source, &environments)?;
+    diags.extend(policy_diags);
+    loader.texts.merge(&policy_texts);
     let mut all = std::mem::take(&mut loader.diags);
     all.extend(diags);
     let unresolved = unresolved

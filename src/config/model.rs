@@ -282,6 +282,61 @@ pub struct EnvironmentFile {
     /// Per-stack settings, by pipeline stack key.
     #[serde(default)]
     pub stacks: IndexMap<Spanned<String>, StackOverride>,
+    /// Which policy rules (`policies/*.guard`) apply to this environment's plans, and how hard.
+    /// Read from the revision a change is planned against, so a change cannot loosen its own
+    /// check (see docs/policy.md).
+    #[serde(default)]
+    pub policies: Option<EnvironmentPolicies>,
+}
+
+/// An environment's choice of policy rules.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentPolicies {
+    /// The rule files of `policies/` that apply here, by file name (`network.guard`). Default:
+    /// every rule file.
+    #[serde(default)]
+    pub files: Option<Vec<Spanned<String>>>,
+    /// Severity by rule name in this environment; wins over `policies/policies.yml`.
+    #[serde(default)]
+    pub severity: IndexMap<Spanned<String>, Spanned<RuleSeverity>>,
+}
+
+/// What a failing policy rule does.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleSeverity {
+    /// The plan's check fails and apply refuses the plan.
+    #[default]
+    Block,
+    /// Shown in the plan; nothing is refused.
+    Warn,
+}
+
+/// `policies/policies.yml`: the severity of the repository's policy rules.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "formwork policies")]
+pub struct PoliciesFile {
+    /// The severity of every rule not named under `rules` (default `block`).
+    #[serde(default)]
+    pub severity: Option<Spanned<RuleSeverity>>,
+    /// Severity by rule name (the name after `rule` in a `.guard` file).
+    #[serde(default)]
+    pub rules: IndexMap<Spanned<String>, Spanned<RuleSeverity>>,
 }
 
 /// An environment's settings for one stack of its pipeline.

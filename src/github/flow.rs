@@ -130,9 +130,9 @@ pub async fn plan_pull_request_as(
                 r, prefix, s, &cache, 3,
             )?)))
         } else {
-            Ok(Prepared::Live(workflow::plan_requests(
+            Ok(Prepared::Live(Box::new(workflow::plan_requests(
                 r, prefix, s, &cache,
-            )?))
+            )?)))
         }
     });
 
@@ -150,7 +150,7 @@ pub async fn plan_pull_request_as(
             Err(scrubbed(cx, &e))
         }
         Ok(Prepared::Offline(plan)) => Ok(*plan),
-        Ok(Prepared::Live(requests)) => plan_live(cx, requests, format!("pr-{number}"), progress)
+        Ok(Prepared::Live(requests)) => plan_live(cx, *requests, format!("pr-{number}"), progress)
             .await
             .map_err(|e| (e, None)),
     };
@@ -190,7 +190,7 @@ pub async fn plan_pull_request_as(
 
 enum Prepared {
     Offline(Box<Plan>),
-    Live(PlanRequests),
+    Live(Box<PlanRequests>),
 }
 
 /// Makes the change sets of planned requests.

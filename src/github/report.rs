@@ -185,7 +185,7 @@ pub async fn finish_plan(
         PlanOutcome::Planned(plan) => {
             let md = plan_markdown(plan);
             let sentence = summary_sentence(plan);
-            let state = if plan.has_errors() {
+            let state = if plan.fails_check() {
                 StatusState::Failure
             } else {
                 StatusState::Success

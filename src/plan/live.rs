@@ -280,6 +280,7 @@ pub async fn plan(
         base,
         head,
         environments,
+        policy: None,
     })
 }
 

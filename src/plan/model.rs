@@ -36,6 +36,62 @@ pub struct Plan {
     pub head: RevisionInfo,
     /// Environments in name order.
     pub environments: Vec<EnvironmentPlan>,
+    /// The policy rules the plan was checked against; `None` when the config has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicySummary>,
+}
+
+/// What the plan's stacks were checked against (see docs/policy.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySummary {
+    /// The commit the rules were read from: the revision a change is planned against, so that
+    /// a change cannot loosen its own check.
+    pub rules_from: String,
+    /// The rule files read, `policies/network.guard`.
+    pub files: Vec<String>,
+    /// How many stacks were checked.
+    pub stacks_checked: usize,
+    /// Problems with the rules at that revision (a rule file that does not parse is left out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+pub use crate::config::RuleSeverity;
+
+/// A policy rule that fails on a planned stack.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The rule's name.
+    pub rule: String,
+    /// The rule file, `policies/network.guard`.
+    pub file: String,
+    /// `block`: the plan's check fails and apply refuses; `warn`: shown only.
+    pub severity: RuleSeverity,
+    /// The resource's logical id, when the rule looked at one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// Where in the template document the rule looked, `/Resources/Sg/Properties/…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The template evaluated (the stack's, or a nested one of the repository).
+    pub template: String,
+    /// The line and column of `path` in the template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    /// The rule's message (`<< … >>`), or Guard's.
+    pub message: String,
+}
+
+impl Finding {
+    /// `template:line:column`, or the template alone.
+    pub fn location(&self) -> String {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}", self.template),
+            _ => self.template.clone(),
+        }
+    }
 }
 
 /// The plan of one environment.
@@ -141,6 +197,9 @@ pub struct UnitPlan {
     /// Digest of the stack as described when planned; not kept in the recorded plan.
     #[serde(skip)]
     pub stamp: Option<String>,
+    /// The policy rules that fail on this stack.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<Finding>,
 }
 
 /// A change set created for review.
@@ -235,6 +294,7 @@ impl UnitPlan {
             unchanged_by: None,
             fingerprint: None,
             stamp: None,
+            policy: Vec::new(),
         }
     }
 
@@ -273,6 +333,23 @@ impl Plan {
             .iter()
             .flat_map(|e| &e.units)
             .any(|u| u.action.is_change())
+    }
+
+    /// The findings of rules of severity `block`, with the environment and stack of each:
+    /// the plan's check fails and apply refuses it.
+    pub fn blocking_findings(&self) -> Vec<(&str, &UnitPlan, &Finding)> {
+        self.environments
+            .iter()
+            .flat_map(|e| e.units.iter().map(move |u| (e.name.as_str(), u)))
+            .flat_map(|(e, u)| u.policy.iter().map(move |f| (e, u, f)))
+            .filter(|(_, _, f)| f.severity == RuleSeverity::Block)
+            .collect()
+    }
+
+    /// Whether the plan's check fails: a stack could not be planned, or a rule of severity
+    /// `block` fails.
+    pub fn fails_check(&self) -> bool {
+        self.has_errors() || !self.blocking_findings().is_empty()
     }
 
     /// Whether any stack could not be planned (blocked or failed).

@@ -129,6 +129,7 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
         base: Some(report.base.clone()),
         head: report.head.clone(),
         environments: envs.into_values().collect(),
+        policy: None,
     }
 }
 

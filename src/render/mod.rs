@@ -1,14 +1,16 @@
 //! Output for people (text) and machines (JSON, Graphviz DOT) of `validate`, `affected` and
 //! `graph`. The JSON documents are versioned; their shape is documented in docs/json-output.md.
 //! Plans are rendered by [`plan_text`] (terminal) and [`plan_markdown`] (pull requests), with
-//! links to the CloudFormation [`console`].
+//! links to the CloudFormation [`console`]; drift reports by [`drift`].
 
 pub mod apply_markdown;
 pub mod apply_text;
 pub mod console;
+pub mod drift;
 pub(crate) mod markdown;
 pub mod plan_markdown;
 pub mod plan_text;
+pub(crate) mod terminal;
 
 use std::fmt::Write as _;
 

@@ -14,10 +14,11 @@ use crate::desired::MASK;
 use crate::diag::plural;
 use crate::plan::model::{
     Action, Input, InputState, ParameterChange, Plan, Replacement, ReplacementSource,
-    RequiresRecreation, ResourceAction, ResourceChange, SecurityChange, SecurityChangeKind,
-    SecurityKind, UnitPlan,
+    RequiresRecreation, ResourceAction, ResourceChange, RuleSeverity, SecurityChange,
+    SecurityChangeKind, SecurityKind, UnitPlan,
 };
 use crate::render::reason_text;
+use crate::render::terminal::{Style, printable};
 
 /// Longest status note in the summary table, in characters.
 const STATUS_WIDTH: usize = 60;
@@ -42,12 +43,98 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
         }
         summary_table(&mut out, plan, &env.units, st);
         warnings(&mut out, plan, &env.units, st);
+        policy_findings(&mut out, &env.units, st);
         for u in env.units.iter().filter(|u| has_details(u)) {
             details(&mut out, plan, u, st);
         }
     }
-    let _ = writeln!(out, "\n{}", st.bold(&Totals::of(plan).sentence()));
+    out.push('\n');
+    if let Some(line) = policy_line(plan) {
+        let blocked = !plan.blocking_findings().is_empty();
+        let _ = writeln!(out, "{}", if blocked { st.red(&line) } else { line });
+    }
+    let _ = writeln!(out, "{}", st.bold(&Totals::of(plan).sentence()));
     out
+}
+
+/// The failing policy rules of an environment's stacks, blocking ones first.
+fn policy_findings(out: &mut String, units: &[UnitPlan], st: Style) {
+    let mut rows: Vec<(&UnitPlan, &crate::plan::model::Finding)> = units
+        .iter()
+        .flat_map(|u| u.policy.iter().map(move |f| (u, f)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    rows.sort_by_key(|(_, f)| f.severity);
+    out.push('\n');
+    for (u, f) in rows {
+        let (word, paint): (&str, fn(Style, &str) -> String) = match f.severity {
+            RuleSeverity::Block => ("policy BLOCK", Style::red),
+            RuleSeverity::Warn => ("policy warning", Style::yellow),
+        };
+        let on = f
+            .resource
+            .as_deref()
+            .map(|r| format!(" on {r}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {}",
+            paint(
+                st,
+                &printable(&format!(
+                    "{word}: {} ({}): {}{on} at {}",
+                    f.rule,
+                    f.file,
+                    u.stack,
+                    f.location()
+                ))
+            )
+        );
+        let _ = writeln!(out, "    {}", printable(&f.message));
+    }
+}
+
+/// What the plan was checked against, and what that means for apply; `None` without rules.
+pub fn policy_line(plan: &Plan) -> Option<String> {
+    let p = plan.policy.as_ref()?;
+    let findings: Vec<_> = plan
+        .environments
+        .iter()
+        .flat_map(|e| &e.units)
+        .flat_map(|u| &u.policy)
+        .collect();
+    let blocking = findings
+        .iter()
+        .filter(|f| f.severity == RuleSeverity::Block)
+        .count();
+    let warnings = findings.len() - blocking;
+    let mut line = format!(
+        "Policy: {} checked against {} from {}",
+        plural(p.stacks_checked, "stack"),
+        plural(p.files.len(), "rule file"),
+        short_commit(&p.rules_from)
+    );
+    match (blocking, warnings) {
+        (0, 0) => line.push_str("; every rule passes."),
+        (0, w) => {
+            let _ = write!(line, "; {}, none blocking.", plural(w, "warning"));
+        }
+        (b, w) => {
+            let _ = write!(
+                line,
+                "; {} ({} warning{}): apply refuses this plan.",
+                plural(b, "blocking finding"),
+                w,
+                if w == 1 { "" } else { "s" }
+            );
+        }
+    }
+    for problem in &p.problems {
+        let _ = write!(line, "\n  rules not read: {}", printable(problem));
+    }
+    Some(line)
 }
 
 /// `Plan of feature (a91e7f3), compared with main (5d0c1e2) (offline) — plan <id>`.
@@ -431,20 +518,6 @@ fn count_cells(u: &UnitPlan) -> [String; 4] {
     [c.add, c.modify, c.remove, c.replace].map(|n| n.to_string())
 }
 
-/// `s` with control characters (other than tabs) written as `\u{1b}`, so that text from
-/// templates, AWS or the config cannot move the cursor or change colours on a terminal.
-fn printable(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() && c != '\t' {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn width(s: &str) -> usize {
     s.chars().count()
 }
@@ -696,39 +769,7 @@ impl Totals {
     }
 }
 
-/// ANSI styling, off unless `color`.
-#[derive(Clone, Copy)]
-struct Style {
-    color: bool,
-}
-
 impl Style {
-    /// `s` made printable, in colour `code` when colours are on.
-    fn paint(self, code: &str, s: &str) -> String {
-        let s = printable(s);
-        if self.color && !s.is_empty() {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s
-        }
-    }
-
-    fn bold(self, s: &str) -> String {
-        self.paint("1", s)
-    }
-
-    fn dim(self, s: &str) -> String {
-        self.paint("2", s)
-    }
-
-    fn red(self, s: &str) -> String {
-        self.paint("31", s)
-    }
-
-    fn yellow(self, s: &str) -> String {
-        self.paint("33", s)
-    }
-
     fn action(self, a: Action, s: &str) -> String {
         match a {
             Action::Create => self.paint("32", s),

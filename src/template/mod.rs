@@ -225,6 +225,26 @@ impl Template {
         &self.nested
     }
 
+    /// Where the node at a JSON pointer (`/Resources/Sg/Properties/CidrIp`) of the document is
+    /// written, or the deepest node on the way to it that is written (a path into a short-tag
+    /// value such as `!Sub` ends at the tagged node).
+    pub fn span_at(&self, pointer: &str) -> Option<Span> {
+        let mut node = &self.root;
+        for raw in pointer.split('/').skip(1) {
+            let key = raw.replace("~1", "/").replace("~0", "~");
+            let next = match &node.kind {
+                Kind::Map(_) => node.get(&key),
+                Kind::Seq(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+                Kind::Scalar(_) => None,
+            };
+            match next {
+                Some(n) => node = n,
+                None => break,
+            }
+        }
+        Some(node.span)
+    }
+
     /// The whole document as a JSON value, short tags expanded to their long form.
     pub fn value(&self) -> &Value {
         self.value

@@ -223,6 +223,7 @@ fn init_starts_a_repository_that_validates_plans_and_applies() {
         "pipelines/app/pipeline.yml".to_string(),
         format!("environments/{env}/environment.yml"),
         "schemas/pipeline.schema.json".to_string(),
+        "schemas/policies.schema.json".to_string(),
         ".github/workflows/formwork-plan.yml".to_string(),
         ".github/workflows/formwork-apply.yml".to_string(),
     ] {
@@ -260,7 +261,7 @@ fn init_starts_a_repository_that_validates_plans_and_applies() {
     let twice = common::formwork(dir.path(), &["init", "--env", &env]);
     assert_eq!(twice.code, 0, "{}", twice.all());
     assert!(
-        twice.stderr.contains("0 files written, 9 kept"),
+        twice.stderr.contains("0 files written, 10 kept"),
         "{}",
         twice.stderr
     );

@@ -12,6 +12,7 @@ mod apply_localstack;
 mod apply_records;
 mod conditions;
 mod corpus;
+mod drift;
 mod emulators;
 
 mod first_run;
@@ -33,6 +34,7 @@ mod plan_moto;
 mod plan_offline_analysis;
 mod plan_recorded;
 mod plan_render;
+mod policy;
 mod schema;
 mod secrets_through_outputs;
 mod serve;

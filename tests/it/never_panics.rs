@@ -37,6 +37,16 @@ impl Source for Memory {
         names.dedup();
         Ok(names)
     }
+    fn files(&self, dir: &str) -> Result<Vec<String>, SourceError> {
+        let prefix = format!("{dir}/");
+        Ok(self
+            .0
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix))
+            .filter(|rest| !rest.contains('/'))
+            .map(str::to_string)
+            .collect())
+    }
     fn content_id(&self, _: &str) -> Option<String> {
         None
     }

@@ -94,6 +94,7 @@ fn the_bundled_pipeline_validates_and_an_offline_plan_lists_every_stack() {
             PIPELINE_DIR,
             "environments/tts-main",
             "environments/tts-secondary",
+            "policies",
         ],
         "the-things-stack",
     );
@@ -123,6 +124,38 @@ fn the_bundled_pipeline_validates_and_an_offline_plan_lists_every_stack() {
         "2"
     );
     assert_eq!(param("tts-main", "5-4-ecs-services", "ImageTag"), VERSION);
+
+    // The bundled policy rules (of the head: planned without a base, as the first commit has
+    // none): the blob bucket serving public files is the one finding, and tts-main makes it a
+    // warning; nothing blocks.
+    let run = r.run(&["plan", "--offline", "--output", "json"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    let plan = run.json();
+    let findings: Vec<(String, String, String, String)> = plan["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| {
+            e["units"].as_array().unwrap().iter().flat_map(move |u| {
+                u["policy"].as_array().into_iter().flatten().map(move |f| {
+                    (
+                        e["name"].as_str().unwrap().to_string(),
+                        u["stack"].as_str().unwrap().to_string(),
+                        f["rule"].as_str().unwrap().to_string(),
+                        f["severity"].as_str().unwrap().to_string(),
+                    )
+                })
+            })
+        })
+        .collect();
+    assert!(!findings.is_empty());
+    for f in &findings {
+        assert_eq!(
+            (f.0.as_str(), f.1.as_str(), f.2.as_str(), f.3.as_str()),
+            ("tts-main", "2-4a-is-s3", "s3_public_access_blocked", "warn")
+        );
+    }
+    assert_eq!(plan["policy"]["stacks_checked"], 39);
 }
 
 // ---------------------------------------------------------------------------- apply

@@ -42,6 +42,7 @@ fn unit(stack: &str, env: &str, action: Action) -> UnitPlan {
         template_diff: None,
         inputs: Vec::new(),
         message: None,
+        policy: Vec::new(),
     }
 }
 
@@ -130,6 +131,30 @@ fn realistic_plan() -> Plan {
     let s = "staging";
 
     let mut network = unit("network", s, Action::Update);
+    network.policy = vec![
+        Finding {
+            rule: "no_ssh_or_rdp_from_anywhere".into(),
+            file: "policies/network.guard".into(),
+            severity: RuleSeverity::Block,
+            resource: Some("Bastion".into()),
+            path: Some("/Resources/Bastion/Properties/SecurityGroupIngress/0/CidrIp".into()),
+            template: "pipelines/shop/templates/network.yml".into(),
+            line: Some(41),
+            column: Some(19),
+            message: "SSH (22) and RDP (3389) must not be open to 0.0.0.0/0 or ::/0".into(),
+        },
+        Finding {
+            rule: "vpc_flow_logs | on".into(),
+            file: "policies/logging.guard".into(),
+            severity: RuleSeverity::Warn,
+            resource: None,
+            path: None,
+            template: "pipelines/shop/templates/network.yml".into(),
+            line: None,
+            column: None,
+            message: "Turn on *flow logs* for <every> VPC".into(),
+        },
+    ];
     network.change_set = change_set(s, "network", "UPDATE");
     network.stack_status = Some("UPDATE_COMPLETE".into());
     network.last_updated = Some("2024-04-28T09:12:44Z".into());
@@ -371,6 +396,15 @@ fn realistic_plan() -> Plan {
                 left_out: Vec::new(),
             },
         ],
+        policy: Some(PolicySummary {
+            rules_from: "5d0c1e2b9a8f7e6d5c4b3a2918273645f0e1d2c3".into(),
+            files: vec![
+                "policies/logging.guard".into(),
+                "policies/network.guard".into(),
+            ],
+            stacks_checked: 6,
+            problems: Vec::new(),
+        }),
     }
 }
 
@@ -398,6 +432,7 @@ fn quiet_plan() -> Plan {
             units: vec![cdn],
             left_out: Vec::new(),
         }],
+        policy: None,
     }
 }
 

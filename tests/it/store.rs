@@ -50,6 +50,7 @@ fn plan(id: &str, created_at: &str, environments: &[&str]) -> Plan {
                 left_out: Vec::new(),
             })
             .collect(),
+        policy: None,
     }
 }
 

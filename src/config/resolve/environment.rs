@@ -63,10 +63,32 @@ pub fn resolve_environment(
         artifact_bucket: env.def.artifact_bucket.as_ref().map(|b| b.value.clone()),
         allow_delete: env.def.allow_delete.as_ref().is_some_and(|b| b.value),
         gates: gates(p, &units),
+        policies: policy_choice(env),
         units,
         graph,
     };
     (Some(desired), d)
+}
+
+/// The environment's `policies:`, with where each name was written.
+fn policy_choice(env: &Environment) -> crate::desired::PolicyChoice {
+    let Some(p) = &env.def.policies else {
+        return Default::default();
+    };
+    let loc = |span| Loc::new(&env.file, span);
+    crate::desired::PolicyChoice {
+        files: p.files.as_ref().map(|files| {
+            files
+                .iter()
+                .map(|f| (f.value.clone(), loc(f.span)))
+                .collect()
+        }),
+        severity: p
+            .severity
+            .iter()
+            .map(|(k, v)| (k.value.clone(), (v.value, loc(k.span))))
+            .collect(),
+    }
 }
 
 /// Reports an environment's pipeline that does not exist, naming those that do. A pipeline

@@ -1,11 +1,15 @@
-//! The callouts under the summary: destructive changes (`> [!WARNING]`) and broadened access
-//! (`> [!CAUTION]`), each listing the stacks concerned.
+//! The callouts under the summary: failing policy rules (`> [!CAUTION]` when one blocks, and
+//! their table), destructive changes (`> [!WARNING]`) and broadened access (`> [!CAUTION]`),
+//! each listing the stacks concerned.
 
 use std::fmt::Write as _;
 
 use super::tables::{CELL_VALUE_MAX, change_word};
-use crate::plan::model::{Action, Plan, Replacement, ResourceAction, ResourceChange};
-use crate::render::markdown::{clip, code, md_text};
+use crate::diag::plural;
+use crate::plan::model::{
+    Action, Finding, Plan, Replacement, ResourceAction, ResourceChange, RuleSeverity, UnitPlan,
+};
+use crate::render::markdown::{cell_code, clip, code, md_text};
 use crate::render::plan_text::{destroys, security_kind_word};
 
 /// Most names listed per stack in the destructive-changes callout.
@@ -104,4 +108,65 @@ pub(super) fn broadening_callout(out: &mut String, plan: &Plan) {
         let _ = writeln!(out, "{item}");
     }
     out.push('\n');
+}
+
+/// Most policy findings listed in the comment; the rest are counted (the JSON plan has all).
+const POLICY_ROWS_MAX: usize = 50;
+
+/// The policy section: a `> [!CAUTION]` when a blocking rule fails, the failing rules in a
+/// table (blocking first), and what the plan was checked against.
+pub(super) fn policy_section(out: &mut String, plan: &Plan) {
+    let Some(line) = crate::render::plan_text::policy_line(plan) else {
+        return;
+    };
+    let mut rows: Vec<(&str, &UnitPlan, &Finding)> = plan
+        .environments
+        .iter()
+        .flat_map(|e| e.units.iter().map(move |u| (e.name.as_str(), u)))
+        .flat_map(|(e, u)| u.policy.iter().map(move |f| (e, u, f)))
+        .collect();
+    rows.sort_by_key(|(_, _, f)| f.severity);
+    let blocking = rows
+        .iter()
+        .filter(|(_, _, f)| f.severity == RuleSeverity::Block)
+        .count();
+    if blocking > 0 {
+        let _ = writeln!(
+            out,
+            "> [!CAUTION]\n> **Policy**: {} of severity `block` {} on this plan; apply refuses it until the template or the rule changes.\n",
+            plural(blocking, "finding"),
+            if blocking == 1 { "fails" } else { "fail" }
+        );
+    }
+    if !rows.is_empty() {
+        let _ = writeln!(out, "| | rule | stack | resource | where | message |");
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        for (env, u, f) in rows.iter().take(POLICY_ROWS_MAX) {
+            let severity = match f.severity {
+                RuleSeverity::Block => "⛔ block",
+                RuleSeverity::Warn => "⚠️ warn",
+            };
+            let _ = writeln!(
+                out,
+                "| {severity} | {} ({}) | {} / {} | {} | {} | {} |",
+                cell_code(&f.rule),
+                cell_code(&f.file),
+                md_text(env),
+                md_text(&u.stack),
+                f.resource.as_deref().map(cell_code).unwrap_or_default(),
+                cell_code(&f.location()),
+                md_text(&clip(&f.message, CELL_VALUE_MAX))
+            );
+        }
+        if rows.len() > POLICY_ROWS_MAX {
+            let _ = writeln!(
+                out,
+                "\n{} more in the JSON plan (`formwork plan --output json`).",
+                rows.len() - POLICY_ROWS_MAX
+            );
+        }
+        out.push('\n');
+    }
+    let lines: Vec<String> = line.lines().map(|l| md_text(l.trim())).collect();
+    let _ = writeln!(out, "{}\n", lines.join("\n\n"));
 }

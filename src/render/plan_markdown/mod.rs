@@ -2,7 +2,7 @@
 //! rendered plan into several comments.
 //!
 //! [`plan_markdown`] writes one document: a title naming the planned commit, the summary table,
-//! callouts for destructive changes and broadened access, then one collapsible `<details>`
+//! the policy findings, callouts for destructive changes and broadened access, then one collapsible `<details>`
 //! section per stack with something to show. Text that comes from the config, the templates or
 //! AWS is escaped for where it lands (table cells, HTML, code spans); code fences are made longer
 //! than any run of backticks in their content, so no content can close them.
@@ -35,7 +35,7 @@ pub use well_formed::{check_well_formed, check_well_formed_within};
 use crate::plan::model::Plan;
 use crate::render::markdown::{code, md_text};
 use crate::render::plan_text::{Totals, has_details, short_commit};
-use callouts::{broadening_callout, destructive_callout};
+use callouts::{broadening_callout, destructive_callout, policy_section};
 use stack::stack_details;
 use summary::summary_table;
 
@@ -74,6 +74,7 @@ pub fn plan_markdown(plan: &Plan) -> String {
 
     summary_table(&mut out, plan);
     let _ = writeln!(out, "{}\n", Totals::of(plan).sentence());
+    policy_section(&mut out, plan);
     destructive_callout(&mut out, plan);
     broadening_callout(&mut out, plan);
 

@@ -21,6 +21,9 @@ pub fn fixture(name: &str) -> String {
     .unwrap()
 }
 
+/// Answers one request from its form-encoded body: a status and a body.
+pub type Handler = Arc<dyn Fn(&str) -> (u16, String) + Send + Sync>;
+
 /// One request as received.
 #[derive(Clone, Debug)]
 pub struct Request {
@@ -36,6 +39,8 @@ struct State {
     max_in_flight: usize,
     /// Per action, the answers still to give in order; the last is given again and again.
     responses: HashMap<String, Vec<(u16, String)>>,
+    /// Per action, a function that answers from the request (before `responses`).
+    handlers: HashMap<String, Handler>,
     upstream: Option<String>,
     throttle_first: usize,
     /// Every n-th request (0: none) is throttled, whatever it is.
@@ -89,6 +94,22 @@ impl FakeAws {
             .unwrap()
             .responses
             .insert(action.to_string(), answers);
+        self
+    }
+
+    /// Answers `action` by calling `answer` with the request's form-encoded body, for answers
+    /// that depend on what was asked (which stack) or on what was asked before. It is called
+    /// without the fake's lock held.
+    pub fn respond_with(
+        &self,
+        action: &str,
+        answer: impl Fn(&str) -> (u16, String) + Send + Sync + 'static,
+    ) -> &Self {
+        self.state
+            .lock()
+            .unwrap()
+            .handlers
+            .insert(action.to_string(), Arc::new(answer));
         self
     }
 
@@ -148,6 +169,9 @@ impl FakeAws {
             };
             std::thread::sleep(std::time::Duration::from_millis(delay));
             self.state.lock().unwrap().in_flight -= 1;
+            let handler = action
+                .as_ref()
+                .and_then(|a| self.state.lock().unwrap().handlers.get(a).cloned());
             let reply = {
                 let mut st = self.state.lock().unwrap();
                 st.requests.push(Request {
@@ -159,6 +183,9 @@ impl FakeAws {
                 if self.throttled.load(Ordering::SeqCst) < st.throttle_first || every {
                     self.throttled.fetch_add(1, Ordering::SeqCst);
                     Some(throttling(&head, action.is_some()))
+                } else if let Some(h) = handler {
+                    drop(st);
+                    Some(h(&body))
                 } else {
                     let upstream = st.upstream.clone();
                     action
@@ -234,8 +261,8 @@ fn read_request(conn: &mut TcpStream) -> Option<(String, String)> {
     Some((head, String::from_utf8_lossy(&body).into_owned()))
 }
 
-/// A value of a form-encoded body.
-fn form_value(body: &str, key: &str) -> Option<String> {
+/// A value of a form-encoded body (as sent: not decoded).
+pub fn form_value(body: &str, key: &str) -> Option<String> {
     body.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
         (k == key).then(|| v.to_string())

@@ -1,0 +1,17 @@
+//! Policy as code: rules written in CloudFormation Guard, kept in the config repository
+//! (`policies/*.guard`, severities in `policies/policies.yml`, each environment's choice in its
+//! `environment.yml`), evaluated in process with the `cfn-guard` library on every stack a plan
+//! creates or updates. A failing rule of severity `block` fails the plan's check and apply
+//! refuses the plan; `warn` rules are shown.
+//!
+//! [`rules`] reads the rules of a revision; [`evaluate`] runs them on one stack (its template
+//! with the environment's values, what formwork knows of it under `Formwork`); [`check`] puts
+//! the findings on a plan; [`tests_run`] runs the rules' own unit tests.
+
+pub mod check;
+pub mod evaluate;
+pub mod rules;
+pub mod tests_run;
+
+pub use check::{Gate, check_plan};
+pub use rules::{Loaded, POLICIES_DIR, PolicySet, load, validate};
