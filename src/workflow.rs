@@ -408,7 +408,7 @@ pub fn plan_requests(
                 seen: Default::default(),
             });
         }
-        let policy = policy_gate(r, prefix, base, &cmp.before)?;
+        let policy = policy_gate(r, prefix, base, cmp.before.values())?;
         return Ok(PlanRequests {
             requests: out,
             head: cmp.report.head.clone(),
@@ -432,12 +432,7 @@ pub fn plan_requests(
         sel.stacks,
         v.environments.iter().flat_map(|e| e.units.keys()),
     )?;
-    let at_head: std::collections::BTreeMap<String, DesiredEnvironment> = v
-        .environments
-        .iter()
-        .map(|e| (e.name.clone(), e.clone()))
-        .collect();
-    let policy = policy_gate(r, prefix, sel.head, &at_head)?;
+    let policy = policy_gate(r, prefix, sel.head, v.environments.iter())?;
     let requests = v
         .environments
         .into_iter()
@@ -477,11 +472,11 @@ pub fn plan_requests(
 /// against, so that the change cannot loosen its own check; the head when a revision is planned
 /// whole), with the choice of rules of each environment of `at_rules_rev`, the environments at
 /// that revision. `None` when that revision has no rules.
-fn policy_gate(
+fn policy_gate<'a>(
     r: &git2::Repository,
     prefix: &str,
     rules_rev: &str,
-    at_rules_rev: &std::collections::BTreeMap<String, DesiredEnvironment>,
+    at_rules_rev: impl Iterator<Item = &'a DesiredEnvironment>,
 ) -> Result<Option<crate::policy::Gate>, WorkflowError> {
     let revision = Revision::resolve(r, rules_rev)?;
     let src = revision.source(r, prefix)?;
@@ -499,8 +494,7 @@ fn policy_gate(
         set,
         rules_from: revision.id(),
         choices: at_rules_rev
-            .iter()
-            .map(|(name, d)| (name.clone(), d.policies.clone()))
+            .map(|d| (d.name.clone(), d.policies.clone()))
             .collect(),
         problems,
     }))
@@ -526,7 +520,9 @@ fn check_stacks<'a>(
     })
 }
 
-fn check_names<'a>(
+/// Every wanted name must be among the known ones; `message(wanted, " (did you mean …?)")`
+/// says the first that is not.
+pub fn check_names<'a>(
     wanted: &[String],
     known: impl Iterator<Item = &'a String>,
     message: impl Fn(&str, &str) -> String,
@@ -592,9 +588,9 @@ pub fn offline_plan(
     let cmp = compared(r, prefix, base, sel, cache)?;
     let mut plan = crate::plan::offline::plan_offline(&cmp, sel.envs, diff_context);
     let gate = if base == crate::git::EMPTY_TREE {
-        policy_gate(r, prefix, sel.head, &cmp.after)?
+        policy_gate(r, prefix, sel.head, cmp.after.values())?
     } else {
-        policy_gate(r, prefix, base, &cmp.before)?
+        policy_gate(r, prefix, base, cmp.before.values())?
     };
     if let Some(gate) = gate {
         let desired: Vec<&DesiredEnvironment> = cmp.after.values().collect();

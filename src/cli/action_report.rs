@@ -46,14 +46,8 @@ impl Hooks for ActionReport {
                 c.failed |= plan.fails_check();
                 c.plan_ids.push(plan.id.clone());
                 let findings: Vec<Diagnostic> = plan
-                    .environments
-                    .iter()
-                    .flat_map(|e| e.units.iter().map(move |u| (e, u)))
-                    .flat_map(|(e, u)| {
-                        u.policy
-                            .iter()
-                            .map(move |f| finding_diagnostic(&e.name, &u.stack, f))
-                    })
+                    .findings()
+                    .map(|(e, u, f)| finding_diagnostic(e, &u.stack, f))
                     .collect();
                 c.diagnostics.extend(findings);
                 for e in &plan.environments {

@@ -12,10 +12,10 @@ use formwork::drift::{DriftOptions, DriftReport};
 use formwork::git::{self, Revision};
 use formwork::render::drift::{drift_markdown, drift_text};
 use formwork::secrets;
-use formwork::workflow::{WorkflowError, checked_environments_at};
+use formwork::workflow::{check_names, checked_environments_at};
 
 use super::emit;
-use super::plan::runtime;
+use super::plan::{config_error, runtime};
 use crate::PlanOutput;
 
 #[derive(clap::Args)]
@@ -58,15 +58,9 @@ pub fn run(cli: &crate::Cli, args: &DriftArgs, c: Color) -> Result<u8> {
         .iter()
         .map(|e| &e.name)
         .chain(checked.unresolved.iter().map(|(n, _)| n));
-    let known: Vec<&String> = known.collect();
-    for w in &args.envs {
-        if !known.contains(&w) {
-            let near = formwork::suggest::nearest(w, known.iter().map(|s| s.as_str()))
-                .map(|n| format!(" (did you mean `{n}`?)"))
-                .unwrap_or_default();
-            anyhow::bail!("there is no environment `{w}` at {}{near}", args.rev);
-        }
-    }
+    check_names(&args.envs, known, |w, near| {
+        format!("there is no environment `{w}` at {}{near}", args.rev)
+    })?;
     let wanted = |name: &str| args.envs.is_empty() || args.envs.iter().any(|e| e == name);
     // An environment whose config has errors is reported as not checked; the others are.
     let unresolved: Vec<EnvironmentDrift> = checked
@@ -121,8 +115,4 @@ fn render(report: &DriftReport, output: PlanOutput, c: Color) -> Result<String> 
             s
         }
     })
-}
-
-fn config_error(e: WorkflowError, c: Color) -> anyhow::Error {
-    super::plan::config_error(e, c)
 }

@@ -20,7 +20,7 @@ use crate::plan::model::Plan;
 use crate::render::apply_markdown::apply_markdown;
 use crate::render::markdown::clip;
 use crate::render::plan_markdown::{GITHUB_COMMENT_LIMIT, plan_markdown, split_markdown_pointing};
-use crate::render::plan_text::summary_sentence;
+use crate::render::plan_totals::summary_sentence;
 use crate::store::UnitState;
 
 /// How a job's outcome is shown on the commit.

@@ -338,12 +338,17 @@ impl Plan {
     /// The findings of rules of severity `block`, with the environment and stack of each:
     /// the plan's check fails and apply refuses it.
     pub fn blocking_findings(&self) -> Vec<(&str, &UnitPlan, &Finding)> {
+        self.findings()
+            .filter(|(_, _, f)| f.severity == RuleSeverity::Block)
+            .collect()
+    }
+
+    /// Every policy finding, with the environment and stack it is on, in plan order.
+    pub fn findings(&self) -> impl Iterator<Item = (&str, &UnitPlan, &Finding)> {
         self.environments
             .iter()
             .flat_map(|e| e.units.iter().map(move |u| (e.name.as_str(), u)))
             .flat_map(|(e, u)| u.policy.iter().map(move |f| (e, u, f)))
-            .filter(|(_, _, f)| f.severity == RuleSeverity::Block)
-            .collect()
     }
 
     /// Whether the plan's check fails: a stack could not be planned, or a rule of severity

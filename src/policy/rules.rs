@@ -109,10 +109,11 @@ pub fn load(src: &dyn Source) -> Result<Loaded, SourceError> {
             diags.push(d);
             continue;
         }
+        let (rules, messages) = read_rules(&text);
         files.push(RuleFile {
             name: name.clone(),
-            rules: rule_names(&text),
-            messages: rule_messages(&text),
+            rules,
+            messages,
             path,
             text,
         });
@@ -147,10 +148,7 @@ pub fn load(src: &dyn Source) -> Result<Loaded, SourceError> {
             texts,
         });
     }
-    let known: BTreeSet<&str> = files
-        .iter()
-        .flat_map(|f| f.rules.iter().map(String::as_str))
-        .collect();
+    let known = declared(&files);
     let mut set = PolicySet {
         default_severity: RuleSeverity::Block,
         severities: BTreeMap::new(),
@@ -256,11 +254,7 @@ impl PolicySet {
                     .collect()
             }
         };
-        let known: BTreeSet<&str> = self
-            .files
-            .iter()
-            .flat_map(|f| f.rules.iter().map(String::as_str))
-            .collect();
+        let known = declared(&self.files);
         let mut severities = self.severities.clone();
         for (rule, (severity, loc)) in &choice.severity {
             if !known.contains(rule.as_str()) {
@@ -287,21 +281,17 @@ fn unknown_rule(rule: &str, loc: Loc, known: &BTreeSet<&str>) -> Diagnostic {
         .help("name a rule declared as `rule NAME` in a policies/*.guard file")
 }
 
-/// The rules a rule file declares: each `rule NAME` at the start of a line.
-fn rule_names(text: &str) -> Vec<String> {
-    static RULE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    let re = RULE.get_or_init(|| {
-        Regex::new(r"(?m)^\s*rule\s+([A-Za-z_][A-Za-z0-9_]*)").expect("rule pattern")
-    });
-    let mut names: Vec<String> = re.captures_iter(text).map(|c| c[1].to_string()).collect();
-    let mut seen = BTreeSet::new();
-    names.retain(|n| seen.insert(n.clone()));
-    names
+/// Every rule the files declare.
+fn declared(files: &[RuleFile]) -> BTreeSet<&str> {
+    files
+        .iter()
+        .flat_map(|f| f.rules.iter().map(String::as_str))
+        .collect()
 }
 
-/// Each rule's first `<< … >>` message, by rule name: the text from `rule NAME` to the next
-/// `rule` at the start of a line.
-fn rule_messages(text: &str) -> BTreeMap<String, String> {
+/// The rules a rule file declares (each `rule NAME` at the start of a line), in file order,
+/// and each one's first `<< … >>` message (in the text up to the next `rule`), lines joined.
+fn read_rules(text: &str) -> (Vec<String>, BTreeMap<String, String>) {
     static RULE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
     static MESSAGE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
     let rule = RULE.get_or_init(|| {
@@ -312,17 +302,21 @@ fn rule_messages(text: &str) -> BTreeMap<String, String> {
         .captures_iter(text)
         .filter_map(|c| Some((c.get(0)?.start(), c[1].to_string())))
         .collect();
-    let mut out = BTreeMap::new();
+    let mut names = Vec::new();
+    let mut messages = BTreeMap::new();
     for (i, (start, name)) in starts.iter().enumerate() {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
         let end = starts.get(i + 1).map(|(e, _)| *e).unwrap_or(text.len());
         if let Some(m) = message.captures(&text[*start..end]) {
             let said = m[1].split_whitespace().collect::<Vec<_>>().join(" ");
             if !said.is_empty() {
-                out.entry(name.clone()).or_insert(said);
+                messages.entry(name.clone()).or_insert(said);
             }
         }
     }
-    out
+    (names, messages)
 }
 
 /// Whether a rule file parses: Guard's own parser, on an empty document.
@@ -383,13 +377,13 @@ mod tests {
     #[test]
     fn rule_names_are_read_in_file_order_once() {
         let text = "let x = Resources.*\nrule b when %x !empty {\n  %x.Type exists\n}\n  rule a {\n b\n}\n# rule c\nrule b {}\n";
-        assert_eq!(rule_names(text), ["b", "a"]);
+        assert_eq!(read_rules(text).0, ["b", "a"]);
     }
 
     #[test]
     fn a_rule_says_its_first_message() {
         let text = "rule a {\n  x exists\n  <<\n    first\n    line\n  >>\n  y exists << second >>\n}\nrule b {\n  z exists\n}\n";
-        let m = rule_messages(text);
+        let m = read_rules(text).1;
         assert_eq!(m.get("a").map(String::as_str), Some("first line"));
         assert_eq!(m.get("b"), None);
     }

@@ -10,6 +10,8 @@ pub mod drift;
 pub(crate) mod markdown;
 pub mod plan_markdown;
 pub mod plan_text;
+pub mod plan_totals;
+pub(crate) mod policy_text;
 pub(crate) mod terminal;
 
 use std::fmt::Write as _;

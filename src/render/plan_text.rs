@@ -3,7 +3,8 @@
 //! Layout: a header line saying what was planned; per environment a table of its stacks (action,
 //! resource counts, status), warnings about destructive changes and removed stacks, then the
 //! details of every stack that has something to show (reasons, resource changes, parameters,
-//! inputs, security changes, template diff, message); last, one line of totals.
+//! inputs, security changes, template diff, message); last, what the policy rules found
+//! (`policy_text`) and one line of totals (`plan_totals`).
 //!
 //! Values of secret parameters are shown as `****` whatever the plan holds. ANSI colours are
 //! written only when asked for; widths are counted in characters.
@@ -11,12 +12,13 @@
 use std::fmt::Write as _;
 
 use crate::desired::MASK;
-use crate::diag::plural;
 use crate::plan::model::{
     Action, Input, InputState, ParameterChange, Plan, Replacement, ReplacementSource,
-    RequiresRecreation, ResourceAction, ResourceChange, RuleSeverity, SecurityChange,
-    SecurityChangeKind, SecurityKind, UnitPlan,
+    RequiresRecreation, ResourceAction, ResourceChange, SecurityChange, SecurityChangeKind,
+    SecurityKind, UnitPlan,
 };
+use crate::render::plan_totals::Totals;
+use crate::render::policy_text::{policy_findings, policy_line};
 use crate::render::reason_text;
 use crate::render::terminal::{Style, printable};
 
@@ -55,86 +57,6 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
     }
     let _ = writeln!(out, "{}", st.bold(&Totals::of(plan).sentence()));
     out
-}
-
-/// The failing policy rules of an environment's stacks, blocking ones first.
-fn policy_findings(out: &mut String, units: &[UnitPlan], st: Style) {
-    let mut rows: Vec<(&UnitPlan, &crate::plan::model::Finding)> = units
-        .iter()
-        .flat_map(|u| u.policy.iter().map(move |f| (u, f)))
-        .collect();
-    if rows.is_empty() {
-        return;
-    }
-    rows.sort_by_key(|(_, f)| f.severity);
-    out.push('\n');
-    for (u, f) in rows {
-        let (word, paint): (&str, fn(Style, &str) -> String) = match f.severity {
-            RuleSeverity::Block => ("policy BLOCK", Style::red),
-            RuleSeverity::Warn => ("policy warning", Style::yellow),
-        };
-        let on = f
-            .resource
-            .as_deref()
-            .map(|r| format!(" on {r}"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  {}",
-            paint(
-                st,
-                &printable(&format!(
-                    "{word}: {} ({}): {}{on} at {}",
-                    f.rule,
-                    f.file,
-                    u.stack,
-                    f.location()
-                ))
-            )
-        );
-        let _ = writeln!(out, "    {}", printable(&f.message));
-    }
-}
-
-/// What the plan was checked against, and what that means for apply; `None` without rules.
-pub fn policy_line(plan: &Plan) -> Option<String> {
-    let p = plan.policy.as_ref()?;
-    let findings: Vec<_> = plan
-        .environments
-        .iter()
-        .flat_map(|e| &e.units)
-        .flat_map(|u| &u.policy)
-        .collect();
-    let blocking = findings
-        .iter()
-        .filter(|f| f.severity == RuleSeverity::Block)
-        .count();
-    let warnings = findings.len() - blocking;
-    let mut line = format!(
-        "Policy: {} checked against {} from {}",
-        plural(p.stacks_checked, "stack"),
-        plural(p.files.len(), "rule file"),
-        short_commit(&p.rules_from)
-    );
-    match (blocking, warnings) {
-        (0, 0) => line.push_str("; every rule passes."),
-        (0, w) => {
-            let _ = write!(line, "; {}, none blocking.", plural(w, "warning"));
-        }
-        (b, w) => {
-            let _ = write!(
-                line,
-                "; {} ({} warning{}): apply refuses this plan.",
-                plural(b, "blocking finding"),
-                w,
-                if w == 1 { "" } else { "s" }
-            );
-        }
-    }
-    for problem in &p.problems {
-        let _ = write!(line, "\n  rules not read: {}", printable(problem));
-    }
-    Some(line)
 }
 
 /// `Plan of feature (a91e7f3), compared with main (5d0c1e2) (offline) — plan <id>`.
@@ -670,102 +592,6 @@ pub(crate) fn security_kind_word(k: SecurityKind) -> &'static str {
         SecurityKind::IamPolicy => "IAM managed policy",
         SecurityKind::ResourcePolicy => "resource policy statement",
         SecurityKind::SecurityGroupRule => "security group rule",
-    }
-}
-
-/// One sentence on a whole plan: `3 stacks to change in 2 environments (…)` or `No changes.`
-pub fn summary_sentence(plan: &Plan) -> String {
-    Totals::of(plan).sentence()
-}
-
-/// Counts of stacks by action, for the final line.
-#[derive(Default)]
-pub(crate) struct Totals {
-    pub create: usize,
-    pub update: usize,
-    pub remove: usize,
-    pub pending: usize,
-    pub no_change: usize,
-    pub blocked: usize,
-    pub failed: usize,
-    /// Environments with at least one stack to change.
-    pub environments: usize,
-}
-
-impl Totals {
-    pub fn of(plan: &Plan) -> Totals {
-        let mut t = Totals::default();
-        for env in &plan.environments {
-            if env.units.iter().any(|u| u.action.is_change()) {
-                t.environments += 1;
-            }
-            for u in &env.units {
-                match u.action {
-                    Action::Create => t.create += 1,
-                    Action::Update => t.update += 1,
-                    Action::Remove => t.remove += 1,
-                    Action::Pending => t.pending += 1,
-                    Action::NoChange => t.no_change += 1,
-                    Action::Blocked => t.blocked += 1,
-                    Action::Failed => t.failed += 1,
-                }
-            }
-        }
-        t
-    }
-
-    /// Stacks to change (created, updated, removed or pending).
-    pub fn changing(&self) -> usize {
-        self.create + self.update + self.remove + self.pending
-    }
-
-    /// `3 stacks to change in 2 environments (1 to create, 1 to update, 1 pending), 4 with no
-    /// changes.` or `No changes.`, with the stacks that could not be planned.
-    pub fn sentence(&self) -> String {
-        let mut s = if self.changing() == 0 {
-            "No changes".to_string()
-        } else {
-            let parts: Vec<String> = [
-                (self.create, "to create"),
-                (self.update, "to update"),
-                (self.remove, "to remove"),
-                (self.pending, "pending"),
-            ]
-            .into_iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, what)| format!("{n} {what}"))
-            .collect();
-            let mut s = format!(
-                "{} to change in {} ({})",
-                plural(self.changing(), "stack"),
-                plural(self.environments, "environment"),
-                parts.join(", ")
-            );
-            if self.no_change > 0 {
-                let _ = write!(s, ", {} with no changes", self.no_change);
-            }
-            s
-        };
-        let errors = self.blocked + self.failed;
-        if errors > 0 {
-            let parts: Vec<String> = [(self.blocked, "blocked"), (self.failed, "failed")]
-                .into_iter()
-                .filter(|(n, _)| *n > 0)
-                .map(|(n, what)| format!("{n} {what}"))
-                .collect();
-            if self.changing() == 0 {
-                let _ = write!(
-                    s,
-                    "; {} could not be planned ({})",
-                    plural(errors, "stack"),
-                    parts.join(", ")
-                );
-            } else {
-                let _ = write!(s, ", {errors} could not be planned ({})", parts.join(", "));
-            }
-        }
-        s.push('.');
-        s
     }
 }
 

@@ -47,19 +47,7 @@ fn repo(extra_stacks: usize) -> Repo {
 fn drift(fake: &FakeAws, r: &Repo, extra: &[&str]) -> common::Run {
     let mut args = vec!["drift", "--poll-interval-ms", "20", "-v"];
     args.extend(extra);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_formwork"))
-        .args(&args)
-        .current_dir(r.path())
-        .env("AWS_ENDPOINT_URL", &fake.url)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        .env_remove("FORMWORK_LOG")
-        .output()
-        .unwrap();
-    common::Run::from(out)
+    fake.formwork(r.path(), &args)
 }
 
 /// What one stack's detection ends in.
@@ -273,13 +261,7 @@ fn drifted_resources_are_reported_with_their_differences_and_exit_2() {
     // The plan role's policy allows every call made.
     let policy = r.run(&["iam-policy", "--plan"]);
     assert_eq!(policy.code, 0, "{}", policy.all());
-    let allowed: Vec<String> = policy.json()["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["Action"].as_array().unwrap().clone())
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
+    let allowed = common::policy_actions(&policy.json());
     for op in fake.requests().into_iter().filter_map(|q| q.action) {
         let service = if op == "GetCallerIdentity" {
             "sts"

@@ -160,13 +160,7 @@ fn the_iam_policies_cover_every_call_and_no_more() {
     let plan_policy = r.run(&["iam-policy", "--plan", "--env", "prod"]);
     assert_eq!(plan_policy.code, 0, "{}", plan_policy.all());
     let p = plan_policy.json();
-    let actions: Vec<String> = p["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["Action"].as_array().unwrap().clone())
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
+    let actions = common::policy_actions(&p);
     let stacks = &p["Statement"][0];
     assert_eq!(stacks["Sid"], "Stacks");
     assert!(

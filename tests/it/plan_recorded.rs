@@ -136,18 +136,7 @@ fn one_stack_repo(account: &str) -> Repo {
 fn plan_against(fake: &FakeAws, r: &Repo, extra: &[&str]) -> common::Run {
     let mut args = vec!["plan", "--no-record", "--report-calls"];
     args.extend(extra);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_formwork"))
-        .args(&args)
-        .current_dir(r.path())
-        .env("AWS_ENDPOINT_URL", &fake.url)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    common::Run::from(out)
+    fake.formwork(r.path(), &args)
 }
 
 #[test]

@@ -116,15 +116,10 @@ const POLICY_ROWS_MAX: usize = 50;
 /// The policy section: a `> [!CAUTION]` when a blocking rule fails, the failing rules in a
 /// table (blocking first), and what the plan was checked against.
 pub(super) fn policy_section(out: &mut String, plan: &Plan) {
-    let Some(line) = crate::render::plan_text::policy_line(plan) else {
+    let Some(line) = crate::render::policy_text::policy_line(plan) else {
         return;
     };
-    let mut rows: Vec<(&str, &UnitPlan, &Finding)> = plan
-        .environments
-        .iter()
-        .flat_map(|e| e.units.iter().map(move |u| (e.name.as_str(), u)))
-        .flat_map(|(e, u)| u.policy.iter().map(move |f| (e, u, f)))
-        .collect();
+    let mut rows: Vec<(&str, &UnitPlan, &Finding)> = plan.findings().collect();
     rows.sort_by_key(|(_, _, f)| f.severity);
     let blocking = rows
         .iter()

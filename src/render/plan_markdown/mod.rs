@@ -34,7 +34,8 @@ pub use well_formed::{check_well_formed, check_well_formed_within};
 
 use crate::plan::model::Plan;
 use crate::render::markdown::{code, md_text};
-use crate::render::plan_text::{Totals, has_details, short_commit};
+use crate::render::plan_text::{has_details, short_commit};
+use crate::render::plan_totals::Totals;
 use callouts::{broadening_callout, destructive_callout, policy_section};
 use stack::stack_details;
 use summary::summary_table;

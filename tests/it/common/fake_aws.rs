@@ -77,6 +77,25 @@ impl FakeAws {
         fake
     }
 
+    /// Runs the formwork binary in `dir` against this endpoint (the standard AWS variables,
+    /// test credentials, region us-east-1, no colours, no log filter from the caller's
+    /// environment).
+    pub fn formwork(&self, dir: &Path, args: &[&str]) -> super::Run {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_formwork"))
+            .args(args)
+            .current_dir(dir)
+            .env("AWS_ENDPOINT_URL", &self.url)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_COLOR", "1")
+            .env_remove("FORMWORK_LOG")
+            .output()
+            .unwrap();
+        super::Run::from(out)
+    }
+
     /// Answers `action` with `body` (HTTP 200).
     pub fn respond(&self, action: &str, body: String) -> &Self {
         self.respond_status(action, 200, body)

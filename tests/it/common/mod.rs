@@ -253,6 +253,17 @@ impl Repo {
 }
 
 /// A file of this source tree (e.g. a bundled environment file), as text.
+/// Every action an IAM policy document (`formwork iam-policy`) allows, statement by statement.
+pub fn policy_actions(policy: &serde_json::Value) -> Vec<String> {
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().clone())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
 pub fn project_file(rel: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
         .unwrap_or_else(|e| panic!("{rel}: {e}"))
