@@ -40,6 +40,39 @@ pub struct DesiredEnvironment {
     pub gates: Vec<Gate>,
     /// Which policy rules apply to the environment (`policies:` in environment.yml).
     pub policies: PolicyChoice,
+    /// What a pull request must meet before it is applied here (`apply_requirements:`).
+    pub apply_requirements: ApplyRequirements,
+}
+
+/// An environment's apply requirements (docs/apply-requirements.md). The default: none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyRequirements {
+    pub approved: Option<Approval>,
+    /// Mergeable on GitHub (checked before merging only).
+    pub mergeable: bool,
+    /// Contains the head of its base branch (checked before merging only).
+    pub undiverged: bool,
+}
+
+impl ApplyRequirements {
+    /// No requirement at all.
+    pub fn is_empty(&self) -> bool {
+        self.approved.is_none() && !self.mergeable && !self.undiverged
+    }
+}
+
+/// Which approving reviews a pull request needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    /// Reviewers who must approve.
+    pub count: u32,
+    /// Only members of these teams count, as `org/slug` or `slug` (the repository's
+    /// organization); empty: anyone.
+    pub teams: Vec<String>,
+    /// Each changed file with code owners needs an approval by one of them.
+    pub codeowners: bool,
+    /// Only approvals of the head commit count.
+    pub dismiss_stale: bool,
 }
 
 /// An environment's choice of policy rules, with where each name was written.

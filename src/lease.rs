@@ -1,6 +1,7 @@
 //! Leases: time-limited holds in the state store that say who works on what, for every kind of
 //! hold formwork takes — an environment's apply lock, a pull request's claim on an environment,
-//! one agent replica's work on an environment, a webhook delivery already handled.
+//! one agent replica's work on an environment, a webhook delivery already handled, the
+//! scheduled drift check.
 //!
 //! A hold is taken with [`take`] (once: claims, deliveries) or [`hold`] (renewed in the
 //! background every third of its lease for as long as the work runs: apply locks, work). A
@@ -29,6 +30,8 @@ pub enum Subject {
     Work(String),
     /// A webhook delivery already handled, by its id: a redelivery to any replica is dropped.
     Delivery(String),
+    /// One agent replica's scheduled drift check of the environments.
+    Drift,
 }
 
 impl Subject {
@@ -39,6 +42,8 @@ impl Subject {
             Subject::Claim(env) => format!("claim/{env}"),
             Subject::Work(env) => format!("work/{env}"),
             Subject::Delivery(id) => format!("delivery/{id}"),
+            // An apply lock's key is an environment name, which has no `/`.
+            Subject::Drift => "drift/check".to_string(),
         }
     }
 
@@ -56,6 +61,7 @@ impl Subject {
             Subject::Claim(env) => format!("the claim on `{env}`"),
             Subject::Work(env) => format!("the work on `{env}`"),
             Subject::Delivery(id) => format!("delivery {id}"),
+            Subject::Drift => "the scheduled drift check".to_string(),
         }
     }
 }

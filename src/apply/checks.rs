@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{ApplyError, Request};
 use crate::aws::Session;
-use crate::plan::model::{Action, Replacement, ResourceAction, RuleSeverity, UnitPlan};
+use crate::plan::model::{Action, Replacement, ResourceAction, UnitPlan};
 use crate::store::UnitResult;
 
 /// Checks each unit of the plan against what is deployed and configured now; returns the
@@ -37,11 +37,7 @@ pub(super) async fn check(
             )),
             _ => {}
         }
-        for f in u
-            .policy
-            .iter()
-            .filter(|f| f.severity == RuleSeverity::Block)
-        {
+        for f in u.policy.iter().filter(|f| f.blocks()) {
             refusals.push(format!(
                 "{}: policy rule `{}` ({}) fails{} at {}: {}; change the template, or the rule on the default branch",
                 u.stack,

@@ -143,7 +143,8 @@ fn summary(markdown: &str) -> String {
     format!("{}{NOTE}", &markdown[..end])
 }
 
-/// A policy finding as a diagnostic at the template line it names: an error when it blocks.
+/// A policy finding as a diagnostic at the template line it names: an error when it blocks, a
+/// warning when it only warns or was overridden.
 fn finding_diagnostic(environment: &str, stack: &str, f: &Finding) -> Diagnostic {
     let on = f
         .resource
@@ -154,9 +155,12 @@ fn finding_diagnostic(environment: &str, stack: &str, f: &Finding) -> Diagnostic
         "policy rule `{}` ({}) fails in {environment}/{stack}{on}: {}",
         f.rule, f.file, f.message
     );
-    let d = match f.severity {
-        RuleSeverity::Block => Diagnostic::error(message),
-        RuleSeverity::Warn => Diagnostic::warning(message),
+    let d = match (f.severity, &f.overridden_by) {
+        (RuleSeverity::Block, None) => Diagnostic::error(message),
+        (RuleSeverity::Block, Some(by)) => {
+            Diagnostic::warning(format!("{message} (overridden by {by})"))
+        }
+        (RuleSeverity::Warn, _) => Diagnostic::warning(message),
     };
     let file: std::sync::Arc<str> = std::sync::Arc::from(f.template.as_str());
     match (f.line, f.column) {

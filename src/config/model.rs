@@ -287,6 +287,53 @@ pub struct EnvironmentFile {
     /// check (see docs/policy.md).
     #[serde(default)]
     pub policies: Option<EnvironmentPolicies>,
+    /// What a pull request must meet before formwork applies it to this environment: approving
+    /// reviews, mergeable, up to date with its base. Read from the revision the pull request
+    /// targets, so a pull request cannot loosen its own requirements (see
+    /// docs/apply-requirements.md).
+    #[serde(default)]
+    pub apply_requirements: Option<ApplyRequirementsDef>,
+}
+
+/// `apply_requirements:` of an environment. Each one named is checked before an apply from a
+/// `/formwork apply` comment; `approved` also before the apply of a merged pull request.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRequirementsDef {
+    /// Approving reviews the pull request must have.
+    #[serde(default)]
+    pub approved: Option<ApprovedDef>,
+    /// The pull request must be mergeable: not a draft, no conflicts, not blocked by branch
+    /// protection (checked before merging only).
+    #[serde(default)]
+    pub mergeable: Option<Spanned<bool>>,
+    /// The pull request must contain the head of its base branch, so that what is applied is
+    /// what the branch will hold after merging (checked before merging only).
+    #[serde(default)]
+    pub undiverged: Option<Spanned<bool>>,
+}
+
+/// Which approving reviews count. A reviewer's latest review decides (approved, changes
+/// requested or dismissed); comments do not.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovedDef {
+    /// How many reviewers must approve (default 1).
+    #[serde(default)]
+    pub count: Option<Spanned<u32>>,
+    /// Count only approvals by members of these teams: `team-slug` (of the repository's
+    /// organization) or `org/team-slug`. Default: any reviewer.
+    #[serde(default)]
+    pub teams: Vec<Spanned<String>>,
+    /// Every changed file that has code owners (`CODEOWNERS` of the base branch) must be
+    /// approved by one of its owners (default `false`).
+    #[serde(default)]
+    pub codeowners: Option<Spanned<bool>>,
+    /// Count only approvals of the pull request's head commit: a push after an approval
+    /// needs a new one (default `false`, as GitHub keeps approvals across pushes unless its
+    /// branch protection dismisses stale ones).
+    #[serde(default)]
+    pub dismiss_stale: Option<Spanned<bool>>,
 }
 
 /// An environment's choice of policy rules.

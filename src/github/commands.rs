@@ -65,6 +65,14 @@ pub enum Command {
         /// Environments named with `-e`, or empty for every environment waiting at the gate.
         environments: Vec<String>,
     },
+    /// `/formwork override RULE`: let the plan of the pull request's head through the
+    /// blocking policy rule `RULE` (recorded; needs maintain or admin permission).
+    Override {
+        /// The rule's name.
+        rule: String,
+        /// Environments named with `-e`, or empty for every environment where the rule blocks.
+        environments: Vec<String>,
+    },
     /// `/formwork help` (or `/formwork` alone, or `--help` anywhere): reply with
     /// [`help_markdown`].
     Help,
@@ -81,13 +89,14 @@ impl Command {
         )
     }
 
-    /// The subcommand's name: `plan`, `apply`, `unlock`, `continue` or `help`.
+    /// The subcommand's name: `plan`, `apply`, `unlock`, `continue`, `override` or `help`.
     pub fn name(&self) -> &'static str {
         match self {
             Command::Plan { .. } => "plan",
             Command::Apply { .. } => "apply",
             Command::Unlock { .. } => "unlock",
             Command::Continue { .. } => "continue",
+            Command::Override { .. } => "override",
             Command::Help => "help",
         }
     }
@@ -118,6 +127,7 @@ comment; anything on the lines after it is ignored.
 | `/formwork apply -e staging` | apply the reviewed plan of `staging` |
 | `/formwork unlock -e staging` | force the lock of `staging` open |
 | `/formwork continue upload-config` | the manual step of gate `upload-config` is done: apply goes on |
+| `/formwork override ssh_not_open -e staging` | let this pull request's plan of `staging` through the blocking policy rule `ssh_not_open` (maintainers; recorded) |
 | `/formwork help` | show this help |
 
 Options: `-e`/`--env`/`--environment` names an environment and `-s`/`--stack` a stack (`plan` \
@@ -133,7 +143,7 @@ A command inside a code block, a quote (`>`), inline code or an HTML comment nev
 /// The literal that starts a command.
 const PREFIX: &str = "/formwork";
 /// The subcommands, for suggestions.
-const SUBCOMMANDS: [&str; 5] = ["plan", "apply", "unlock", "continue", "help"];
+const SUBCOMMANDS: [&str; 6] = ["plan", "apply", "unlock", "continue", "override", "help"];
 /// The longest name accepted for an environment or a stack.
 const MAX_NAME: usize = 128;
 /// How many characters of a user's text a message quotes before cutting it short.
@@ -178,6 +188,7 @@ enum Kind {
     Environment,
     Stack,
     Gate,
+    Rule,
 }
 
 impl Kind {
@@ -186,6 +197,7 @@ impl Kind {
             Kind::Environment => "environment",
             Kind::Stack => "stack",
             Kind::Gate => "gate",
+            Kind::Rule => "policy rule",
         }
     }
 }
@@ -242,10 +254,10 @@ fn parse_args(line: &str) -> Result<Command, String> {
 fn subcommand<'w>(word: &'w str, words: &[String]) -> Result<Option<&'w str>, String> {
     match word {
         "help" => Ok(None),
-        "plan" | "apply" | "unlock" | "continue" => Ok(Some(word)),
+        "plan" | "apply" | "unlock" | "continue" | "override" => Ok(Some(word)),
         w if w.starts_with('-') && w.len() > 1 => Err(format!(
             "`/formwork` needs a command before its options, e.g. {}. The commands are \
-             `plan`, `apply`, `unlock`, `continue` and `help`.",
+             `plan`, `apply`, `unlock`, `continue`, `override` and `help`.",
             code(&format!("/formwork plan {}", words.join(" ")))
         )),
         w => {
@@ -254,7 +266,7 @@ fn subcommand<'w>(word: &'w str, words: &[String]) -> Result<Option<&'w str>, St
                 None => String::new(),
             };
             Err(format!(
-                "Unknown command {}.{hint} The commands are `plan`, `apply`, `unlock`, `continue` and `help`.",
+                "Unknown command {}.{hint} The commands are `plan`, `apply`, `unlock`, `continue`, `override` and `help`.",
                 code(w)
             ))
         }
@@ -266,7 +278,7 @@ fn subcommand<'w>(word: &'w str, words: &[String]) -> Result<Option<&'w str>, St
 struct Arguments {
     environments: Vec<String>,
     stacks: Vec<String>,
-    /// The gate of `continue`: its first word that is not an option.
+    /// The gate of `continue`, the rule of `override`: its first word that is not an option.
     gate: Option<String>,
 }
 
@@ -278,8 +290,18 @@ fn read_arguments(sub: &str, rest: &[String]) -> Result<Arguments, String> {
     while i < rest.len() {
         let word = &rest[i];
         i += 1;
-        if sub == "continue" && arguments.gate.is_none() && !word.starts_with('-') {
-            check_name(Kind::Gate, word)?;
+        if matches!(sub, "continue" | "override")
+            && arguments.gate.is_none()
+            && !word.starts_with('-')
+        {
+            check_name(
+                if sub == "continue" {
+                    Kind::Gate
+                } else {
+                    Kind::Rule
+                },
+                word,
+            )?;
             arguments.gate = Some(word.clone());
             continue;
         }
@@ -301,7 +323,7 @@ fn read_arguments(sub: &str, rest: &[String]) -> Result<Arguments, String> {
         };
         let list = match kind {
             Kind::Stack => &mut arguments.stacks,
-            Kind::Environment | Kind::Gate => &mut arguments.environments,
+            Kind::Environment | Kind::Gate | Kind::Rule => &mut arguments.environments,
         };
         add_names(flag, kind, value, list)?;
     }
@@ -379,6 +401,13 @@ fn command_of(sub: &str, arguments: Arguments) -> Result<Command, String> {
             })?,
             environments,
         },
+        "override" => Command::Override {
+            rule: gate.ok_or_else(|| {
+                "`/formwork override` needs the policy rule's name, e.g. `/formwork override ssh_not_open -e staging`."
+                    .to_string()
+            })?,
+            environments,
+        },
         _ => Command::Unlock { environments },
     })
 }
@@ -386,7 +415,7 @@ fn command_of(sub: &str, arguments: Arguments) -> Result<Command, String> {
 fn article(kind: Kind) -> &'static str {
     match kind {
         Kind::Environment => "an",
-        Kind::Stack | Kind::Gate => "a",
+        Kind::Stack | Kind::Gate | Kind::Rule => "a",
     }
 }
 
@@ -395,6 +424,7 @@ fn example(kind: Kind) -> &'static str {
         Kind::Environment => "staging",
         Kind::Stack => "vpc",
         Kind::Gate => "upload-config",
+        Kind::Rule => "ssh_not_open",
     }
 }
 
@@ -441,7 +471,7 @@ fn add_names(flag: &str, kind: Kind, value: &str, list: &mut Vec<String>) -> Res
                 match kind {
                     Kind::Environment => "staging,production",
                     Kind::Stack => "vpc,alb",
-                    Kind::Gate => "upload-config",
+                    Kind::Gate | Kind::Rule => "upload-config",
                 }
             ));
         }

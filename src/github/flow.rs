@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::client::{GitHub, GitHubError, PullRequest};
 use super::report::{self, ApplyOutcome, Job, PlanOutcome, PlanReported, Reporting};
+use super::requirements;
 pub use crate::apply::service::Applied;
 use crate::apply::service::{self, PlanChoice, ReportError, Reporter, Services};
 use crate::apply::{Observer, Options as ApplyOptions};
@@ -154,6 +155,10 @@ pub async fn plan_pull_request_as(
             .await
             .map_err(|e| (e, None)),
     };
+    let mut planned = planned;
+    if let Ok(plan) = &mut planned {
+        super::overrides::mark(cx.store.as_ref(), plan, number, &head).await?;
+    }
     if let Ok(plan) = &planned
         && !plan.offline
         && !sel.no_record
@@ -287,6 +292,15 @@ pub async fn apply_environment(
     let choice = PlanChoice::ReviewedAt(pull.as_ref().map(|p| p.head.sha.clone()));
     let plan = service::choose_plan(&svc, environment, choice).await?;
     let plan = match plan {
+        Ok(plan) => {
+            match requirements_refusal(cx, environment, target, &commit, pull.as_ref()).await? {
+                Some(refusal) => Err(refusal),
+                None => Ok(plan),
+            }
+        }
+        Err(why) => Err(why),
+    };
+    let plan = match plan {
         Err(why) if quiet_without_review && pull.is_none() => {
             return Ok(AppliedEnvironment {
                 applied: Applied::Stopped {
@@ -337,6 +351,59 @@ pub async fn apply_environment(
         pull_request: pull.map(|p| p.number),
     })
 }
+
+/// Why the environment's apply requirements refuse applying `commit` (none: they are met).
+/// Before merging, every requirement is checked; after, only `approved`. A refusal is kept in
+/// the environment's audit trail.
+async fn requirements_refusal(
+    cx: &Context,
+    environment: &str,
+    target: &ApplyTarget,
+    commit: &str,
+    pull: Option<&PullRequest>,
+) -> Result<Option<String>, FlowError> {
+    let (base, from, before_merge) = match (target, pull) {
+        (ApplyTarget::OpenPullRequest(_), Some(p)) => {
+            (Some(p.base.sha.clone()), Some(merge_base_of(cx, p)?), true)
+        }
+        _ => (cx.repo.resolve(&format!("{commit}^")).ok(), None, false),
+    };
+    let change = requirements::inputs::Change {
+        base: base.as_deref(),
+        from: from.as_deref(),
+        head: commit,
+    };
+    let (req, changes) = requirements::inputs::read(&cx.repo, environment, &change)
+        .map_err(|e| FlowError::Usage(cx.masker.scrub(&e.to_string())))?;
+    let unmet = requirements::unmet(&cx.gh, &req, pull, before_merge, &changes).await?;
+    if unmet.is_empty() {
+        return Ok(None);
+    }
+    let refusal = requirements::refusal(environment, &unmet);
+    tracing::warn!(environment, commit, "apply requirements not met");
+    cx.store
+        .record_event(&crate::store::Event {
+            environment: environment.to_string(),
+            at: crate::store::now(),
+            kind: REFUSED_EVENT.to_string(),
+            actor: "formwork".to_string(),
+            detail: format!(
+                "commit {commit}{}: {}",
+                pull.map(|p| format!(" (pull request #{})", p.number))
+                    .unwrap_or_default(),
+                unmet
+                    .iter()
+                    .map(|u| u.requirement)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+        .await?;
+    Ok(Some(refusal))
+}
+
+/// The kind of audit event a refusal by apply requirements records.
+pub const REFUSED_EVENT: &str = "apply_requirements_unmet";
 
 /// The apply service's reporter on GitHub: a pending mark on the commit when the apply starts;
 /// the results on the pull request (or the commit) and the settled mark when it ends. What

@@ -368,7 +368,18 @@ fn failure_markdown(
         code(rev),
         code(short)
     );
-    let _ = writeln!(out, "> [!CAUTION]\n> {}\n", md_text(message));
+    // Line by line, list items kept (a refusal lists what is not met, one item a line).
+    let _ = writeln!(out, "> [!CAUTION]");
+    for line in message.trim_end().lines() {
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        let (bullet, text) = match body.strip_prefix("- ") {
+            Some(rest) => ("- ", rest),
+            None => ("", body),
+        };
+        let _ = writeln!(out, "> {indent}{bullet}{}", md_text(text));
+    }
+    out.push('\n');
     if let Some(d) = diagnostics {
         let fence = fence_for(d);
         let _ = writeln!(out, "{fence}text\n{}\n{fence}", d.trim_end());

@@ -82,9 +82,18 @@ pub struct Finding {
     pub column: Option<u32>,
     /// The rule's message (`<< … >>`), or Guard's.
     pub message: String,
+    /// Who let the plan through this blocking finding (`/formwork override RULE`, recorded in
+    /// the environment's audit trail): it no longer fails the check or refuses apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overridden_by: Option<String>,
 }
 
 impl Finding {
+    /// Of severity `block` and not overridden: it fails the check and refuses apply.
+    pub fn blocks(&self) -> bool {
+        self.severity == RuleSeverity::Block && self.overridden_by.is_none()
+    }
+
     /// `template:line:column`, or the template alone.
     pub fn location(&self) -> String {
         match (self.line, self.column) {
@@ -337,10 +346,9 @@ impl Plan {
 
     /// The findings of rules of severity `block`, with the environment and stack of each:
     /// the plan's check fails and apply refuses it.
+    /// The findings of severity `block` that nobody overrode.
     pub fn blocking_findings(&self) -> Vec<(&str, &UnitPlan, &Finding)> {
-        self.findings()
-            .filter(|(_, _, f)| f.severity == RuleSeverity::Block)
-            .collect()
+        self.findings().filter(|(_, _, f)| f.blocks()).collect()
     }
 
     /// Every policy finding, with the environment and stack it is on, in plan order.

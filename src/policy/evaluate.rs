@@ -65,6 +65,7 @@ pub fn check_units(rules: &Applicable<'_>, stacks: &[(&Unit, &UnitPlan)]) -> Vec
                     line: None,
                     column: None,
                     message: format!("the rules could not be evaluated: {message}"),
+                    overridden_by: None,
                 });
             }
             return out;
@@ -257,6 +258,7 @@ fn findings_of(rules: &Applicable<'_>, record: &Value, doc: &Document<'_>) -> Ve
             column: located.map(|s| s.start.col),
             path,
             message,
+            overridden_by: None,
         }
     };
     let mut out = Vec::new();

@@ -21,9 +21,11 @@ pub(crate) fn policy_findings(out: &mut String, units: &[UnitPlan], st: Style) {
     rows.sort_by_key(|(_, f)| f.severity);
     out.push('\n');
     for (u, f) in rows {
-        let (word, paint): (&str, fn(Style, &str) -> String) = match f.severity {
-            RuleSeverity::Block => ("policy BLOCK", Style::red),
-            RuleSeverity::Warn => ("policy warning", Style::yellow),
+        let (word, paint): (&str, fn(Style, &str) -> String) = match (f.severity, &f.overridden_by)
+        {
+            (RuleSeverity::Block, None) => ("policy BLOCK", Style::red),
+            (RuleSeverity::Block, Some(_)) => ("policy block (overridden)", Style::yellow),
+            (RuleSeverity::Warn, _) => ("policy warning", Style::yellow),
         };
         let on = f
             .resource
@@ -45,6 +47,9 @@ pub(crate) fn policy_findings(out: &mut String, units: &[UnitPlan], st: Style) {
             )
         );
         let _ = writeln!(out, "    {}", printable(&f.message));
+        if let Some(by) = &f.overridden_by {
+            let _ = writeln!(out, "    overridden by {}", printable(by));
+        }
     }
 }
 
@@ -53,7 +58,11 @@ pub fn policy_line(plan: &Plan) -> Option<String> {
     let p = plan.policy.as_ref()?;
     let all = plan.findings().count();
     let blocking = plan.blocking_findings().len();
-    let warnings = all - blocking;
+    let overridden = plan
+        .findings()
+        .filter(|(_, _, f)| f.overridden_by.is_some())
+        .count();
+    let warnings = all - blocking - overridden;
     let mut line = format!(
         "Policy: {} checked against {} from {}",
         plural(p.stacks_checked, "stack"),
@@ -74,6 +83,13 @@ pub fn policy_line(plan: &Plan) -> Option<String> {
                 if w == 1 { "" } else { "s" }
             );
         }
+    }
+    if overridden > 0 {
+        let _ = write!(
+            line,
+            " {} overridden (recorded).",
+            plural(overridden, "blocking finding")
+        );
     }
     for problem in &p.problems {
         let _ = write!(line, "\n  rules not read: {}", printable(problem));

@@ -7,13 +7,17 @@
 //! - `unlock` releases the environments' claims by pull requests (recorded), so that waiting
 //!   pull requests can be planned; it never touches the apply lock of a running apply;
 //! - `continue GATE` lets applies go on past a gate;
+//! - `override RULE` lets the pull request's plan through a blocking policy rule (maintain or
+//!   admin permission; recorded), and plans the pull request again to show it;
 //! - `help`, and a malformed command, reply with the help.
 
 use std::sync::Arc;
 
 use super::{LogObserver, RunError, Runner, Work};
+use crate::github::client::Permission;
 use crate::github::commands::{self, Command, Parsed};
 use crate::github::flow::{self, ApplyTarget, PlanSelection};
+use crate::github::overrides;
 use crate::github::webhook::IssueCommentEvent;
 use crate::lease::{self, Subject};
 use crate::store::{Store, now};
@@ -76,6 +80,10 @@ impl Runner {
                 self.continue_past(c, &gate, &environments).await
             }
             Command::Unlock { environments } => self.unlock(c, environments).await,
+            Command::Override { rule, environments } => {
+                self.override_policy(c, &rule, environments, permission)
+                    .await
+            }
         }
     }
 
@@ -108,12 +116,7 @@ impl Runner {
                 .await;
         }
         let envs = if environments.is_empty() {
-            let pull = self
-                .cx
-                .gh
-                .pull_request(c.pull_request)
-                .await
-                .map_err(|e| self.github_error(e))?;
+            let pull = self.pull(c.pull_request).await?;
             self.affected_by(&pull)
                 .await?
                 .into_iter()
@@ -212,6 +215,100 @@ impl Runner {
         Ok(vec![Work::Apply {
             head: None,
             why: format!("gate `{gate}` passed by @{}", c.author),
+        }])
+    }
+
+    /// `/formwork override RULE`: for users with maintain or admin permission, records an
+    /// override of `rule` for the pull request's head in each environment (of those named)
+    /// whose plan of that head the rule blocks, and plans the pull request again so that its
+    /// comment and check show it.
+    async fn override_policy(
+        &self,
+        c: &IssueCommentEvent,
+        rule: &str,
+        environments: Vec<String>,
+        permission: Permission,
+    ) -> Result<Vec<Work>, RunError> {
+        if permission < Permission::Maintain {
+            self.reply(
+                c,
+                &format!(
+                    "Sorry @{}, overriding a policy rule needs maintain or admin permission on this repository, and yours is {}.",
+                    c.author,
+                    permission.as_str()
+                ),
+            )
+            .await?;
+            return Ok(Vec::new());
+        }
+        let pull = self.pull(c.pull_request).await?;
+        let head = pull.head.sha.clone();
+        let envs = if environments.is_empty() {
+            self.affected_by(&pull).await?
+        } else {
+            environments
+        };
+        let mut overridden = Vec::new();
+        for env in envs.iter().filter(|e| self.wants(e)) {
+            let plan = self
+                .cx
+                .store
+                .latest_plan_of_commit(env, &head)
+                .await
+                .map_err(|e| self.error(e))?;
+            let blocks = plan.is_some_and(|p| {
+                p.blocking_findings()
+                    .iter()
+                    .any(|(e, _, f)| e == env && f.rule == rule)
+            });
+            if !blocks {
+                continue;
+            }
+            overrides::record(
+                self.cx.store.as_ref(),
+                env,
+                rule,
+                c.pull_request,
+                &head,
+                &format!("@{} (GitHub)", c.author),
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+            overridden.push(format!("`{env}`"));
+        }
+        let short = &head[..head.len().min(7)];
+        if overridden.is_empty() {
+            self.reply(
+                c,
+                &format!(
+                    "No plan of this pull request's head {short} is blocked by policy rule `{rule}`{}: nothing to override.",
+                    if envs.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" in {}", envs.join(", "))
+                    }
+                ),
+            )
+            .await?;
+            return Ok(Vec::new());
+        }
+        self.reply(
+            c,
+            &format!(
+                "Policy rule `{rule}` overridden by @{} for {} at {short}, recorded in the audit trail. Planning again to show it; a new push is checked against the rule again.",
+                c.author,
+                overridden.join(", ")
+            ),
+        )
+        .await?;
+        // The pull request's head as it is when planned (as `/formwork plan` has it): a push
+        // meanwhile is planned without the override.
+        Ok(vec![Work::PlanPull {
+            number: c.pull_request,
+            head: None,
+            offline: false,
+            selection: PlanSelection::default(),
+            why: format!("policy rule `{rule}` overridden by @{}", c.author),
         }])
     }
 

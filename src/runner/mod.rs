@@ -198,6 +198,15 @@ impl Runner {
         RunError(self.cx.masker.scrub(&e.to_string()))
     }
 
+    /// Pull request `number` as GitHub has it now.
+    async fn pull(&self, number: u64) -> Result<crate::github::client::PullRequest, RunError> {
+        self.cx
+            .gh
+            .pull_request(number)
+            .await
+            .map_err(|e| self.github_error(e))
+    }
+
     /// Any other failure, as a message with secrets masked.
     fn error(&self, e: impl std::fmt::Display) -> RunError {
         RunError(self.cx.masker.scrub(&e.to_string()))

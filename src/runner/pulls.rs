@@ -28,12 +28,7 @@ impl Runner {
         offline: bool,
         mut sel: PlanSelection,
     ) -> Result<(), RunError> {
-        let pull = self
-            .cx
-            .gh
-            .pull_request(number)
-            .await
-            .map_err(|e| self.github_error(e))?;
+        let pull = self.pull(number).await?;
         if pull.state != "open" || self.state().closed.contains(&number) {
             tracing::info!(
                 pull_request = number,

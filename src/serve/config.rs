@@ -44,6 +44,66 @@ pub struct ServerConfig {
     /// how much memory webhook bodies may take.
     #[serde(default)]
     pub http: HttpConfig,
+    /// Scheduled drift detection of the environments (off by default).
+    #[serde(default)]
+    pub drift: DriftConfig,
+}
+
+/// Scheduled drift detection (docs/drift.md): every `interval_seconds`, the deployed stacks
+/// of the environments at the default branch's head are checked; each environment's drift is
+/// kept in one GitHub issue and counted in the metrics.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DriftConfig {
+    /// Seconds between checks, e.g. 21600 for every six hours; 0 turns them off. Default 0.
+    /// The time of the last check is kept in the state store, so a restart does not check
+    /// again early.
+    #[serde(default)]
+    pub interval_seconds: u64,
+    /// Check only these environments. Default: every environment the agent works on.
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// Drift detections in flight at once per account and region. Default 5.
+    #[serde(default = "default_drift_concurrency")]
+    pub concurrency: usize,
+    /// Minutes one check may wait for its detections; a stack not done by then counts as not
+    /// checked. Default 10.
+    #[serde(default = "default_drift_timeout")]
+    pub timeout_minutes: u64,
+    /// Keep one GitHub issue per environment about its drift: opened when a stack drifted,
+    /// updated at each check that still finds drift, closed when one finds every stack in
+    /// sync. Default true.
+    #[serde(default = "default_true")]
+    pub issues: bool,
+    /// The label of those issues. Default `formwork-drift`.
+    #[serde(default = "default_drift_label")]
+    pub issue_label: String,
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        DriftConfig {
+            interval_seconds: 0,
+            environments: Vec::new(),
+            concurrency: default_drift_concurrency(),
+            timeout_minutes: default_drift_timeout(),
+            issues: true,
+            issue_label: default_drift_label(),
+        }
+    }
+}
+
+fn default_drift_concurrency() -> usize {
+    5
+}
+fn default_drift_timeout() -> u64 {
+    10
+}
+fn default_true() -> bool {
+    true
+}
+fn default_drift_label() -> String {
+    crate::github::drift_issue::DEFAULT_LABEL.to_string()
 }
 
 /// The config repository.
@@ -235,6 +295,7 @@ impl ServerConfig {
             apply: ApplyConfig::default(),
             max_in_flight: default_in_flight(),
             http: HttpConfig::default(),
+            drift: DriftConfig::default(),
         }
     }
 
@@ -294,7 +355,27 @@ impl ServerConfig {
         if self.repository.default_branch.trim().is_empty() {
             return Err("repository.default_branch must not be empty".into());
         }
-        self.http.check()
+        self.http.check()?;
+        self.drift.check()
+    }
+}
+
+impl DriftConfig {
+    /// Checks what the types cannot.
+    fn check(&self) -> Result<(), String> {
+        if self.interval_seconds == 0 {
+            return Ok(());
+        }
+        if self.concurrency == 0 {
+            return Err("drift.concurrency must be at least 1".into());
+        }
+        if self.timeout_minutes == 0 {
+            return Err("drift.timeout_minutes must be at least 1".into());
+        }
+        if self.issues && self.issue_label.trim().is_empty() {
+            return Err("drift.issue_label must not be empty".into());
+        }
+        Ok(())
     }
 }
 
@@ -368,6 +449,28 @@ mod tests {
             "listen: everywhere\nrepository:\n  url: x\ngithub:\n  repository: octo-org/config\n",
         );
         assert!(load(&p).unwrap_err().contains("HOST:PORT"));
+    }
+
+    #[test]
+    fn the_drift_schedule_is_off_by_default_and_checked_when_on() {
+        let base = "repository:\n  url: /srv/config.git\ngithub:\n  repository: octo-org/config\n";
+        let (_d, p) = write(base);
+        let c = load(&p).unwrap();
+        assert_eq!(c.drift.interval_seconds, 0);
+        assert!(c.drift.issues);
+        assert_eq!(c.drift.issue_label, "formwork-drift");
+        let (_d, p) = write(&format!("{base}drift:\n  interval_seconds: 3600\n"));
+        assert_eq!(load(&p).unwrap().drift.concurrency, 5);
+        for (bad, says) in [
+            ("concurrency: 0", "drift.concurrency"),
+            ("timeout_minutes: 0", "drift.timeout_minutes"),
+            ("issue_label: \" \"", "drift.issue_label"),
+            ("every: 6h", "every"),
+        ] {
+            let (_d, p) = write(&format!("{base}drift:\n  interval_seconds: 60\n  {bad}\n"));
+            let e = load(&p).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

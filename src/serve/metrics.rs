@@ -1,6 +1,7 @@
 //! The agent's numbers, in the OpenMetrics text format (`GET /metrics`, which Prometheus
 //! reads): queue depth, webhook deliveries, runs by kind and outcome with a histogram of their
-//! durations, AWS, GitHub and git errors, and how long ago each environment was last applied.
+//! durations, AWS, GitHub and git errors, how long ago each environment was last applied, and
+//! what the scheduled drift checks found.
 //! The exposition is prometheus-client's.
 
 use std::collections::BTreeMap;
@@ -29,6 +30,12 @@ struct Run {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DriftCheck {
+    environment: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Environment {
     environment: String,
 }
@@ -48,6 +55,8 @@ pub struct Metrics {
     deliveries: Family<Outcome, Counter>,
     runs: Family<Run, Histogram, fn() -> Histogram>,
     last_apply_age: Family<Environment, Gauge<f64, AtomicU64>>,
+    drifted_stacks: Family<Environment, Gauge<i64, AtomicI64>>,
+    drift_checks: Family<DriftCheck, Counter>,
     /// Environment → when its last apply finished (ms since the epoch); the age is worked out
     /// when the numbers are read.
     applied_at: Mutex<BTreeMap<String, i64>>,
@@ -71,6 +80,8 @@ impl Default for Metrics {
             deliveries: Family::default(),
             runs: Family::new_with_constructor(run_histogram),
             last_apply_age: Family::default(),
+            drifted_stacks: Family::default(),
+            drift_checks: Family::default(),
             applied_at: Mutex::new(BTreeMap::new()),
             registry: Registry::default(),
         };
@@ -107,6 +118,16 @@ impl Default for Metrics {
             "Seconds since each environment's last finished apply",
             m.last_apply_age.clone(),
         );
+        registry.register(
+            "drifted_stacks",
+            "Stacks of each environment found drifted by the last drift check",
+            m.drifted_stacks.clone(),
+        );
+        registry.register(
+            "drift_checks",
+            "Drift checks of environments by result: in_sync, drifted, failed",
+            m.drift_checks.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -138,6 +159,22 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(environment.to_string(), at_ms);
+    }
+
+    /// A drift check of `environment` ended in `result` (`in_sync`, `drifted`, `failed`)
+    /// with `drifted` stacks drifted.
+    pub fn drift_checked(&self, environment: &str, result: &str, drifted: usize) {
+        self.drift_checks
+            .get_or_create(&DriftCheck {
+                environment: environment.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+        self.drifted_stacks
+            .get_or_create(&Environment {
+                environment: environment.to_string(),
+            })
+            .set(i64::try_from(drifted).unwrap_or(i64::MAX));
     }
 
     /// How many deliveries had this outcome.
@@ -185,6 +222,7 @@ mod tests {
         m.run("plan", "ok", 0.5);
         m.applied("staging", 1_000);
         m.aws_errors.inc();
+        m.drift_checked("prod", "drifted", 2);
         let t = m.render(11_000);
         for sample in [
             "formwork_webhook_deliveries_total{outcome=\"accepted\"} 2",
@@ -193,6 +231,8 @@ mod tests {
             "formwork_run_seconds_bucket{le=\"1.0\",kind=\"plan\",outcome=\"ok\"} 1",
             "formwork_last_apply_age_seconds{environment=\"staging\"} 10.0",
             "formwork_aws_errors_total 1",
+            "formwork_drifted_stacks{environment=\"prod\"} 2",
+            "formwork_drift_checks_total{environment=\"prod\",result=\"drifted\"} 1",
             "# TYPE formwork_queue_depth gauge",
             "# TYPE formwork_run_seconds histogram",
         ] {

@@ -8,10 +8,12 @@
 //! - [`agent`]: the jobs, their queue and their order, reconciliation and claims;
 //! - [`http`]: the webhook endpoint, health, metrics and status, and the server loop;
 //! - [`limits`]: how webhook bodies are read: size, memory budget, time;
+//! - [`drift`]: the scheduled drift checks, their issues and numbers;
 //! - [`status`] and [`metrics`]: what it shows.
 
 pub mod agent;
 pub mod config;
+pub mod drift;
 pub mod http;
 pub mod limits;
 pub mod metrics;
@@ -129,11 +131,13 @@ pub async fn serve(
 
     let poller = tokio::spawn(poll_loop(agent.clone(), poll));
     let pruner = tokio::spawn(prune_loop(agent.clone()));
+    let drift = tokio::spawn(drift::drift_loop(agent.clone()));
     let app = http::router(agent.clone(), opts.webhook_secret);
     http::serve(listener, app, &agent.config.http, shutdown).await;
     tracing::info!("shutting down: no new work; waiting for running applies");
     poller.abort();
     pruner.abort();
+    drift.abort();
     agent.shutdown(opts.grace).await;
     queue.abort();
     Ok(())

@@ -13,14 +13,22 @@ use common::Repo;
 use common::fake_aws::{FakeAws, fixture, form_value};
 
 /// The NoEcho database password the config gives, and the one someone set by hand.
-const PASSWORD: &str = "s3cr3t-Hunter2-pw";
-const ACTUAL_PASSWORD: &str = "rotated-by-hand-77";
+pub(crate) const PASSWORD: &str = "s3cr3t-Hunter2-pw";
+pub(crate) const ACTUAL_PASSWORD: &str = "rotated-by-hand-77";
 
 /// Three stacks in account 123456789012 (that of the recorded GetCallerIdentity): `app` (a
 /// queue, a topic and a database whose password is a NoEcho parameter), `vpc`, and `gone`,
 /// which has never been deployed.
 fn repo(extra_stacks: usize) -> Repo {
     let r = Repo::new();
+    write_stacks(&r, "prod", extra_stacks);
+    r.commit("stacks");
+    r
+}
+
+/// Writes the three stacks' pipeline `p` (and `extra_stacks` more) and environment `env` into
+/// `r`.
+pub(crate) fn write_stacks(r: &Repo, env: &str, extra_stacks: usize) {
     let mut pipeline = format!(
         "pipeline: p\nstacks:\n  app:\n    template: app.yml\n    parameters:\n      DbPassword: {PASSWORD}\n  vpc:\n    template: vpc.yml\n  gone:\n    template: vpc.yml\n"
     );
@@ -37,11 +45,9 @@ fn repo(extra_stacks: usize) -> Repo {
         "Resources:\n  Vpc:\n    Type: AWS::EC2::VPC\n    Properties:\n      CidrBlock: 10.0.0.0/16\n",
     );
     r.write(
-        "environments/prod/environment.yml",
+        &format!("environments/{env}/environment.yml"),
         "pipeline: p\naccount: \"123456789012\"\nregion: us-east-1\n",
     );
-    r.commit("stacks");
-    r
 }
 
 fn drift(fake: &FakeAws, r: &Repo, extra: &[&str]) -> common::Run {
@@ -52,16 +58,16 @@ fn drift(fake: &FakeAws, r: &Repo, extra: &[&str]) -> common::Run {
 
 /// What one stack's detection ends in.
 #[derive(Clone, Copy)]
-enum Ends {
+pub(crate) enum Ends {
     Drifted,
     InSync,
     Failed,
 }
 
-/// A CloudFormation whose stacks are those of `repo` but `prod-gone`; each detection is in
+/// A CloudFormation whose stacks are those of `repo` but `…-gone`; each detection is in
 /// progress at its first `polls_in_progress` polls, then ends as `ends` says of its stack.
 /// Returns the most detections that were in flight at once (started and not yet seen ended).
-fn fake_cloudformation(
+pub(crate) fn fake_cloudformation(
     ends: impl Fn(&str) -> Ends + Send + Sync + 'static,
     polls_in_progress: usize,
 ) -> (FakeAws, Arc<Mutex<usize>>) {
@@ -69,12 +75,15 @@ fn fake_cloudformation(
     fake.respond("GetCallerIdentity", fixture("sts-get-caller-identity.xml"));
     fake.respond_with("DescribeStacks", |body| {
         let name = form_value(body, "StackName").unwrap_or_default();
-        if name == "prod-gone" {
+        if name.ends_with("-gone") {
             return (
                 400,
                 fixture("error.xml")
                     .replace("{{CODE}}", "ValidationError")
-                    .replace("{{MESSAGE}}", "Stack with id prod-gone does not exist"),
+                    .replace(
+                        "{{MESSAGE}}",
+                        &format!("Stack with id {name} does not exist"),
+                    ),
             );
         }
         (

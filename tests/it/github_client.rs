@@ -99,6 +99,28 @@ fn every_endpoint_matches_githubs_schema_and_sends_the_token() {
         );
         assert!(gh.pulls_of_commit(&sha).await.unwrap().is_empty());
         gh.comment_on_commit(&sha, "applied").await.unwrap();
+        // Drift issues.
+        let issue = gh
+            .create_issue(
+                "Drift in environment prod",
+                "report",
+                &["formwork-drift".into()],
+            )
+            .await
+            .unwrap();
+        gh.update_issue(issue.number, "Drift in environment prod", "again", true)
+            .await
+            .unwrap();
+        let open = gh.open_issues_labelled("formwork-drift").await.unwrap();
+        assert!(open.iter().all(|i| i.number != issue.number), "closed");
+        // What apply requirements read.
+        assert!(gh.reviews(5).await.unwrap().is_empty());
+        assert!(
+            !gh.team_member("octo-org", "platform", "alice")
+                .await
+                .unwrap()
+        );
+        assert_eq!(gh.behind_by("main", &sha).await.unwrap(), 0);
     });
     mock.assert_no_violations();
     let reqs = mock.requests();

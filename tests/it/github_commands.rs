@@ -359,7 +359,7 @@ fn unknown_commands_suggest_the_nearest() {
             "/formwork destroy",
             &[
                 "Unknown command `destroy`.",
-                "`plan`, `apply`, `unlock`, `continue` and `help`",
+                "`plan`, `apply`, `unlock`, `continue`, `override` and `help`",
             ],
         ),
         (
@@ -761,6 +761,7 @@ proptest! {
                     Command::Plan { environments, stacks } => environments.into_iter().chain(stacks).collect(),
                     Command::Apply { environments } | Command::Unlock { environments } => environments,
                     Command::Continue { gate, environments } => std::iter::once(gate).chain(environments).collect(),
+                    Command::Override { rule, environments } => std::iter::once(rule).chain(environments).collect(),
                     Command::Help => vec![],
                 };
                 for n in names {
@@ -831,4 +832,42 @@ fn continue_takes_a_gate_and_environments() {
         }
     }
     assert!(matches!(parse_comment("/formwork continue g"), Parsed::Command(c) if c.touches_aws()));
+}
+
+#[test]
+fn override_takes_a_rule_and_environments() {
+    assert_eq!(
+        parse_comment("/formwork override no_ssh_from_anywhere -e staging,production"),
+        Parsed::Command(Command::Override {
+            rule: "no_ssh_from_anywhere".into(),
+            environments: vec!["staging".into(), "production".into()],
+        })
+    );
+    assert_eq!(
+        parse_comment("/formwork override -e prod s3_encrypted"),
+        Parsed::Command(Command::Override {
+            rule: "s3_encrypted".into(),
+            environments: vec!["prod".into()],
+        })
+    );
+    for (body, expect) in [
+        ("/formwork override", "needs the policy rule's name"),
+        ("/formwork override a b", "Unexpected argument"),
+        ("/formwork override r -s vpc", "does not take"),
+        (
+            "/formwork override 'rm -rf'",
+            "not a valid policy rule name",
+        ),
+        ("/formwork overide r", "Did you mean `override`?"),
+    ] {
+        match parse_comment(body) {
+            Parsed::Invalid { message } => assert!(message.contains(expect), "{body}: {message}"),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+    assert!(commands_help_lists("override"));
+}
+
+fn commands_help_lists(sub: &str) -> bool {
+    formwork::github::commands::help_markdown().contains(&format!("`/formwork {sub} "))
 }

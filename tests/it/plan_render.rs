@@ -142,6 +142,7 @@ fn realistic_plan() -> Plan {
             line: Some(41),
             column: Some(19),
             message: "SSH (22) and RDP (3389) must not be open to 0.0.0.0/0 or ::/0".into(),
+            overridden_by: None,
         },
         Finding {
             rule: "vpc_flow_logs | on".into(),
@@ -153,6 +154,7 @@ fn realistic_plan() -> Plan {
             line: None,
             column: None,
             message: "Turn on *flow logs* for <every> VPC".into(),
+            overridden_by: None,
         },
     ];
     network.change_set = change_set(s, "network", "UPDATE");

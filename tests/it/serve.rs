@@ -38,7 +38,7 @@ use sha2::Sha256;
 const SECRET: &str = "whsec-0b5e1c7a-serve-tests";
 
 /// A bare repository holding `main` of the world's config repository.
-fn remote(w: &World) -> tempfile::TempDir {
+pub(crate) fn remote(w: &World) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     git(d.path(), &["init", "--bare", "--quiet", "-b", "main"]);
     push(w, d.path(), "main", "refs/heads/main");
@@ -58,7 +58,7 @@ fn push(w: &World, remote: &Path, from: &str, to: &str) {
     );
 }
 
-struct Agent {
+pub(crate) struct Agent {
     child: Child,
     port: u16,
     log: PathBuf,
@@ -78,7 +78,25 @@ impl Agent {
 
     /// An agent with the SQLite store and `settings` (YAML) in its settings file; without the
     /// webhook secret (`--insecure-no-webhook-secret`) unless `signed`.
-    fn start_with(w: &World, remote: &Path, data: &Path, settings: &str, signed: bool) -> Agent {
+    pub(crate) fn start_with(
+        w: &World,
+        remote: &Path,
+        data: &Path,
+        settings: &str,
+        signed: bool,
+    ) -> Agent {
+        Agent::start_configured(w, remote, data, settings, signed, None)
+    }
+
+    /// [`Agent::start_with`], with AWS at `aws_url` when given.
+    pub(crate) fn start_configured(
+        w: &World,
+        remote: &Path,
+        data: &Path,
+        settings: &str,
+        signed: bool,
+        aws_url: Option<&str>,
+    ) -> Agent {
         let file = data.join(format!("formwork-server-{}.yml", unique("settings")));
         std::fs::create_dir_all(data).unwrap();
         std::fs::write(
@@ -88,6 +106,9 @@ impl Agent {
         .unwrap();
         let global = |cmd: &mut Command| {
             cmd.env("FORMWORK_SERVER_CONFIG", &file);
+            if let Some(u) = aws_url {
+                cmd.env("AWS_ENDPOINT_URL", u);
+            }
             if signed {
                 cmd.env("FORMWORK_WEBHOOK_SECRET", SECRET);
             } else {
@@ -152,11 +173,11 @@ impl Agent {
         a
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn wait_for(&self, what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    pub(crate) fn wait_for(&self, what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
         let start = Instant::now();
         while !ok() {
             assert!(
@@ -168,7 +189,7 @@ impl Agent {
         }
     }
 
-    fn request(
+    pub(crate) fn request(
         &self,
         method: &str,
         path: &str,
@@ -227,7 +248,7 @@ impl Agent {
             .map_or(0, |n| n.parse().unwrap())
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         self.request("GET", path, &[], "")
     }
 
@@ -269,7 +290,7 @@ impl Agent {
             .map(String::from)
     }
 
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -15,6 +15,7 @@ use super::enabled::{check_choices, enabled_stacks};
 use super::exports::wire_imports;
 use super::fields::env_field_checks;
 use super::overrides::{check_disabled_overrides, check_override_keys};
+use super::requirements::apply_requirements;
 use super::scope::Scope;
 use super::ssm_written::wire_ssm_parameters;
 use super::stack_name::resolve_stack_names;
@@ -64,6 +65,7 @@ pub fn resolve_environment(
         allow_delete: env.def.allow_delete.as_ref().is_some_and(|b| b.value),
         gates: gates(p, &units),
         policies: policy_choice(env),
+        apply_requirements: apply_requirements(env, &mut d),
         units,
         graph,
     };

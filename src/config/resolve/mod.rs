@@ -24,6 +24,7 @@ mod overrides;
 mod parameters;
 mod pipeline;
 mod references;
+mod requirements;
 mod scope;
 mod ssm_written;
 mod stack_name;

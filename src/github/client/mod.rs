@@ -11,7 +11,8 @@
 //! longer than [`Retry::max_wait`] is not made: the call fails and says when to try again.
 //!
 //! The calls are grouped by what they touch, a module each: `pulls`, `comments` (and
-//! reactions), `checks` (commit statuses and check runs) and `permissions`. `connection`
+//! reactions), `checks` (commit statuses and check runs), `permissions`, `reviews` (with team
+//! membership and how far a branch is behind) and `issues`. `connection`
 //! authenticates, `transport` sends, `retry` decides when to try again and how long to wait,
 //! `settings` says where and how to reach GitHub, `error` says what went wrong.
 
@@ -19,9 +20,11 @@ mod checks;
 mod comments;
 mod connection;
 mod error;
+mod issues;
 mod permissions;
 mod pulls;
 mod retry;
+mod reviews;
 mod settings;
 mod transport;
 
@@ -30,8 +33,10 @@ pub use comments::{Comment, User};
 pub use connection::GitHub;
 use connection::encode;
 pub use error::GitHubError;
+pub use issues::Issue;
 pub use permissions::Permission;
 pub use pulls::{Branch, BranchRepo, PullRequest};
+pub use reviews::Review;
 pub use settings::{Auth, RepoName, Retry, Settings};
 
 /// Every endpoint formwork calls, as `(METHOD, PATH)` in GitHub's OpenAPI description. The
@@ -71,6 +76,15 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
         "POST",
         "/repos/{owner}/{repo}/commits/{commit_sha}/comments",
     ),
+    ("GET", "/repos/{owner}/{repo}/issues"),
+    ("POST", "/repos/{owner}/{repo}/issues"),
+    ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"),
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
+    (
+        "GET",
+        "/orgs/{org}/teams/{team_slug}/memberships/{username}",
+    ),
+    ("GET", "/repos/{owner}/{repo}/compare/{basehead}"),
     ("GET", "/repos/{owner}/{repo}/installation"),
     ("POST", "/app/installations/{installation_id}/access_tokens"),
 ];

@@ -23,6 +23,19 @@ pub struct PullRequest {
     pub html_url: Option<String>,
     pub head: Branch,
     pub base: Branch,
+    /// The author.
+    #[serde(default)]
+    pub user: Option<super::User>,
+    #[serde(default)]
+    pub draft: Option<bool>,
+    /// Whether it merges without conflicts; `null` while GitHub is still working it out (only
+    /// in the answer for one pull request).
+    #[serde(default)]
+    pub mergeable: Option<bool>,
+    /// GitHub's summary: `clean`, `unstable`, `has_hooks`, `behind`, `blocked`, `dirty`,
+    /// `draft` or `unknown` (only in the answer for one pull request).
+    #[serde(default)]
+    pub mergeable_state: Option<String>,
 }
 
 /// One side of a pull request.

@@ -121,10 +121,7 @@ pub(super) fn policy_section(out: &mut String, plan: &Plan) {
     };
     let mut rows: Vec<(&str, &UnitPlan, &Finding)> = plan.findings().collect();
     rows.sort_by_key(|(_, _, f)| f.severity);
-    let blocking = rows
-        .iter()
-        .filter(|(_, _, f)| f.severity == RuleSeverity::Block)
-        .count();
+    let blocking = rows.iter().filter(|(_, _, f)| f.blocks()).count();
     if blocking > 0 {
         let _ = writeln!(
             out,
@@ -137,9 +134,12 @@ pub(super) fn policy_section(out: &mut String, plan: &Plan) {
         let _ = writeln!(out, "| | rule | stack | resource | where | message |");
         let _ = writeln!(out, "|---|---|---|---|---|---|");
         for (env, u, f) in rows.iter().take(POLICY_ROWS_MAX) {
-            let severity = match f.severity {
-                RuleSeverity::Block => "⛔ block",
-                RuleSeverity::Warn => "⚠️ warn",
+            let severity = match (f.severity, &f.overridden_by) {
+                (RuleSeverity::Block, None) => "⛔ block".to_string(),
+                (RuleSeverity::Block, Some(by)) => {
+                    format!("☑️ block, overridden by {}", md_text(by))
+                }
+                (RuleSeverity::Warn, _) => "⚠️ warn".to_string(),
             };
             let _ = writeln!(
                 out,

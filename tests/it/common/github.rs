@@ -73,6 +73,14 @@ struct State {
     pulls: HashMap<u64, Value>,
     commit_pulls: HashMap<String, Vec<Value>>,
     permissions: HashMap<String, String>,
+    /// Reviews per pull request: (login, state, commit), oldest first.
+    reviews: HashMap<u64, Vec<(String, String, String)>>,
+    /// Active team memberships: (`org/slug`, login).
+    members: Vec<(String, String)>,
+    /// How many commits of the base each head commit lacks (compare's `behind_by`).
+    behind: HashMap<String, u64>,
+    /// Issues by number.
+    issues: std::collections::BTreeMap<u64, Value>,
     /// Answers still to give before the normal ones.
     failures: Vec<Failure>,
     check_runs: u64,
@@ -175,6 +183,59 @@ impl GitHubMock {
         if let Some(m) = merged_as {
             st.commit_pulls.entry(m.to_string()).or_default().push(v);
         }
+    }
+
+    /// Writes `fields` over pull request `number` as set (e.g. `draft`, `mergeable`,
+    /// `mergeable_state`).
+    pub fn patch_pull(&self, number: u64, fields: Value) {
+        let mut st = self.state.lock().unwrap();
+        let pull = st
+            .pulls
+            .get(&number)
+            .cloned()
+            .expect("the pull request is set");
+        st.pulls.insert(number, merge(pull, &fields));
+    }
+
+    /// Adds a review of pull request `number` by `login` in `state` (`APPROVED`,
+    /// `CHANGES_REQUESTED`, `COMMENTED`, `DISMISSED`) of commit `commit`.
+    pub fn add_review(&self, number: u64, login: &str, state: &str, commit: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .reviews
+            .entry(number)
+            .or_default()
+            .push((login.to_string(), state.to_string(), commit.to_string()));
+    }
+
+    /// Makes `login` an active member of team `org/slug`.
+    pub fn add_member(&self, team: &str, login: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .members
+            .push((team.to_string(), login.to_string()));
+    }
+
+    /// The issues now (as GitHub would answer for each), by number.
+    pub fn issues(&self) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .issues
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Says that commit `head` lacks `n` commits of the base branch.
+    pub fn set_behind(&self, head: &str, n: u64) {
+        self.state
+            .lock()
+            .unwrap()
+            .behind
+            .insert(head.to_string(), n);
     }
 
     /// Sets `user`'s role on the repository (`admin`, `maintain`, `write`, `triage`, `read`).
@@ -328,14 +389,7 @@ fn answer(
                 .map(|cs| cs.iter().map(|c| comment_json(&template, c)).collect())
                 .unwrap_or_default();
             // The page asked for.
-            let per_page = query_value(query, "per_page").unwrap_or(30).max(1);
-            let page = query_value(query, "page").unwrap_or(1).max(1);
-            let page: Vec<Value> = all
-                .into_iter()
-                .skip((page - 1) * per_page)
-                .take(per_page)
-                .collect();
-            Some((200, Value::Array(page).to_string()))
+            Some((200, page_of(all, query)))
         }
         ("POST", ["repos", _, _, "issues", n, "comments"]) => {
             let n: u64 = n.parse().ok()?;
@@ -379,15 +433,11 @@ fn answer(
                 .filter(|p| wanted == "all" || p["state"] == wanted)
                 .collect();
             pulls.sort_by_key(|p| std::cmp::Reverse(p["number"].as_u64()));
-            let per_page = query_value(query, "per_page").unwrap_or(30).max(1);
-            let page = query_value(query, "page").unwrap_or(1).max(1);
-            let page: Vec<Value> = pulls
+            let all = pulls
                 .into_iter()
-                .skip((page - 1) * per_page)
-                .take(per_page)
                 .map(|p| with_repo(merge(template.clone(), p), owner, name))
                 .collect();
-            Some((200, Value::Array(page).to_string()))
+            Some((200, page_of(all, query)))
         }
         ("GET", ["repos", owner, name, "pulls", n]) => {
             let n: u64 = n.parse().ok()?;
@@ -425,6 +475,95 @@ fn answer(
                 }
             }
         }
+        ("GET", ["repos", _, _, "issues"]) => {
+            let state = query_str(query, "state").unwrap_or("open");
+            let labels = query_str(query, "labels");
+            let all: Vec<Value> = st
+                .issues
+                .values()
+                .rev()
+                .filter(|i| state == "all" || i["state"] == state)
+                .filter(|i| {
+                    labels.is_none_or(|want| {
+                        i["labels"]
+                            .as_array()
+                            .is_some_and(|ls| ls.iter().any(|l| l["name"] == want))
+                    })
+                })
+                .cloned()
+                .collect();
+            Some((200, page_of(all, query)))
+        }
+        ("POST", ["repos", _, _, "issues"]) => {
+            let number = 500 + st.issues.len() as u64;
+            let mut v = example;
+            v["number"] = json!(number);
+            v["title"] = req["title"].clone();
+            v["body"] = req["body"].clone();
+            v["state"] = json!("open");
+            v["pull_request"] = Value::Null;
+            let labels: Vec<Value> = req["labels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|l| json!({"name": l}))
+                .collect();
+            v["labels"] = Value::Array(labels);
+            st.issues.insert(number, v.clone());
+            Some((201, v.to_string()))
+        }
+        ("PATCH", ["repos", _, _, "issues", n]) => {
+            let n: u64 = n.parse().ok()?;
+            let Some(issue) = st.issues.get_mut(&n) else {
+                return Some((404, json!({"message": "Not Found"}).to_string()));
+            };
+            for key in ["title", "body", "state", "state_reason"] {
+                if !req[key].is_null() {
+                    issue[key] = req[key].clone();
+                }
+            }
+            Some((200, issue.to_string()))
+        }
+        ("GET", ["repos", _, _, "pulls", n, "reviews"]) => {
+            let n: u64 = n.parse().ok()?;
+            let template = example.get(0).cloned().unwrap_or(Value::Null);
+            let all: Vec<Value> = st
+                .reviews
+                .get(&n)
+                .map(|rs| {
+                    rs.iter()
+                        .enumerate()
+                        .map(|(i, (login, state, commit))| {
+                            let mut v = template.clone();
+                            v["id"] = json!(80 + i);
+                            v["user"]["login"] = json!(login);
+                            v["state"] = json!(state);
+                            v["commit_id"] = json!(commit);
+                            v
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some((200, page_of(all, query)))
+        }
+        ("GET", ["orgs", org, "teams", slug, "memberships", user]) => {
+            let team = format!("{org}/{slug}");
+            if st.members.iter().any(|(t, u)| *t == team && u == user) {
+                let mut v = example;
+                v["state"] = json!("active");
+                Some((200, v.to_string()))
+            } else {
+                Some((404, json!({"message": "Not Found"}).to_string()))
+            }
+        }
+        ("GET", ["repos", _, _, "compare", basehead]) => {
+            let head = basehead.split_once("...").map(|x| x.1).unwrap_or_default();
+            let behind = st.behind.get(head).copied().unwrap_or(0);
+            let mut v = example;
+            v["behind_by"] = json!(behind);
+            v["status"] = json!(if behind > 0 { "diverged" } else { "ahead" });
+            Some((200, v.to_string()))
+        }
         ("POST", ["app", "installations", _, "access_tokens"]) => {
             st.tokens += 1;
             let expires = chrono_like_now_plus(st.token_ttl_secs);
@@ -446,6 +585,18 @@ fn answer(
 /// RFC 3339 (UTC) of now plus `secs`.
 fn chrono_like_now_plus(secs: i64) -> String {
     formwork::store::format_millis(formwork::store::now() + secs * 1000)
+}
+
+/// The page of `all` the query asks for (`per_page`, default 30; `page`, from 1), as JSON.
+fn page_of(all: Vec<Value>, query: &str) -> String {
+    let per_page = query_value(query, "per_page").unwrap_or(30).max(1);
+    let page = query_value(query, "page").unwrap_or(1).max(1);
+    let page: Vec<Value> = all
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    Value::Array(page).to_string()
 }
 
 fn query_value(query: &str, key: &str) -> Option<usize> {
