@@ -40,6 +40,8 @@ pub struct DesiredEnvironment {
     pub gates: Vec<Gate>,
     /// Which policy rules apply to the environment (`policies:` in environment.yml).
     pub policies: PolicyChoice,
+    /// Where its apply and drift notifications go (`notifications:` in environment.yml).
+    pub notifications: Vec<crate::config::notifications::Notification>,
 }
 
 /// An environment's choice of policy rules, with where each name was written.

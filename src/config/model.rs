@@ -287,6 +287,12 @@ pub struct EnvironmentFile {
     /// check (see docs/policy.md).
     #[serde(default)]
     pub policies: Option<EnvironmentPolicies>,
+    /// Where to tell that an apply of this environment started, succeeded, failed or waits at a
+    /// gate, and that `formwork drift` found drift: Slack, a signed webhook or an SNS topic
+    /// (see docs/notifications.md). Secrets are named by the variable or SSM parameter that
+    /// holds them, never written here. Read from the commit being applied.
+    #[serde(default)]
+    pub notifications: Vec<Spanned<super::notifications::NotificationTarget>>,
 }
 
 /// An environment's choice of policy rules.

@@ -1,6 +1,7 @@
 //! The agent's numbers, in the OpenMetrics text format (`GET /metrics`, which Prometheus
 //! reads): queue depth, webhook deliveries, runs by kind and outcome with a histogram of their
-//! durations, AWS, GitHub and git errors, and how long ago each environment was last applied.
+//! durations, AWS, GitHub and git errors, notifications sent and given up on, and how long ago
+//! each environment was last applied.
 //! The exposition is prometheus-client's.
 
 use std::collections::BTreeMap;
@@ -46,6 +47,7 @@ pub struct Metrics {
     pub aws_errors: Counter<u64, AtomicU64>,
     pub git_errors: Counter<u64, AtomicU64>,
     deliveries: Family<Outcome, Counter>,
+    notifications: Family<Outcome, Counter>,
     runs: Family<Run, Histogram, fn() -> Histogram>,
     last_apply_age: Family<Environment, Gauge<f64, AtomicU64>>,
     /// Environment → when its last apply finished (ms since the epoch); the age is worked out
@@ -69,6 +71,7 @@ impl Default for Metrics {
             aws_errors: Counter::default(),
             git_errors: Counter::default(),
             deliveries: Family::default(),
+            notifications: Family::default(),
             runs: Family::new_with_constructor(run_histogram),
             last_apply_age: Family::default(),
             applied_at: Mutex::new(BTreeMap::new()),
@@ -81,6 +84,11 @@ impl Default for Metrics {
             "webhook_deliveries",
             "Webhook deliveries by outcome",
             m.deliveries.clone(),
+        );
+        registry.register(
+            "notifications",
+            "Notification deliveries by outcome (sent, failed)",
+            m.notifications.clone(),
         );
         registry.register(
             "run_seconds",
@@ -140,6 +148,16 @@ impl Metrics {
             .insert(environment.to_string(), at_ms);
     }
 
+    /// The notifications sent and given up on so far (the notifier's counts), taken in.
+    pub fn notifications(&self, (sent, failed): (u64, u64)) {
+        for (outcome, total) in [("sent", sent), ("failed", failed)] {
+            let c = self.notifications.get_or_create(&Outcome {
+                outcome: outcome.to_string(),
+            });
+            c.inc_by(total.saturating_sub(c.get()));
+        }
+    }
+
     /// How many deliveries had this outcome.
     pub fn deliveries(&self, outcome: &str) -> u64 {
         self.deliveries
@@ -185,6 +203,8 @@ mod tests {
         m.run("plan", "ok", 0.5);
         m.applied("staging", 1_000);
         m.aws_errors.inc();
+        m.notifications((3, 1));
+        m.notifications((4, 1));
         let t = m.render(11_000);
         for sample in [
             "formwork_webhook_deliveries_total{outcome=\"accepted\"} 2",
@@ -193,6 +213,8 @@ mod tests {
             "formwork_run_seconds_bucket{le=\"1.0\",kind=\"plan\",outcome=\"ok\"} 1",
             "formwork_last_apply_age_seconds{environment=\"staging\"} 10.0",
             "formwork_aws_errors_total 1",
+            "formwork_notifications_total{outcome=\"sent\"} 4",
+            "formwork_notifications_total{outcome=\"failed\"} 1",
             "# TYPE formwork_queue_depth gauge",
             "# TYPE formwork_run_seconds histogram",
         ] {

@@ -13,13 +13,13 @@ use common::Repo;
 use common::fake_aws::{FakeAws, fixture, form_value};
 
 /// The NoEcho database password the config gives, and the one someone set by hand.
-const PASSWORD: &str = "s3cr3t-Hunter2-pw";
-const ACTUAL_PASSWORD: &str = "rotated-by-hand-77";
+pub(crate) const PASSWORD: &str = "s3cr3t-Hunter2-pw";
+pub(crate) const ACTUAL_PASSWORD: &str = "rotated-by-hand-77";
 
 /// Three stacks in account 123456789012 (that of the recorded GetCallerIdentity): `app` (a
 /// queue, a topic and a database whose password is a NoEcho parameter), `vpc`, and `gone`,
 /// which has never been deployed.
-fn repo(extra_stacks: usize) -> Repo {
+pub(crate) fn repo(extra_stacks: usize) -> Repo {
     let r = Repo::new();
     let mut pipeline = format!(
         "pipeline: p\nstacks:\n  app:\n    template: app.yml\n    parameters:\n      DbPassword: {PASSWORD}\n  vpc:\n    template: vpc.yml\n  gone:\n    template: vpc.yml\n"
@@ -52,7 +52,7 @@ fn drift(fake: &FakeAws, r: &Repo, extra: &[&str]) -> common::Run {
 
 /// What one stack's detection ends in.
 #[derive(Clone, Copy)]
-enum Ends {
+pub(crate) enum Ends {
     Drifted,
     InSync,
     Failed,
@@ -61,7 +61,7 @@ enum Ends {
 /// A CloudFormation whose stacks are those of `repo` but `prod-gone`; each detection is in
 /// progress at its first `polls_in_progress` polls, then ends as `ends` says of its stack.
 /// Returns the most detections that were in flight at once (started and not yet seen ended).
-fn fake_cloudformation(
+pub(crate) fn fake_cloudformation(
     ends: impl Fn(&str) -> Ends + Send + Sync + 'static,
     polls_in_progress: usize,
 ) -> (FakeAws, Arc<Mutex<usize>>) {

@@ -64,6 +64,11 @@ pub fn resolve_environment(
         allow_delete: env.def.allow_delete.as_ref().is_some_and(|b| b.value),
         gates: gates(p, &units),
         policies: policy_choice(env),
+        notifications: crate::config::notifications::check(
+            &env.file,
+            &env.def.notifications,
+            &mut d,
+        ),
         units,
         graph,
     };
