@@ -42,6 +42,8 @@ pub struct DesiredEnvironment {
     pub policies: PolicyChoice,
     /// What a pull request must meet before it is applied here (`apply_requirements:`).
     pub apply_requirements: ApplyRequirements,
+    /// Where its apply and drift notifications go (`notifications:` in environment.yml).
+    pub notifications: Vec<crate::config::notifications::Notification>,
 }
 
 /// An environment's apply requirements (docs/apply-requirements.md). The default: none.

@@ -8,7 +8,9 @@
 //! DescribeStackEvents, GetTemplate, CreateChangeSet, DescribeChangeSet, ListChangeSets,
 //! DeleteChangeSet, ExecuteChangeSet, DeleteStack; for `formwork drift`, DetectStackDrift,
 //! DetectStackResourceDrift, DescribeStackDriftDetectionStatus and DescribeStackResourceDrifts;
-//! SSM GetParameters; S3 PutObject and GetObject; STS GetCallerIdentity; and, with a DynamoDB
+//! SSM GetParameters; S3 PutObject and GetObject; STS GetCallerIdentity; SNS Publish on the
+//! topics of the environments' `notifications:` (the apply role; the plan role for those told
+//! of drift), and GetParameters on the parameters they read secrets from; and, with a DynamoDB
 //! state store, the item calls on its table.
 
 use std::collections::BTreeSet;
@@ -16,6 +18,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use crate::config::expr::Reference;
+use crate::config::notifications::{NotificationKind, NotifyEvent};
 use crate::desired::{DesiredEnvironment, TemplateRef};
 
 /// Which role the policy is for.
@@ -35,8 +38,23 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
     let mut parameters = BTreeSet::new();
     let mut buckets = BTreeSet::new();
     let mut roles = BTreeSet::new();
+    let mut topics = BTreeSet::new();
     for env in environments {
         let (region, account) = (&env.region, &env.account);
+        for n in &env.notifications {
+            // Notifications of applies go out as the apply role; of drift, as either role.
+            if let NotificationKind::Sns { topic_arn } = &n.kind
+                && (role == Role::Apply || n.wants(NotifyEvent::Drift))
+            {
+                topics.insert(topic_arn.clone());
+            }
+            for p in n.ssm_parameters() {
+                parameters.insert(format!(
+                    "arn:aws:ssm:{region}:{account}:parameter/{}",
+                    p.trim_start_matches('/')
+                ));
+            }
+        }
         change_sets.insert(format!(
             "arn:aws:cloudformation:{region}:{account}:changeSet/formwork-*/*"
         ));
@@ -158,6 +176,14 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
             "Effect": "Allow",
             "Action": ["s3:PutObject", "s3:GetObject"],
             "Resource": list(buckets),
+        }));
+    }
+    if !topics.is_empty() {
+        statements.push(json!({
+            "Sid": "Notifications",
+            "Effect": "Allow",
+            "Action": ["sns:Publish"],
+            "Resource": list(topics),
         }));
     }
     if !roles.is_empty() {

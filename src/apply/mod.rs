@@ -22,11 +22,13 @@
 //!    is at the commit, the environment's deployed commit in the store and in SSM
 //!    (`/formwork/<env>/deployed-commit`).
 //!
-//! [`service`] wraps this for its callers: which plan, the desired state at the commit, and a
-//! [`service::Reporter`] told how it went (the terminal, GitHub).
+//! [`service`] wraps this for its callers: which plan, the desired state at the commit, a
+//! [`service::Reporter`] told how it went (the terminal, GitHub), and the notifications of the
+//! environment and the agent (`notices`: Slack, webhooks, SNS).
 
 mod checks;
 pub mod deployed;
+mod notices;
 mod recover;
 mod run;
 pub mod service;

@@ -1,17 +1,20 @@
 //! Applying a reviewed plan to one environment at one commit, as a service: which plan, the
 //! desired state at the commit, the apply itself, and how it ended — told to a [`Reporter`].
 //! The terminal is one reporter (the command line's); GitHub is another (it posts on the pull
-//! request and marks the commit). Nothing here knows who listens.
+//! request and marks the commit). Nothing here knows who listens. Every door passes here, so
+//! the environment's notifications (and the agent's) are sent from here too (`notices`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
+use super::notices::Notices;
 use super::{Baseline, Observer, Options, Report, Request};
 use crate::aws::Aws;
 use crate::desired::DesiredEnvironment;
 use crate::diag::Color;
+use crate::notify::{Links, Notifier};
 use crate::plan::model::Plan;
 use crate::secrets::Masker;
 use crate::store::{AnyStore, Store, StoreError};
@@ -24,6 +27,8 @@ pub struct Services {
     pub store: Arc<AnyStore>,
     pub aws: Arc<Aws>,
     pub masker: Arc<Masker>,
+    /// Where notifications of applies go besides each environment's own targets.
+    pub notifier: Notifier,
 }
 
 /// Which plan to apply.
@@ -85,6 +90,15 @@ pub trait Reporter: Observer {
         commit: &'a str,
         applied: &'a Applied,
     ) -> BoxFuture<'a, Result<(), ReportError>>;
+
+    /// Where notifications link to: the pull request, the run. Default: the GitHub Actions run
+    /// this process is part of, if any.
+    fn links(&self) -> Links {
+        Links {
+            pull_request: None,
+            run: Links::actions_run(),
+        }
+    }
 }
 
 /// Applies `environment` at commit `rev` with the plan `choice` names, telling `reporter`.
@@ -97,10 +111,34 @@ pub async fn apply_commit(
     reporter: Arc<dyn Reporter>,
 ) -> Result<Applied, ReportError> {
     let commit = svc.repo.resolve(rev).unwrap_or_else(|_| rev.to_string());
-    reporter.started(environment, &commit).await?;
+    let notices = Notices::start(svc, environment, &commit, reporter.links()).await;
+    if let Err(e) = reporter.started(environment, &commit).await {
+        let why = format!("the apply could not start: {}", svc.masker.scrub(&e.0));
+        notices.finish(&Applied::stopped(why)).await;
+        return Err(e);
+    }
     let applied = run(svc, environment, &commit, choice, options, reporter.clone()).await;
-    reporter.finished(environment, &commit, &applied).await?;
-    Ok(applied)
+    let told = reporter.finished(environment, &commit, &applied).await;
+    notices.finish(&applied).await;
+    told.map(|()| applied)
+}
+
+/// Tells `reporter`, and the notification targets, of an apply of `environment` at `commit`
+/// that stopped before it began (`stopped`: there is no plan to apply, say).
+pub async fn report_stopped(
+    svc: &Services,
+    environment: &str,
+    commit: &str,
+    stopped: Applied,
+    reporter: Arc<dyn Reporter>,
+) -> Result<Applied, ReportError> {
+    let notices = Notices::start(svc, environment, commit, reporter.links()).await;
+    let told = match reporter.started(environment, commit).await {
+        Ok(()) => reporter.finished(environment, commit, &stopped).await,
+        Err(e) => Err(e),
+    };
+    notices.finish(&stopped).await;
+    told.map(|()| stopped)
 }
 
 async fn run(

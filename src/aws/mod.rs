@@ -4,10 +4,11 @@
 //!
 //! Credentials come from the standard chain (environment, profiles, SSO, web identity for
 //! GitHub OIDC); `AWS_ENDPOINT_URL` points every client at a local endpoint in tests and demos.
-//! [`cfn`], [`ssm`] and [`s3`] wrap the calls formwork makes to each service.
+//! [`cfn`], [`ssm`], [`s3`] and [`sns`] wrap the calls formwork makes to each service.
 
 pub mod cfn;
 pub mod s3;
+pub mod sns;
 pub mod ssm;
 
 use std::collections::{BTreeMap, HashMap};
@@ -28,6 +29,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use cfn::Cfn;
 pub use s3::S3;
+pub use sns::Sns;
 pub use ssm::Ssm;
 
 /// How many AWS calls may be in flight at once per account and region, unless configured.
@@ -187,6 +189,25 @@ pub struct Session {
     pub cfn: Cfn,
     pub ssm: Ssm,
     pub s3: S3,
+    /// The configuration the clients were made from (region, credentials, endpoint), for
+    /// clients made on demand ([`Session::sns`]).
+    conf: SdkConfig,
+    counting: Counting,
+    limit: Limit,
+}
+
+impl Session {
+    /// SNS in `region` as this session's identity, each attempt of a call bounded by
+    /// `timeout` (for notifications: a few short attempts, not the retries of deployments).
+    pub fn sns(&self, region: &str, timeout: Duration) -> Sns {
+        Sns::new(
+            &self.conf,
+            self.counting.clone(),
+            region,
+            timeout,
+            self.limit.clone(),
+        )
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -340,10 +361,13 @@ impl Aws {
             ),
             s3: S3::new(
                 &conf,
-                (counting, retry_partition("s3", t)),
+                (counting.clone(), retry_partition("s3", t)),
                 custom_endpoint,
-                limit,
+                limit.clone(),
             ),
+            conf,
+            counting,
+            limit,
         };
         sessions.insert(key, session.clone());
         Ok(session)

@@ -142,6 +142,7 @@ pub fn run(cli: &crate::Cli, args: &ApplyArgs, c: Color) -> Result<u8> {
             store,
             aws: Arc::new(Aws::load(args.max_in_flight).await),
             masker: secrets::global(),
+            notifier: formwork::notify::Notifier::default(),
         };
         let reporter = Arc::new(TermReporter {
             observer: observer(args),
@@ -216,10 +217,11 @@ impl Reporter for TermReporter {
                     message,
                     diagnostics,
                 } => {
+                    let masker = secrets::global();
                     if let Some(d) = diagnostics {
-                        eprint!("{d}");
+                        eprint!("{}", masker.scrub(d));
                     }
-                    eprintln!("error: {message}");
+                    eprintln!("error: {}", masker.scrub(message));
                     Ok(())
                 }
             };

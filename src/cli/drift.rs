@@ -1,5 +1,6 @@
 //! `formwork drift`: drift detection for the deployed stacks of the environments, as text,
-//! Markdown or JSON (docs/drift.md).
+//! Markdown or JSON (docs/drift.md); environments where stacks drifted tell their
+//! notification targets (docs/notifications.md).
 
 use std::time::Duration;
 
@@ -94,6 +95,8 @@ pub fn run(cli: &crate::Cli, args: &DriftArgs, c: Color) -> Result<u8> {
     let (mut report, calls) = runtime()?.block_on(async {
         let aws = Aws::load(args.max_in_flight).await;
         let report = formwork::drift::detect(&aws, &envs, &commit, &masker, &opts).await;
+        let notifier = formwork::notify::Notifier::default();
+        formwork::notify::drift::send_drift(&notifier, &aws, &masker, &envs, &report).await;
         (report, aws.calls().snapshot())
     });
     tracing::info!(?calls, "AWS API calls");

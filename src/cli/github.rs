@@ -66,6 +66,7 @@ impl GitHubArgs {
             gh: self.connect(masker.clone()).await?,
             reporting: self.reporting(),
             masker,
+            notifier: formwork::notify::Notifier::default(),
         })
     }
 

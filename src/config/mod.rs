@@ -1,7 +1,8 @@
 //! The config repository: `pipelines/<name>/pipeline.yml` (systems of stacks and their wiring)
 //! and `environments/<name>/environment.yml` (where and with which values each is deployed).
 //!
-//! [`model`] holds the file formats, [`expr`] the `${…}` expressions, [`load`] reads files from a
+//! [`model`] holds the file formats ([`notifications`] the `notifications:` block and its
+//! checks), [`expr`] the `${…}` expressions, [`load`] reads files from a
 //! source, [`resolve`] turns an environment into desired state while checking it, and
 //! [`validate_repository`] checks a whole revision at once.
 
@@ -9,6 +10,7 @@ mod expand;
 pub mod expr;
 mod load;
 mod model;
+pub mod notifications;
 mod resolve;
 
 pub use load::{

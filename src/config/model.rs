@@ -293,6 +293,12 @@ pub struct EnvironmentFile {
     /// docs/apply-requirements.md).
     #[serde(default)]
     pub apply_requirements: Option<ApplyRequirementsDef>,
+    /// Where to tell that an apply of this environment started, succeeded, failed or waits at a
+    /// gate, and that `formwork drift` found drift: Slack, a signed webhook or an SNS topic
+    /// (see docs/notifications.md). Secrets are named by the variable or SSM parameter that
+    /// holds them, never written here. Read from the commit being applied.
+    #[serde(default)]
+    pub notifications: Vec<Spanned<super::notifications::NotificationTarget>>,
 }
 
 /// `apply_requirements:` of an environment. Each one named is checked before an apply from a

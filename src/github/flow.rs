@@ -47,6 +47,8 @@ pub struct Context {
     pub gh: GitHub,
     pub reporting: Reporting,
     pub masker: Arc<Masker>,
+    /// The agent's own notification targets (none for the command line and the Action).
+    pub notifier: crate::notify::Notifier,
 }
 
 impl Context {
@@ -57,6 +59,7 @@ impl Context {
             store: self.store.clone(),
             aws: self.aws.clone(),
             masker: self.masker.clone(),
+            notifier: self.notifier.clone(),
         }
     }
 }
@@ -317,6 +320,7 @@ pub async fn apply_environment(
         gh: cx.gh.clone(),
         reporting: cx.reporting.clone(),
         pull_request: pull.as_ref().map(|p| p.number),
+        pull_url: pull.as_ref().and_then(|p| p.html_url.clone()),
         observer,
         mark: tokio::sync::Mutex::new(None),
     });
@@ -337,11 +341,7 @@ pub async fn apply_environment(
                 message: why,
                 diagnostics: None,
             };
-            reporter
-                .started(environment, &commit)
-                .await
-                .and(reporter.finished(environment, &commit, &stopped).await)
-                .map(|()| stopped)
+            service::report_stopped(&svc, environment, &commit, stopped, reporter.clone()).await
         }
     }
     .map_err(|e| FlowError::Usage(e.0))?;
@@ -412,6 +412,8 @@ struct GitHubReporter {
     gh: GitHub,
     reporting: Reporting,
     pull_request: Option<u64>,
+    /// The pull request's page, for notifications.
+    pull_url: Option<String>,
     observer: Arc<dyn Observer>,
     mark: tokio::sync::Mutex<Option<report::Started>>,
 }
@@ -432,6 +434,13 @@ impl Observer for GitHubReporter {
 }
 
 impl Reporter for GitHubReporter {
+    fn links(&self) -> crate::notify::Links {
+        crate::notify::Links {
+            pull_request: self.pull_url.clone(),
+            run: crate::notify::Links::actions_run().or_else(|| self.reporting.target_url.clone()),
+        }
+    }
+
     fn started<'a>(
         &'a self,
         _environment: &'a str,

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::config::notifications::{self, Notification, NotificationTarget};
 use crate::config::parse_yaml;
 use crate::diag::{Color, Diagnostics, SourceMap, render_all};
 use crate::github::report::ReportMode;
 use crate::runner::{Acts, Policy};
+use crate::yaml::Spanned;
 
 /// The settings of `formwork serve`.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -47,6 +49,12 @@ pub struct ServerConfig {
     /// Scheduled drift detection of the environments (off by default).
     #[serde(default)]
     pub drift: DriftConfig,
+    /// Where the agent tells of every apply and drift check of every environment it works on,
+    /// besides the environment's own `notifications:` (the same targets and keys; see
+    /// docs/notifications.md). Secrets come from the agent's environment variables, or from
+    /// SSM parameters read with the environment's AWS session.
+    #[serde(default)]
+    pub notifications: Vec<Spanned<NotificationTarget>>,
 }
 
 /// Scheduled drift detection (docs/drift.md): every `interval_seconds`, the deployed stacks
@@ -296,7 +304,14 @@ impl ServerConfig {
             max_in_flight: default_in_flight(),
             http: HttpConfig::default(),
             drift: DriftConfig::default(),
+            notifications: Vec::new(),
         }
+    }
+
+    /// The agent's notification targets that are sound (`load` reports the others).
+    pub fn notification_targets(&self) -> Vec<Notification> {
+        let file: Arc<str> = Arc::from("formwork-server.yml");
+        notifications::check(&file, &self.notifications, &mut Diagnostics::new())
     }
 
     /// The rules by which the agent decides what an event means: its repositories, the fork
@@ -319,6 +334,9 @@ pub fn load(path: &std::path::Path) -> Result<ServerConfig, String> {
     let mut diags = Diagnostics::new();
     for d in parsed.diags {
         diags.push(d);
+    }
+    if let Some(c) = &parsed.value {
+        notifications::check(&file, &c.notifications, &mut diags);
     }
     if diags.has_errors() || parsed.value.is_none() {
         let mut texts = SourceMap::default();
@@ -471,6 +489,24 @@ mod tests {
             let e = load(&p).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn notification_targets_are_checked_where_written() {
+        let base = "repository:\n  url: /srv/config.git\ngithub:\n  repository: octo-org/config\n";
+        let (_d, p) = write(&format!(
+            "{base}notifications:\n  - slack:\n      url_from_env: OPS_SLACK_URL\n    on: [apply_failed]\n"
+        ));
+        let c = load(&p).unwrap();
+        let t = c.notification_targets();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].name, "slack #1");
+        let (_d, p) = write(&format!(
+            "{base}notifications:\n  - sns:\n      topic_arn: not-an-arn\n"
+        ));
+        let e = load(&p).unwrap_err();
+        assert!(e.contains(":7:18"), "{e}");
+        assert!(e.contains("is not an SNS topic ARN"), "{e}");
     }
 
     #[test]

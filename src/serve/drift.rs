@@ -2,7 +2,8 @@
 //! deployed stacks of the environments at the default branch's head are checked for drift
 //! ([`crate::drift`]); each environment's result is counted in the metrics, kept in its audit
 //! trail and, when `drift.issues` is on, in its GitHub issue
-//! ([`crate::github::drift_issue`]).
+//! ([`crate::github::drift_issue`]); drift found is told to the notification targets
+//! ([`crate::notify::drift`]).
 //!
 //! When the last check ran is read from the audit trail, so a restart does not check again
 //! early; one replica at a time checks (a lease in the state store).
@@ -131,6 +132,8 @@ async fn check_leased(agent: &Arc<Agent>) -> Result<(), String> {
     };
     tracing::info!(environments = envs.len(), commit = %head, "checking for drift");
     let report = crate::drift::detect(&cx.aws, &envs, &head, &cx.masker, &opts).await;
+    // Each environment where something drifted tells its targets and the agent's.
+    crate::notify::drift::send_drift(&cx.notifier, &cx.aws, &cx.masker, &envs, &report).await;
     for env in &report.environments {
         let (result, drifted) = outcome(env);
         agent.metrics.drift_checked(&env.name, result, drifted);

@@ -135,6 +135,9 @@ async fn readyz(State(app): State<App>) -> Response {
 }
 
 async fn metrics(State(app): State<App>) -> Response {
+    app.agent
+        .metrics
+        .notifications(app.agent.cx().notifier.counts());
     (
         [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
         app.agent.metrics.render(now()),

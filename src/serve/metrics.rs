@@ -1,7 +1,7 @@
 //! The agent's numbers, in the OpenMetrics text format (`GET /metrics`, which Prometheus
 //! reads): queue depth, webhook deliveries, runs by kind and outcome with a histogram of their
-//! durations, AWS, GitHub and git errors, how long ago each environment was last applied, and
-//! what the scheduled drift checks found.
+//! durations, AWS, GitHub and git errors, notifications sent and given up on, how long ago each
+//! environment was last applied, and what the scheduled drift checks found.
 //! The exposition is prometheus-client's.
 
 use std::collections::BTreeMap;
@@ -53,6 +53,7 @@ pub struct Metrics {
     pub aws_errors: Counter<u64, AtomicU64>,
     pub git_errors: Counter<u64, AtomicU64>,
     deliveries: Family<Outcome, Counter>,
+    notifications: Family<Outcome, Counter>,
     runs: Family<Run, Histogram, fn() -> Histogram>,
     last_apply_age: Family<Environment, Gauge<f64, AtomicU64>>,
     drifted_stacks: Family<Environment, Gauge<i64, AtomicI64>>,
@@ -78,6 +79,7 @@ impl Default for Metrics {
             aws_errors: Counter::default(),
             git_errors: Counter::default(),
             deliveries: Family::default(),
+            notifications: Family::default(),
             runs: Family::new_with_constructor(run_histogram),
             last_apply_age: Family::default(),
             drifted_stacks: Family::default(),
@@ -92,6 +94,11 @@ impl Default for Metrics {
             "webhook_deliveries",
             "Webhook deliveries by outcome",
             m.deliveries.clone(),
+        );
+        registry.register(
+            "notifications",
+            "Notification deliveries by outcome (sent, failed)",
+            m.notifications.clone(),
         );
         registry.register(
             "run_seconds",
@@ -177,6 +184,16 @@ impl Metrics {
             .set(i64::try_from(drifted).unwrap_or(i64::MAX));
     }
 
+    /// The notifications sent and given up on so far (the notifier's counts), taken in.
+    pub fn notifications(&self, (sent, failed): (u64, u64)) {
+        for (outcome, total) in [("sent", sent), ("failed", failed)] {
+            let c = self.notifications.get_or_create(&Outcome {
+                outcome: outcome.to_string(),
+            });
+            c.inc_by(total.saturating_sub(c.get()));
+        }
+    }
+
     /// How many deliveries had this outcome.
     pub fn deliveries(&self, outcome: &str) -> u64 {
         self.deliveries
@@ -223,6 +240,8 @@ mod tests {
         m.applied("staging", 1_000);
         m.aws_errors.inc();
         m.drift_checked("prod", "drifted", 2);
+        m.notifications((3, 1));
+        m.notifications((4, 1));
         let t = m.render(11_000);
         for sample in [
             "formwork_webhook_deliveries_total{outcome=\"accepted\"} 2",
@@ -233,6 +252,8 @@ mod tests {
             "formwork_aws_errors_total 1",
             "formwork_drifted_stacks{environment=\"prod\"} 2",
             "formwork_drift_checks_total{environment=\"prod\",result=\"drifted\"} 1",
+            "formwork_notifications_total{outcome=\"sent\"} 4",
+            "formwork_notifications_total{outcome=\"failed\"} 1",
             "# TYPE formwork_queue_depth gauge",
             "# TYPE formwork_run_seconds histogram",
         ] {

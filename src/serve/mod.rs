@@ -110,6 +110,7 @@ pub async fn serve(
             target_url: config.github.public_url.clone(),
         },
         masker,
+        notifier: crate::notify::Notifier::new(config.notification_targets()),
     };
     let replica = format!("formwork serve {}", crate::lease::process_owner());
     let listener = tokio::net::TcpListener::bind(&config.listen)

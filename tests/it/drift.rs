@@ -19,7 +19,7 @@ pub(crate) const ACTUAL_PASSWORD: &str = "rotated-by-hand-77";
 /// Three stacks in account 123456789012 (that of the recorded GetCallerIdentity): `app` (a
 /// queue, a topic and a database whose password is a NoEcho parameter), `vpc`, and `gone`,
 /// which has never been deployed.
-fn repo(extra_stacks: usize) -> Repo {
+pub(crate) fn repo(extra_stacks: usize) -> Repo {
     let r = Repo::new();
     write_stacks(&r, "prod", extra_stacks);
     r.commit("stacks");

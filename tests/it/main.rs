@@ -25,6 +25,7 @@ mod graph;
 mod hostile_input;
 mod nested;
 mod never_panics;
+mod notify;
 mod pipeline_api_gateway_microservices;
 mod pipeline_dekart;
 mod pipeline_ecs_services;

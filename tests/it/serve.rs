@@ -85,10 +85,11 @@ impl Agent {
         settings: &str,
         signed: bool,
     ) -> Agent {
-        Agent::start_configured(w, remote, data, settings, signed, None)
+        Agent::start_configured(w, remote, data, settings, signed, None, &[])
     }
 
-    /// [`Agent::start_with`], with AWS at `aws_url` when given.
+    /// [`Agent::start_with`], with AWS at `aws_url` when given and the environment variables
+    /// `vars`.
     pub(crate) fn start_configured(
         w: &World,
         remote: &Path,
@@ -96,6 +97,7 @@ impl Agent {
         settings: &str,
         signed: bool,
         aws_url: Option<&str>,
+        vars: &[(&str, &str)],
     ) -> Agent {
         let file = data.join(format!("formwork-server-{}.yml", unique("settings")));
         std::fs::create_dir_all(data).unwrap();
@@ -109,6 +111,7 @@ impl Agent {
             if let Some(u) = aws_url {
                 cmd.env("AWS_ENDPOINT_URL", u);
             }
+            cmd.envs(vars.iter().copied());
             if signed {
                 cmd.env("FORMWORK_WEBHOOK_SECRET", SECRET);
             } else {

@@ -2,8 +2,9 @@
 //! every two seconds against recorded AWS responses (moto has no drift detection; see
 //! `drift.rs` for the recorded shapes), keeping one GitHub issue for the environment on the
 //! recording GitHub in front of Prism: opened on drift, updated while it lasts, closed when a
-//! check finds every stack in sync; the numbers in `/metrics`, the checks in the audit trail,
-//! no secret in any issue or log, and no early check after a restart.
+//! check finds every stack in sync; the drift told to the agent's notification target; the
+//! numbers in `/metrics`, the checks in the audit trail, no secret in any issue, notification or
+//! log, and no early check after a restart.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +15,11 @@ use crate::drift::{ACTUAL_PASSWORD, Ends, PASSWORD, fake_cloudformation, write_s
 use crate::serve::{Agent, remote};
 
 use common::pr_world::{REPO, World};
+use common::receiver::{Answer, Receiver};
 use serde_json::Value;
+
+/// The agent's webhook signing secret.
+const HOOK_SECRET: &str = "Agent-Hook-Secret-31";
 
 fn metric(agent: &Agent, line: &str) -> Option<f64> {
     agent
@@ -61,14 +66,21 @@ fn the_agent_keeps_one_drift_issue_per_environment_and_counts_drift() {
             0,
         )
     };
-    let settings = "drift:\n  interval_seconds: 2\n  concurrency: 2\n";
+    // The agent's own notification target hears of the drift.
+    let hook = Receiver::start(Answer::Status(200));
+    let settings = format!(
+        "drift:\n  interval_seconds: 2\n  concurrency: 2\nnotifications:\n  - webhook:\n      url: {}/drift\n      secret_from_env: AGENT_HOOK_SECRET\n    on: [drift]\n",
+        hook.url
+    );
+    let vars = [("AGENT_HOOK_SECRET", HOOK_SECRET)];
     let agent = Agent::start_configured(
         &w,
         remote.path(),
         data.path(),
-        settings,
+        &settings,
         true,
         Some(&fake.url),
+        &vars,
     );
 
     // Opened on drift, with the differences and without the password.
@@ -91,6 +103,12 @@ fn the_agent_keeps_one_drift_issue_per_environment_and_counts_drift() {
     agent.wait_for("the drift metrics", Duration::from_secs(30), || {
         metric(&agent, &drifted_line) == Some(1.0)
     });
+
+    let told = hook.wait_for(1, Duration::from_secs(30));
+    let b = told[0].json();
+    assert_eq!(told[0].header("x-formwork-event"), Some("drift"));
+    assert_eq!(b["environment"], w.env);
+    assert_eq!(b["drift"]["drifted_stacks"], serde_json::json!(["app"]));
 
     // Drift that lasts updates the same issue; no second one is opened.
     let patched = |w: &World| {
@@ -157,12 +175,19 @@ fn the_agent_keeps_one_drift_issue_per_environment_and_counts_drift() {
     // No secret anywhere: not in any request to GitHub, not in the log.
     let log = agent.log();
     agent.kill();
-    for secret in [PASSWORD, ACTUAL_PASSWORD] {
+    for secret in [PASSWORD, ACTUAL_PASSWORD, HOOK_SECRET] {
         assert!(!log.contains(secret), "{secret} in the agent's log");
         for r in w.mock.requests() {
             assert!(
                 !r.body.contains(secret),
                 "{secret} sent to GitHub: {}",
+                r.body
+            );
+        }
+        for r in hook.received() {
+            assert!(
+                !r.body.contains(secret),
+                "{secret} in a notification: {}",
                 r.body
             );
         }
@@ -179,6 +204,7 @@ fn the_agent_keeps_one_drift_issue_per_environment_and_counts_drift() {
         settings,
         true,
         Some(&fake.url),
+        &[],
     );
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(

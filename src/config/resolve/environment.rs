@@ -66,6 +66,11 @@ pub fn resolve_environment(
         gates: gates(p, &units),
         policies: policy_choice(env),
         apply_requirements: apply_requirements(env, &mut d),
+        notifications: crate::config::notifications::check(
+            &env.file,
+            &env.def.notifications,
+            &mut d,
+        ),
         units,
         graph,
     };

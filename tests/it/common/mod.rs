@@ -6,6 +6,7 @@ pub mod aws;
 pub mod fake_aws;
 pub mod github;
 pub mod pr_world;
+pub mod receiver;
 pub mod sdk;
 pub mod stacks;
 
