@@ -85,6 +85,12 @@ pub struct Defaults {
     /// Tags put on every stack. A stack's own `tags` win.
     #[serde(default)]
     pub tags: SpannedMap<String>,
+    /// The CloudFormation stack name of every stack that names none itself, as a pattern in
+    /// which `${stack}` stands for the stack key: `shop-${env.name}-${stack}` keeps an existing
+    /// naming scheme. May use `${var.NAME}` and `${env.…}`; must use `${stack}`. Default
+    /// `${env.name}-${stack}`.
+    #[serde(default)]
+    pub stack_name: Option<Spanned<String>>,
 }
 
 /// One stack of a pipeline.
@@ -116,8 +122,8 @@ pub struct StackDef {
     /// what the template needs.
     #[serde(default)]
     pub capabilities: Option<Vec<Spanned<Capability>>>,
-    /// The CloudFormation stack name. Defaults to `<environment>-<key>`. May use `${var.NAME}`
-    /// and `${env.name}`.
+    /// The CloudFormation stack name. Defaults to the pipeline's `defaults.stack_name` pattern,
+    /// else `<environment>-<key>`. May use `${var.NAME}` and `${env.name}`.
     #[serde(default)]
     pub stack_name: Option<Spanned<String>>,
     /// Whether environments get this stack unless they say otherwise (default `true`). Set

@@ -481,3 +481,105 @@ fn a_versioned_template_url_is_read_from_s3_for_the_diff_and_an_upgrade_is_one_l
         "the template read from S3 is diffed: {unit:#}"
     );
 }
+
+/// The stack names of an environment's graph, by stack key.
+fn stack_names(g: &Value) -> Vec<(String, String)> {
+    let mut names: Vec<(String, String)> = g["stacks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{g:#}"))
+        .iter()
+        .map(|s| {
+            (
+                s["stack"].as_str().unwrap().to_string(),
+                s["stack_name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_pipeline_names_its_stacks_by_a_pattern_of_its_own() {
+    let pipeline = r#"pipeline: sys
+vars:
+  Project:
+    default: shop
+defaults:
+  stack_name: ${var.Project}-${env.name}-${stack}
+stacks:
+  vpc:
+    template: templates/param.yml
+    parameters:
+      Name: /sys/${env.name}/vpc
+  app:
+    template: templates/param.yml
+    parameters:
+      Name: /sys/${env.name}/app
+      Value: ${vpc.stack_name}
+  db:
+    template: templates/param.yml
+    stack_name: legacy-database
+    parameters:
+      Name: /sys/${env.name}/db
+  worker:
+    template: templates/param.yml
+    count: 2
+    parameters:
+      Name: /sys/${env.name}/worker-${instance}
+"#;
+    let r = repo(
+        pipeline,
+        "prod",
+        "stacks:\n  app:\n    stack_name: prod-frontend\n",
+    );
+    let v = r.run(&["validate"]);
+    assert_eq!(v.code, 0, "{}", v.all());
+    // The pattern names each stack that names none itself (instances by their key); a stack's
+    // own name and the environment's win.
+    assert_eq!(
+        stack_names(&graph(&r, "prod")),
+        [
+            ("app".to_string(), "prod-frontend".to_string()),
+            ("db".into(), "legacy-database".into()),
+            ("vpc".into(), "shop-prod-vpc".into()),
+            ("worker-1".into(), "shop-prod-worker-1".into()),
+            ("worker-2".into(), "shop-prod-worker-2".into()),
+        ]
+    );
+    // Another stack's name, through the pattern, is what an expression gives.
+    let plan = r.run(&["plan", "--offline", "--base", "HEAD~1", "--output", "json"]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(
+        plan.stdout.contains("\"after\": \"shop-prod-vpc\""),
+        "{}",
+        plan.stdout
+    );
+
+    // A pattern without `${stack}`, or with a reference it may not use, is refused where it
+    // is written.
+    for (pattern, says, col) in [
+        ("shop-${env.name}", "does not use `${stack}`", 15),
+        ("shop-${stack}-${vpc.VpcId}", "vpc.VpcId", 15),
+        (
+            "${stack}_${env.name}",
+            "not a valid CloudFormation stack name",
+            15,
+        ),
+    ] {
+        let r = repo(
+            &pipeline.replace("${var.Project}-${env.name}-${stack}", pattern),
+            "prod",
+            "",
+        );
+        let v = r.run(&["validate"]);
+        assert_eq!(v.code, 1, "{pattern}: {}", v.all());
+        assert!(v.all().contains(says), "{pattern}: {}", v.all());
+        assert!(
+            v.all()
+                .contains(&format!("pipelines/sys/pipeline.yml:6:{col}")),
+            "{pattern}: {}",
+            v.all()
+        );
+    }
+}

@@ -43,6 +43,7 @@ pub fn check_pipeline(p: &Pipeline) -> Diagnostics {
     for v in p.def.defaults.tags.values() {
         check_static(p, &mut d, v, "a tag value");
     }
+    check_stack_name_pattern(p, &mut d);
     let mut edges = Edges::new(p.def.stacks.keys().map(|k| k.value.clone()));
     for (key, stack) in &p.def.stacks {
         check_stack(p, key, stack, &mut edges, &mut d);
@@ -53,6 +54,29 @@ pub fn check_pipeline(p: &Pipeline) -> Diagnostics {
     check_var_defaults(p, &mut d);
     super::nested::check_nested(p, &mut d);
     d
+}
+
+/// `defaults.stack_name` names each stack by its key (`${stack}`), and otherwise uses only
+/// `${var.…}` and `${env.…}`.
+fn check_stack_name_pattern(p: &Pipeline, d: &mut Diagnostics) {
+    let Some(pattern) = &p.def.defaults.stack_name else {
+        return;
+    };
+    if !pattern.contains(super::stack_name::STACK) {
+        d.push(
+            Diagnostic::error("the stack-name pattern does not use `${stack}`: every stack would get the same name")
+                .at(Loc::new(&p.file, pattern.span))
+                .help("put `${stack}` where the stack key goes, e.g. `shop-${env.name}-${stack}`"),
+        );
+        return;
+    }
+    // The key's place, kept as long so that positions in the pattern stay right.
+    let placeholder = "x".repeat(super::stack_name::STACK.len());
+    let written = Spanned::new(
+        pattern.replace(super::stack_name::STACK, &placeholder),
+        pattern.span,
+    );
+    check_static(p, d, &written, "a stack name");
 }
 
 /// Variable names use letters, digits and `_`.

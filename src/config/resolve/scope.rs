@@ -68,7 +68,8 @@ impl<'a> Scope<'a> {
     }
 }
 
-/// Fills in a static value (tag, stack name, URL); `None` after reporting a problem.
+/// Fills in a static value (tag, stack name, URL); `None` after reporting a problem. Each
+/// place is filled in once.
 pub(super) fn static_value(
     p: &Pipeline,
     file: &Arc<str>,
@@ -81,7 +82,22 @@ pub(super) fn static_value(
     if let Some(done) = scope.filled.borrow().get(&loc) {
         return done.clone();
     }
-    let value = match parse_string(file, v) {
+    let value = fill_static(p, file, v, scope, what, d);
+    scope.filled.borrow_mut().insert(loc, value.clone());
+    value
+}
+
+/// [`static_value`] without remembering it: for a text written once and filled in for many
+/// stacks (a stack-name pattern).
+pub(super) fn fill_static(
+    p: &Pipeline,
+    file: &Arc<str>,
+    v: &Spanned<String>,
+    scope: &Scope<'_>,
+    what: &str,
+    d: &mut Diagnostics,
+) -> Option<String> {
+    match parse_string(file, v) {
         Ok(e) => {
             let problems = check_refs(p, None, &e, &At::string(file, v), Allowed::Static, what);
             let failed = !problems.is_empty();
@@ -98,7 +114,5 @@ pub(super) fn static_value(
             d.push(e);
             None
         }
-    };
-    scope.filled.borrow_mut().insert(loc, value.clone());
-    value
+    }
 }
