@@ -21,7 +21,7 @@ pub use model::{
     Defaults, EnvironmentFile, EnvironmentPolicies, GateDef, InstanceDef, ParamValue, PipelineFile,
     PoliciesFile, RuleSeverity, StackDef, StackOverride, VarDecl,
 };
-pub use resolve::{check_pipeline, resolve_environment};
+pub use resolve::{apply_requirements, check_pipeline, resolve_environment};
 
 pub(crate) use load::parse_yaml;
 

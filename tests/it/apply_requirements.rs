@@ -219,3 +219,44 @@ fn bad_requirements_are_reported_where_they_are_written() {
         assert!(run.all().contains(said), "{said:?} not in:\n{}", run.all());
     }
 }
+
+#[test]
+fn an_environment_new_in_the_change_brings_its_own_requirements() {
+    let w = World::new("reqn");
+    let main = w.repo.head_commit();
+    w.repo.branch("new-env");
+    w.repo.checkout("new-env");
+    let env = format!("{}-new", w.env);
+    let ssm = sdk::ssm(common::aws::moto(), REGION);
+    block(async {
+        ssm.put_parameter()
+            .name(format!("/gh/{env}/secret"))
+            .value("new-env-secret-value")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    });
+    w.repo.write(
+        &format!("environments/{env}/environment.yml"),
+        &env_file("small", "apply_requirements:\n  approved:\n    count: 2\n"),
+    );
+    let head = w.repo.commit("a new environment");
+    w.mock.set_pull(43, &head, &main, None);
+    let plan = w.run(&["plan", "--github-pr", "43"]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    w.mock.add_review(43, "carol", "APPROVED", &head);
+
+    w.repo.checkout("main");
+    let merge = w.repo.merge("new-env", "Merge pull request #43");
+    w.mock.set_pull(43, &head, &main, Some(&merge));
+    let run = w.run(&["apply", "--github", "--env", &env]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let refused = last_apply_comment(&w, 43);
+    assert!(
+        refused.contains("`approved`: 2 approving reviews needed, 1 counted (@carol)"),
+        "{refused}"
+    );
+    w.check_requests();
+}

@@ -35,3 +35,4 @@ mod variables;
 
 pub use environment::resolve_environment;
 pub use pipeline::check_pipeline;
+pub use requirements::apply_requirements;

@@ -18,7 +18,7 @@ static TEAM: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// The environment's apply requirements; what is wrong with them goes to `d`.
-pub(super) fn apply_requirements(env: &Environment, d: &mut Diagnostics) -> ApplyRequirements {
+pub fn apply_requirements(env: &Environment, d: &mut Diagnostics) -> ApplyRequirements {
     let Some(def) = &env.def.apply_requirements else {
         return ApplyRequirements::default();
     };

@@ -5,11 +5,12 @@
 
 use super::Changes;
 use super::codeowners::{self, CodeOwners};
-use crate::config::{ENVIRONMENT_FILE, ENVIRONMENTS_DIR};
+use crate::config::{Loader, ParseCache, apply_requirements};
 use crate::desired::ApplyRequirements;
+use crate::diag::Diagnostics;
 use crate::git::{self, Revision};
 use crate::source::{GitTree, Source};
-use crate::workflow::{self, ConfigRepo, WorkflowError};
+use crate::workflow::{ConfigRepo, WorkflowError};
 
 /// A change as requirements see it.
 pub struct Change<'a> {
@@ -28,12 +29,16 @@ pub fn read(
     change: &Change<'_>,
 ) -> Result<(ApplyRequirements, Changes), WorkflowError> {
     repo.with(|r, prefix| {
-        let at = match change.base {
-            Some(base) if exists_at(r, prefix, base, env)? => base,
-            _ => change.head,
+        let req = match change
+            .base
+            .map(|b| requirements_at(r, prefix, b, env))
+            .transpose()?
+        {
+            Some(Some(req)) => req,
+            // The environment is new in the change (or its file at the base does not parse):
+            // its own requirements.
+            _ => requirements_at(r, prefix, change.head, env)?.unwrap_or_default(),
         };
-        let (desired, _) = workflow::desired_at(r, prefix, at, env)?;
-        let req = desired.apply_requirements;
         let mut changes = Changes::default();
         if req.approved.as_ref().is_some_and(|a| a.codeowners) {
             let head = Revision::resolve(r, change.head)?;
@@ -51,14 +56,21 @@ pub fn read(
     })
 }
 
-fn exists_at(
+/// The requirements the environment file of `env` at `rev` sets (its file alone is read: a
+/// broken pipeline at that revision does not hide them); `None` when it has no file there or
+/// the file does not parse.
+fn requirements_at(
     r: &git2::Repository,
     prefix: &str,
     rev: &str,
     env: &str,
-) -> Result<bool, WorkflowError> {
+) -> Result<Option<ApplyRequirements>, WorkflowError> {
     let src = Revision::resolve(r, rev)?.source(r, prefix)?;
-    Ok(src.exists(&format!("{ENVIRONMENTS_DIR}/{env}/{ENVIRONMENT_FILE}"))?)
+    let cache = ParseCache::default();
+    let mut loader = Loader::new(&src, &cache);
+    Ok(loader
+        .environment(env)?
+        .map(|e| apply_requirements(&e, &mut Diagnostics::new())))
 }
 
 /// The first `CODEOWNERS` of GitHub's places, read.
