@@ -14,6 +14,7 @@ mod apply_requirements;
 mod conditions;
 mod corpus;
 mod drift;
+mod dynamic_references;
 mod emulators;
 
 mod first_run;
