@@ -1,5 +1,5 @@
-//! `formwork status` (what each environment runs, its lock and runs), `formwork unlock` and
-//! `formwork continue` (pass a gate).
+//! `formwork status` (what each environment runs, its lock, runs and audit trail),
+//! `formwork unlock` and `formwork continue` (pass a gate).
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -23,6 +23,10 @@ pub struct StatusArgs {
     /// How many recent runs to list.
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// How many recent entries of the audit trail to list (forced unlocks, gates passed,
+    /// policy overrides, refusals by apply requirements, drift checks).
+    #[arg(long, default_value_t = 5)]
+    events: usize,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
 }
@@ -112,6 +116,13 @@ async fn environments<S: Store>(store: &S, env: Option<&str>) -> Result<Vec<Stri
         .await?
         .into_iter()
         .map(|r| r.environment)
+        .chain(
+            store
+                .events(None, 1000)
+                .await?
+                .into_iter()
+                .map(|e| e.environment),
+        )
         .collect();
     names.sort();
     names.dedup();
@@ -211,6 +222,16 @@ pub fn run(cli: &crate::Cli, args: &StatusArgs) -> Result<u8> {
                     summary.join(", ")
                 ));
             }
+            let events = store.events(Some(&env), args.events).await?;
+            for e in &events {
+                text.push_str(&format!(
+                    "  {} {} by {}: {}\n",
+                    format_millis(e.at),
+                    e.kind,
+                    e.actor,
+                    e.detail
+                ));
+            }
             out.push(json!({
                 "environment": env,
                 "deployed": deployed,
@@ -218,12 +239,16 @@ pub fn run(cli: &crate::Cli, args: &StatusArgs) -> Result<u8> {
                 "lock": lock,
                 "unfinished_runs": unfinished,
                 "runs": runs,
+                "events": events,
             }));
         }
+        let masker = formwork::secrets::global();
         match args.output {
-            Output::Json => print_json(&json!({"version": 1, "environments": out}))?,
+            Output::Json => {
+                print_json(&masker.scrub_json(&json!({"version": 1, "environments": out})))?
+            }
             Output::Text if text.is_empty() => emit("nothing recorded yet\n")?,
-            Output::Text => emit(&text)?,
+            Output::Text => emit(&masker.scrub(&text))?,
         }
         Ok(0)
     })

@@ -229,12 +229,14 @@ pub struct StackSeen {
     pub at: Millis,
 }
 
-/// An entry of the audit trail (forced unlocks).
+/// An entry of the audit trail: forced unlocks, gates passed, policy overrides, refusals by
+/// apply requirements, drift checks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub environment: String,
     pub at: Millis,
-    /// `unlock`, or `gate` (a gate passed).
+    /// `unlock`, `gate` (a gate passed), `policy_override`, `apply_requirements_unmet`,
+    /// `drift_checked`, `invalid_config`, …
     pub kind: String,
     /// Who did it.
     pub actor: String,

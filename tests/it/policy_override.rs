@@ -113,6 +113,24 @@ fn a_maintainer_overrides_a_blocking_rule_for_one_head_and_it_is_recorded() {
         "{events:?}"
     );
 
+    // `formwork status` shows it in the environment's audit trail.
+    let status = w.run(&["status", "--env", &w.env]);
+    assert_eq!(status.code, 0, "{}", status.all());
+    assert!(
+        status.stdout.contains(&format!(
+            "policy_override by @maint (GitHub): rule app_size_small on pull request #51 at commit {head}"
+        )),
+        "{}",
+        status.stdout
+    );
+    let json = w
+        .run(&["status", "--env", &w.env, "--output", "json"])
+        .json();
+    assert_eq!(
+        json["environments"][0]["events"][0]["kind"],
+        "policy_override"
+    );
+
     // Applied before merging: the overridden finding no longer refuses it.
     say("writer", "/formwork apply", &["--apply-before-merge"]);
     let applied = w
