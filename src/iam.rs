@@ -8,7 +8,7 @@
 //! DescribeStackEvents, GetTemplate, CreateChangeSet, DescribeChangeSet, ListChangeSets,
 //! DeleteChangeSet, ExecuteChangeSet, DeleteStack; for `formwork drift`, DetectStackDrift,
 //! DetectStackResourceDrift, DescribeStackDriftDetectionStatus and DescribeStackResourceDrifts;
-//! SSM GetParameters; S3 PutObject and GetObject; STS GetCallerIdentity; SNS Publish on the
+//! SSM GetParameters; Secrets Manager GetSecretValue on the secrets parameters take; S3 PutObject and GetObject; STS GetCallerIdentity; SNS Publish on the
 //! topics of the environments' `notifications:` (the apply role; the plan role for those told
 //! of drift), and GetParameters on the parameters they read secrets from; and, with a DynamoDB
 //! state store, the item calls on its table.
@@ -36,6 +36,7 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
     let mut stacks = BTreeSet::new();
     let mut change_sets = BTreeSet::new();
     let mut parameters = BTreeSet::new();
+    let mut secrets = BTreeSet::new();
     let mut buckets = BTreeSet::new();
     let mut roles = BTreeSet::new();
     let mut topics = BTreeSet::new();
@@ -74,6 +75,21 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
             }
             for p in u.parameters.values() {
                 for r in p.value.references() {
+                    if let Reference::Secret { name, .. } = r {
+                        // Secrets Manager ends a secret's ARN with `-` and six random
+                        // characters; a name with variables left: everything under its
+                        // literal start.
+                        let arn_name = match name.as_literal() {
+                            Some(n) => format!("{n}-??????"),
+                            None => format!(
+                                "{}*",
+                                name.to_string().split("${").next().unwrap_or_default()
+                            ),
+                        };
+                        secrets.insert(format!(
+                            "arn:aws:secretsmanager:{region}:{account}:secret:{arn_name}"
+                        ));
+                    }
                     if let Reference::Ssm(path) = r {
                         let name = path.as_literal().unwrap_or_else(|| {
                             // A path with variables left: everything under its literal start.
@@ -168,6 +184,21 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
             "Action": ["kms:Decrypt"],
             "Resource": "*",
             "Condition": {"StringLike": {"kms:ViaService": "ssm.*.amazonaws.com"}},
+        }));
+    }
+    if !secrets.is_empty() {
+        statements.push(json!({
+            "Sid": "ReadSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": list(secrets),
+        }));
+        statements.push(json!({
+            "Sid": "DecryptSecrets",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": "*",
+            "Condition": {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}},
         }));
     }
     if !buckets.is_empty() {

@@ -191,6 +191,7 @@ fn changed_parameters(
                 let reference = match r {
                     Reference::Output { stack, output } => format!("${{{stack}.{output}}}"),
                     Reference::Ssm(path) => format!("${{ssm:{path}}}"),
+                    Reference::Secret { .. } => r.to_string(),
                     _ => return false,
                 };
                 changing_inputs.contains(reference.as_str())

@@ -8,6 +8,7 @@
 
 pub mod cfn;
 pub mod s3;
+pub mod secrets;
 pub mod sns;
 pub mod ssm;
 
@@ -29,6 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use cfn::Cfn;
 pub use s3::S3;
+pub use secrets::SecretsManager;
 pub use sns::Sns;
 pub use ssm::Ssm;
 
@@ -188,6 +190,7 @@ pub struct Session {
     pub role: Option<String>,
     pub cfn: Cfn,
     pub ssm: Ssm,
+    pub secrets: SecretsManager,
     pub s3: S3,
     /// The configuration the clients were made from (region, credentials, endpoint), for
     /// clients made on demand ([`Session::sns`]).
@@ -355,6 +358,15 @@ impl Aws {
                     aws_sdk_ssm::config::Builder::from(&conf)
                         .interceptor(counting.clone())
                         .retry_partition(retry_partition("ssm", t))
+                        .build(),
+                ),
+                limit.clone(),
+            ),
+            secrets: SecretsManager::new(
+                aws_sdk_secretsmanager::Client::from_conf(
+                    aws_sdk_secretsmanager::config::Builder::from(&conf)
+                        .interceptor(counting.clone())
+                        .retry_partition(retry_partition("secretsmanager", t))
                         .build(),
                 ),
                 limit.clone(),

@@ -1,7 +1,7 @@
 //! Expressions inside config strings: `${stack.Output}`, `${var.NAME}`, `${env.name}`,
-//! `${env.region}`, `${env.account}`, `${ssm:/path}` and `${external:stack-name.Output}` (an SSM
-//! path and an external stack name may themselves hold `${var.…}` and `${env.…}`). `$${` is a
-//! literal `${`.
+//! `${env.region}`, `${env.account}`, `${ssm:/path}`, `${secretsmanager:NAME[:KEY]}` and
+//! `${external:stack-name.Output}` (an SSM path, a secret's name and an external stack name may
+//! themselves hold `${var.…}` and `${env.…}`). `$${` is a literal `${`.
 
 use std::fmt;
 
@@ -37,6 +37,10 @@ pub enum Reference {
     /// by another environment, or by something else) in the same account and region, read when
     /// planning. No ordering: that stack must exist. The name may hold `${var.…}` and `${env.…}`.
     External { stack_name: Expr, output: String },
+    /// `${secretsmanager:NAME}` or `${secretsmanager:NAME:KEY}`: a secret of AWS Secrets
+    /// Manager (its string, or one key of it read as a JSON object), read when planning with the
+    /// environment's credentials; always secret. The name may hold `${var.…}` and `${env.…}`.
+    Secret { name: Expr, key: Option<String> },
 }
 
 /// The facts of an environment that expressions can read.
@@ -69,7 +73,7 @@ pub struct ExprError {
     pub help: Option<String>,
 }
 
-const FORMS: &str = "expressions are `${stack.Output}`, `${stack.stack_name}`, `${var.NAME}`, `${env.name}`, `${env.region}`, `${env.account}`, `${ssm:/path}` or `${external:stack-name.Output}`; write `$${` for a literal `${`";
+const FORMS: &str = "expressions are `${stack.Output}`, `${stack.stack_name}`, `${var.NAME}`, `${env.name}`, `${env.region}`, `${env.account}`, `${ssm:/path}`, `${secretsmanager:NAME[:KEY]}` or `${external:stack-name.Output}`; write `$${` for a literal `${`";
 
 /// What follows a stack's key in `${stack.stack_name}`.
 pub const STACK_NAME: &str = "stack_name";
@@ -148,6 +152,7 @@ fn parse_ssm(chars: &[char], start: usize, from: usize) -> Result<(Reference, us
             r @ (Reference::Output { .. }
             | Reference::StackName { .. }
             | Reference::Ssm(_)
+            | Reference::Secret { .. }
             | Reference::External { .. }),
         ) = seg
         {
@@ -181,6 +186,10 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
     }
     if chars[body..].starts_with(&['e', 'x', 't', 'e', 'r', 'n', 'a', 'l', ':']) {
         return parse_external(chars, start, body + 9);
+    }
+    let secrets: Vec<char> = SECRETS_PREFIX.chars().collect();
+    if chars[body..].starts_with(&secrets) {
+        return parse_secret(chars, start, body + secrets.len());
     }
     let Some(close) = chars[body..].iter().position(|&c| c == '}') else {
         return Err(unclosed(start));
@@ -253,6 +262,93 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
         }
     };
     Ok((r, end + 1))
+}
+
+/// What starts a Secrets Manager reference, after `${`.
+const SECRETS_PREFIX: &str = "secretsmanager:";
+
+/// How secret names are written, for help texts (Secrets Manager API reference, `Name`).
+pub const SECRET_NAMES: &str = "secret names use letters, digits and `/_+=.@-`, at most 512 characters; a JSON key of the secret follows a `:` (`${secretsmanager:prod/db:password}`)";
+
+/// Whether `name` can be a Secrets Manager secret's name.
+pub fn is_secret_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= 512
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+}
+
+/// Parses `${secretsmanager:NAME[:KEY]}` from the name at `from` (the reference starts at
+/// `start`).
+fn parse_secret(
+    chars: &[char],
+    start: usize,
+    from: usize,
+) -> Result<(Reference, usize), ExprError> {
+    let (body, end) = parse_until(chars, from, true)?;
+    if end >= chars.len() {
+        return Err(unclosed(start));
+    }
+    let err = |message: String| ExprError {
+        message,
+        offset: start,
+        len: end + 1 - start,
+        help: Some(SECRET_NAMES.into()),
+    };
+    // The name, then `:KEY` in the text after it.
+    let mut name = Vec::new();
+    let mut key = None;
+    for seg in body.segments {
+        match seg {
+            Segment::Text(t) if key.is_none() && t.contains(':') => {
+                let (before, after) = t.split_once(':').unwrap_or((&t, ""));
+                if !before.is_empty() {
+                    name.push(Segment::Text(before.to_string()));
+                }
+                key = Some(after.to_string());
+            }
+            Segment::Text(t) if key.is_some() => {
+                if let Some(k) = key.as_mut() {
+                    k.push_str(&t);
+                }
+            }
+            Segment::Ref(r) if key.is_some() => {
+                return Err(err(format!("the key of a secret cannot contain `{r}`")));
+            }
+            Segment::Ref(
+                r @ (Reference::Output { .. }
+                | Reference::StackName { .. }
+                | Reference::Ssm(_)
+                | Reference::Secret { .. }
+                | Reference::External { .. }),
+            ) => return Err(err(format!("a secret's name cannot contain `{r}`"))),
+            seg => name.push(seg),
+        }
+    }
+    let name = Expr { segments: name };
+    if name.segments.is_empty() {
+        return Err(err("`${secretsmanager:}` names no secret".into()));
+    }
+    if let Some(n) = name.as_literal()
+        && !is_secret_name(&n)
+    {
+        return Err(err(format!("`{n}` is not a Secrets Manager secret name")));
+    }
+    if let Some(k) = &key
+        && (k.is_empty()
+            || !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)))
+    {
+        return Err(ExprError {
+            message: format!("`{k}` is not a key of a secret"),
+            offset: start,
+            len: end + 1 - start,
+            help: Some("a key uses letters, digits, `_`, `-` and `.`".into()),
+        });
+    }
+    Ok((Reference::Secret { name, key }, end + 1))
 }
 
 /// How SSM parameter names are written, for help texts.
@@ -504,6 +600,7 @@ impl Expr {
                 out.push(r);
                 match r {
                     Reference::Ssm(path) => out.extend(path.references()),
+                    Reference::Secret { name, .. } => out.extend(name.references()),
                     Reference::External { stack_name, .. } => out.extend(stack_name.references()),
                     _ => {}
                 }
@@ -528,6 +625,12 @@ impl Expr {
                 Segment::Text(t) => push_text(&mut out, t),
                 Segment::Ref(Reference::Ssm(path)) => {
                     out.push(Segment::Ref(Reference::Ssm(path.substitute(f))))
+                }
+                Segment::Ref(Reference::Secret { name, key }) => {
+                    out.push(Segment::Ref(Reference::Secret {
+                        name: name.substitute(f),
+                        key: key.clone(),
+                    }))
                 }
                 Segment::Ref(Reference::External { stack_name, output }) => {
                     out.push(Segment::Ref(Reference::External {
@@ -557,6 +660,8 @@ impl fmt::Display for Reference {
             Reference::Var(v) => write!(f, "${{var.{v}}}"),
             Reference::Env(e) => write!(f, "${{env.{}}}", e.as_str()),
             Reference::Ssm(path) => write!(f, "${{ssm:{path}}}"),
+            Reference::Secret { name, key: None } => write!(f, "${{secretsmanager:{name}}}"),
+            Reference::Secret { name, key: Some(k) } => write!(f, "${{secretsmanager:{name}:{k}}}"),
             Reference::External { stack_name, output } => {
                 write!(f, "${{external:{stack_name}.{output}}}")
             }
@@ -579,6 +684,43 @@ impl fmt::Display for Expr {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn secrets_manager_references_with_and_without_a_key() {
+        let e = parse("${secretsmanager:shop/${env.name}/db:password}").unwrap();
+        let Segment::Ref(Reference::Secret { name, key }) = &e.segments[0] else {
+            panic!("{e:?}");
+        };
+        assert_eq!(name.to_string(), "shop/${env.name}/db");
+        assert_eq!(key.as_deref(), Some("password"));
+        assert_eq!(
+            e.to_string(),
+            "${secretsmanager:shop/${env.name}/db:password}"
+        );
+        let e = parse("token=${secretsmanager:api-token}").unwrap();
+        assert_eq!(
+            e.segments[1],
+            Segment::Ref(Reference::Secret {
+                name: Expr {
+                    segments: vec![Segment::Text("api-token".into())]
+                },
+                key: None
+            })
+        );
+        for (bad, says) in [
+            ("${secretsmanager:}", "names no secret"),
+            ("${secretsmanager:a b}", "is not a Secrets Manager secret name"),
+            ("${secretsmanager:db:pass word}", "is not a key of a secret"),
+            ("${secretsmanager:db:}", "is not a key of a secret"),
+            ("${secretsmanager:${vpc.Id}}", "cannot contain"),
+            ("${secretsmanager:db:${var.k}}", "the key of a secret cannot contain"),
+            ("${secretsmanager:db", "never closed"),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.message.contains(says), "{bad}: {}", e.message);
+        }
+    }
+
     use super::*;
 
     #[test]

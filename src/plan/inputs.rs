@@ -145,6 +145,8 @@ pub struct Sources<'a> {
     pub cfn: &'a Cfn,
     pub stacks: &'a StackCache,
     pub ssm: &'a SsmValues,
+    /// Secrets Manager, read on demand (each secret once).
+    pub secrets: &'a crate::aws::secrets::SecretCache,
     /// The plans of the stacks of this run that the unit takes outputs from (already planned:
     /// the unit waits for them).
     pub upstream: &'a BTreeMap<String, Arc<UnitPlan>>,
@@ -179,6 +181,9 @@ pub async fn resolve(unit: &Unit, from: &Sources<'_>) -> Resolved {
                 }
                 Segment::Ref(Reference::Ssm(path)) => {
                     ssm_input(unit, from, name, path, &mut f, &mut out)
+                }
+                Segment::Ref(r @ Reference::Secret { name: secret, key }) => {
+                    secret_input(from, r, secret, key.as_deref(), &mut f, &mut out).await
                 }
                 Segment::Ref(r) => out
                     .errors
@@ -306,6 +311,31 @@ async fn external_input(
             "input {reference}: there is no stack {stack_name} in account {} region {} (it is not deployed by this environment: deploy it first)",
             from.env.account, from.env.region
         )),
+        Err(e) => out.errors.push(format!("input {reference}: {e}")),
+    }
+}
+
+/// `${secretsmanager:NAME[:KEY]}`: the secret's string (or one key of it), always secret.
+async fn secret_input(
+    from: &Sources<'_>,
+    reference: &Reference,
+    name: &crate::config::expr::Expr,
+    key: Option<&str>,
+    f: &mut Filling,
+    out: &mut Resolved,
+) {
+    let Some(name) = name.as_literal() else {
+        out.errors.push(format!(
+            "the secret's name in {reference} is not fully known"
+        ));
+        return;
+    };
+    match from.secrets.value(&name, key).await {
+        Ok(v) => {
+            from.taint.masker.add(&v);
+            f.secret = true;
+            f.text.push_str(&v);
+        }
         Err(e) => out.errors.push(format!("input {reference}: {e}")),
     }
 }

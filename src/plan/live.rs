@@ -130,6 +130,8 @@ pub struct Planner {
     pub(super) stacks: StackCache,
     /// The SSM values read so far; read again for a stack whose inputs another stack creates.
     ssm: std::sync::Mutex<Arc<SsmValues>>,
+    /// The Secrets Manager secrets read so far (each once).
+    pub(super) secrets: crate::aws::secrets::SecretCache,
     pub(super) masker: Arc<Masker>,
     /// The outputs the config makes secret, by stack key.
     pub(super) secret_outputs: BTreeMap<String, BTreeSet<String>>,
@@ -180,6 +182,7 @@ impl Planner {
         Planner {
             secret_outputs: crate::secrets::secret_outputs(&env),
             env,
+            secrets: crate::aws::secrets::SecretCache::new(session.secrets.clone()),
             session,
             stacks: StackCache::default(),
             ssm: std::sync::Mutex::new(Arc::new(ssm)),

@@ -167,6 +167,7 @@ fn input_reference(r: &Reference) -> Option<String> {
     match r {
         Reference::Output { stack, output } => Some(format!("${{{stack}.{output}}}")),
         Reference::Ssm(path) => Some(format!("${{ssm:{path}}}")),
+        Reference::Secret { .. } => Some(r.to_string()),
         _ => None,
     }
 }

@@ -229,6 +229,7 @@ async fn resolve_inputs(
         cfn: &ctx.session.cfn,
         stacks: &ctx.stacks,
         ssm: &ssm,
+        secrets: &ctx.secrets,
         upstream,
         taint: &taint,
     };

@@ -40,6 +40,7 @@ mod plan_render;
 mod policy;
 mod policy_override;
 mod schema;
+mod secrets_manager;
 mod secrets_through_outputs;
 mod serve;
 mod serve_drift;

@@ -259,6 +259,24 @@ fn check_ssm_paths(env: &Environment, e: &Expr, value: &Expr, loc: &Loc, d: &mut
         );
     }
     for r in value.references() {
+        if let Reference::Secret { name, .. } = r {
+            match name.as_literal() {
+                None => d.push(
+                    Diagnostic::error(format!("the secret's name in `{r}` has unresolved parts"))
+                        .at(loc.clone())
+                        .help("fix the variables it uses"),
+                ),
+                Some(n) if !expr::is_secret_name(&n) => d.push(
+                    Diagnostic::error(format!(
+                        "`{n}` is not a Secrets Manager secret name (after filling in {e} in environment `{}`)",
+                        env.name
+                    ))
+                    .at(loc.clone())
+                    .help(expr::SECRET_NAMES),
+                ),
+                Some(_) => {}
+            }
+        }
         if let Reference::Ssm(path) = r
             && let Some(name) = path.as_literal()
             && let Err(message) = expr::check_ssm_name(&name)

@@ -77,6 +77,11 @@ pub(super) fn check_refs(
                     .at(loc.clone())
                     .help("only parameters are read from SSM"),
             ),
+            Reference::Secret { .. } if allowed == Allowed::Static => out.push(
+                Diagnostic::error(format!("{what} cannot use secrets (`{r}`)"))
+                    .at(loc.clone())
+                    .help("only parameters are read from Secrets Manager"),
+            ),
             Reference::External { .. } if allowed == Allowed::Static => out.push(
                 Diagnostic::error(format!("{what} cannot use outputs of other stacks (`{r}`)"))
                     .at(loc.clone())
@@ -85,7 +90,10 @@ pub(super) fn check_refs(
                     ),
             ),
             Reference::Var(v) => out.extend(check_var_ref(p, v, loc)),
-            Reference::Ssm(_) | Reference::Env(_) | Reference::External { .. } => {}
+            Reference::Ssm(_)
+            | Reference::Secret { .. }
+            | Reference::Env(_)
+            | Reference::External { .. } => {}
         }
     }
     out

@@ -33,6 +33,10 @@ pub fn ssm(endpoint: &Endpoint, region: &str) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::new(&config(endpoint, region))
 }
 
+pub fn secrets_manager(endpoint: &Endpoint, region: &str) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(&config(endpoint, region))
+}
+
 pub fn s3(endpoint: &Endpoint, region: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config(endpoint, region))
