@@ -20,6 +20,7 @@
 //! - [`plan`]: planning, offline and with change sets;
 //! - [`drift`]: whether deployed stacks still match what CloudFormation deployed;
 //! - [`store`] and [`lease`]: what is remembered between runs, and time-limited holds;
+//! - [`migrate`]: converting a project of another tool (Sceptre) into a config repository;
 //! - [`notify`]: notifications of applies and drift (Slack, signed webhooks, SNS);
 //! - [`apply`]: executing reviewed plans, and applying as a service with a reporter;
 //! - [`render`]: text, Markdown and JSON output;
@@ -40,6 +41,7 @@ pub mod github;
 pub mod graph;
 pub mod iam;
 pub mod lease;
+pub mod migrate;
 pub mod notify;
 pub mod plan;
 pub mod policy;

@@ -229,6 +229,11 @@ enum Command {
         #[arg(long)]
         rev: Option<String>,
     },
+    /// Convert a project of another tool into pipelines/ and environments/.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Policy rules (`policies/*.guard`, written in CloudFormation Guard).
     Policy {
         #[command(subcommand)]
@@ -244,6 +249,18 @@ enum Command {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// A Sceptre project (config/ and templates/): each top-level stack group becomes an
+    /// environment, its stacks one pipeline, with Sceptre's stack names kept; every item without
+    /// a formwork equivalent is listed with file:line:col.
+    ///
+    /// Exit code 0 when everything was mapped, 2 when some items were not (the files are
+    /// written all the same), 1 on errors (nothing written; existing files are kept unless
+    /// --force).
+    Sceptre(cli::import_sceptre::SceptreArgs),
 }
 
 #[derive(Subcommand)]
@@ -387,6 +404,9 @@ fn run(cli: Cli) -> Result<u8> {
             account,
             region,
         }),
+        Command::Import {
+            command: ImportCommand::Sceptre(args),
+        } => cli::import_sceptre::run(&cli.repo, args),
         Command::IamPolicy {
             apply, envs, rev, ..
         } => cli::iam_policy::run(

@@ -9,6 +9,7 @@ pub mod github;
 pub mod github_event;
 pub mod graph;
 pub mod iam_policy;
+pub mod import_sceptre;
 pub mod init;
 pub mod plan;
 pub mod policy;

@@ -709,11 +709,17 @@ mod tests {
         );
         for (bad, says) in [
             ("${secretsmanager:}", "names no secret"),
-            ("${secretsmanager:a b}", "is not a Secrets Manager secret name"),
+            (
+                "${secretsmanager:a b}",
+                "is not a Secrets Manager secret name",
+            ),
             ("${secretsmanager:db:pass word}", "is not a key of a secret"),
             ("${secretsmanager:db:}", "is not a key of a secret"),
             ("${secretsmanager:${vpc.Id}}", "cannot contain"),
-            ("${secretsmanager:db:${var.k}}", "the key of a secret cannot contain"),
+            (
+                "${secretsmanager:db:${var.k}}",
+                "the key of a secret cannot contain",
+            ),
             ("${secretsmanager:db", "never closed"),
         ] {
             let e = parse(bad).unwrap_err();

@@ -24,6 +24,7 @@ mod github_pr;
 mod github_webhooks;
 mod graph;
 mod hostile_input;
+mod import_sceptre;
 mod nested;
 mod never_panics;
 mod notify;

@@ -7,6 +7,7 @@ pub mod fake_aws;
 pub mod github;
 pub mod pr_world;
 pub mod receiver;
+pub mod sceptre;
 pub mod sdk;
 pub mod stacks;
 
