@@ -57,23 +57,7 @@ fn repo(env: &str, token_param: &str, notifications: &str) -> Repo {
 
 /// Runs formwork on `ep` in `dir` with extra variables.
 fn formwork_with(ep: &Endpoint, dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> common::Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_formwork"));
-    ep.configure(&mut cmd);
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    for v in ["GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"] {
-        cmd.env_remove(v);
-    }
-    let out = cmd
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("FORMWORK_REPO")
-        .env_remove("FORMWORK_DATA_DIR")
-        .output()
-        .expect("run formwork");
-    common::Run::from(out)
+    common::sdk::formwork_on_with(ep, dir, vars, args)
 }
 
 fn hmac_hex(secret: &str, body: &str) -> String {

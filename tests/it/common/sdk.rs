@@ -56,8 +56,23 @@ pub fn block<F: std::future::Future>(f: F) -> F::Output {
 
 /// Runs formwork in `dir` against `endpoint`.
 pub fn formwork_on(endpoint: &Endpoint, dir: &Path, args: &[&str]) -> Run {
+    formwork_on_with(endpoint, dir, &[], args)
+}
+
+/// [`formwork_on`] with the environment variables `vars`, and without the GitHub Actions
+/// run's (so that what formwork links to does not depend on where the tests run).
+pub fn formwork_on_with(
+    endpoint: &Endpoint,
+    dir: &Path,
+    vars: &[(&str, &str)],
+    args: &[&str],
+) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_formwork"));
     endpoint.configure(&mut cmd);
+    cmd.envs(vars.iter().copied());
+    for v in ["GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"] {
+        cmd.env_remove(v);
+    }
     let out = cmd
         .args(args)
         .current_dir(dir)
