@@ -33,12 +33,13 @@ fn marker(environment: &str) -> String {
 }
 
 /// Opens, updates or closes the drift issue of `env` after a check at `revision`, under
-/// `label`.
+/// `label`; `open` are the open issues with that label (listed once for a whole check).
 pub async fn keep(
     gh: &GitHub,
     env: &EnvironmentDrift,
     revision: &str,
     label: &str,
+    open: &[Issue],
 ) -> Result<IssueChange, GitHubError> {
     let report = DriftReport {
         version: JSON_VERSION,
@@ -49,10 +50,8 @@ pub async fn keep(
         return Ok(IssueChange::None);
     }
     let mark = marker(&env.name);
-    let open = gh
-        .open_issues_labelled(label)
-        .await?
-        .into_iter()
+    let open = open
+        .iter()
         .find(|i| i.body.as_deref().is_some_and(|b| b.contains(&mark)));
     let title = format!("Drift in environment {}", env.name);
     match (report.has_drift(), open) {

@@ -134,22 +134,36 @@ async fn check_leased(agent: &Arc<Agent>) -> Result<(), String> {
     let report = crate::drift::detect(&cx.aws, &envs, &head, &cx.masker, &opts).await;
     // Each environment where something drifted tells its targets and the agent's.
     crate::notify::drift::send_drift(&cx.notifier, &cx.aws, &cx.masker, &envs, &report).await;
+    // The open drift issues, listed once for every environment of the check.
+    let open_issues = match cfg.issues {
+        false => None,
+        true => match cx.gh.open_issues_labelled(&cfg.issue_label).await {
+            Ok(open) => Some(open),
+            Err(e) => {
+                agent.metrics.github_errors.inc();
+                let e = cx.masker.scrub(&e.to_string());
+                tracing::warn!(error = %e, "could not list the drift issues: none is kept this time");
+                None
+            }
+        },
+    };
     for env in &report.environments {
         let (result, drifted) = outcome(env);
         agent.metrics.drift_checked(&env.name, result, drifted);
         tracing::info!(environment = %env.name, result, drifted, "drift checked");
-        let issue = if cfg.issues {
-            match drift_issue::keep(&cx.gh, env, &head, &cfg.issue_label).await {
-                Ok(change) => describe(&change),
-                Err(e) => {
-                    agent.metrics.github_errors.inc();
-                    let e = cx.masker.scrub(&e.to_string());
-                    tracing::warn!(environment = %env.name, error = %e, "could not keep the drift issue");
-                    String::new()
+        let issue = match &open_issues {
+            Some(open) => {
+                match drift_issue::keep(&cx.gh, env, &head, &cfg.issue_label, open).await {
+                    Ok(change) => describe(&change),
+                    Err(e) => {
+                        agent.metrics.github_errors.inc();
+                        let e = cx.masker.scrub(&e.to_string());
+                        tracing::warn!(environment = %env.name, error = %e, "could not keep the drift issue");
+                        String::new()
+                    }
                 }
             }
-        } else {
-            String::new()
+            None => String::new(),
         };
         let event = Event {
             environment: env.name.clone(),

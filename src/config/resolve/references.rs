@@ -198,13 +198,30 @@ pub(super) fn check_static_in(
     v: &Spanned<String>,
     what: &str,
 ) {
-    let at = At::string(file, v);
+    checked_static(p, file, d, v, what);
+}
+
+/// The expression of a value that may only use `${var.…}` and `${env.…}`, written in `file`;
+/// `None` after reporting what is wrong with it.
+pub(super) fn checked_static(
+    p: &Pipeline,
+    file: &Arc<str>,
+    d: &mut Diagnostics,
+    v: &Spanned<String>,
+    what: &str,
+) -> Option<Expr> {
     match parse_string(file, v) {
         Ok(e) => {
-            for diag in check_refs(p, None, &e, &at, Allowed::Static, what) {
-                d.push(diag);
+            let problems = check_refs(p, None, &e, &At::string(file, v), Allowed::Static, what);
+            let failed = !problems.is_empty();
+            for x in problems {
+                d.push(x);
             }
+            (!failed).then_some(e)
         }
-        Err(e) => d.push(e),
+        Err(e) => {
+            d.push(e);
+            None
+        }
     }
 }

@@ -6,9 +6,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::references::{Allowed, check_refs};
+use super::references::checked_static;
 use super::stack_name::StackNames;
-use super::values::{At, parse_string};
 use crate::config::expr::{EnvFact, Expr, Reference};
 use crate::config::load::{Environment, Pipeline};
 use crate::diag::{Diagnostics, Loc};
@@ -97,22 +96,5 @@ pub(super) fn fill_static(
     what: &str,
     d: &mut Diagnostics,
 ) -> Option<String> {
-    match parse_string(file, v) {
-        Ok(e) => {
-            let problems = check_refs(p, None, &e, &At::string(file, v), Allowed::Static, what);
-            let failed = !problems.is_empty();
-            for x in problems {
-                d.push(x);
-            }
-            if failed {
-                None
-            } else {
-                scope.fill(&e).as_literal()
-            }
-        }
-        Err(e) => {
-            d.push(e);
-            None
-        }
-    }
+    checked_static(p, file, d, v, what).and_then(|e| scope.fill(&e).as_literal())
 }
