@@ -17,6 +17,11 @@ use crate::template::Template;
 use crate::template::conditions::Conditions;
 use crate::template::evaluate::StackFacts;
 
+mod options;
+pub use options::{
+    ALLOW_ALL_POLICY, DeployedOptions, OnFailure, OptionChange, OptionKind, Rollback, StackOptions,
+};
+
 /// Shown instead of secret values.
 pub const MASK: &str = "****";
 
@@ -129,6 +134,9 @@ pub struct Unit {
     pub dependencies: Vec<Dependency>,
     /// How long apply waits for one operation on this stack, when configured.
     pub timeout_minutes: Option<u64>,
+    /// Service role, termination protection, stack policy, notification topics, rollback
+    /// triggers, what a failed creation leaves.
+    pub options: StackOptions,
 }
 
 /// The template of a unit.
@@ -268,14 +276,15 @@ pub struct Dependency {
 
 impl Unit {
     /// A digest of everything that makes up this unit's desired state: stack name, account,
-    /// region, template content (or URL), parameter expressions, tags and capabilities. A plan
+    /// region, template content (or URL), parameter expressions, tags, capabilities and stack
+    /// options. A plan
     /// records it; apply refuses when the config has moved since.
     pub fn config_hash(&self) -> String {
         let template = match &self.template {
             TemplateRef::Local { template, .. } => format!("sha256:{}", template.digest()),
             TemplateRef::Url { url } => url.clone(),
         };
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "stack_name": self.stack_name,
             "account": self.account,
             "region": self.region,
@@ -284,6 +293,11 @@ impl Unit {
             "tags": self.tags,
             "capabilities": self.capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         });
+        // Left out when none is set, so that the digests of stacks without options stay as
+        // they were before options existed.
+        if self.options != StackOptions::default() {
+            doc["options"] = serde_json::json!(self.options);
+        }
         crate::template::sha256_hex(crate::template::canonical_json(&doc).as_bytes())
     }
 

@@ -40,6 +40,8 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
     let mut buckets = BTreeSet::new();
     let mut roles = BTreeSet::new();
     let mut topics = BTreeSet::new();
+    let mut service_roles = BTreeSet::new();
+    let (mut policies, mut protection, mut options_update) = (false, false, false);
     for env in environments {
         let (region, account) = (&env.region, &env.account);
         for n in &env.notifications {
@@ -60,6 +62,13 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
             "arn:aws:cloudformation:{region}:{account}:changeSet/formwork-*/*"
         ));
         for u in env.units.values() {
+            let o = &u.options;
+            service_roles.extend(o.service_role.clone());
+            policies |= o.stack_policy.is_some();
+            protection |= o.termination_protection.is_some();
+            // Options that travel with a change set are updated alone by UpdateStack.
+            options_update |=
+                o.service_role.is_some() || o.notification_arns.is_some() || o.rollback.is_some();
             stacks.insert(format!(
                 "arn:aws:cloudformation:{}:{}:stack/{}/*",
                 u.region, u.account, u.stack_name
@@ -135,11 +144,24 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
         "cloudformation:DetectStackResourceDrift",
         "cloudformation:DescribeStackResourceDrifts",
     ];
+    if policies {
+        cfn_actions.push("cloudformation:GetStackPolicy");
+    }
     if role == Role::Apply {
         cfn_actions.extend([
             "cloudformation:ExecuteChangeSet",
             "cloudformation:DeleteStack",
         ]);
+        // Stack options: the ones no change set carries, and an update of options alone.
+        if policies {
+            cfn_actions.push("cloudformation:SetStackPolicy");
+        }
+        if protection {
+            cfn_actions.push("cloudformation:UpdateTerminationProtection");
+        }
+        if options_update {
+            cfn_actions.push("cloudformation:UpdateStack");
+        }
     }
     let list = |s: BTreeSet<String>| s.into_iter().collect::<Vec<_>>();
     let mut statements = vec![
@@ -215,6 +237,16 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
             "Effect": "Allow",
             "Action": ["sns:Publish"],
             "Resource": list(topics),
+        }));
+    }
+    if !service_roles.is_empty() {
+        // A change set (and an update) naming a service role passes it to CloudFormation.
+        statements.push(json!({
+            "Sid": "ServiceRoles",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": list(service_roles),
+            "Condition": {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
         }));
     }
     if !roles.is_empty() {

@@ -17,7 +17,7 @@ use crate::config::{
     ENVIRONMENT_FILE, ENVIRONMENTS_DIR, Loader, PIPELINE_FILE, PIPELINES_DIR, ParseCache, Pipeline,
     check_pipeline, resolve_environment,
 };
-use crate::desired::{DesiredEnvironment, MASK, TemplateRef, Unit};
+use crate::desired::{DesiredEnvironment, MASK, StackOptions, TemplateRef, Unit};
 use crate::diag::{Diagnostics, SourceMap};
 use crate::git::{self, GitError, Revision};
 use crate::source::SourceError;
@@ -86,6 +86,12 @@ pub enum Reason {
     Capabilities {
         before: Vec<String>,
         after: Vec<String>,
+    },
+    /// A stack option changed (`options:`: service role, termination protection, …).
+    Option {
+        name: String,
+        before: Option<String>,
+        after: Option<String>,
     },
     /// The base revision's config for this environment did not validate, so every unit is
     /// treated as changed.
@@ -446,7 +452,33 @@ fn unit_changes(a: &Unit, b: &Unit) -> Vec<Reason> {
             after: list(b),
         });
     }
+    out.extend(option_changes(&a.options, &b.options));
     out
+}
+
+/// The stack options that differ between two versions of a stack, as set in the config.
+fn option_changes(a: &StackOptions, b: &StackOptions) -> Vec<Reason> {
+    let (ja, jb) = (serde_json::json!(a), serde_json::json!(b));
+    let keys: BTreeSet<&String> = ja
+        .as_object()
+        .into_iter()
+        .chain(jb.as_object())
+        .flat_map(|o| o.keys())
+        .collect();
+    let show = |v: Option<&serde_json::Value>| {
+        v.map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    };
+    keys.into_iter()
+        .filter(|k| ja.get(k.as_str()) != jb.get(k.as_str()))
+        .map(|k| Reason::Option {
+            name: k.clone(),
+            before: show(ja.get(k.as_str())),
+            after: show(jb.get(k.as_str())),
+        })
+        .collect()
 }
 
 /// Compares one environment at two revisions.

@@ -33,6 +33,7 @@ mod recover;
 mod run;
 pub mod service;
 mod stack_ops;
+mod stack_options;
 mod wait;
 
 use std::sync::Arc;

@@ -74,7 +74,12 @@ impl<S: Store> RunContext<S> {
             .unwrap_or(self.options.stack_timeout)
     }
 
-    async fn put(&self, u: &UnitPlan, state: UnitState, f: impl FnOnce(&mut UnitResult)) {
+    pub(super) async fn put(
+        &self,
+        u: &UnitPlan,
+        state: UnitState,
+        f: impl FnOnce(&mut UnitResult),
+    ) {
         let mut r = UnitResult {
             run_id: self.run.id.clone(),
             stack: u.stack.clone(),
@@ -151,6 +156,9 @@ impl<S: Store> RunContext<S> {
         let change_set = if needs_fresh {
             match self.replan(u).await {
                 Ok(Some(cs)) => cs,
+                Ok(None) if self.replanned_options_only(u) => {
+                    return self.options_only(u).await;
+                }
                 Ok(None) => {
                     return Outcome::new(
                         UnitState::NoChange,
@@ -167,6 +175,9 @@ impl<S: Store> RunContext<S> {
                 (Action::NoChange, _) => {
                     return Outcome::new(UnitState::NoChange, None);
                 }
+                (Action::Update, None) if u.options_only() => {
+                    return self.options_only(u).await;
+                }
                 (_, Some(cs)) => cs.id.clone(),
                 (a, None) => {
                     return Outcome::new(
@@ -177,6 +188,26 @@ impl<S: Store> RunContext<S> {
             }
         };
         self.execute(u, &change_set).await
+    }
+
+    /// Whether the fresh plan of `u` made during this run changes its options alone.
+    fn replanned_options_only(&self, u: &UnitPlan) -> bool {
+        self.replanned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|p| p.stack == u.stack && p.options_only())
+    }
+
+    /// Applies an update of the stack's options alone.
+    async fn options_only(&self, u: &UnitPlan) -> Outcome {
+        match self.planner.environment().units.get(&u.stack) {
+            Some(unit) => self.apply_options_only(u, unit).await,
+            None => Outcome::new(
+                UnitState::Failed,
+                Some("the stack is no longer in the config".into()),
+            ),
+        }
     }
 
     /// Whether a stack this one takes values from (outputs, exports, SSM parameters) was applied
@@ -277,18 +308,26 @@ impl<S: Store> RunContext<S> {
         })
         .await;
         self.observer.unit(&u.stack, UnitState::Executing, None);
-        if let Err(e) = self
+        let stand_in = match self.begin_update_policy(u).await {
+            Ok(set) => set,
+            Err(m) => return Outcome::new(UnitState::Failed, Some(m)),
+        };
+        let mut outcome = match self
             .session
             .cfn
             .execute_change_set(change_set, &token)
             .await
         {
-            return Outcome::new(UnitState::Failed, Some(self.masker.scrub(&e.to_string())));
+            Err(e) => Outcome::new(UnitState::Failed, Some(self.masker.scrub(&e.to_string()))),
+            Ok(()) => self.wait(u, &token, false).await,
+        };
+        if stand_in {
+            self.end_update_policy(u, &mut outcome).await;
         }
-        self.wait(u, &token, false).await
+        outcome
     }
 
-    async fn wait(&self, u: &UnitPlan, token: &str, deleting: bool) -> Outcome {
+    pub(super) async fn wait(&self, u: &UnitPlan, token: &str, deleting: bool) -> Outcome {
         let observer = self.observer.clone();
         let stack = u.stack.clone();
         // The stack the change set belongs to, by its id where known: a name can stand for
@@ -311,6 +350,9 @@ impl<S: Store> RunContext<S> {
             Err(e) => Outcome::new(UnitState::Failed, Some(self.masker.scrub(&e.to_string()))),
         };
         if outcome.state == UnitState::Applied && !deleting {
+            if let Err(m) = self.set_direct_options(u).await {
+                return Outcome::new(UnitState::Failed, Some(m));
+            }
             self.remember_applied(u).await;
         }
         outcome
@@ -319,7 +361,7 @@ impl<S: Store> RunContext<S> {
     /// Records what the stack now is, with the desired state it was brought to, so that a plan
     /// finding both unchanged makes no call for it. Best effort: without the record the next
     /// plan reads the stack.
-    async fn remember_applied(&self, u: &UnitPlan) {
+    pub(super) async fn remember_applied(&self, u: &UnitPlan) {
         let fingerprint = self
             .replanned
             .lock()
@@ -386,7 +428,7 @@ impl<S: Store> RunContext<S> {
 
 /// A client request token for an operation on a stack in a run: CloudFormation's limit is 128
 /// characters of letters, digits and hyphens.
-fn request_token(run_id: &str, stack: &str) -> String {
+pub(super) fn request_token(run_id: &str, stack: &str) -> String {
     let raw = format!("formwork-{run_id}-{stack}");
     let clean: String = raw
         .chars()

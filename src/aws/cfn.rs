@@ -7,13 +7,17 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{
-    Capability as SdkCapability, ChangeSetStatus, ChangeSetType, Parameter,
-    StackResourceDriftStatus, Tag, TemplateStage,
+    Capability as SdkCapability, ChangeSetStatus, ChangeSetType, Parameter, Tag, TemplateStage,
 };
 use aws_smithy_types::date_time::Format;
 
 use super::{AwsError, Limit};
+
+mod drift;
+mod settings;
 use crate::template::Capability;
+pub use drift::{DriftDetectionStatus, PropertyDifferenceInfo, ResourceDriftInfo};
+pub use settings::OptionsUpdate;
 
 const SERVICE: &str = "CloudFormation";
 
@@ -30,6 +34,20 @@ pub struct StackInfo {
     pub tags: BTreeMap<String, String>,
     /// When the stack last changed: its last update, else its creation (RFC 3339).
     pub last_updated: Option<String>,
+    /// The options CloudFormation keeps on the stack beside its template.
+    pub settings: StackSettings,
+}
+
+/// The options of a stack that DescribeStacks states (its stack policy needs GetStackPolicy).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StackSettings {
+    pub termination_protection: bool,
+    /// The role CloudFormation assumes for the stack (`RoleARN`).
+    pub role_arn: Option<String>,
+    pub notification_arns: Vec<String>,
+    /// The ARNs of the rollback triggers' alarms.
+    pub rollback_alarms: Vec<String>,
+    pub rollback_monitoring_minutes: u32,
 }
 
 /// Where the template of a change set comes from.
@@ -53,6 +71,14 @@ pub struct ChangeSetRequest {
     pub description: String,
     /// Create change sets for the template's nested stacks too (`IncludeNestedStacks`).
     pub include_nested: bool,
+    /// The role CloudFormation assumes (`RoleARN`); `None` keeps the stack's.
+    pub role_arn: Option<String>,
+    /// SNS topics; `None` keeps the stack's, empty removes them.
+    pub notification_arns: Option<Vec<String>>,
+    /// Rollback trigger alarms and monitoring minutes; `None` keeps the stack's.
+    pub rollback: Option<(Vec<String>, u32)>,
+    /// `OnStackFailure` of a creation: `ROLLBACK`, `DELETE` or `DO_NOTHING`.
+    pub on_failure: Option<&'static str>,
 }
 
 /// A change set as CloudFormation describes it (all pages put together).
@@ -143,51 +169,6 @@ pub struct ChangeSetSummary {
     pub description: Option<String>,
 }
 
-/// The progress of one stack drift detection, as DescribeStackDriftDetectionStatus states it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DriftDetectionStatus {
-    pub detection_id: String,
-    pub stack_id: Option<String>,
-    /// `DETECTION_IN_PROGRESS`, `DETECTION_COMPLETE` or `DETECTION_FAILED`.
-    pub detection_status: String,
-    /// Why it failed (or what it could not check), when CloudFormation says.
-    pub reason: Option<String>,
-    /// `DRIFTED`, `IN_SYNC`, `UNKNOWN` or `NOT_CHECKED`; absent while in progress.
-    pub stack_drift_status: Option<String>,
-    pub drifted_resources: Option<i32>,
-    /// When the detection ran (RFC 3339).
-    pub timestamp: Option<String>,
-}
-
-impl DriftDetectionStatus {
-    /// Whether the detection is still running.
-    pub fn in_progress(&self) -> bool {
-        self.detection_status == "DETECTION_IN_PROGRESS"
-    }
-}
-
-/// A resource that differs from its template, as DescribeStackResourceDrifts states it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ResourceDriftInfo {
-    pub logical_id: String,
-    pub physical_id: Option<String>,
-    pub resource_type: String,
-    /// `MODIFIED` or `DELETED` (the only ones asked for).
-    pub status: String,
-    pub differences: Vec<PropertyDifferenceInfo>,
-}
-
-/// One property of a drifted resource whose actual value differs from the expected one.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PropertyDifferenceInfo {
-    /// The property's path from the resource's properties, e.g. `/Tags/0/Value`.
-    pub path: String,
-    pub expected: String,
-    pub actual: String,
-    /// `ADD`, `REMOVE` or `NOT_EQUAL`.
-    pub difference_type: String,
-}
-
 /// CloudFormation for one session.
 #[derive(Clone, Debug)]
 pub struct Cfn {
@@ -243,6 +224,32 @@ fn stack_info(s: &aws_sdk_cloudformation::types::Stack) -> Option<StackInfo> {
             .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
             .collect(),
         last_updated: time(s.last_updated_time()).or_else(|| time(s.creation_time())),
+        settings: StackSettings {
+            termination_protection: s.enable_termination_protection().unwrap_or(false),
+            role_arn: s.role_arn().filter(|r| !r.is_empty()).map(str::to_string),
+            notification_arns: {
+                let mut v = s.notification_arns().to_vec();
+                v.sort();
+                v
+            },
+            rollback_alarms: s
+                .rollback_configuration()
+                .map(|r| {
+                    let mut v: Vec<String> = r
+                        .rollback_triggers()
+                        .iter()
+                        .filter_map(|t| t.arn().map(str::to_string))
+                        .collect();
+                    v.sort();
+                    v
+                })
+                .unwrap_or_default(),
+            rollback_monitoring_minutes: s
+                .rollback_configuration()
+                .and_then(|r| r.monitoring_time_in_minutes())
+                .and_then(|m| u32::try_from(m).ok())
+                .unwrap_or(0),
+        },
     })
 }
 
@@ -351,6 +358,7 @@ impl Cfn {
         for (k, v) in &r.tags {
             req = req.tags(Tag::builder().key(k).value(v).build());
         }
+        req = settings::with_options(req, r);
         let out = req
             .send()
             .await
@@ -680,97 +688,6 @@ impl Cfn {
                     status: s.status().map(|x| x.as_str().to_string()),
                     execution_status: s.execution_status().map(|x| x.as_str().to_string()),
                     description: s.description().map(str::to_string),
-                });
-            }
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => return Ok(out),
-            }
-        }
-    }
-
-    /// Starts a drift detection of the stack's resources; returns its id.
-    pub async fn detect_stack_drift(&self, stack: &str) -> Result<String, AwsError> {
-        let _permit = self.limit.acquire().await;
-        let out = self
-            .client
-            .detect_stack_drift()
-            .stack_name(stack)
-            .send()
-            .await
-            .map_err(|e| AwsError::call(SERVICE, "DetectStackDrift", e))?;
-        Ok(out
-            .stack_drift_detection_id()
-            .unwrap_or_default()
-            .to_string())
-    }
-
-    /// Where the drift detection `id` stands.
-    pub async fn drift_detection_status(&self, id: &str) -> Result<DriftDetectionStatus, AwsError> {
-        let _permit = self.limit.acquire().await;
-        let out = self
-            .client
-            .describe_stack_drift_detection_status()
-            .stack_drift_detection_id(id)
-            .send()
-            .await
-            .map_err(|e| AwsError::call(SERVICE, "DescribeStackDriftDetectionStatus", e))?;
-        Ok(DriftDetectionStatus {
-            detection_id: out.stack_drift_detection_id().unwrap_or(id).to_string(),
-            stack_id: out.stack_id().map(str::to_string),
-            detection_status: out
-                .detection_status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            reason: out
-                .detection_status_reason()
-                .filter(|r| !r.is_empty())
-                .map(str::to_string),
-            stack_drift_status: out.stack_drift_status().map(|s| s.as_str().to_string()),
-            drifted_resources: out.drifted_stack_resource_count(),
-            timestamp: time(out.timestamp()),
-        })
-    }
-
-    /// The resources of the stack that its last drift detection found modified or deleted,
-    /// every page.
-    pub async fn resource_drifts(&self, stack: &str) -> Result<Vec<ResourceDriftInfo>, AwsError> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let _permit = self.limit.acquire().await;
-            let page = self
-                .client
-                .describe_stack_resource_drifts()
-                .stack_name(stack)
-                .stack_resource_drift_status_filters(StackResourceDriftStatus::Modified)
-                .stack_resource_drift_status_filters(StackResourceDriftStatus::Deleted)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::call(SERVICE, "DescribeStackResourceDrifts", e))?;
-            for d in page.stack_resource_drifts() {
-                out.push(ResourceDriftInfo {
-                    logical_id: d.logical_resource_id().unwrap_or_default().to_string(),
-                    physical_id: d.physical_resource_id().map(str::to_string),
-                    resource_type: d.resource_type().unwrap_or_default().to_string(),
-                    status: d
-                        .stack_resource_drift_status()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
-                    differences: d
-                        .property_differences()
-                        .iter()
-                        .map(|p| PropertyDifferenceInfo {
-                            path: p.property_path().unwrap_or_default().to_string(),
-                            expected: p.expected_value().unwrap_or_default().to_string(),
-                            actual: p.actual_value().unwrap_or_default().to_string(),
-                            difference_type: p
-                                .difference_type()
-                                .map(|t| t.as_str().to_string())
-                                .unwrap_or_default(),
-                        })
-                        .collect(),
                 });
             }
             match page.next_token() {

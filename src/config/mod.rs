@@ -18,8 +18,9 @@ pub use load::{
     ParseCache, Pipeline, StackTemplate, is_url,
 };
 pub use model::{
-    Defaults, EnvironmentFile, EnvironmentPolicies, GateDef, InstanceDef, ParamValue, PipelineFile,
-    PoliciesFile, RuleSeverity, StackDef, StackOverride, VarDecl,
+    Defaults, EnvironmentFile, EnvironmentPolicies, GateDef, InstanceDef, OnFailure, ParamValue,
+    PipelineFile, PoliciesFile, RollbackDef, RuleSeverity, StackDef, StackOptionsDef,
+    StackOverride, VarDecl,
 };
 pub use resolve::{apply_requirements, check_pipeline, resolve_environment};
 

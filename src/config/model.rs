@@ -91,6 +91,11 @@ pub struct Defaults {
     /// `${env.name}-${stack}`.
     #[serde(default)]
     pub stack_name: Option<Spanned<String>>,
+    /// Stack options of every stack: service role, termination protection, stack policy,
+    /// notification topics, rollback triggers, what a failed creation leaves. A stack's own
+    /// `options` win, field by field.
+    #[serde(default)]
+    pub options: StackOptionsDef,
 }
 
 /// One stack of a pipeline.
@@ -150,6 +155,105 @@ pub struct StackDef {
     /// environment must enable exactly one of them (`enabled` here and in the environment).
     #[serde(default)]
     pub choice: Option<Spanned<String>>,
+    /// Stack options of this stack (see [`StackOptionsDef`]); they win over the pipeline's
+    /// `defaults.options`, field by field.
+    #[serde(default)]
+    pub options: StackOptionsDef,
+}
+
+/// The options CloudFormation keeps on a stack beside its template, parameters and tags. Each
+/// one left out is not managed: formwork leaves what the stack has. Set at four levels, the
+/// later winning field by field: the pipeline's `defaults.options`, the stack's `options`, the
+/// environment's `options`, the environment's `stacks.<key>.options`. Text values may use
+/// `${var.NAME}` and `${env.…}`. See docs/config.md, "Stack options".
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StackOptionsDef {
+    /// The IAM role CloudFormation assumes to change the stack's resources (`RoleARN`), as an
+    /// ARN. Passed with every change set and deletion; formwork's own role then needs only
+    /// `iam:PassRole` on it. CloudFormation keeps a stack's role until another is given.
+    #[serde(default)]
+    pub service_role: Option<Spanned<String>>,
+    /// Refuse deletion of the stack (`EnableTerminationProtection`). Not part of a change set:
+    /// formwork compares and sets it itself, after the change set of the stack is executed.
+    #[serde(default)]
+    pub termination_protection: Option<Spanned<bool>>,
+    /// The stack policy: which updates CloudFormation refuses on which resources, as the
+    /// policy document written in YAML (`Statement:` with `Effect`, `Action`, `Principal`,
+    /// `Resource`). Compared with the stack's (GetStackPolicy) and set by formwork after the
+    /// change set is executed. A stack policy cannot be removed, only replaced.
+    #[serde(default)]
+    pub stack_policy: Option<Spanned<serde_json::Value>>,
+    /// A policy that stands in for `stack_policy` while formwork executes an update of the
+    /// stack, to let through a change the stack policy refuses; `stack_policy` is set again
+    /// when the update ends, whether it succeeded or not (and by the next apply, were formwork
+    /// stopped in between). Needs `stack_policy`.
+    #[serde(default)]
+    pub stack_policy_during_update: Option<Spanned<serde_json::Value>>,
+    /// SNS topics CloudFormation sends the stack's events to (`NotificationARNs`, at most 5).
+    /// An empty list removes every topic.
+    #[serde(default)]
+    pub notification_arns: Option<Vec<Spanned<String>>>,
+    /// Rollback triggers: CloudWatch alarms CloudFormation watches during an operation on the
+    /// stack and for `monitoring_minutes` after it, rolling back when one goes off
+    /// (`RollbackConfiguration`).
+    #[serde(default)]
+    pub rollback: Option<RollbackDef>,
+    /// What a creation that fails leaves (`OnStackFailure` of a change set that creates the
+    /// stack): `rollback` (default: the stack is left in ROLLBACK_COMPLETE), `delete` (the
+    /// stack is deleted, so the next plan creates it anew) or `do_nothing` (the resources made
+    /// so far are kept, to find out what failed).
+    #[serde(default)]
+    pub on_failure: Option<Spanned<OnFailure>>,
+}
+
+/// Rollback triggers of a stack.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackDef {
+    /// The ARNs of CloudWatch alarms (`arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME`), at most
+    /// 5. An empty list removes every trigger.
+    #[serde(default)]
+    pub alarms: Vec<Spanned<String>>,
+    /// How long CloudFormation keeps watching the alarms after an operation's resources are
+    /// done, 0 to 180 minutes (default 0).
+    #[serde(default)]
+    pub monitoring_minutes: Option<Spanned<u32>>,
+}
+
+/// What a stack creation that fails leaves.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Roll the creation back; the stack stays, in ROLLBACK_COMPLETE.
+    Rollback,
+    /// Delete the stack.
+    Delete,
+    /// Leave the stack and what it created as the failure left them.
+    DoNothing,
+}
+
+impl OnFailure {
+    /// CloudFormation's name for it (`OnStackFailure`).
+    pub fn as_cfn(self) -> &'static str {
+        match self {
+            OnFailure::Rollback => "ROLLBACK",
+            OnFailure::Delete => "DELETE",
+            OnFailure::DoNothing => "DO_NOTHING",
+        }
+    }
 }
 
 /// One instance of a stack deployed several times.
@@ -305,6 +409,11 @@ pub struct EnvironmentFile {
     /// holds them, never written here. Read from the commit being applied.
     #[serde(default)]
     pub notifications: Vec<Spanned<super::notifications::NotificationTarget>>,
+    /// Stack options of every stack of the environment (see [`StackOptionsDef`]); they win
+    /// over the pipeline's, field by field, and the environment's `stacks.<key>.options` win
+    /// over them.
+    #[serde(default)]
+    pub options: StackOptionsDef,
 }
 
 /// `apply_requirements:` of an environment. Each one named is checked before an apply from a
@@ -417,4 +526,8 @@ pub struct StackOverride {
     /// How long apply waits for one operation on this stack in this environment.
     #[serde(default)]
     pub timeout_minutes: Option<Spanned<u64>>,
+    /// Stack options of this stack in this environment (see [`StackOptionsDef`]); they win
+    /// over every other level, field by field.
+    #[serde(default)]
+    pub options: StackOptionsDef,
 }

@@ -5,7 +5,7 @@
 //! The fingerprint digests everything a change set is made from: the stack's desired config
 //! (template, parameter expressions, options, through its config digest), the parameter values
 //! it resolves to and the tags. The stamp digests what one listing of the account's stacks says
-//! of the stack: status, creation and last update times, parameters, tags and outputs, so an
+//! of the stack: status, creation and last update times, parameters, tags, outputs and options, so an
 //! update made outside formwork changes it. A record is made when formwork applied the stack
 //! or saw, by comparison or by an empty change set, that it is what the fingerprint asks for.
 //! When both agree with the record, the stack is unchanged and costs no call.
@@ -69,9 +69,11 @@ pub fn fingerprint(
     sha256_hex(doc.to_string().as_bytes())
 }
 
-/// The stamp of a stack as DescribeStacks shows it.
+/// The stamp of a stack as DescribeStacks shows it (its options too: termination protection,
+/// service role, notification topics, rollback triggers, which an update outside formwork may
+/// change without updating the stack).
 pub fn stamp(stack: &StackInfo) -> String {
-    let doc = serde_json::json!({
+    let mut doc = serde_json::json!({
         "id": stack.stack_id,
         "status": stack.status,
         "updated": stack.last_updated,
@@ -79,6 +81,17 @@ pub fn stamp(stack: &StackInfo) -> String {
         "tags": stack.tags,
         "outputs": stack.outputs,
     });
+    let o = &stack.settings;
+    // Left out when the stack has none, so stamps of stacks without options stay as they were.
+    if *o != Default::default() {
+        doc["settings"] = serde_json::json!({
+            "termination_protection": o.termination_protection,
+            "role": o.role_arn,
+            "topics": o.notification_arns,
+            "alarms": o.rollback_alarms,
+            "monitoring": o.rollback_monitoring_minutes,
+        });
+    }
     sha256_hex(doc.to_string().as_bytes())
 }
 
@@ -136,6 +149,7 @@ mod tests {
             parameters: BTreeMap::from([("Size".into(), "2".into())]),
             tags: BTreeMap::from([("team".into(), "web".into())]),
             last_updated: Some("2026-11-30T10:00:00Z".into()),
+            settings: Default::default(),
         }
     }
 

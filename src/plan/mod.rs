@@ -15,6 +15,7 @@ pub mod live;
 pub mod model;
 mod nested;
 pub mod offline;
+pub mod options;
 mod parameters;
 pub mod tags;
 mod unit;

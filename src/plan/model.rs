@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use super::evidence::Evidence;
 
 pub use crate::affected::{Reason, RevisionInfo};
+pub use crate::desired::{OptionChange, OptionKind};
 pub use crate::template::change::{
     ChangeDetail, Replacement, ReplacementSource, RequiresRecreation, ResourceAction,
     ResourceChange, SecurityChange, SecurityChangeKind, SecurityKind,
@@ -209,6 +210,11 @@ pub struct UnitPlan {
     /// The policy rules that fail on this stack.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policy: Vec<Finding>,
+    /// Stack options whose value changes (service role, termination protection, stack
+    /// policy, notification topics, rollback triggers; for a new stack, every one set). An
+    /// update may change options alone: it then has no change set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<OptionChange>,
 }
 
 /// A change set created for review.
@@ -304,7 +310,13 @@ impl UnitPlan {
             fingerprint: None,
             stamp: None,
             policy: Vec::new(),
+            options: Vec::new(),
         }
+    }
+
+    /// An update of the stack's options alone: no change set, only option changes.
+    pub fn options_only(&self) -> bool {
+        self.action == Action::Update && self.change_set.is_none() && !self.options.is_empty()
     }
 
     /// Resource change counts of this stack.

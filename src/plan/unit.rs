@@ -1,7 +1,8 @@
 //! Planning one stack: describe it (its state decides create, update or blocked), fill in its
 //! inputs, compare what is deployed with what the config asks for — when template, parameters
-//! and tags are the same, nothing is planned and no change set is made — else make a change set
-//! and read it, filling in what it leaves out from formwork's own reading of the two templates.
+//! and tags are the same, nothing is planned and no change set is made (or, when only stack
+//! options differ, an update of the options alone) — else make a change set and read it,
+//! filling in what it leaves out from formwork's own reading of the two templates.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use super::live::{Planner, empty_unit};
 use super::model::*;
 use super::parameters::{effective_parameters, parameter_changes};
 use super::tags::{stack_tags, without_commit};
-use super::{nested, upstream};
+use super::{nested, options, upstream};
 use crate::aws::cfn::{ChangeSetInfo, ChangeSetRequest, StackInfo, TemplateSource};
 use crate::aws::s3::S3 as S3Client;
 use crate::desired::{NestedTemplate, TemplateRef, Unit};
@@ -116,7 +117,12 @@ async fn plan_into(
         up.unchanged_by = Some(Evidence::Record { at });
         return Ok(());
     }
+    up.options = options::changes(ctx, unit, now.deployed()).await?;
     let deployed = match unchanged(ctx, unit, &now, desired, &resolved, &tags).await? {
+        Comparison::Same if !up.options.is_empty() => {
+            options_only(up);
+            return Ok(());
+        }
         Comparison::Same => {
             up.action = Action::NoChange;
             up.parameters.clear();
@@ -131,6 +137,10 @@ async fn plan_into(
     if info.is_empty_failure() || only_commit_tag(&now, &request, &info) {
         if !info.id.is_empty() {
             let _ = cfn.delete_change_set(&info.id).await;
+        }
+        if !up.options.is_empty() {
+            options_only(up);
+            return Ok(());
         }
         up.action = Action::NoChange;
         up.parameters.retain(|p| p.known_after_apply);
@@ -184,6 +194,13 @@ async fn plan_into(
         clean_stale(cfn, &ctx.options.origin, s, &request.change_set_name).await;
     }
     Ok(())
+}
+
+/// The plan of a stack whose template, parameters and tags are as deployed but whose options
+/// are not: an update of the options alone, without a change set.
+fn options_only(up: &mut UnitPlan) {
+    up.action = Action::Update;
+    up.parameters.retain(|p| p.known_after_apply);
 }
 
 /// Describes the stack into the plan; `None` when it is blocked (the plan says why).
@@ -333,7 +350,7 @@ async fn change_set_request(
     tags: Vec<(String, String)>,
     config_hash: &str,
 ) -> Result<ChangeSetRequest, String> {
-    Ok(ChangeSetRequest {
+    let mut request = ChangeSetRequest {
         stack_name: unit.stack_name.clone(),
         change_set_name: change_sets::change_set_name(&ctx.commit, config_hash),
         create: now.create,
@@ -354,7 +371,13 @@ async fn change_set_request(
             &ctx.commit,
             &ctx.options.origin,
         ),
-    })
+        role_arn: None,
+        notification_arns: None,
+        rollback: None,
+        on_failure: None,
+    };
+    options::add_to_request(unit, &mut request);
+    Ok(request)
 }
 
 /// Whether a change set's only change is the commit tag (on a stack that could not be compared
@@ -660,6 +683,7 @@ mod tests {
             parameters: Default::default(),
             tags: Default::default(),
             last_updated: None,
+            settings: Default::default(),
         };
         assert!(
             blocked(&s("ROLLBACK_COMPLETE"))

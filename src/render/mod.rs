@@ -72,6 +72,19 @@ pub fn reason_text(r: &Reason) -> String {
             before.join(", "),
             after.join(", ")
         ),
+        Reason::Option {
+            name,
+            before,
+            after: None,
+        } => format!(
+            "option {name} no longer managed (was {}); the stack keeps it",
+            quoted(before)
+        ),
+        Reason::Option {
+            name,
+            before,
+            after,
+        } => format!("option {name}: {} → {}", quoted(before), quoted(after)),
         Reason::BaseInvalid => {
             "the base revision of this environment does not validate, so it counts as changed"
                 .to_string()

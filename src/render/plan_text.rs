@@ -9,6 +9,7 @@
 //! Values of secret parameters are shown as `****` whatever the plan holds. ANSI colours are
 //! written only when asked for; widths are counted in characters.
 
+use crate::plan::model::{OptionChange, OptionKind};
 use std::fmt::Write as _;
 
 use crate::desired::MASK;
@@ -216,6 +217,10 @@ fn details(out: &mut String, plan: &Plan, u: &UnitPlan, st: Style) {
         let _ = writeln!(out, "    parameters:");
         parameter_lines(out, &u.parameters);
     }
+    if !u.options.is_empty() {
+        let _ = writeln!(out, "    stack options:");
+        option_lines(out, &u.options);
+    }
     if !u.inputs.is_empty() {
         let _ = writeln!(out, "    inputs:");
         for i in &u.inputs {
@@ -335,6 +340,27 @@ fn parameter_lines(out: &mut String, parameters: &[ParameterChange]) {
     }
 }
 
+/// One aligned line per stack option: `termination_protection  false → true  (set by formwork)`.
+fn option_lines(out: &mut String, options: &[OptionChange]) {
+    let w = options.iter().map(|o| width(&o.option)).max().unwrap_or(0);
+    for o in options {
+        let change = match &o.before {
+            Some(b) => format!("{b} → {}", o.after),
+            None => o.after.clone(),
+        };
+        let line = format!("{:<w$}  {change}  ({})", o.option, option_how(o.kind));
+        let _ = writeln!(out, "      {}", printable(&line));
+    }
+}
+
+/// How a stack option is applied, as plans say it.
+pub(crate) fn option_how(kind: OptionKind) -> &'static str {
+    match kind {
+        OptionKind::ChangeSet => "with the change set",
+        OptionKind::Direct => "set by formwork after the change set",
+    }
+}
+
 /// `VpcId ← ${vpc.VpcId}: known after apply, value today "vpc-1" (Vpc is replaced)`.
 fn input_line(i: &Input, parameters: &[ParameterChange]) -> String {
     let secret = parameters.iter().any(|p| p.name == i.parameter && p.secret);
@@ -377,6 +403,7 @@ fn security_line(s: &SecurityChange) -> String {
 pub(crate) fn has_details(u: &UnitPlan) -> bool {
     !u.resources.is_empty()
         || !u.parameters.is_empty()
+        || !u.options.is_empty()
         || !u.security.is_empty()
         || u.template_diff.is_some()
         || !u.inputs.is_empty()
@@ -389,6 +416,7 @@ fn status_text(plan: &Plan, u: &UnitPlan) -> String {
         Action::Create | Action::Update => match &u.change_set {
             Some(cs) => format!("change set {}", cs.name),
             None if plan.offline => "predicted offline".to_string(),
+            None if u.options_only() => "stack options only".to_string(),
             None => "no change set".to_string(),
         },
         Action::NoChange => match &u.unchanged_by {

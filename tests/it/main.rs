@@ -45,6 +45,7 @@ mod secrets_manager;
 mod secrets_through_outputs;
 mod serve;
 mod serve_drift;
+mod stack_options;
 mod store;
 mod templates_lint;
 mod unchanged;

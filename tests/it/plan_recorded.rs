@@ -406,6 +406,10 @@ async fn nested_change_sets_are_asked_for_and_read_into_the_plan() {
             tags: vec![],
             description: "d".into(),
             include_nested: true,
+            role_arn: None,
+            notification_arns: None,
+            rollback: None,
+            on_failure: None,
         })
         .await
         .unwrap();

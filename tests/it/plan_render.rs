@@ -43,6 +43,7 @@ fn unit(stack: &str, env: &str, action: Action) -> UnitPlan {
         inputs: Vec::new(),
         message: None,
         policy: Vec::new(),
+        options: Vec::new(),
     }
 }
 

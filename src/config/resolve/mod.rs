@@ -20,6 +20,7 @@ mod environment;
 mod exports;
 mod fields;
 mod nested;
+mod options;
 mod overrides;
 mod parameters;
 mod pipeline;

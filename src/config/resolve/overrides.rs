@@ -51,7 +51,7 @@ pub(super) fn check_disabled_overrides(
 }
 
 /// Checks an environment's settings for a stack it does not deploy: parameter names and
-/// expressions, tag keys and values, and the stack name's expressions.
+/// expressions, tag keys and values, and the expressions of the stack name and options.
 fn check_disabled_override(
     p: &Pipeline,
     env: &Environment,
@@ -94,5 +94,15 @@ fn check_disabled_override(
     }
     if let Some(n) = &over.stack_name {
         check_static_in(p, ef, d, n, "a stack name");
+    }
+    let o = &over.options;
+    if let Some(r) = &o.service_role {
+        check_static_in(p, ef, d, r, "a service role");
+    }
+    for arn in o.notification_arns.iter().flatten() {
+        check_static_in(p, ef, d, arn, "an SNS topic");
+    }
+    for arn in o.rollback.iter().flat_map(|r| &r.alarms) {
+        check_static_in(p, ef, d, arn, "a CloudWatch alarm");
     }
 }

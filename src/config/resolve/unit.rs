@@ -1,10 +1,11 @@
 //! Resolving one stack of an environment into a [`Unit`]: its template, parameters,
-//! dependencies, stack name, tags, capabilities and timeout.
+//! dependencies, stack name, tags, capabilities, timeout and stack options.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::nested;
+use super::options::resolve_options;
 use super::parameters::{Parameters, resolve_parameters};
 use super::scope::{Scope, static_value};
 use super::tags::resolve_tags;
@@ -68,6 +69,7 @@ pub(super) fn resolve_unit(
     } = resolve_parameters(&s, scope, enabled, d);
     let (stack_name, name_loc) = scope.stack_name(key.as_str())?.clone();
     let tags = resolve_tags(&s, scope, d);
+    let options = resolve_options(&s, scope, d);
     let mut unit = Unit {
         environment: env.name.clone(),
         stack: key.value.clone(),
@@ -85,6 +87,7 @@ pub(super) fn resolve_unit(
             .and_then(|o| o.timeout_minutes.as_ref())
             .or(stack.timeout_minutes.as_ref())
             .map(|t| t.value),
+        options,
     };
     unit.add_dependencies(from_parameters);
     unit.add_dependencies(needs_dependencies(&s, enabled));

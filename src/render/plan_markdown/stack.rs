@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::tables::{inputs_table, parameters_table, resources_table, security_table};
+use super::tables::{
+    inputs_table, options_table, parameters_table, resources_table, security_table,
+};
 use crate::plan::model::{Action, Plan, UnitPlan};
 use crate::render::markdown::{clip, code, fence_for, html, md_text};
 use crate::render::plan_text::action_word;
@@ -45,6 +47,12 @@ pub(super) fn stack_details(out: &mut String, plan: &Plan, env: &str, u: &UnitPl
     if !u.parameters.is_empty() {
         let _ = writeln!(out, "**Parameters**\n");
         parameters_table(out, &u.parameters);
+        out.push('\n');
+    }
+
+    if !u.options.is_empty() {
+        let _ = writeln!(out, "**Stack options**\n");
+        options_table(out, &u.options);
         out.push('\n');
     }
 

@@ -53,6 +53,7 @@ fn status_cell(plan: &Plan, u: &UnitPlan) -> String {
         Action::Create | Action::Update => match &u.change_set {
             Some(cs) => format!("change set {}", cell_code(&cs.name)),
             None if plan.offline => "predicted offline".to_string(),
+            None if u.options_only() => "stack options only".to_string(),
             None => "no change set".to_string(),
         },
         Action::NoChange => match &u.unchanged_by {

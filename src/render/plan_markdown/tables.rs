@@ -1,6 +1,7 @@
 //! The tables of a stack's section: resource changes, security changes, parameters and inputs
 //! known only after apply, and the cells they are made of.
 
+use crate::plan::model::OptionChange;
 use std::fmt::Write as _;
 
 use crate::plan::model::{
@@ -190,6 +191,24 @@ pub(super) fn parameters_table(out: &mut String, parameters: &[ParameterChange])
                 notes.join("; ")
             );
         }
+    }
+}
+
+/// The stack options that change, before and after, and how each is applied.
+pub(super) fn options_table(out: &mut String, options: &[OptionChange]) {
+    let _ = writeln!(
+        out,
+        "| option | before | after | applied |\n|---|---|---|---|"
+    );
+    for o in options {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            cell_code(&o.option),
+            value_cell(&o.before, false),
+            cell_code(&clip(&o.after, CELL_VALUE_MAX)),
+            crate::render::plan_text::option_how(o.kind)
+        );
     }
 }
 

@@ -288,6 +288,41 @@ pub fn form_value(body: &str, key: &str) -> Option<String> {
     })
 }
 
+/// Sends a query-protocol request (a form body, signed for `region`) to `upstream` and
+/// returns its answer: for handlers that pass a request on and change what comes back.
+pub fn forward_form(upstream: &str, region: &str, body: &str) -> (u16, String) {
+    let head = format!(
+        "POST / HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/cloudformation/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nHost: x\r\n\r\n",
+        body.len()
+    );
+    forward(upstream.trim_end_matches('/'), &head, body)
+}
+
+/// A form value decoded (`%XX` and `+`).
+pub fn decoded(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Sends the request on to the real endpoint and returns its answer.
 fn forward(upstream: &str, head: &str, body: &str) -> (u16, String) {
     let addr = upstream.trim_start_matches("http://");

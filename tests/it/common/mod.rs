@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod cfn_options;
 pub mod fake_aws;
 pub mod github;
 pub mod pr_world;
