@@ -1,9 +1,14 @@
 //! Expressions inside config strings: `${stack.Output}`, `${var.NAME}`, `${env.name}`,
-//! `${env.region}`, `${env.account}`, `${ssm:/path}`, `${secretsmanager:NAME[:KEY]}` and
-//! `${external:stack-name.Output}` (an SSM path, a secret's name and an external stack name may
+//! `${env.region}`, `${env.account}`, `${ssm:/path}`, `${secretsmanager:NAME[:KEY]}`,
+//! `${external:stack-name.Output}` and `${env:ENVIRONMENT.stack.Output}` (an SSM path, a secret's name and an external stack name may
 //! themselves hold `${var.…}` and `${env.…}`). `$${` is a literal `${`.
 
 use std::fmt;
+
+mod elsewhere;
+
+pub use elsewhere::{ENV_OUTPUTS, is_environment_name, is_stack_name};
+use elsewhere::{parse_env_output, parse_external};
 
 /// A parsed string: literal text and references, in order.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,6 +46,14 @@ pub enum Reference {
     /// Manager (its string, or one key of it read as a JSON object), read when planning with the
     /// environment's credentials; always secret. The name may hold `${var.…}` and `${env.…}`.
     Secret { name: Expr, key: Option<String> },
+    /// `${env:ENVIRONMENT.stack.Output}`: an output of a stack of another environment of the
+    /// config repository, read when planning with that environment's credentials (its account,
+    /// region and role). No ordering: that environment is applied by its own runs.
+    EnvOutput {
+        environment: String,
+        stack: String,
+        output: String,
+    },
 }
 
 /// The facts of an environment that expressions can read.
@@ -73,7 +86,7 @@ pub struct ExprError {
     pub help: Option<String>,
 }
 
-const FORMS: &str = "expressions are `${stack.Output}`, `${stack.stack_name}`, `${var.NAME}`, `${env.name}`, `${env.region}`, `${env.account}`, `${ssm:/path}`, `${secretsmanager:NAME[:KEY]}` or `${external:stack-name.Output}`; write `$${` for a literal `${`";
+const FORMS: &str = "expressions are `${stack.Output}`, `${stack.stack_name}`, `${var.NAME}`, `${env.name}`, `${env.region}`, `${env.account}`, `${ssm:/path}`, `${secretsmanager:NAME[:KEY]}`, `${external:stack-name.Output}` or `${env:ENVIRONMENT.stack.Output}`; write `$${` for a literal `${`";
 
 /// What follows a stack's key in `${stack.stack_name}`.
 pub const STACK_NAME: &str = "stack_name";
@@ -153,7 +166,8 @@ fn parse_ssm(chars: &[char], start: usize, from: usize) -> Result<(Reference, us
             | Reference::StackName { .. }
             | Reference::Ssm(_)
             | Reference::Secret { .. }
-            | Reference::External { .. }),
+            | Reference::External { .. }
+            | Reference::EnvOutput { .. }),
         ) = seg
         {
             return Err(ExprError {
@@ -186,6 +200,9 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
     }
     if chars[body..].starts_with(&['e', 'x', 't', 'e', 'r', 'n', 'a', 'l', ':']) {
         return parse_external(chars, start, body + 9);
+    }
+    if chars[body..].starts_with(&['e', 'n', 'v', ':']) {
+        return parse_env_output(chars, start, body + 4);
     }
     let secrets: Vec<char> = SECRETS_PREFIX.chars().collect();
     if chars[body..].starts_with(&secrets) {
@@ -321,7 +338,8 @@ fn parse_secret(
                 | Reference::StackName { .. }
                 | Reference::Ssm(_)
                 | Reference::Secret { .. }
-                | Reference::External { .. }),
+                | Reference::External { .. }
+                | Reference::EnvOutput { .. }),
             ) => return Err(err(format!("a secret's name cannot contain `{r}`"))),
             seg => name.push(seg),
         }
@@ -496,78 +514,6 @@ pub fn check_ssm_name(written: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses `${external:stack-name.Output}` from `start` (the `${`); `from` is where the stack name
-/// begins. The name may hold `${var.…}` and `${env.…}`; the output follows the last `.` of the
-/// text after them.
-fn parse_external(
-    chars: &[char],
-    start: usize,
-    from: usize,
-) -> Result<(Reference, usize), ExprError> {
-    let (inner, end) = parse_until(chars, from, true)?;
-    if end >= chars.len() {
-        return Err(unclosed(start));
-    }
-    let written: String = chars[start..=end].iter().collect();
-    let bad = |message: String| {
-        ExprError {
-        message,
-        offset: start,
-        len: end + 1 - start,
-        help: Some(
-            "write `${external:stack-name.Output}`: a CloudFormation stack name (letters, digits, hyphens; `${var.NAME}` and `${env.…}` may be part of it) and an output name".into(),
-        ),
-    }
-    };
-    let mut segments = inner.segments;
-    let output = match segments.last_mut() {
-        Some(Segment::Text(t)) if t.contains('.') => {
-            let dot = t.rfind('.').unwrap_or_default();
-            let output = t[dot + 1..].to_string();
-            t.truncate(dot);
-            if t.is_empty() {
-                segments.pop();
-            }
-            output
-        }
-        _ => return Err(bad(format!("`{written}` names no output"))),
-    };
-    if output.is_empty() || !output.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(bad(format!("`{output}` is not an output name")));
-    }
-    let stack_name = Expr { segments };
-    for (i, seg) in stack_name.segments.iter().enumerate() {
-        match seg {
-            Segment::Text(t) => {
-                let starts_ok = i > 0 || t.starts_with(|c: char| c.is_ascii_alphabetic());
-                if !starts_ok || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                    return Err(bad(format!(
-                        "`{stack_name}` is not a CloudFormation stack name"
-                    )));
-                }
-            }
-            Segment::Ref(Reference::Var(_) | Reference::Env(_)) => {}
-            Segment::Ref(r) => {
-                return Err(bad(format!("an external stack name cannot contain `{r}`")));
-            }
-        }
-    }
-    match stack_name.as_literal() {
-        None => {}
-        Some(n) if !n.is_empty() && n.len() <= 128 => {}
-        Some(_) => return Err(bad(format!("`{written}` names no stack"))),
-    }
-    Ok((Reference::External { stack_name, output }, end + 1))
-}
-
-/// Whether `name` can be a CloudFormation stack name: a letter, then letters, digits and
-/// hyphens, at most 128 characters.
-pub fn is_stack_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.len() <= 128
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
 impl Expr {
     /// A string with no references.
     pub fn literal(s: &str) -> Expr {
@@ -665,6 +611,11 @@ impl fmt::Display for Reference {
             Reference::External { stack_name, output } => {
                 write!(f, "${{external:{stack_name}.{output}}}")
             }
+            Reference::EnvOutput {
+                environment,
+                stack,
+                output,
+            } => write!(f, "${{env:{environment}.{stack}.{output}}}"),
         }
     }
 }
