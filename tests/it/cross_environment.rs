@@ -293,3 +293,33 @@ fn validate_points_at_each_wrong_reference_to_another_environment() {
         "{out}"
     );
 }
+
+#[test]
+fn a_change_of_the_other_environment_affects_only_it() {
+    let r = repo("shared-network", "prod", "net", "pw-123456789");
+    write_source(&r, "shared-network", "moved", "pw-123456789");
+    r.commit("the network moves");
+    let a = r.run(&["affected", "--base", "HEAD~1", "--output", "json"]);
+    assert_eq!(a.code, 2, "{}", a.all());
+    let report = a.json();
+    assert_eq!(
+        report["environments"],
+        serde_json::json!(["shared-network"]),
+        "{report:#}"
+    );
+    // A head that does not validate in the other environment is an error of the environment
+    // taking its output too, at the reference.
+    r.edit(
+        "environments/prod/environment.yml",
+        "${env:shared-network.vpc.Token}",
+        "${env:shared-network.vpc.Tokn}",
+    );
+    r.commit("a misspelt output");
+    let a = r.run(&["affected", "--base", "HEAD~1"]);
+    assert_eq!(a.code, 1, "{}", a.all());
+    assert!(
+        a.all().contains("environments/prod/environment.yml:8:14"),
+        "{}",
+        a.all()
+    );
+}
