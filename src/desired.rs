@@ -6,6 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+pub mod remote;
+mod secret_outputs;
+
 use indexmap::IndexMap;
 use serde::Serialize;
 
@@ -49,6 +52,8 @@ pub struct DesiredEnvironment {
     pub apply_requirements: ApplyRequirements,
     /// Where its apply and drift notifications go (`notifications:` in environment.yml).
     pub notifications: Vec<crate::config::notifications::Notification>,
+    /// The outputs of other environments' stacks its parameters take (`${env:…}`).
+    pub remote: remote::Remote,
 }
 
 /// An environment's apply requirements (docs/apply-requirements.md). The default: none.

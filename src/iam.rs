@@ -8,6 +8,8 @@
 //! DescribeStackEvents, GetTemplate, CreateChangeSet, DescribeChangeSet, ListChangeSets,
 //! DeleteChangeSet, ExecuteChangeSet, DeleteStack; for `formwork drift`, DetectStackDrift,
 //! DetectStackResourceDrift, DescribeStackDriftDetectionStatus and DescribeStackResourceDrifts;
+//! DescribeStacks on the stacks of other environments whose outputs parameters take
+//! (`${env:…}`), with AssumeRole on those environments' roles;
 //! SSM GetParameters; Secrets Manager GetSecretValue on the secrets parameters take; S3 PutObject and GetObject; STS GetCallerIdentity; SNS Publish on the
 //! topics of the environments' `notifications:` (the apply role; the plan role for those told
 //! of drift), and GetParameters on the parameters they read secrets from; and, with a DynamoDB
@@ -42,7 +44,18 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
     let mut topics = BTreeSet::new();
     let mut service_roles = BTreeSet::new();
     let (mut policies, mut protection, mut options_update) = (false, false, false);
+    let mut remote_stacks = BTreeSet::new();
     for env in environments {
+        // Outputs of other environments' stacks, read with those environments' sessions.
+        for r in env.remote.stacks.values() {
+            remote_stacks.insert(format!(
+                "arn:aws:cloudformation:{}:{}:stack/{}/*",
+                r.region, r.account, r.stack_name
+            ));
+            if let Some(role) = &r.role_arn {
+                roles.insert(role.clone());
+            }
+        }
         let (region, account) = (&env.region, &env.account);
         for n in &env.notifications {
             // Notifications of applies go out as the apply role; of drift, as either role.
@@ -193,6 +206,15 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
             "Resource": "*",
         }),
     ];
+    let remote_stacks: BTreeSet<String> = remote_stacks.difference(&stacks).cloned().collect();
+    if !remote_stacks.is_empty() {
+        statements.push(json!({
+            "Sid": "OtherEnvironmentsOutputs",
+            "Effect": "Allow",
+            "Action": ["cloudformation:DescribeStacks"],
+            "Resource": list(remote_stacks),
+        }));
+    }
     if !parameters.is_empty() {
         statements.push(json!({
             "Sid": "ReadParameters",

@@ -12,7 +12,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, LazyLock, RwLock};
 
-use crate::config::expr::Reference;
 use crate::desired::{DesiredEnvironment, MASK};
 
 /// Secrets shorter than this are not scrubbed from free text, where they would match ordinary
@@ -133,44 +132,12 @@ impl Masker {
 
 /// The outputs of an environment's stacks that carry a secret, by stack key, as far as the
 /// config and the templates tell: an output whose value carries a NoEcho parameter of its
-/// stack, or a parameter set from such an output of another stack — followed through chains of
-/// stacks, however long. (A secret that reaches an output through a resource, or from a
+/// stack, or a parameter set from such an output of another stack (of the environment or of
+/// another: `${env:…}`) — followed through chains of stacks, however long
+/// ([`DesiredEnvironment::secret_outputs`]). (A secret that reaches an output through a resource, or from a
 /// template read by URL, is found when the output is read: see [`Masker::holds_secret`].)
 pub fn secret_outputs(env: &DesiredEnvironment) -> BTreeMap<String, BTreeSet<String>> {
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    // Each round can only add outputs, so this ends; chains need one round per link.
-    loop {
-        let mut grew = false;
-        for (key, unit) in &env.units {
-            let Some(template) = unit.template.parsed() else {
-                continue;
-            };
-            let mut secret: BTreeSet<&str> = template
-                .parameters
-                .iter()
-                .filter(|(_, d)| d.no_echo)
-                .map(|(n, _)| n.as_str())
-                .collect();
-            for (name, setting) in &unit.parameters {
-                let tainted = setting.no_echo
-                    || setting.value.references().into_iter().any(|r| {
-                        matches!(r, Reference::Output { stack, output }
-                            if out.get(stack).is_some_and(|o| o.contains(output)))
-                    });
-                if tainted {
-                    secret.insert(name.as_str());
-                }
-            }
-            let carrying = template.outputs_carrying(&secret);
-            if carrying.len() > out.get(key).map_or(0, BTreeSet::len) {
-                out.insert(key.clone(), carrying);
-                grew = true;
-            }
-        }
-        if !grew {
-            return out;
-        }
-    }
+    env.secret_outputs()
 }
 
 #[cfg(test)]

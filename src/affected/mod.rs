@@ -195,9 +195,24 @@ pub fn compare(
     let mut checks = PipelineChecks::default();
     let mut befores = BTreeMap::new();
     let mut afters = BTreeMap::new();
+    // Other environments whose outputs the head's take: resolved for that, each once. Their
+    // changes do not affect the environments taking their outputs (read when planning).
+    let mut linked = crate::config::Resolved::new();
     for env in &candidates {
         let before = resolve(&mut base_l, &mut checks, env, &base_pipelines)?;
-        let after = resolve(&mut head_l, &mut checks, env, &head_pipelines)?;
+        let mut after = resolve(&mut head_l, &mut checks, env, &head_pipelines)?;
+        if let Some(d) = after.desired.as_mut()
+            && !d.remote.refs.is_empty()
+        {
+            let names = head_l.environment_names()?;
+            after.diags.extend(crate::config::link_through(
+                d,
+                &mut head_l,
+                &names,
+                &head_pipelines,
+                &mut linked,
+            )?);
+        }
         let base_state = match (&before.desired, before.exists) {
             (_, false) => BaseState::Absent,
             (Some(_), true) if !before.diags.has_errors() => BaseState::Valid,

@@ -196,6 +196,9 @@ pub async fn apply<S: Store + 'static>(
             environment: req.environment.clone(),
         })?;
     let session = aws.session(&req.desired.target()).await?;
+    // Stacks planned again during the apply read other environments' outputs with their own
+    // sessions.
+    let remote = crate::plan::remote::RemoteSessions::open(aws, &req.desired, None).await;
 
     let reason = format!("apply of plan {}", req.plan.id);
     let held = lease::hold(
@@ -208,6 +211,7 @@ pub async fn apply<S: Store + 'static>(
     .await?;
     let result = run::apply_locked(
         &session,
+        remote,
         store.clone(),
         &req,
         env_plan,

@@ -31,6 +31,7 @@ type SharedOutcome = Shared<BoxFuture<'static, Outcome>>;
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn apply_locked<S: Store + 'static>(
     session: &Session,
+    remote: crate::plan::remote::RemoteSessions,
     store: Arc<S>,
     req: &Request,
     env_plan: EnvironmentPlan,
@@ -72,7 +73,8 @@ pub(super) async fn apply_locked<S: Store + 'static>(
             req.commit.clone(),
             Arc::new(Quiet),
         )
-        .await?,
+        .await?
+        .with_remote(remote),
     );
     let ctx = Arc::new(RunContext {
         session: session.clone(),

@@ -1,9 +1,20 @@
 //! Expressions inside config strings: `${stack.Output}`, `${var.NAME}`, `${env.name}`,
-//! `${env.region}`, `${env.account}`, `${ssm:/path}`, `${secretsmanager:NAME[:KEY]}` and
-//! `${external:stack-name.Output}` (an SSM path, a secret's name and an external stack name may
-//! themselves hold `${var.…}` and `${env.…}`). `$${` is a literal `${`.
+//! `${env.region}`, `${env.account}`, `${ssm:/path}`, `${secretsmanager:NAME[:KEY]}`,
+//! `${external:stack-name.Output}` and `${env:ENVIRONMENT.stack.Output}` (an SSM path, a
+//! secret's name and an external stack name may themselves hold `${var.…}` and `${env.…}`). `$${` is a literal `${`.
+//!
+//! References to stacks outside the environment are parsed in [`elsewhere`], Secrets Manager
+//! references in [`secret`].
 
 use std::fmt;
+
+mod elsewhere;
+mod secret;
+
+pub use elsewhere::{ENV_OUTPUTS, is_environment_name, is_stack_name};
+use elsewhere::{parse_env_output, parse_external};
+pub use secret::{SECRET_NAMES, is_secret_name};
+use secret::{SECRETS_PREFIX, parse_secret};
 
 /// A parsed string: literal text and references, in order.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,6 +52,14 @@ pub enum Reference {
     /// Manager (its string, or one key of it read as a JSON object), read when planning with the
     /// environment's credentials; always secret. The name may hold `${var.…}` and `${env.…}`.
     Secret { name: Expr, key: Option<String> },
+    /// `${env:ENVIRONMENT.stack.Output}`: an output of a stack of another environment of the
+    /// config repository, read when planning with that environment's credentials (its account,
+    /// region and role). No ordering: that environment is applied by its own runs.
+    EnvOutput {
+        environment: String,
+        stack: String,
+        output: String,
+    },
 }
 
 /// The facts of an environment that expressions can read.
@@ -73,7 +92,7 @@ pub struct ExprError {
     pub help: Option<String>,
 }
 
-const FORMS: &str = "expressions are `${stack.Output}`, `${stack.stack_name}`, `${var.NAME}`, `${env.name}`, `${env.region}`, `${env.account}`, `${ssm:/path}`, `${secretsmanager:NAME[:KEY]}` or `${external:stack-name.Output}`; write `$${` for a literal `${`";
+const FORMS: &str = "expressions are `${stack.Output}`, `${stack.stack_name}`, `${var.NAME}`, `${env.name}`, `${env.region}`, `${env.account}`, `${ssm:/path}`, `${secretsmanager:NAME[:KEY]}`, `${external:stack-name.Output}` or `${env:ENVIRONMENT.stack.Output}`; write `$${` for a literal `${`";
 
 /// What follows a stack's key in `${stack.stack_name}`.
 pub const STACK_NAME: &str = "stack_name";
@@ -153,7 +172,8 @@ fn parse_ssm(chars: &[char], start: usize, from: usize) -> Result<(Reference, us
             | Reference::StackName { .. }
             | Reference::Ssm(_)
             | Reference::Secret { .. }
-            | Reference::External { .. }),
+            | Reference::External { .. }
+            | Reference::EnvOutput { .. }),
         ) = seg
         {
             return Err(ExprError {
@@ -186,6 +206,9 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
     }
     if chars[body..].starts_with(&['e', 'x', 't', 'e', 'r', 'n', 'a', 'l', ':']) {
         return parse_external(chars, start, body + 9);
+    }
+    if chars[body..].starts_with(&['e', 'n', 'v', ':']) {
+        return parse_env_output(chars, start, body + 4);
     }
     let secrets: Vec<char> = SECRETS_PREFIX.chars().collect();
     if chars[body..].starts_with(&secrets) {
@@ -262,93 +285,6 @@ fn parse_ref(chars: &[char], start: usize) -> Result<(Reference, usize), ExprErr
         }
     };
     Ok((r, end + 1))
-}
-
-/// What starts a Secrets Manager reference, after `${`.
-const SECRETS_PREFIX: &str = "secretsmanager:";
-
-/// How secret names are written, for help texts (Secrets Manager API reference, `Name`).
-pub const SECRET_NAMES: &str = "secret names use letters, digits and `/_+=.@-`, at most 512 characters; a JSON key of the secret follows a `:` (`${secretsmanager:prod/db:password}`)";
-
-/// Whether `name` can be a Secrets Manager secret's name.
-pub fn is_secret_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.chars().count() <= 512
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
-}
-
-/// Parses `${secretsmanager:NAME[:KEY]}` from the name at `from` (the reference starts at
-/// `start`).
-fn parse_secret(
-    chars: &[char],
-    start: usize,
-    from: usize,
-) -> Result<(Reference, usize), ExprError> {
-    let (body, end) = parse_until(chars, from, true)?;
-    if end >= chars.len() {
-        return Err(unclosed(start));
-    }
-    let err = |message: String| ExprError {
-        message,
-        offset: start,
-        len: end + 1 - start,
-        help: Some(SECRET_NAMES.into()),
-    };
-    // The name, then `:KEY` in the text after it.
-    let mut name = Vec::new();
-    let mut key = None;
-    for seg in body.segments {
-        match seg {
-            Segment::Text(t) if key.is_none() && t.contains(':') => {
-                let (before, after) = t.split_once(':').unwrap_or((&t, ""));
-                if !before.is_empty() {
-                    name.push(Segment::Text(before.to_string()));
-                }
-                key = Some(after.to_string());
-            }
-            Segment::Text(t) if key.is_some() => {
-                if let Some(k) = key.as_mut() {
-                    k.push_str(&t);
-                }
-            }
-            Segment::Ref(r) if key.is_some() => {
-                return Err(err(format!("the key of a secret cannot contain `{r}`")));
-            }
-            Segment::Ref(
-                r @ (Reference::Output { .. }
-                | Reference::StackName { .. }
-                | Reference::Ssm(_)
-                | Reference::Secret { .. }
-                | Reference::External { .. }),
-            ) => return Err(err(format!("a secret's name cannot contain `{r}`"))),
-            seg => name.push(seg),
-        }
-    }
-    let name = Expr { segments: name };
-    if name.segments.is_empty() {
-        return Err(err("`${secretsmanager:}` names no secret".into()));
-    }
-    if let Some(n) = name.as_literal()
-        && !is_secret_name(&n)
-    {
-        return Err(err(format!("`{n}` is not a Secrets Manager secret name")));
-    }
-    if let Some(k) = &key
-        && (k.is_empty()
-            || !k
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)))
-    {
-        return Err(ExprError {
-            message: format!("`{k}` is not a key of a secret"),
-            offset: start,
-            len: end + 1 - start,
-            help: Some("a key uses letters, digits, `_`, `-` and `.`".into()),
-        });
-    }
-    Ok((Reference::Secret { name, key }, end + 1))
 }
 
 /// How SSM parameter names are written, for help texts.
@@ -496,78 +432,6 @@ pub fn check_ssm_name(written: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses `${external:stack-name.Output}` from `start` (the `${`); `from` is where the stack name
-/// begins. The name may hold `${var.…}` and `${env.…}`; the output follows the last `.` of the
-/// text after them.
-fn parse_external(
-    chars: &[char],
-    start: usize,
-    from: usize,
-) -> Result<(Reference, usize), ExprError> {
-    let (inner, end) = parse_until(chars, from, true)?;
-    if end >= chars.len() {
-        return Err(unclosed(start));
-    }
-    let written: String = chars[start..=end].iter().collect();
-    let bad = |message: String| {
-        ExprError {
-        message,
-        offset: start,
-        len: end + 1 - start,
-        help: Some(
-            "write `${external:stack-name.Output}`: a CloudFormation stack name (letters, digits, hyphens; `${var.NAME}` and `${env.…}` may be part of it) and an output name".into(),
-        ),
-    }
-    };
-    let mut segments = inner.segments;
-    let output = match segments.last_mut() {
-        Some(Segment::Text(t)) if t.contains('.') => {
-            let dot = t.rfind('.').unwrap_or_default();
-            let output = t[dot + 1..].to_string();
-            t.truncate(dot);
-            if t.is_empty() {
-                segments.pop();
-            }
-            output
-        }
-        _ => return Err(bad(format!("`{written}` names no output"))),
-    };
-    if output.is_empty() || !output.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(bad(format!("`{output}` is not an output name")));
-    }
-    let stack_name = Expr { segments };
-    for (i, seg) in stack_name.segments.iter().enumerate() {
-        match seg {
-            Segment::Text(t) => {
-                let starts_ok = i > 0 || t.starts_with(|c: char| c.is_ascii_alphabetic());
-                if !starts_ok || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                    return Err(bad(format!(
-                        "`{stack_name}` is not a CloudFormation stack name"
-                    )));
-                }
-            }
-            Segment::Ref(Reference::Var(_) | Reference::Env(_)) => {}
-            Segment::Ref(r) => {
-                return Err(bad(format!("an external stack name cannot contain `{r}`")));
-            }
-        }
-    }
-    match stack_name.as_literal() {
-        None => {}
-        Some(n) if !n.is_empty() && n.len() <= 128 => {}
-        Some(_) => return Err(bad(format!("`{written}` names no stack"))),
-    }
-    Ok((Reference::External { stack_name, output }, end + 1))
-}
-
-/// Whether `name` can be a CloudFormation stack name: a letter, then letters, digits and
-/// hyphens, at most 128 characters.
-pub fn is_stack_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.len() <= 128
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
 impl Expr {
     /// A string with no references.
     pub fn literal(s: &str) -> Expr {
@@ -665,6 +529,11 @@ impl fmt::Display for Reference {
             Reference::External { stack_name, output } => {
                 write!(f, "${{external:{stack_name}.{output}}}")
             }
+            Reference::EnvOutput {
+                environment,
+                stack,
+                output,
+            } => write!(f, "${{env:{environment}.{stack}.{output}}}"),
         }
     }
 }
@@ -684,48 +553,6 @@ impl fmt::Display for Expr {
 
 #[cfg(test)]
 mod tests {
-
-    #[test]
-    fn secrets_manager_references_with_and_without_a_key() {
-        let e = parse("${secretsmanager:shop/${env.name}/db:password}").unwrap();
-        let Segment::Ref(Reference::Secret { name, key }) = &e.segments[0] else {
-            panic!("{e:?}");
-        };
-        assert_eq!(name.to_string(), "shop/${env.name}/db");
-        assert_eq!(key.as_deref(), Some("password"));
-        assert_eq!(
-            e.to_string(),
-            "${secretsmanager:shop/${env.name}/db:password}"
-        );
-        let e = parse("token=${secretsmanager:api-token}").unwrap();
-        assert_eq!(
-            e.segments[1],
-            Segment::Ref(Reference::Secret {
-                name: Expr {
-                    segments: vec![Segment::Text("api-token".into())]
-                },
-                key: None
-            })
-        );
-        for (bad, says) in [
-            ("${secretsmanager:}", "names no secret"),
-            (
-                "${secretsmanager:a b}",
-                "is not a Secrets Manager secret name",
-            ),
-            ("${secretsmanager:db:pass word}", "is not a key of a secret"),
-            ("${secretsmanager:db:}", "is not a key of a secret"),
-            ("${secretsmanager:${vpc.Id}}", "cannot contain"),
-            (
-                "${secretsmanager:db:${var.k}}",
-                "the key of a secret cannot contain",
-            ),
-            ("${secretsmanager:db", "never closed"),
-        ] {
-            let e = parse(bad).unwrap_err();
-            assert!(e.message.contains(says), "{bad}: {}", e.message);
-        }
-    }
 
     use super::*;
 

@@ -3,16 +3,19 @@
 //!
 //! [`model`] holds the file formats ([`notifications`] the `notifications:` block and its
 //! checks), [`expr`] the `${…}` expressions, [`load`] reads files from a
-//! source, [`resolve`] turns an environment into desired state while checking it, and
-//! [`validate_repository`] checks a whole revision at once.
+//! source, [`resolve`] turns an environment into desired state while checking it, [`link`]
+//! checks what it takes from other environments against them, and [`validate_repository`]
+//! checks a whole revision at once.
 
 mod expand;
 pub mod expr;
+mod link;
 mod load;
 mod model;
 pub mod notifications;
 mod resolve;
 
+pub use link::{Resolved, link_through};
 pub use load::{
     ENVIRONMENT_FILE, ENVIRONMENTS_DIR, Environment, Loader, PIPELINE_FILE, PIPELINES_DIR,
     ParseCache, Pipeline, StackTemplate, is_url,
@@ -95,6 +98,7 @@ pub fn validate_repository(source: &dyn Source) -> Result<Validation, SourceErro
             )),
         }
     }
+    diags.extend(link::link_all(&mut environments, &env_names));
     check_unique_stack_names(&environments, &mut diags);
     let (policy_diags, policy_texts) = crate::policy::validate(source, &environments)?;
     diags.extend(policy_diags);
@@ -161,6 +165,16 @@ pub fn check_environment(source: &dyn Source, name: &str) -> Result<EnvironmentC
         let (resolved, d) = resolve_environment(&env, pipeline.as_deref(), &pipelines);
         diags.extend(d);
         desired = resolved;
+        if let Some(desired) = desired.as_mut() {
+            let mut others = Resolved::new();
+            diags.extend(link_through(
+                desired,
+                &mut loader,
+                &names,
+                &pipelines,
+                &mut others,
+            )?);
+        }
     }
     let mut all = std::mem::take(&mut loader.diags);
     all.extend(diags);

@@ -128,8 +128,14 @@ impl Taint<'_> {
     /// Whether the output `output` of stack `stack` (`None`: a stack outside the environment),
     /// read as `value`, is secret; a secret one is remembered.
     fn check(&self, stack: Option<&str>, output: &str, value: &str) -> bool {
-        let secret = stack.is_some_and(|s| self.outputs.get(s).is_some_and(|o| o.contains(output)))
-            || self.masker.holds_secret(value);
+        let known = stack.is_some_and(|s| self.outputs.get(s).is_some_and(|o| o.contains(output)));
+        self.check_known(known, value)
+    }
+
+    /// Whether an output read as `value` is secret, `known` to be by the config or holding a
+    /// secret seen; a secret one is remembered.
+    fn check_known(&self, known: bool, value: &str) -> bool {
+        let secret = known || self.masker.holds_secret(value);
         if secret {
             self.masker.add(value);
         }
@@ -151,6 +157,8 @@ pub struct Sources<'a> {
     /// the unit waits for them).
     pub upstream: &'a BTreeMap<String, Arc<UnitPlan>>,
     pub taint: &'a Taint<'a>,
+    /// The other environments whose stacks' outputs the unit takes (`${env:…}`).
+    pub remote: &'a super::remote::RemoteSessions,
 }
 
 /// One parameter's value as it is filled in.
@@ -179,6 +187,11 @@ pub async fn resolve(unit: &Unit, from: &Sources<'_>) -> Resolved {
                 Segment::Ref(Reference::External { stack_name, output }) => {
                     external_input(from, stack_name, output, &mut f, &mut out).await
                 }
+                Segment::Ref(Reference::EnvOutput {
+                    environment,
+                    stack,
+                    output,
+                }) => remote_input(from, environment, stack, output, &mut f, &mut out).await,
                 Segment::Ref(Reference::Ssm(path)) => {
                     ssm_input(unit, from, name, path, &mut f, &mut out)
                 }
@@ -310,6 +323,65 @@ async fn external_input(
         Ok(None) => out.errors.push(format!(
             "input {reference}: there is no stack {stack_name} in account {} region {} (it is not deployed by this environment: deploy it first)",
             from.env.account, from.env.region
+        )),
+        Err(e) => out.errors.push(format!("input {reference}: {e}")),
+    }
+}
+
+/// `${env:ENVIRONMENT.stack.Output}`: an output of a stack of another environment, read with
+/// that environment's session; the stack must exist (that environment is applied by its own
+/// runs, not this one's).
+async fn remote_input(
+    from: &Sources<'_>,
+    environment: &str,
+    stack: &str,
+    output: &str,
+    f: &mut Filling,
+    out: &mut Resolved,
+) {
+    let reference = format!("${{env:{environment}.{stack}.{output}}}");
+    let Some(source) = from.env.remote.stack(environment, stack) else {
+        out.errors.push(format!(
+            "input {reference}: environment `{environment}` deploys no stack `{stack}` at this revision (see formwork validate)"
+        ));
+        return;
+    };
+    let session = match from
+        .remote
+        .get(environment)
+        .map(|r| (&r.session, &r.stacks))
+    {
+        Some((Ok(session), stacks)) => (session, stacks),
+        Some((Err(e), _)) => {
+            out.errors.push(format!(
+                "input {reference}: cannot read the stacks of environment `{environment}` (account {} region {}): {e}",
+                source.account, source.region
+            ));
+            return;
+        }
+        None => {
+            out.errors.push(format!(
+                "input {reference}: no session was opened for environment `{environment}`"
+            ));
+            return;
+        }
+    };
+    let (session, stacks) = session;
+    match stacks.get(&session.cfn, &source.stack_name).await {
+        Ok(Some(info)) => match info.outputs.get(output) {
+            Some(v) => {
+                let known = source.secret_outputs.contains(output);
+                f.secret |= from.taint.check_known(known, v);
+                f.text.push_str(v);
+            }
+            None => out.errors.push(format!(
+                "input {reference}: stack {} of environment `{environment}` has no output `{output}` yet (its status: {}); apply environment `{environment}` first",
+                source.stack_name, info.status
+            )),
+        },
+        Ok(None) => out.errors.push(format!(
+            "input {reference}: stack {} of environment `{environment}` (account {} region {}) does not exist yet; apply environment `{environment}` first",
+            source.stack_name, source.account, source.region
         )),
         Err(e) => out.errors.push(format!("input {reference}: {e}")),
     }

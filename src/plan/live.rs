@@ -141,6 +141,8 @@ pub struct Planner {
     pub(super) progress: Arc<dyn Progress>,
     /// What formwork last saw of the stacks, by key.
     pub(super) seen: BTreeMap<String, StackSeen>,
+    /// The other environments whose stacks' outputs its stacks take.
+    pub(super) remote: super::remote::RemoteSessions,
 }
 
 impl Planner {
@@ -192,7 +194,14 @@ impl Planner {
             commit,
             progress,
             seen: BTreeMap::new(),
+            remote: Default::default(),
         }
+    }
+
+    /// The planner with sessions for the other environments whose outputs its stacks take.
+    pub fn with_remote(mut self, remote: super::remote::RemoteSessions) -> Planner {
+        self.remote = remote;
+        self
     }
 
     /// Plans one stack. `upstream` holds the plans of the stacks of this run it takes outputs
@@ -258,21 +267,32 @@ pub async fn plan(
     for e in &envs {
         sessions.push(aws.session(&e.desired.target()).await?);
     }
+    // The other environments whose outputs the stacks planned take, each with its own session.
+    let mut remotes = Vec::new();
+    for e in &envs {
+        let planned = e.units.iter().map(|(k, _)| k.clone()).collect();
+        remotes.push(super::remote::RemoteSessions::open(aws, &e.desired, Some(&planned)).await);
+    }
     let mut listings = Listings::default();
     listings.read_ssm(&envs, &sessions).await;
     let listings = listings;
-    let futures = envs.into_iter().zip(sessions).map(|(req, session)| {
-        plan_environment(
-            req,
-            session,
-            &listings,
-            masker.clone(),
-            options.clone(),
-            id.clone(),
-            head.commit.clone(),
-            progress.clone(),
-        )
-    });
+    let futures = envs
+        .into_iter()
+        .zip(sessions)
+        .zip(remotes)
+        .map(|((req, session), remote)| {
+            plan_environment(
+                req,
+                session,
+                remote,
+                &listings,
+                masker.clone(),
+                options.clone(),
+                id.clone(),
+                head.commit.clone(),
+                progress.clone(),
+            )
+        });
     let mut environments = join_all(futures).await;
     environments.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Plan {
@@ -418,6 +438,7 @@ impl Listings {
 async fn plan_environment(
     req: EnvRequest,
     session: Session,
+    remote: super::remote::RemoteSessions,
     listings: &Listings,
     masker: Arc<Masker>,
     options: Options,
@@ -461,6 +482,7 @@ async fn plan_environment(
                 p.stacks.seed(listed, names.chain(removed));
             }
             p.seen = req.seen;
+            p.remote = remote;
             Arc::new(p)
         }
         Err(e) => {

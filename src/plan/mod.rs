@@ -1,7 +1,8 @@
 //! Planning: what applying a revision of the config would do to each affected stack.
 //!
 //! [`model`] is the plan itself, as rendered and recorded in the state store. [`live`] plans
-//! against AWS with change sets, filling in inputs with [`inputs`] and waiting for the stacks
+//! against AWS with change sets, filling in inputs with [`inputs`] (outputs of other
+//! environments' stacks with their own sessions: [`remote`]) and waiting for the stacks
 //! it depends on otherwise with [`upstream`]; [`nested`] says what nested templates change;
 //! [`offline`] plans from two
 //! revisions of the config alone. What two versions of a template differ in (resources,
@@ -17,6 +18,7 @@ mod nested;
 pub mod offline;
 pub mod options;
 mod parameters;
+pub mod remote;
 pub mod tags;
 mod unit;
 mod upstream;

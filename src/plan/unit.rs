@@ -249,6 +249,7 @@ async fn resolve_inputs(
         secrets: &ctx.secrets,
         upstream,
         taint: &taint,
+        remote: &ctx.remote,
     };
     let resolved = inputs::resolve(unit, &sources).await;
     for p in &resolved.params {

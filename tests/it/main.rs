@@ -13,6 +13,7 @@ mod apply_records;
 mod apply_requirements;
 mod conditions;
 mod corpus;
+mod cross_environment;
 mod drift;
 mod dynamic_references;
 mod emulators;

@@ -71,6 +71,10 @@ pub fn resolve_environment(
             &env.def.notifications,
             &mut d,
         ),
+        remote: crate::desired::remote::Remote {
+            refs: scope.take_remote(),
+            stacks: Default::default(),
+        },
         units,
         graph,
     };

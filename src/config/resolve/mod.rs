@@ -8,7 +8,8 @@
 //! the [`exports`] they import from each other and the SSM parameters they create for each
 //! other ([`ssm_written`]), the templates they nest from the repository ([`nested`]: checked
 //! and packaged for upload), and outputs taken where their condition is false
-//! ([`conditional_outputs`]).
+//! ([`conditional_outputs`]). Outputs of other environments' stacks are checked once those
+//! environments are resolved too ([`remote`]).
 //! Underneath: [`values`] parses config values and points into them, [`references`] checks
 //! what they refer to, [`scope`] fills them in, and [`cycles`] finds dependency cycles.
 
@@ -25,6 +26,7 @@ mod overrides;
 mod parameters;
 mod pipeline;
 mod references;
+mod remote;
 mod requirements;
 mod scope;
 mod ssm_written;
@@ -36,4 +38,5 @@ mod variables;
 
 pub use environment::resolve_environment;
 pub use pipeline::check_pipeline;
+pub use remote::link_remote;
 pub use requirements::apply_requirements;

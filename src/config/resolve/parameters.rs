@@ -157,6 +157,22 @@ fn resolve_parameter(
         d.push(diag);
     }
     ok &= output_dependencies(s, enabled, &e, &at, dependencies, d);
+    for r in e.references() {
+        if let Reference::EnvOutput {
+            environment,
+            stack,
+            output,
+        } = r
+        {
+            scope.note_remote(crate::desired::remote::RemoteRef {
+                environment: environment.clone(),
+                stack: stack.clone(),
+                output: output.clone(),
+                taken_by: s.key.value.clone(),
+                loc: at.of(r),
+            });
+        }
+    }
     let value = scope.fill(&e);
     let decl = s.template.and_then(|t| t.parameters.get(name));
     if let (Some(decl), Some(text), true) = (decl, value.as_literal(), ok) {

@@ -89,11 +89,19 @@ pub(super) fn check_refs(
                         "only parameters take stack outputs; here use `${var.NAME}` or `${env.…}`",
                     ),
             ),
+            Reference::EnvOutput { .. } if allowed == Allowed::Static => out.push(
+                Diagnostic::error(format!(
+                    "{what} cannot use outputs of other environments (`{r}`)"
+                ))
+                .at(loc.clone())
+                .help("only parameters take stack outputs; here use `${var.NAME}` or `${env.…}`"),
+            ),
             Reference::Var(v) => out.extend(check_var_ref(p, v, loc)),
             Reference::Ssm(_)
             | Reference::Secret { .. }
             | Reference::Env(_)
-            | Reference::External { .. } => {}
+            | Reference::External { .. }
+            | Reference::EnvOutput { .. } => {}
         }
     }
     out

@@ -23,6 +23,8 @@ pub(super) struct Scope<'a> {
     /// Static values already filled in, by where they were written: tags and names shared by
     /// every stack are worked out once per environment.
     filled: RefCell<HashMap<Loc, Option<String>>>,
+    /// The references to other environments' outputs met so far.
+    remote: RefCell<Vec<crate::desired::remote::RemoteRef>>,
 }
 
 impl<'a> Scope<'a> {
@@ -33,7 +35,19 @@ impl<'a> Scope<'a> {
             vars: HashMap::new(),
             stack_names: StackNames::new(),
             filled: RefCell::default(),
+            remote: RefCell::default(),
         }
+    }
+
+    /// Notes a reference to an output of another environment's stack, checked once the other
+    /// environments are resolved.
+    pub(super) fn note_remote(&self, r: crate::desired::remote::RemoteRef) {
+        self.remote.borrow_mut().push(r);
+    }
+
+    /// The references to other environments' outputs met.
+    pub(super) fn take_remote(&self) -> Vec<crate::desired::remote::RemoteRef> {
+        std::mem::take(&mut self.remote.borrow_mut())
     }
 
     pub(super) fn has_var(&self, name: &str) -> bool {
