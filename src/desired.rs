@@ -20,7 +20,9 @@ use crate::template::Template;
 use crate::template::conditions::Conditions;
 use crate::template::evaluate::StackFacts;
 
+mod hooks;
 mod options;
+pub use hooks::{Hook, Hooks, Phase};
 pub use options::{
     ALLOW_ALL_POLICY, DeployedOptions, OnFailure, OptionChange, OptionKind, Rollback, StackOptions,
 };
@@ -142,6 +144,8 @@ pub struct Unit {
     /// Service role, termination protection, stack policy, notification topics, rollback
     /// triggers, what a failed creation leaves.
     pub options: StackOptions,
+    /// Commands apply runs before and after it creates or updates the stack.
+    pub hooks: Hooks,
 }
 
 /// The template of a unit.
@@ -281,8 +285,8 @@ pub struct Dependency {
 
 impl Unit {
     /// A digest of everything that makes up this unit's desired state: stack name, account,
-    /// region, template content (or URL), parameter expressions, tags, capabilities and stack
-    /// options. A plan
+    /// region, template content (or URL), parameter expressions, tags, capabilities, stack
+    /// options and hooks. A plan
     /// records it; apply refuses when the config has moved since.
     pub fn config_hash(&self) -> String {
         let template = match &self.template {
@@ -302,6 +306,9 @@ impl Unit {
         // they were before options existed.
         if self.options != StackOptions::default() {
             doc["options"] = serde_json::json!(self.options);
+        }
+        if !self.hooks.is_empty() {
+            doc["hooks"] = serde_json::json!(self.hooks);
         }
         crate::template::sha256_hex(crate::template::canonical_json(&doc).as_bytes())
     }

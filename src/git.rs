@@ -19,9 +19,19 @@ pub enum GitError {
     NoSuchDirectory { rev: String, prefix: String },
     #[error("`{rev}` is not a commit: it has no history to compare")]
     NotACommit { rev: String },
+    #[error("the revision holds a file named `{path}`, which cannot be written out safely")]
+    UnsafePath { path: String },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("git: {0}")]
     Other(#[from] git2::Error),
 }
+
+mod export;
+pub use export::export_tree;
 
 /// Opens the repository containing `path` (a work tree or a bare repository).
 pub fn open(path: &Path) -> Result<Repository, GitError> {

@@ -105,6 +105,14 @@ impl ConfigRepo {
         f(&r, &self.prefix)
     }
 
+    /// Writes the config's files as of `rev` into `dir` (an existing, empty directory).
+    pub fn export_at(&self, rev: &str, dir: &std::path::Path) -> Result<usize, WorkflowError> {
+        self.with(|r, prefix| {
+            let tree = Revision::resolve(r, rev)?.tree(r, prefix)?;
+            Ok(crate::git::export_tree(r, &tree, dir)?)
+        })
+    }
+
     /// The commit id `rev` names.
     pub fn resolve(&self, rev: &str) -> Result<String, WorkflowError> {
         self.with(|r, _| Ok(Revision::resolve(r, rev)?.id()))

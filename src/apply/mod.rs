@@ -28,6 +28,7 @@
 
 mod checks;
 pub mod deployed;
+pub mod hooks;
 mod notices;
 mod recover;
 mod run;
@@ -75,6 +76,9 @@ pub struct Options {
     pub owner: String,
     /// How long the lock lasts unless renewed.
     pub lease: Duration,
+    /// Whether the stacks' hooks may run. `false` for a commit from a pull request of a fork:
+    /// a stack with hooks then fails instead of running commands nobody trusted.
+    pub run_hooks: bool,
 }
 
 impl Default for Options {
@@ -87,6 +91,7 @@ impl Default for Options {
             parallel: 8,
             owner: crate::lease::process_owner(),
             lease: Duration::from_secs(120),
+            run_hooks: true,
         }
     }
 }
@@ -108,6 +113,8 @@ pub struct Request {
     /// The config digests of the environment's stacks at its deployed commit, for stacks that
     /// have no record of their own yet (see [`deployed`]).
     pub baseline: Option<Baseline>,
+    /// A checkout of the commit's config tree, where hooks run; `None` when no stack has hooks.
+    pub workdir: Option<std::path::PathBuf>,
 }
 
 /// Hears what happens during an apply, for a display and logs, and answers questions.
@@ -120,6 +127,10 @@ pub trait Observer: Send + Sync {
     fn replanned(&self, plan: &UnitPlan);
     /// Whether to go ahead with a fresh change set that destroys what the reviewed plan did not.
     fn confirm(&self, question: &str) -> bool;
+    /// A line a stack's hook wrote (secrets masked already).
+    fn hook_output(&self, stack: &str, line: &str) {
+        tracing::info!(stack, "hook: {line}");
+    }
 }
 
 /// An observer that hears nothing and confirms nothing.

@@ -90,6 +90,8 @@ pub(super) async fn apply_locked<S: Store + 'static>(
         replanned: std::sync::Mutex::new(Vec::new()),
         written: std::sync::Mutex::new(written),
         masker,
+        workdir: req.workdir.clone(),
+        commit: req.commit.clone(),
     });
     let (changes, removals): (Vec<UnitPlan>, Vec<UnitPlan>) =
         units.into_iter().partition(|u| u.action != Action::Remove);

@@ -162,6 +162,15 @@ async fn run(
         Ok(b) => b,
         Err(e) => return Applied::stopped(svc.masker.scrub(&e.to_string())),
     };
+    // Hooks run in a checkout of exactly the commit applied, made only when a stack has them.
+    let checkout = if desired.units.values().any(|u| !u.hooks.is_empty()) {
+        match super::hooks::Checkout::of(&svc.repo, &commit) {
+            Ok(c) => Some(c),
+            Err(e) => return Applied::stopped(svc.masker.scrub(&e)),
+        }
+    } else {
+        None
+    };
     let result = super::apply(
         &svc.aws,
         svc.store.clone(),
@@ -171,6 +180,7 @@ async fn run(
             desired,
             commit,
             baseline,
+            workdir: checkout.as_ref().map(|c| c.path().to_path_buf()),
         },
         options,
         observer,

@@ -13,7 +13,7 @@ use super::checks::new_destruction;
 use super::recover::ended_outcome;
 use super::{Observer, Options, wait};
 use crate::aws::Session;
-use crate::desired::DependencyKind;
+use crate::desired::{DependencyKind, Phase};
 use crate::lease::LossSignal;
 use crate::plan::evidence;
 use crate::plan::live::Planner;
@@ -61,6 +61,10 @@ pub(super) struct RunContext<S: Store> {
     /// The record of each unit as last written in this run (what `record` builds on).
     pub(super) written: std::sync::Mutex<HashMap<String, UnitResult>>,
     pub(super) masker: Arc<Masker>,
+    /// Where hooks run: a checkout of the commit applied.
+    pub(super) workdir: Option<std::path::PathBuf>,
+    /// The commit applied.
+    pub(super) commit: String,
 }
 
 impl<S: Store> RunContext<S> {
@@ -299,6 +303,9 @@ impl<S: Store> RunContext<S> {
     /// Executes a change set and waits for the stack.
     async fn execute(&self, u: &UnitPlan, change_set: &str) -> Outcome {
         let _slot = self.slots.acquire().await.expect("never closed");
+        if let Err(m) = self.run_hooks(u, Phase::BeforeApply).await {
+            return Outcome::new(UnitState::Failed, Some(m));
+        }
         let token = request_token(&self.run.id, &u.stack);
         // Recorded before it is sent: after a crash, the next run waits for this operation
         // instead of starting another.
@@ -354,6 +361,12 @@ impl<S: Store> RunContext<S> {
                 return Outcome::new(UnitState::Failed, Some(m));
             }
             self.remember_applied(u).await;
+            if let Err(m) = self.run_hooks(u, Phase::AfterApply).await {
+                return Outcome::new(
+                    UnitState::Failed,
+                    Some(format!("the stack was applied, but {m}")),
+                );
+            }
         }
         outcome
     }

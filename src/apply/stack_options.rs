@@ -5,7 +5,7 @@
 
 use super::stack_ops::{Outcome, RunContext, request_token};
 use crate::aws::cfn::OptionsUpdate;
-use crate::desired::{OptionKind, StackOptions, Unit};
+use crate::desired::{OptionKind, Phase, StackOptions, Unit};
 use crate::plan::model::{OptionChange, UnitPlan};
 use crate::store::{Store, UnitState};
 
@@ -120,11 +120,14 @@ impl<S: Store> RunContext<S> {
     pub(super) async fn apply_options_only(&self, u: &UnitPlan, unit: &Unit) -> Outcome {
         let changes = self.option_changes(u);
         let carried = changes.iter().any(|c| c.kind == OptionKind::ChangeSet);
+        if let Err(m) = self.run_hooks(u, Phase::BeforeApply).await {
+            return Outcome::new(UnitState::Failed, Some(m));
+        }
         if !carried {
             return match self.set_direct_options(u).await {
                 Ok(()) => {
                     self.remember_applied(u).await;
-                    Outcome::new(UnitState::Applied, Some(describe(&changes)))
+                    self.after_hooks(u, describe(&changes)).await
                 }
                 Err(m) => Outcome::new(UnitState::Failed, Some(m)),
             };
@@ -172,10 +175,23 @@ impl<S: Store> RunContext<S> {
                 outcome
             }
             Ok(false) => match self.set_direct_options(u).await {
-                Ok(()) => Outcome::new(UnitState::Applied, Some(describe(&changes))),
+                Ok(()) => self.after_hooks(u, describe(&changes)).await,
                 Err(m) => Outcome::new(UnitState::Failed, Some(m)),
             },
             Err(e) => Outcome::new(UnitState::Failed, Some(self.masker.scrub(&e.to_string()))),
+        }
+    }
+}
+
+impl<S: Store> RunContext<S> {
+    /// The outcome of an applied stack once its `after_apply` hooks ran.
+    async fn after_hooks(&self, u: &UnitPlan, done: String) -> Outcome {
+        match self.run_hooks(u, Phase::AfterApply).await {
+            Ok(()) => Outcome::new(UnitState::Applied, Some(done)),
+            Err(m) => Outcome::new(
+                UnitState::Failed,
+                Some(format!("the stack was applied, but {m}")),
+            ),
         }
     }
 }

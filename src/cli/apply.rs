@@ -99,6 +99,11 @@ impl Observer for TermObserver {
         );
     }
 
+    fn hook_output(&self, stack: &str, line: &str) {
+        eprintln!("{}/{stack}: | {line}", self.environment);
+        tracing::info!(environment = %self.environment, stack, "hook: {line}");
+    }
+
     fn replanned(&self, plan: &UnitPlan) {
         eprintln!(
             "{}/{}: fresh change set: {:?}{}",
@@ -182,6 +187,9 @@ pub struct TermReporter {
 impl Observer for TermReporter {
     fn unit(&self, stack: &str, state: UnitState, message: Option<&str>) {
         self.observer.unit(stack, state, message)
+    }
+    fn hook_output(&self, stack: &str, line: &str) {
+        self.observer.hook_output(stack, line)
     }
     fn event(&self, stack: &str, e: &StackEvent) {
         self.observer.event(stack, e)

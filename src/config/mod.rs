@@ -21,9 +21,9 @@ pub use load::{
     ParseCache, Pipeline, StackTemplate, is_url,
 };
 pub use model::{
-    Defaults, EnvironmentFile, EnvironmentPolicies, GateDef, InstanceDef, OnFailure, ParamValue,
-    PipelineFile, PoliciesFile, RollbackDef, RuleSeverity, StackDef, StackOptionsDef,
-    StackOverride, VarDecl,
+    Defaults, EnvironmentFile, EnvironmentPolicies, GateDef, HookDef, HooksDef, InstanceDef,
+    OnFailure, ParamValue, PipelineFile, PoliciesFile, RollbackDef, RuleSeverity, StackDef,
+    StackOptionsDef, StackOverride, VarDecl,
 };
 pub use resolve::{apply_requirements, check_pipeline, resolve_environment};
 

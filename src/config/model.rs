@@ -159,6 +159,39 @@ pub struct StackDef {
     /// `defaults.options`, field by field.
     #[serde(default)]
     pub options: StackOptionsDef,
+    /// Commands apply runs before and after it creates or updates this stack (not for stacks
+    /// with no changes, never for plans). See docs/hooks.md for what they get and the trust
+    /// model.
+    #[serde(default)]
+    pub hooks: HooksDef,
+}
+
+/// Commands run around a stack's apply, each with `sh -c` in a checkout of the commit applied.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HooksDef {
+    /// Run in order before the stack's change set is executed; one that fails (exits non-zero
+    /// or times out) fails the stack, which is then not changed.
+    #[serde(default)]
+    pub before_apply: Option<Vec<HookDef>>,
+    /// Run in order after the stack was created or updated successfully; one that fails fails
+    /// the stack (its change stays) and the stacks that depend on it are skipped.
+    #[serde(default)]
+    pub after_apply: Option<Vec<HookDef>>,
+}
+
+/// One command of a hook.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HookDef {
+    /// The command line, run with `sh -c` in the config repository's root as of the commit
+    /// applied. May use `${var.NAME}` and `${env.…}`; the stack's facts and outputs come as
+    /// environment variables (`FORMWORK_STACK_NAME`, `FORMWORK_OUTPUT_<Name>`, …).
+    pub run: Spanned<String>,
+    /// How long the command may run before it is stopped and counts as failed (default 600,
+    /// at most 3600).
+    #[serde(default)]
+    pub timeout_seconds: Option<Spanned<u64>>,
 }
 
 /// The options CloudFormation keeps on a stack beside its template, parameters and tags. Each
@@ -530,4 +563,8 @@ pub struct StackOverride {
     /// over every other level, field by field.
     #[serde(default)]
     pub options: StackOptionsDef,
+    /// Hooks of this stack in this environment: a phase given here (`before_apply`,
+    /// `after_apply`, `[]` for none) replaces the pipeline's for that phase.
+    #[serde(default)]
+    pub hooks: HooksDef,
 }

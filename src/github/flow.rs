@@ -324,6 +324,14 @@ pub async fn apply_environment(
         observer,
         mark: tokio::sync::Mutex::new(None),
     });
+    // Hooks are commands from the commit applied: never run for an open pull request from a
+    // fork (a merged one is the base repository's own commit).
+    let options = &ApplyOptions {
+        run_hooks: options.run_hooks
+            && !(matches!(target, ApplyTarget::OpenPullRequest(_))
+                && pull.as_ref().is_some_and(|p| p.from_fork())),
+        ..options.clone()
+    };
     let applied = match plan {
         Ok(plan) => {
             service::apply_commit(
@@ -430,6 +438,9 @@ impl Observer for GitHubReporter {
     }
     fn confirm(&self, question: &str) -> bool {
         self.observer.confirm(question)
+    }
+    fn hook_output(&self, stack: &str, line: &str) {
+        self.observer.hook_output(stack, line)
     }
 }
 

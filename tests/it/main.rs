@@ -24,6 +24,7 @@ mod github_commands;
 mod github_pr;
 mod github_webhooks;
 mod graph;
+mod hooks;
 mod hostile_input;
 mod import_sceptre;
 mod nested;

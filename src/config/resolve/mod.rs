@@ -20,6 +20,7 @@ mod enabled;
 mod environment;
 mod exports;
 mod fields;
+mod hooks;
 mod nested;
 mod options;
 mod overrides;

@@ -19,6 +19,26 @@ const MAX_TRIGGERS: usize = 5;
 const MAX_MONITORING_MINUTES: u32 = 180;
 const MAX_POLICY_BYTES: usize = 16_384;
 
+/// Checks the text of options written in `file` (which may only use `${var.…}` and
+/// `${env.…}`), for a pipeline check or a stack an environment does not deploy.
+pub(super) fn check_option_texts(
+    p: &crate::config::Pipeline,
+    file: &Arc<str>,
+    o: &StackOptionsDef,
+    d: &mut Diagnostics,
+) {
+    use super::references::check_static_in;
+    if let Some(r) = &o.service_role {
+        check_static_in(p, file, d, r, "a service role");
+    }
+    for arn in o.notification_arns.iter().flatten() {
+        check_static_in(p, file, d, arn, "an SNS topic");
+    }
+    for arn in o.rollback.iter().flat_map(|r| &r.alarms) {
+        check_static_in(p, file, d, arn, "a CloudWatch alarm");
+    }
+}
+
 /// The levels options are written at, in the order they apply, each with its file.
 fn levels<'a>(s: &StackInEnv<'a>) -> Vec<(&'a Arc<str>, &'a StackOptionsDef)> {
     let (pf, ef) = (&s.p.file, &s.env.file);

@@ -95,14 +95,6 @@ fn check_disabled_override(
     if let Some(n) = &over.stack_name {
         check_static_in(p, ef, d, n, "a stack name");
     }
-    let o = &over.options;
-    if let Some(r) = &o.service_role {
-        check_static_in(p, ef, d, r, "a service role");
-    }
-    for arn in o.notification_arns.iter().flatten() {
-        check_static_in(p, ef, d, arn, "an SNS topic");
-    }
-    for arn in o.rollback.iter().flat_map(|r| &r.alarms) {
-        check_static_in(p, ef, d, arn, "a CloudWatch alarm");
-    }
+    super::options::check_option_texts(p, ef, &over.options, d);
+    super::hooks::check_hook_texts(p, ef, &over.hooks, d);
 }

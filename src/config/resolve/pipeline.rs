@@ -44,6 +44,7 @@ pub fn check_pipeline(p: &Pipeline) -> Diagnostics {
         check_static(p, &mut d, v, "a tag value");
     }
     check_stack_name_pattern(p, &mut d);
+    super::options::check_option_texts(p, &p.file, &p.def.defaults.options, &mut d);
     let mut edges = Edges::new(p.def.stacks.keys().map(|k| k.value.clone()));
     for (key, stack) in &p.def.stacks {
         check_stack(p, key, stack, &mut edges, &mut d);
@@ -144,6 +145,8 @@ fn check_stack(
     if let Some(n) = &stack.stack_name {
         check_static(p, d, n, "a stack name");
     }
+    super::options::check_option_texts(p, &p.file, &stack.options, d);
+    super::hooks::check_hook_texts(p, &p.file, &stack.hooks, d);
     if let (Some(caps), Some(t)) = (&stack.capabilities, template) {
         let path = p
             .templates

@@ -1,9 +1,10 @@
 //! Resolving one stack of an environment into a [`Unit`]: its template, parameters,
-//! dependencies, stack name, tags, capabilities, timeout and stack options.
+//! dependencies, stack name, tags, capabilities, timeout, stack options and hooks.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::hooks::resolve_hooks;
 use super::nested;
 use super::options::resolve_options;
 use super::parameters::{Parameters, resolve_parameters};
@@ -70,6 +71,7 @@ pub(super) fn resolve_unit(
     let (stack_name, name_loc) = scope.stack_name(key.as_str())?.clone();
     let tags = resolve_tags(&s, scope, d);
     let options = resolve_options(&s, scope, d);
+    let hooks = resolve_hooks(&s, scope, d);
     let mut unit = Unit {
         environment: env.name.clone(),
         stack: key.value.clone(),
@@ -88,6 +90,7 @@ pub(super) fn resolve_unit(
             .or(stack.timeout_minutes.as_ref())
             .map(|t| t.value),
         options,
+        hooks,
     };
     unit.add_dependencies(from_parameters);
     unit.add_dependencies(needs_dependencies(&s, enabled));

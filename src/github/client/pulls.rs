@@ -38,6 +38,17 @@ pub struct PullRequest {
     pub mergeable_state: Option<String>,
 }
 
+impl PullRequest {
+    /// Whether its head is in another repository than its base (a fork), or in one GitHub no
+    /// longer shows (a deleted fork).
+    pub fn from_fork(&self) -> bool {
+        match (&self.head.repo, &self.base.repo) {
+            (Some(h), Some(b)) => !h.full_name.eq_ignore_ascii_case(&b.full_name),
+            _ => true,
+        }
+    }
+}
+
 /// One side of a pull request.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Branch {
@@ -69,5 +80,42 @@ impl GitHub {
     pub async fn pulls_of_commit(&self, sha: &str) -> Result<Vec<PullRequest>, GitHubError> {
         let path = format!("{}/commits/{}/pulls", self.repo_path(), encode(sha));
         self.call(Method::Get, &path, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pull(head: Option<&str>, base: &str) -> PullRequest {
+        let branch = |repo: Option<&str>| Branch {
+            git_ref: "b".into(),
+            sha: "s".into(),
+            repo: repo.map(|r| BranchRepo {
+                full_name: r.into(),
+            }),
+        };
+        PullRequest {
+            number: 1,
+            state: "open".into(),
+            merged: None,
+            merge_commit_sha: None,
+            merged_at: None,
+            html_url: None,
+            head: branch(head),
+            base: branch(Some(base)),
+            user: None,
+            draft: None,
+            mergeable: None,
+            mergeable_state: None,
+        }
+    }
+
+    #[test]
+    fn a_head_elsewhere_or_gone_is_a_fork() {
+        assert!(!pull(Some("acme/infra"), "acme/infra").from_fork());
+        assert!(!pull(Some("Acme/Infra"), "acme/infra").from_fork());
+        assert!(pull(Some("mallory/infra"), "acme/infra").from_fork());
+        assert!(pull(None, "acme/infra").from_fork(), "a deleted fork");
     }
 }

@@ -30,6 +30,19 @@ pub fn describe(ep: &Endpoint, region: &str, stack: &str) -> Stack {
     })
 }
 
+/// The stack named `stack`, or `None` when there is none.
+pub fn describe_opt(ep: &Endpoint, region: &str, stack: &str) -> Option<Stack> {
+    let cfn = sdk::cfn(ep, region);
+    block(async {
+        cfn.describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.stacks().first().cloned())
+    })
+}
+
 /// The outputs of a described stack, by key.
 pub fn outputs_of(s: &Stack) -> BTreeMap<String, String> {
     s.outputs()
