@@ -351,7 +351,26 @@ impl PlanRequests {
         .await?;
         if let Some((gate, desired)) = &policy {
             let desired: Vec<&DesiredEnvironment> = desired.iter().collect();
-            crate::policy::check_plan(&mut plan, gate, &desired);
+            let prepared = crate::policy::prepare(&plan, gate, &desired);
+            let known = crate::policy::Results::global();
+            if let Some(store) = store {
+                let missing = known.missing(&prepared.keys());
+                if !missing.is_empty() {
+                    match store.policy_results(&missing).await {
+                        Ok(found) => known.extend(found),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not read the policy results kept; evaluating them");
+                        }
+                    }
+                }
+            }
+            let fresh = prepared.finish(&mut plan, known);
+            if let Some(store) = store
+                && !fresh.is_empty()
+                && let Err(e) = store.put_policy_results(&fresh).await
+            {
+                tracing::warn!(error = %e, "could not keep the policy results");
+            }
         }
         if let Some(store) = store {
             let seen = crate::plan::evidence::seen_in(&plan, crate::store::now());
@@ -590,6 +609,19 @@ pub fn offline_plan(
     cache: &ParseCache,
     diff_context: usize,
 ) -> Result<crate::plan::model::Plan, WorkflowError> {
+    offline_plan_keeping(r, prefix, sel, cache, diff_context, None)
+}
+
+/// [`offline_plan`], with policy results recalled from and kept in `keep` (the state store), so
+/// that stacks checked before against the same rules are not evaluated again.
+pub fn offline_plan_keeping(
+    r: &git2::Repository,
+    prefix: &str,
+    sel: Selection<'_>,
+    cache: &ParseCache,
+    diff_context: usize,
+    keep: Option<&dyn crate::policy::Keep>,
+) -> Result<crate::plan::model::Plan, WorkflowError> {
     // Without a base, from nothing: every stack of the head is new (a first commit, a new
     // repository), as a live plan without a base plans every stack.
     let base = sel.base.unwrap_or(crate::git::EMPTY_TREE);
@@ -602,7 +634,20 @@ pub fn offline_plan(
     };
     if let Some(gate) = gate {
         let desired: Vec<&DesiredEnvironment> = cmp.after.values().collect();
-        crate::policy::check_plan(&mut plan, &gate, &desired);
+        let prepared = crate::policy::prepare(&plan, &gate, &desired);
+        let known = crate::policy::Results::global();
+        if let Some(keep) = keep {
+            let missing = known.missing(&prepared.keys());
+            if !missing.is_empty() {
+                known.extend(keep.recall(&missing));
+            }
+        }
+        let fresh = prepared.finish(&mut plan, known);
+        if let Some(keep) = keep
+            && !fresh.is_empty()
+        {
+            keep.keep(&fresh);
+        }
     }
     if !sel.stacks.is_empty() {
         for env in &mut plan.environments {

@@ -16,7 +16,9 @@ use formwork::plan::model::{Action, Plan};
 use formwork::render::{plan_markdown, plan_text};
 use formwork::secrets;
 use formwork::store::{AnyStore, Store};
-use formwork::workflow::{PlanRequests, Selection, WorkflowError, offline_plan, plan_requests};
+use formwork::workflow::{
+    PlanRequests, Selection, WorkflowError, offline_plan_keeping, plan_requests,
+};
 
 use super::emit;
 use super::github::GitHubArgs;
@@ -108,7 +110,21 @@ pub fn run(cli: &crate::Cli, args: &PlanArgs, c: Color) -> Result<u8> {
         ..Selection::new(&args.envs, args.base.as_deref(), &args.head)
     };
     let plan = if args.offline {
-        offline_plan(&r, &prefix, sel, cache, 3).map_err(|e| config_error(e, c))?
+        // Policy results kept in a local store (never a remote one: an offline plan calls
+        // nothing), so that an unchanged stack is not evaluated again.
+        let kept = cli.store.starts_with("sqlite").then(|| StoreKeep {
+            cli,
+            opened: std::sync::OnceLock::new(),
+        });
+        offline_plan_keeping(
+            &r,
+            &prefix,
+            sel,
+            cache,
+            3,
+            kept.as_ref().map(|k| k as &dyn formwork::policy::Keep),
+        )
+        .map_err(|e| config_error(e, c))?
     } else {
         let runtime = runtime()?;
         let mut requests =
@@ -253,6 +269,51 @@ pub fn live_plan(
 ) -> Result<Plan> {
     let requests = plan_requests(r, prefix, sel, cache).map_err(|e| config_error(e, c))?;
     plan_live(runtime, requests, origin, aws, false)
+}
+
+/// Policy results recalled from and kept in the state store, for an offline plan; the store is
+/// opened when first needed (a plan without rules never opens it).
+struct StoreKeep<'a> {
+    cli: &'a crate::Cli,
+    opened: std::sync::OnceLock<Option<(tokio::runtime::Runtime, AnyStore)>>,
+}
+
+impl StoreKeep<'_> {
+    fn store(&self) -> Option<&(tokio::runtime::Runtime, AnyStore)> {
+        self.opened
+            .get_or_init(|| {
+                let runtime = runtime().ok()?;
+                let store = open_store(&runtime, self.cli)?;
+                Some((runtime, store))
+            })
+            .as_ref()
+    }
+}
+
+impl formwork::policy::Keep for StoreKeep<'_> {
+    fn recall(&self, keys: &[String]) -> Vec<(String, String)> {
+        use formwork::store::Store;
+        let Some((runtime, store)) = self.store() else {
+            return Vec::new();
+        };
+        match runtime.block_on(store.policy_results(keys)) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the policy results kept; evaluating them");
+                Vec::new()
+            }
+        }
+    }
+
+    fn keep(&self, results: &[(String, String)]) {
+        use formwork::store::Store;
+        let Some((runtime, store)) = self.store() else {
+            return;
+        };
+        if let Err(e) = runtime.block_on(store.put_policy_results(results)) {
+            tracing::warn!(error = %e, "could not keep the policy results");
+        }
+    }
 }
 
 /// The state store, for what was last seen of the stacks; `None` (with a warning) when it

@@ -1,13 +1,15 @@
 //! Checking a plan: the rules of one revision, each environment's choice of them, evaluated on
 //! every stack the plan creates or updates; the findings put on the stacks' plans and what was
-//! checked on the plan.
+//! checked on the plan. A document whose result is known (same rules, same text: see
+//! [`super::cache`]) is not evaluated again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::evaluate::check_units;
-use super::rules::PolicySet;
+use super::cache::{self, Results};
+use super::evaluate::{Document, documents, findings_of, not_evaluated, run_guard};
+use super::rules::{Applicable, PolicySet};
 use crate::desired::{DesiredEnvironment, PolicyChoice};
-use crate::plan::model::{Action, Plan, PolicySummary};
+use crate::plan::model::{Action, Finding, Plan, PolicySummary};
 
 /// What a plan is checked against.
 #[derive(Clone, Debug)]
@@ -27,21 +29,36 @@ fn is_checked(action: Action) -> bool {
     matches!(action, Action::Create | Action::Update | Action::Pending)
 }
 
-/// Most stacks evaluated in one run of Guard: large environments are cut into runs of this
-/// many, so that they spread over the threads too.
-const STACKS_PER_RUN: usize = 8;
+/// Most documents evaluated in one run of Guard: an environment's documents to evaluate are cut
+/// into runs of this many (each run parses the rule files once), so that they spread over the
+/// threads too.
+const DOCUMENTS_PER_RUN: usize = 12;
 
-/// One run of Guard: some stacks of one environment, by index into its units.
-struct Job<'a> {
+/// One checked stack: where it is in the plan and its documents, each with its result's key.
+struct Checked<'a> {
     environment: usize,
-    units: Vec<usize>,
-    rules: &'a super::rules::Applicable<'a>,
-    desired: &'a DesiredEnvironment,
+    unit: usize,
+    documents: Vec<(Document<'a>, String)>,
 }
 
-/// Checks every created or updated stack of `plan` against the gate, with the desired state
-/// of the environments planned. Runs of Guard go on as many threads as the machine has.
-pub fn check_plan(plan: &mut Plan, gate: &Gate, desired: &[&DesiredEnvironment]) {
+/// A plan's check made ready: the rules of each environment and the documents of each checked
+/// stack with the keys of their results ([`super::cache`]), so that the results known (in this
+/// process or in the state store) are looked up before anything is evaluated.
+pub struct Prepared<'a> {
+    gate: &'a Gate,
+    /// The rules of each environment of the plan, by index.
+    rules: Vec<Applicable<'a>>,
+    problems: Vec<String>,
+    stacks: Vec<Checked<'a>>,
+}
+
+/// Makes ready the check of every created or updated stack of `plan` against the gate, with
+/// the desired state of the environments planned.
+pub fn prepare<'a>(
+    plan: &Plan,
+    gate: &'a Gate,
+    desired: &[&'a DesiredEnvironment],
+) -> Prepared<'a> {
     let mut problems = gate.problems.clone();
     let none = PolicyChoice::default();
     let mut rules = Vec::new();
@@ -55,48 +72,180 @@ pub fn check_plan(plan: &mut Plan, gate: &Gate, desired: &[&DesiredEnvironment])
         );
         rules.push(applicable);
     }
-    let mut jobs = Vec::new();
+    let mut stacks = Vec::new();
     for (e, env) in plan.environments.iter().enumerate() {
         let Some(d) = desired.iter().find(|d| d.name == env.name) else {
             continue;
         };
-        let checked: Vec<usize> = env
-            .units
-            .iter()
-            .enumerate()
-            .filter(|(_, u)| is_checked(u.action) && d.units.contains_key(&u.stack))
-            .map(|(i, _)| i)
-            .collect();
-        for chunk in checked.chunks(STACKS_PER_RUN) {
-            jobs.push(Job {
+        let texts: Vec<&str> = rules[e].files.iter().map(|f| f.text.as_ref()).collect();
+        for (u, unit_plan) in env.units.iter().enumerate() {
+            if !is_checked(unit_plan.action) {
+                continue;
+            }
+            let Some(unit) = d.units.get(&unit_plan.stack) else {
+                continue;
+            };
+            let documents = documents(unit, unit_plan)
+                .into_iter()
+                .map(|doc| {
+                    let key = cache::key(texts.iter().copied(), &doc.data);
+                    (doc, key)
+                })
+                .collect();
+            stacks.push(Checked {
                 environment: e,
-                units: chunk.to_vec(),
-                rules: &rules[e],
-                desired: d,
+                unit: u,
+                documents,
             });
         }
     }
-    let results = run_jobs(plan, &jobs);
-    let checked = results.len();
-    for (e, u, findings) in results {
-        plan.environments[e].units[u].policy = findings;
-    }
-    problems.sort();
-    problems.dedup();
-    plan.policy = Some(PolicySummary {
-        rules_from: gate.rules_from.clone(),
-        files: gate.set.files.iter().map(|f| f.path.to_string()).collect(),
-        stacks_checked: checked,
+    Prepared {
+        gate,
+        rules,
         problems,
-    });
+        stacks,
+    }
 }
 
-/// Runs the jobs on worker threads; the findings of each stack checked, by environment and
-/// unit index.
-fn run_jobs(
-    plan: &Plan,
-    jobs: &[Job<'_>],
-) -> Vec<(usize, usize, Vec<crate::plan::model::Finding>)> {
+impl Prepared<'_> {
+    /// The keys of the results the check needs.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .stacks
+            .iter()
+            .filter(|s| !self.rules[s.environment].files.is_empty())
+            .flat_map(|s| s.documents.iter().map(|(_, k)| k.clone()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// Evaluates the documents whose result `known` does not have (in runs of Guard on as many
+    /// threads as the machine has), puts the findings on the stacks' plans and what was checked
+    /// on the plan. Returns the results evaluated now (key, Guard's record), also added to
+    /// `known`, for the caller to keep.
+    pub fn finish(self, plan: &mut Plan, known: &Results) -> Vec<(String, String)> {
+        let mut jobs: Vec<Job<'_>> = Vec::new();
+        for (e, rules) in self.rules.iter().enumerate() {
+            if rules.files.is_empty() {
+                continue;
+            }
+            let mut seen = BTreeSet::new();
+            let todo: Vec<(&str, &str)> = self
+                .stacks
+                .iter()
+                .filter(|s| s.environment == e)
+                .flat_map(|s| s.documents.iter())
+                .filter(|(_, k)| known.get(k).is_none() && seen.insert(k.as_str()))
+                .map(|(d, k)| (k.as_str(), d.data.as_str()))
+                .collect();
+            for chunk in todo.chunks(DOCUMENTS_PER_RUN) {
+                jobs.push(Job {
+                    rules,
+                    documents: chunk.to_vec(),
+                });
+            }
+        }
+        let evaluated = run_jobs(&jobs);
+        let mut fresh = Vec::new();
+        let mut failed: BTreeMap<String, String> = BTreeMap::new();
+        for (key, result) in evaluated {
+            match result {
+                Ok(record) => fresh.push((key, record)),
+                Err(message) => {
+                    failed.insert(key, message);
+                }
+            }
+        }
+        known.extend(fresh.iter().cloned());
+        let just: BTreeMap<&str, &str> = fresh
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        for stack in &self.stacks {
+            let rules = &self.rules[stack.environment];
+            let mut findings = Vec::new();
+            if !rules.files.is_empty() {
+                findings = stack_findings(rules, stack, known, &just, &failed);
+            }
+            plan.environments[stack.environment].units[stack.unit].policy = findings;
+        }
+        let mut problems = self.problems;
+        problems.sort();
+        problems.dedup();
+        plan.policy = Some(PolicySummary {
+            rules_from: self.gate.rules_from.clone(),
+            files: self
+                .gate
+                .set
+                .files
+                .iter()
+                .map(|f| f.path.to_string())
+                .collect(),
+            stacks_checked: self.stacks.len(),
+            problems,
+        });
+        fresh
+    }
+}
+
+/// The findings of one stack from the results of its documents; when one of them could not be
+/// evaluated, only the finding that says so.
+fn stack_findings(
+    rules: &Applicable<'_>,
+    stack: &Checked<'_>,
+    known: &Results,
+    just: &BTreeMap<&str, &str>,
+    failed: &BTreeMap<String, String>,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (doc, key) in &stack.documents {
+        let record = match just.get(key.as_str()) {
+            Some(text) => serde_json::from_str::<serde_json::Value>(text),
+            None => match known.get(key) {
+                Some(text) => serde_json::from_str::<serde_json::Value>(&text),
+                None => {
+                    let message = failed
+                        .get(key)
+                        .cloned()
+                        .unwrap_or_else(|| "Guard reported nothing".to_string());
+                    let first = stack.documents.first().map_or(doc.path, |(d, _)| d.path);
+                    return vec![not_evaluated(rules, first, &message)];
+                }
+            },
+        };
+        match record {
+            Ok(record) => findings.extend(findings_of(rules, &record, doc)),
+            Err(e) => {
+                let first = stack.documents.first().map_or(doc.path, |(d, _)| d.path);
+                return vec![not_evaluated(
+                    rules,
+                    first,
+                    &format!("Guard's report could not be read: {e}"),
+                )];
+            }
+        }
+    }
+    findings.dedup();
+    findings
+}
+
+/// Checks every created or updated stack of `plan` against the gate, with the desired state
+/// of the environments planned, remembering results in this process ([`Results::global`]).
+pub fn check_plan(plan: &mut Plan, gate: &Gate, desired: &[&DesiredEnvironment]) {
+    let prepared = prepare(plan, gate, desired);
+    prepared.finish(plan, Results::global());
+}
+
+/// One run of Guard: documents of one environment (key, JSON text).
+struct Job<'a> {
+    rules: &'a Applicable<'a>,
+    documents: Vec<(&'a str, &'a str)>,
+}
+
+/// Runs the jobs on worker threads; the result of each document, by key.
+fn run_jobs(jobs: &[Job<'_>]) -> Vec<(String, Result<String, String>)> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
     let threads = std::thread::available_parallelism()
@@ -112,17 +261,25 @@ fn run_jobs(
                     let Some(job) = jobs.get(i) else {
                         break;
                     };
-                    let env = &plan.environments[job.environment];
-                    let stacks: Vec<_> = job
-                        .units
-                        .iter()
-                        .map(|&u| (&job.desired.units[&env.units[u].stack], &env.units[u]))
-                        .collect();
-                    let findings = check_units(job.rules, &stacks);
-                    let mut out = results.lock().unwrap_or_else(|e| e.into_inner());
-                    for (&u, f) in job.units.iter().zip(findings) {
-                        out.push((job.environment, u, f));
-                    }
+                    let data: Vec<&str> = job.documents.iter().map(|(_, d)| *d).collect();
+                    let out: Vec<(String, Result<String, String>)> =
+                        match run_guard(job.rules, &data) {
+                            Ok(records) => job
+                                .documents
+                                .iter()
+                                .zip(records)
+                                .map(|((k, _), r)| (k.to_string(), Ok(r)))
+                                .collect(),
+                            Err(message) => job
+                                .documents
+                                .iter()
+                                .map(|(k, _)| (k.to_string(), Err(message.clone())))
+                                .collect(),
+                        };
+                    results
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(out);
                 }
             });
         }

@@ -23,94 +23,33 @@ pub const FORMWORK_KEY: &str = "Formwork";
 
 /// One document the rules are evaluated on: a stack's template, or a template of the
 /// repository it nests.
-struct Document<'a> {
-    /// Which of the stacks it belongs to.
-    stack: usize,
+pub(super) struct Document<'a> {
     /// The template's path in the repository.
-    path: &'a str,
-    template: &'a Template,
-    /// What the rules see, as JSON.
-    data: String,
+    pub path: &'a str,
+    pub template: &'a Template,
+    /// What the rules see, as compact JSON (the text Guard reads).
+    pub data: String,
 }
 
-/// Evaluates the rules that apply on planned stacks (the stacks' templates and each template of
-/// the repository they nest) in one run of Guard: each rule file is parsed once, each document
-/// read once. Returns the findings of each stack, in order. When Guard cannot evaluate, every
-/// stack gets a blocking finding saying why: nothing passes unchecked.
-pub fn check_units(rules: &Applicable<'_>, stacks: &[(&Unit, &UnitPlan)]) -> Vec<Vec<Finding>> {
-    let mut out = vec![Vec::new(); stacks.len()];
-    let documents = documents(stacks);
-    if documents.is_empty() || rules.files.is_empty() {
-        return out;
-    }
-    let records = match run_guard(rules, &documents) {
-        Ok(records) => records,
-        Err(message) => {
-            for (i, d) in documents.iter().enumerate() {
-                if documents[..i].iter().any(|o| o.stack == d.stack) {
-                    continue;
-                }
-                out[d.stack].push(Finding {
-                    rule: "(evaluation)".into(),
-                    file: rules
-                        .files
-                        .iter()
-                        .map(|f| f.path.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    severity: RuleSeverity::Block,
-                    resource: None,
-                    path: None,
-                    template: d.path.to_string(),
-                    line: None,
-                    column: None,
-                    message: format!("the rules could not be evaluated: {message}"),
-                    overridden_by: None,
-                });
-            }
-            return out;
-        }
+/// The documents of a stack that has a template of the repository: its own template, then
+/// each template of the repository it nests. None for a stack given by URL.
+pub(super) fn documents<'a>(unit: &'a Unit, plan: &UnitPlan) -> Vec<Document<'a>> {
+    let TemplateRef::Local {
+        path,
+        template,
+        nested,
+    } = &unit.template
+    else {
+        return Vec::new();
     };
-    for (i, record) in records.iter().enumerate() {
-        // Guard names the documents of a payload DATA_STDIN[1], DATA_STDIN[2], … in order.
-        let index = record
-            .get("name")
-            .and_then(Value::as_str)
-            .and_then(|n| n.strip_prefix("DATA_STDIN["))
-            .and_then(|n| n.strip_suffix(']'))
-            .and_then(|n| n.parse::<usize>().ok())
-            .map(|n| n - 1)
-            .unwrap_or(i);
-        let Some(doc) = documents.get(index) else {
-            continue;
-        };
-        out[doc.stack].extend(findings_of(rules, record, doc));
+    let values = parameter_values(unit, plan);
+    let about = about_stack(unit, plan, &values);
+    let mut docs: Vec<(&str, &Template, bool)> = vec![(path.as_str(), template.as_ref(), true)];
+    for child in nested.iter() {
+        docs.push((child.path.as_str(), child.template.as_ref(), false));
     }
-    for findings in &mut out {
-        findings.dedup();
-    }
-    out
-}
-
-/// The documents of the stacks that have a template of the repository.
-fn documents<'a>(stacks: &[(&'a Unit, &UnitPlan)]) -> Vec<Document<'a>> {
-    let mut documents = Vec::new();
-    for (i, (unit, plan)) in stacks.iter().enumerate() {
-        let TemplateRef::Local {
-            path,
-            template,
-            nested,
-        } = &unit.template
-        else {
-            continue;
-        };
-        let values = parameter_values(unit, plan);
-        let about = about_stack(unit, plan, &values);
-        let mut docs: Vec<(&str, &Template, bool)> = vec![(path.as_str(), template.as_ref(), true)];
-        for child in nested.iter() {
-            docs.push((child.path.as_str(), child.template.as_ref(), false));
-        }
-        for (path, template, own) in docs {
+    docs.into_iter()
+        .map(|(path, template, own)| {
             let mut doc = template.value().clone();
             if own {
                 put_in_refs(&mut doc, &values);
@@ -118,23 +57,43 @@ fn documents<'a>(stacks: &[(&'a Unit, &UnitPlan)]) -> Vec<Document<'a>> {
             if let Value::Object(m) = &mut doc {
                 m.insert(FORMWORK_KEY.to_string(), about.clone());
             }
-            documents.push(Document {
-                stack: i,
+            Document {
                 path,
                 template,
                 data: doc.to_string(),
-            });
-        }
-    }
-    documents
+            }
+        })
+        .collect()
 }
 
-/// Runs Guard on the documents with every rule file, reading its structured report: one record
-/// per document.
-fn run_guard(rules: &Applicable<'_>, documents: &[Document<'_>]) -> Result<Vec<Value>, String> {
+/// The finding a stack gets when Guard cannot evaluate the rules: nothing passes unchecked.
+pub(super) fn not_evaluated(rules: &Applicable<'_>, template: &str, message: &str) -> Finding {
+    Finding {
+        rule: "(evaluation)".into(),
+        file: rules
+            .files
+            .iter()
+            .map(|f| f.path.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        severity: RuleSeverity::Block,
+        resource: None,
+        path: None,
+        template: template.to_string(),
+        line: None,
+        column: None,
+        message: format!("the rules could not be evaluated: {message}"),
+        overridden_by: None,
+    }
+}
+
+/// Runs Guard on documents (their JSON texts) with every rule file in one run (each rule file
+/// parsed once), reading its structured report: one record per document, in order, each as
+/// its JSON text.
+pub(super) fn run_guard(rules: &Applicable<'_>, data: &[&str]) -> Result<Vec<String>, String> {
     let payload = json!({
         "rules": rules.files.iter().map(|f| f.text.as_ref()).collect::<Vec<_>>(),
-        "data": documents.iter().map(|d| d.data.as_str()).collect::<Vec<_>>(),
+        "data": data,
     })
     .to_string();
     let guard = |e: cfn_guard::Error| e.to_string();
@@ -153,7 +112,27 @@ fn run_guard(rules: &Applicable<'_>, documents: &[Document<'_>]) -> Result<Vec<V
     )));
     command.execute(&mut writer, &mut reader).map_err(guard)?;
     let text = writer.into_string().map_err(guard)?;
-    serde_json::from_str(&text).map_err(|e| format!("Guard's report could not be read: {e}"))
+    let records: Vec<Value> = serde_json::from_str(&text)
+        .map_err(|e| format!("Guard's report could not be read: {e}"))?;
+    let mut out = vec![None; data.len()];
+    for (i, record) in records.into_iter().enumerate() {
+        // Guard names the documents of a payload DATA_STDIN[1], DATA_STDIN[2], … in order.
+        let index = record
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(|n| n.strip_prefix("DATA_STDIN["))
+            .and_then(|n| n.strip_suffix(']'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .map(|n| n - 1)
+            .unwrap_or(i);
+        if let Some(slot) = out.get_mut(index) {
+            *slot = Some(record.to_string());
+        }
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, r)| r.ok_or_else(|| format!("Guard reported nothing on document {}", i + 1)))
+        .collect()
 }
 
 /// Parameter values known for the plan, for `Ref`s: plain ones and those the plan resolved;
@@ -242,7 +221,11 @@ fn put_in_refs(v: &mut Value, values: &BTreeMap<String, Value>) {
 }
 
 /// The findings of one document's record of Guard's report.
-fn findings_of(rules: &Applicable<'_>, record: &Value, doc: &Document<'_>) -> Vec<Finding> {
+pub(super) fn findings_of(
+    rules: &Applicable<'_>,
+    record: &Value,
+    doc: &Document<'_>,
+) -> Vec<Finding> {
     let finding = |rule: String, path: Option<String>, message: String| {
         let located = path.as_deref().and_then(|p| doc.template.span_at(p));
         Finding {

@@ -6,12 +6,16 @@
 //!
 //! [`rules`] reads the rules of a revision; [`evaluate`] runs them on one stack (its template
 //! with the environment's values, what formwork knows of it under `Formwork`); [`check`] puts
-//! the findings on a plan; [`tests_run`] runs the rules' own unit tests.
+//! the findings on a plan; [`cache`] remembers Guard's results by the SHA-256 of the rules and
+//! the document, so that an unchanged stack planned again is not evaluated again;
+//! [`tests_run`] runs the rules' own unit tests.
 
+pub mod cache;
 pub mod check;
 pub mod evaluate;
 pub mod rules;
 pub mod tests_run;
 
-pub use check::{Gate, check_plan};
+pub use cache::{Keep, Results};
+pub use check::{Gate, Prepared, check_plan, prepare};
 pub use rules::{Loaded, POLICIES_DIR, PolicySet, load, validate};

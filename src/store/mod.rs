@@ -1,6 +1,6 @@
 //! The state store: what formwork must remember between runs and share between replicas —
-//! plans, apply runs and the result of each stack, the commit each environment runs, locks, and
-//! an audit trail of forced unlocks.
+//! plans, apply runs and the result of each stack, the commit each environment runs, locks, an
+//! audit trail of forced unlocks, and policy results already evaluated.
 //!
 //! [`Store`] is the interface; [`sqlite`] keeps everything in one file in a data directory (the
 //! default), [`dynamo`] in a DynamoDB table with conditional writes, for several replicas of
@@ -381,6 +381,14 @@ store_trait! {
 
         /// Audit events of one environment or all, newest first, at most `limit`.
         fn events(&self, environment: Option<&str>, limit: usize) -> Result<Vec<Event>, StoreError>;
+
+        /// The policy results known among `keys`, as (key, Guard's record): see
+        /// [`crate::policy::cache`].
+        fn policy_results(&self, keys: &[String]) -> Result<Vec<(String, String)>, StoreError>;
+
+        /// Keeps policy results (key, Guard's record); a result already kept is kept as it is
+        /// (the key names its content).
+        fn put_policy_results(&self, results: &[(String, String)]) -> Result<(), StoreError>;
     }
 }
 

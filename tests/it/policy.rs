@@ -347,3 +347,65 @@ fn the_rules_own_tests_run_and_a_wrong_expectation_fails() {
         run.stderr
     );
 }
+
+/// The policy results of an offline plan, kept in the state store of `data`.
+fn kept_results(data: &std::path::Path) -> i64 {
+    let db = rusqlite::Connection::open(data.join("formwork.db")).unwrap();
+    db.query_row("SELECT count(*) FROM policy_results", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn results_kept_are_read_back_as_evaluated_and_a_rule_change_evaluates_again() {
+    let r = repo("dev", "0.0.0.0/0");
+    let data = tempfile::tempdir().unwrap();
+    let dd = data.path().to_str().unwrap();
+    let plan = || r.run(&["--data-dir", dd, "plan", "--offline", "--output", "json"]);
+
+    // Nothing kept: evaluated, and kept.
+    let cold = plan();
+    assert_eq!(cold.code, 1, "{}", cold.all());
+    let evaluated = findings(&cold.json());
+    assert!(
+        evaluated
+            .iter()
+            .any(|f| f["rule"] == "no_ssh_from_anywhere" && f["line"] == FROM_PORT_LINE),
+        "{evaluated:?}"
+    );
+    assert_eq!(kept_results(data.path()), 1);
+
+    // Kept: the same findings, to the line and column, severities included.
+    let warm = plan();
+    assert_eq!(warm.code, 1, "{}", warm.all());
+    assert_eq!(findings(&warm.json()), evaluated);
+    assert_eq!(kept_results(data.path()), 1);
+
+    // What is kept is what the plan reads: a kept record without failures, no findings.
+    let db = rusqlite::Connection::open(data.path().join("formwork.db")).unwrap();
+    db.execute(
+        "UPDATE policy_results SET record = '{\"name\":\"DATA_STDIN[1]\",\"not_compliant\":[]}'",
+        [],
+    )
+    .unwrap();
+    let tampered = plan();
+    assert_eq!(tampered.code, 2, "{}", tampered.all());
+    assert!(findings(&tampered.json()).is_empty());
+
+    // A changed rule file is another key: evaluated again, with the new rule.
+    r.edit(
+        "policies/network.guard",
+        "SSH must not be open to the world",
+        "Close SSH to the world",
+    );
+    r.commit("reword the rule");
+    let changed = plan();
+    assert_eq!(changed.code, 1, "{}", changed.all());
+    let f = findings(&changed.json());
+    assert!(
+        f.iter().any(
+            |f| f["rule"] == "no_ssh_from_anywhere" && f["message"] == "Close SSH to the world"
+        ),
+        "{f:?}"
+    );
+    assert_eq!(kept_results(data.path()), 2);
+}

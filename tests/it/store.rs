@@ -725,6 +725,37 @@ async fn stack_records_set_replaced_and_listed<S: Store>(s: Arc<S>) {
     assert_eq!(s.stacks_deployed("staging").await.unwrap().len(), 1);
 }
 
+/// Policy results: kept, found by key among others, kept again unchanged.
+async fn policy_results_kept_and_found<S: Store>(s: Arc<S>) {
+    let keys = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    assert!(
+        s.policy_results(&keys(&["a", "b"]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.put_policy_results(&[]).await.unwrap();
+    s.put_policy_results(&[
+        ("a".into(), "{\"name\":\"a\"}".into()),
+        ("c".into(), "{\"name\":\"c\"}".into()),
+    ])
+    .await
+    .unwrap();
+    s.put_policy_results(&[("a".into(), "{\"name\":\"a\"}".into())])
+        .await
+        .unwrap();
+    let mut found = s.policy_results(&keys(&["a", "b", "c"])).await.unwrap();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("a".to_string(), "{\"name\":\"a\"}".to_string()),
+            ("c".to_string(), "{\"name\":\"c\"}".to_string()),
+        ]
+    );
+    assert!(s.policy_results(&[]).await.unwrap().is_empty());
+}
+
 /// One test per scenario and store.
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -785,6 +816,7 @@ suite!(
     leases_are_renewed_and_their_loss_is_signalled,
     claims_and_takeovers,
     stack_records_set_replaced_and_listed,
+    policy_results_kept_and_found,
 );
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@
 //! - `ENV#<env>` / `STACK#<stack>`: where one stack of `env` stands.
 //! - `ENV#<env>` / `EVENT#<at>#<random>` and `EVENTS` / `EVENT#<at>#<random>`: an audit event,
 //!   listed per environment and for all.
+//! - `POLICY#<key>` / `RESULT`: a policy result already evaluated (`record`, Guard's record as
+//!   JSON; `at`), by the SHA-256 of the rules and the document (`crate::policy::cache`).
 //!
 //! Times in sort keys are [`Millis`] zero-padded to 20 digits, so that sort keys order by time;
 //! the exact values are also kept as number attributes. Listings query one partition newest

@@ -315,6 +315,38 @@ impl Store for DynamoStore {
             .transpose()
     }
 
+    async fn policy_results(&self, keys: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        use futures::{StreamExt, TryStreamExt};
+        let found: Vec<Option<(String, String)>> = futures::stream::iter(keys.to_vec())
+            .map(|k: String| {
+                let pk = policy_pk(&k);
+                let get = self.get_owned(pk);
+                async move {
+                    let item = get.await?;
+                    item.map(|item| fields(&item).str("record").map(|r| (k, r)))
+                        .transpose()
+                }
+            })
+            .buffer_unordered(16)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn put_policy_results(&self, results: &[(String, String)]) -> Result<(), StoreError> {
+        // An item holds at most 400 KB: a larger record is evaluated again next time.
+        let items = results
+            .iter()
+            .filter(|(_, record)| record.len() <= POLICY_RECORD_MAX)
+            .map(|(k, record)| {
+                let mut item = key(policy_pk(k), "RESULT");
+                item.insert("record".to_string(), s(record.as_str()));
+                item.insert("at".to_string(), n(crate::store::now()));
+                item
+            });
+        self.put_each(items).await
+    }
+
     async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
         let writes = event_items(event)
             .into_iter()
@@ -347,6 +379,14 @@ impl Store for DynamoStore {
 }
 
 /// Why a lock could not be taken or forced open after [`ATTEMPTS`] tries.
+/// The largest policy record kept in an item (DynamoDB items hold at most 400 KB).
+const POLICY_RECORD_MAX: usize = 350_000;
+
+/// The partition of a policy result.
+fn policy_pk(key: &str) -> String {
+    format!("POLICY#{key}")
+}
+
 fn changing_hands(environment: &str) -> String {
     format!("the lock of environment `{environment}` kept changing hands; try again")
 }

@@ -69,6 +69,26 @@ impl DynamoStore {
             .map_err(|e| self.sdk("GetItem", e))
     }
 
+    /// The `RESULT` item of partition `pk`, read consistently; a future that owns what it needs.
+    pub(super) fn get_owned(
+        &self,
+        pk: String,
+    ) -> impl std::future::Future<Output = Result<Option<Item>, StoreError>> + Send + 'static {
+        let get = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, "RESULT")))
+            .consistent_read(true);
+        let this = self.clone();
+        async move {
+            get.send()
+                .await
+                .map(|out| out.item)
+                .map_err(|e| this.sdk("GetItem", e))
+        }
+    }
+
     /// Writes `item`, replacing any of its key.
     pub(super) async fn put(&self, item: Item) -> Result<(), StoreError> {
         self.client

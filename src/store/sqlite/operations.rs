@@ -427,6 +427,45 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn policy_results(&self, keys: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        blocking(|| {
+            let conn = self.conn();
+            let mut found = Vec::new();
+            let mut stmt = conn
+                .prepare_cached("SELECT record FROM policy_results WHERE key = ?1")
+                .map_err(|e| self.err(e))?;
+            for key in keys {
+                let record: Option<String> = stmt
+                    .query_row([key], |row| row.get(0))
+                    .optional()
+                    .map_err(|e| self.err(e))?;
+                if let Some(record) = record {
+                    found.push((key.clone(), record));
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    async fn put_policy_results(&self, results: &[(String, String)]) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let at = crate::store::now();
+        blocking(|| {
+            self.immediate(|tx| {
+                for (key, record) in results {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO policy_results (key, record, at) VALUES (?1, ?2, ?3)",
+                        params![key, record, at],
+                    )
+                    .map_err(|e| self.err(e))?;
+                }
+                Ok::<(), StoreError>(())
+            })
+        })
+    }
+
     async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
         blocking(|| {
             self.conn()

@@ -102,6 +102,14 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (environment, stack)
     );
     "#,
+    // 4: policy results already evaluated, by the SHA-256 of the rules and the document.
+    r#"
+    CREATE TABLE policy_results (
+        key    TEXT PRIMARY KEY NOT NULL,
+        record TEXT NOT NULL,
+        at     INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this code writes and understands.
