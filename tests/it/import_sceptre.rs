@@ -1,9 +1,13 @@
 //! `formwork import sceptre`: a realistic Sceptre project (two environments, five stacks with
 //! `!stack_output` between them, `!ssm`, `!sub`, Jinja, inherited and merged stack_tags,
-//! dependencies, a hook and an `on_failure`) converted; the converted repository validates, the
-//! report lists the hook and the `on_failure` at their file:line:col; and after `sceptre launch`
-//! of the original against moto, `formwork plan` of the converted repository finds nothing to
-//! change.
+//! dependencies, a hook, and stack options: a service role, a stack policy file, notification
+//! topics, `protect`, `on_failure`, `disable_rollback`) converted; the options land in the
+//! pipeline or the environments, the converted repository validates, the report lists what
+//! still cannot be mapped at its file:line:col; and after `sceptre launch` and `sceptre
+//! set-policy` of the original against moto, `formwork plan` of the converted repository finds
+//! nothing to change, stack policy and service role included. moto fails a creation whose
+//! notification topic does not exist, and Sceptre refuses to launch a protected stack, so that
+//! project has neither.
 
 use crate::common;
 
@@ -91,61 +95,107 @@ Outputs:
     Value: !Ref App
 "#;
 
+/// A stack policy as a Sceptre project keeps it for `sceptre set-policy`.
+const POLICY: &str = r#"{
+  "Statement": [
+    {"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"},
+    {"Effect": "Deny", "Action": ["Update:Replace", "Update:Delete"], "Principal": "*",
+     "Resource": "LogicalResourceId/Db"}
+  ]
+}
+"#;
+
+const SERVICE_ROLE: &str = "arn:aws:iam::123456789012:role/cfn-deploy";
+
 /// The Sceptre project, project_code `pc`: groups dev (us-east-1) and prod (eu-west-1).
+///
+/// Stack options: every stack has the same CloudFormation service role (config.yaml); both db
+/// stacks name the stack policy file, prod's app deletes a failed creation and dev's queue
+/// keeps one (`disable_rollback`). With `extra`, each group has its own notification topic,
+/// and what Sceptre cannot launch or formwork cannot map is added: prod's network is protected
+/// and has a stack_timeout, dev's network takes its service role from a stack output, prod's
+/// queue names a policy file that does not exist.
 ///
 /// The group stack_tags carry formwork's two ownership tags, as the migration guide's step
 /// "tag the stacks as formwork's from Sceptre" has them added before the switch: the stacks
 /// Sceptre deploys then carry what formwork puts on its own (the import leaves them out).
-fn write_project(dir: &Path, pc: &str) {
+fn write_project(dir: &Path, pc: &str, extra: bool) {
+    // moto publishes a stack's events to its topics, and fails a creation whose topic does not
+    // exist: the topics come with `extra` only.
+    let topic = |region: &str, env: &str| {
+        if extra {
+            format!("notifications:\n  - arn:aws:sns:{region}:123456789012:{env}-events\n")
+        } else {
+            String::new()
+        }
+    };
     let files: Vec<(String, String)> = vec![
+        ("policies/db.json".into(), POLICY.into()),
         ("templates/network.yaml".into(), NETWORK.into()),
         ("templates/queue.yaml".into(), QUEUE.into()),
         ("templates/data/db.yaml".into(), DB.into()),
         ("templates/app.yaml".into(), APP.into()),
         (
             "config/config.yaml".into(),
-            format!("project_code: {pc}\nregion: us-east-1\n"),
+            format!(
+                "project_code: {pc}\nregion: us-east-1\ncloudformation_service_role: {SERVICE_ROLE}\n"
+            ),
         ),
         (
             "config/dev/config.yaml".into(),
             format!(
-                "prefix: {pc}-dev\nstack_tags:\n  team: web\n  stage: dev\n  \
-                 formwork:pipeline: shop\n  formwork:environment: dev\n"
+                "prefix: {pc}-dev\n{}stack_tags:\n  team: web\n  stage: dev\n  \
+                 formwork:pipeline: shop\n  formwork:environment: dev\n",
+                topic("us-east-1", "dev")
             ),
         ),
         (
             "config/prod/config.yaml".into(),
             format!(
-                "region: eu-west-1\nprefix: {pc}-prod\nstack_tags:\n  team: web\n  stage: prod\n  \
-                 formwork:pipeline: shop\n  formwork:environment: prod\n"
+                "region: eu-west-1\nprefix: {pc}-prod\n{}stack_tags:\n  team: web\n  stage: prod\n  \
+                 formwork:pipeline: shop\n  formwork:environment: prod\n",
+                topic("eu-west-1", "prod")
             ),
         ),
     ];
     let mut files = files;
-    for (env, cidr, extra) in [
+    for (env, cidr, app_extra, queue_extra, net_extra) in [
         (
             "dev",
             "10.0.0.0/16",
             "hooks:\n  after_create:\n    - !cmd \"echo created\"\n",
+            "disable_rollback: true\n",
+            "cloudformation_service_role: !stack_output dev/queue.yaml::QueueName\n",
         ),
-        ("prod", "10.1.0.0/16", "on_failure: DELETE\n"),
+        (
+            "prod",
+            "10.1.0.0/16",
+            "on_failure: DELETE\n",
+            "stack_policy: policies/missing.json\n",
+            "protect: true\nstack_timeout: 30\n",
+        ),
     ] {
+        let (queue_extra, net_extra) = match (extra, env) {
+            (true, _) => (queue_extra, net_extra),
+            (false, "dev") => (queue_extra, ""),
+            (false, _) => ("", ""),
+        };
         files.push((
             format!("config/{env}/network.yaml"),
             format!(
-                "template_path: network.yaml\nparameters:\n  Prefix: \"{{{{ stack_group_config.prefix }}}}\"\n  Cidr: {cidr}\n"
+                "template_path: network.yaml\nparameters:\n  Prefix: \"{{{{ stack_group_config.prefix }}}}\"\n  Cidr: {cidr}\n{net_extra}"
             ),
         ));
         files.push((
             format!("config/{env}/queue.yaml"),
-            "template:\n  type: file\n  path: queue.yaml\nparameters:\n  Prefix: \"{{ stack_group_config.prefix }}\"\n".into(),
+            format!("template:\n  type: file\n  path: queue.yaml\nparameters:\n  Prefix: \"{{{{ stack_group_config.prefix }}}}\"\n{queue_extra}"),
         ));
         files.push((
             format!("config/{env}/data/db.yaml"),
             format!(
                 "template_path: data/db.yaml\nparameters:\n  Prefix: \"{{{{ stack_group_config.prefix }}}}\"\n  \
                  NetName: !stack_output {env}/network.yaml::NetName\n  Password: !ssm /{pc}/{env}/db-password\n  \
-                 Size: small\n"
+                 Size: small\nstack_policy: ./policies/db.json\n"
             ),
         ));
         files.push((
@@ -154,7 +204,7 @@ fn write_project(dir: &Path, pc: &str) {
                 "template_path: app.yaml\ndependencies:\n  - {env}/queue.yaml\nstack_tags_inheritance: merge\n\
                  stack_tags:\n  tier: app\nparameters:\n  Prefix: \"{{{{ stack_group_config.prefix }}}}\"\n  \
                  Backend: !sub\n    - \"{{db}} via {{net}}\"\n    - db: !stack_output {env}/data/db.yaml::Endpoint\n      \
-                 net: !stack_output {env}/network.yaml::NetName\n  Zones:\n    - a\n    - b\n{extra}"
+                 net: !stack_output {env}/network.yaml::NetName\n  Zones:\n    - a\n    - b\n{app_extra}"
             ),
         ));
     }
@@ -184,7 +234,7 @@ fn import(project: &Path, out: &Path, extra: &[&str]) -> common::Run {
 #[test]
 fn a_sceptre_project_converts_validates_and_reports_what_it_could_not_map() {
     let project = tempfile::tempdir().unwrap();
-    write_project(project.path(), "shopx");
+    write_project(project.path(), "shopx", true);
     let repo = Repo::new();
     let run = import(project.path(), repo.path(), &["--output", "json"]);
     assert_eq!(run.code, 2, "{}", run.all());
@@ -205,19 +255,53 @@ fn a_sceptre_project_converts_validates_and_reports_what_it_could_not_map() {
             )
         })
         .collect();
+    // The stack options are mapped; what still is not: the hook, a service role from a stack
+    // output, stack_timeout, a stack policy file that does not exist.
     assert_eq!(
         items,
         [
             "config/dev/app.yaml:18:7 hook",
-            "config/prod/app.yaml:16:13 stack-field"
+            "config/dev/network.yaml:5:30 stack-field",
+            "config/prod/network.yaml:6:16 stack-field",
+            "config/prod/queue.yaml:6:15 stack-field",
         ],
         "{doc:#}"
     );
+    let messages: Vec<&str> = doc["unmapped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["message"].as_str().unwrap())
+        .collect();
+    assert!(messages[1].contains("service role"), "{doc:#}");
+    assert!(messages[2].contains("stack_timeout"), "{doc:#}");
+    assert!(messages[3].contains("policies/missing.json"), "{doc:#}");
+    for field in [
+        "cloudformation_service_role`",
+        "`protect`",
+        "`notifications`",
+        "`on_failure`",
+        "`disable_rollback`",
+        "`stack_policy`",
+    ] {
+        assert!(
+            !messages.iter().any(|m| m.contains(field)),
+            "{field}: {doc:#}"
+        );
+    }
+    // What differs from Sceptre is noted, at the field.
+    let notes = doc["notes"].to_string();
     assert!(
-        doc["unmapped"][1]["message"]
-            .as_str()
-            .unwrap()
-            .contains("on_failure")
+        notes.contains(
+            "config/prod/network.yaml:5:10: `protect: true` became `termination_protection: true`"
+        ),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(
+            "config/dev/queue.yaml:6:19: `disable_rollback: true` became `on_failure: do_nothing`"
+        ),
+        "{notes}"
     );
 
     let pipeline = repo.read("pipelines/shop/pipeline.yml");
@@ -245,6 +329,43 @@ fn a_sceptre_project_converts_validates_and_reports_what_it_could_not_map() {
         DB
     );
 
+    // Stack options: what every environment gives a stack alike in the pipeline (the service
+    // role, the stack policy read from its JSON file), the rest per environment.
+    assert!(
+        pipeline.contains(
+            "    options:\n      service_role: \"arn:aws:iam::123456789012:role/cfn-deploy\"\n      \
+             stack_policy:\n        Statement:\n          - Effect: Allow\n            Action: \"Update:*\"\n"
+        ),
+        "{pipeline}"
+    );
+    assert!(
+        pipeline.contains("            Action:\n              - \"Update:Replace\"\n              - \"Update:Delete\"\n"),
+        "{pipeline}"
+    );
+    // dev's network takes its role from a stack output (reported): no role in the pipeline.
+    assert!(
+        pipeline.contains("  network:\n    template: templates/network.yaml\n    tags:\n      team: web\n    stack_name:"),
+        "{pipeline}"
+    );
+    assert!(
+        prod.contains(
+            "  app:\n    parameters:\n      Prefix: shopx-prod\n    tags:\n      stage: prod\n    options:\n      \
+             notification_arns:\n        - \"arn:aws:sns:eu-west-1:123456789012:prod-events\"\n      on_failure: delete\n"
+        ),
+        "{prod}"
+    );
+    assert!(
+        prod.contains(
+            "      service_role: \"arn:aws:iam::123456789012:role/cfn-deploy\"\n      termination_protection: true\n"
+        ),
+        "{prod}"
+    );
+    let dev = repo.read("environments/dev/environment.yml");
+    assert!(
+        dev.contains("        - \"arn:aws:sns:us-east-1:123456789012:dev-events\"\n      on_failure: do_nothing\n"),
+        "{dev}"
+    );
+
     let v = formwork(repo.path(), &["validate"]);
     assert_eq!(v.code, 0, "{}\n{pipeline}\n{prod}", v.all());
 
@@ -267,7 +388,7 @@ fn planning_the_converted_project_after_sceptre_launch_shows_no_changes() {
     let ep = moto();
     let pc = unique("sc");
     let project = tempfile::tempdir().unwrap();
-    write_project(project.path(), &pc);
+    write_project(project.path(), &pc, false);
     for (env, region) in [("dev", "us-east-1"), ("prod", "eu-west-1")] {
         put_secure_string(
             ep,
@@ -285,11 +406,21 @@ fn planning_the_converted_project_after_sceptre_launch_shows_no_changes() {
             sceptre_exe.display(),
             run.all()
         );
+        // The stack policy, as a Sceptre project sets it: with `sceptre set-policy`.
+        let stack = format!("{group}/data/db.yaml");
+        let run = sceptre(
+            ep,
+            project.path(),
+            &["set-policy", &stack, "policies/db.json"],
+        );
+        assert_eq!(run.code, 0, "set-policy {stack}:\n{}", run.all());
     }
 
     let repo = Repo::new();
     let run = import(project.path(), repo.path(), &[]);
     assert_eq!(run.code, 2, "{}", run.all());
+    let pipeline = repo.read("pipelines/shop/pipeline.yml");
+    assert!(pipeline.contains("      stack_policy:\n"), "{pipeline}");
     repo.commit("imported from Sceptre");
     let plan = formwork_on(ep, repo.path(), &["plan", "--output", "json"]);
     assert_eq!(

@@ -4,8 +4,9 @@
 //! group (`config/dev/db/main.yaml` → `db-main`), one pipeline. What every environment gives a
 //! stack alike goes into the pipeline, what differs into the environments' `stacks:` settings.
 //! Stack names stay Sceptre's (`<project_code>-<path with - for />`, or `stack_name`), so the
-//! converted config addresses the same CloudFormation stacks. Fields without a formwork
-//! equivalent are reported.
+//! converted config addresses the same CloudFormation stacks. Stack options
+//! ([`super::options`]) are split between pipeline and environments as parameters are. Fields
+//! without a formwork equivalent are reported.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,32 +17,9 @@ use super::read::{Config, Entry, Project, StackFile};
 use super::report::Report;
 use super::resolvers::{self, Ctx, Value};
 
-/// Stack config fields formwork has no equivalent of, with what to do.
+/// Stack config fields formwork has no equivalent of, with what to do. (The stack options
+/// Sceptre sets are mapped by [`super::options`].)
 const UNMAPPED_FIELDS: &[(&str, &str)] = &[
-    (
-        "role_arn",
-        "formwork passes no CloudFormation service role: deploy with a role_arn (environment.yml) that may create the resources, or keep the service role out",
-    ),
-    (
-        "cloudformation_service_role",
-        "formwork passes no CloudFormation service role: deploy with a role_arn (environment.yml) that may create the resources",
-    ),
-    (
-        "protect",
-        "formwork never deletes a stack unless allowed (allow_delete / --allow-delete); to guard updates use a stack policy in CloudFormation or a policy rule (docs/policy.md)",
-    ),
-    (
-        "notifications",
-        "stack events to SNS are not set by formwork; use the environment's notifications: (docs/notifications.md) for applies",
-    ),
-    (
-        "on_failure",
-        "formwork creates stacks through change sets, which roll back on failure",
-    ),
-    (
-        "disable_rollback",
-        "formwork creates stacks through change sets, which roll back on failure",
-    ),
     (
         "stack_timeout",
         "CloudFormation's creation timeout is not set by formwork; timeout_minutes (pipeline.yml) bounds how long apply waits",
@@ -62,10 +40,6 @@ const UNMAPPED_FIELDS: &[(&str, &str)] = &[
         "j2_environment",
         "formwork config is plain YAML; nothing to do once the converted files are right",
     ),
-    (
-        "stack_policy",
-        "set the stack policy with the AWS CLI, or guard changes with a policy rule (docs/policy.md)",
-    ),
 ];
 
 /// One stack of one environment, converted.
@@ -78,6 +52,8 @@ struct Unit {
     tags: IndexMap<String, String>,
     needs: BTreeSet<String>,
     stack_name: String,
+    /// Stack options (`service_role`, `termination_protection`, …) as `(field, value)`.
+    options: Pairs,
 }
 
 /// One environment being made.
@@ -102,6 +78,8 @@ pub struct Output {
 
 /// What the conversion is given besides the project.
 pub struct Settings<'a> {
+    /// The Sceptre project directory (stack policy files are read from it).
+    pub dir: &'a std::path::Path,
     pub pipeline: Option<&'a str>,
     pub account: Option<&'a str>,
 }
@@ -163,7 +141,7 @@ pub fn convert(p: &Project, s: &Settings<'_>, report: &mut Report) -> Output {
             stacks: &stacks,
             config: c,
         };
-        let Some(unit) = unit(st, &pc, &ctx, report) else {
+        let Some(unit) = unit(st, &pc, &ctx, s.dir, report) else {
             continue;
         };
         env_fields(env, st, report);
@@ -247,6 +225,11 @@ pub fn convert(p: &Project, s: &Settings<'_>, report: &mut Report) -> Output {
         if !tags.is_empty() {
             def.set("tags", Y::Map(tags));
         }
+        // Stack options, field by field as parameters: formwork merges the levels so.
+        let (options, env_options) = split_common(all, &present, |u| u.options.clone());
+        if !options.is_empty() {
+            def.set("options", Y::Map(options));
+        }
         // Stack names: none when formwork's default gives Sceptre's, else the pipeline's pattern
         // when it fits every environment, else each environment's own.
         let pattern = name_pattern(key, &present);
@@ -266,6 +249,9 @@ pub fn convert(p: &Project, s: &Settings<'_>, report: &mut Report) -> Output {
             }
             if let Some(t) = env_tags.get(*n) {
                 o.set("tags", Y::Map(t.clone()));
+            }
+            if let Some(t) = env_options.get(*n) {
+                o.set("options", Y::Map(t.clone()));
             }
             let default = match &pattern {
                 Some(pat) => pat.replace("${env.name}", n),
@@ -459,11 +445,7 @@ fn split_common<'e>(
 }
 
 fn same_y(a: Option<&Y>, b: Option<&Y>) -> bool {
-    match (a, b) {
-        (Some(Y::Str(x)), Some(Y::Str(y))) => x == y,
-        (Some(Y::List(x)), Some(Y::List(y))) => x == y,
-        _ => false,
-    }
+    matches!((a, b), (Some(x), Some(y)) if x == y)
 }
 
 fn y_of(v: &Value) -> Y {
@@ -521,7 +503,13 @@ fn env_fields(env: &mut Env, st: &StackFile, report: &mut Report) {
 }
 
 /// One stack of one environment, or `None` when it cannot be converted (reported).
-fn unit(st: &StackFile, pc: &str, ctx: &Ctx<'_>, report: &mut Report) -> Option<Unit> {
+fn unit(
+    st: &StackFile,
+    pc: &str,
+    ctx: &Ctx<'_>,
+    dir: &std::path::Path,
+    report: &mut Report,
+) -> Option<Unit> {
     let c = &st.config;
     let (template, template_entry) = template(st, report)?;
     let mut refs = BTreeSet::new();
@@ -604,6 +592,7 @@ fn unit(st: &StackFile, pc: &str, ctx: &Ctx<'_>, report: &mut Report) -> Option<
         None => sceptre_name(pc, &st.path),
     };
     unmapped_fields(st, report);
+    let options = super::options::options(st, ctx, dir, report);
     Some(Unit {
         file: st.file.clone(),
         template,
@@ -612,6 +601,7 @@ fn unit(st: &StackFile, pc: &str, ctx: &Ctx<'_>, report: &mut Report) -> Option<
         tags,
         needs,
         stack_name,
+        options,
     })
 }
 

@@ -4,12 +4,14 @@
 use std::fmt::Write;
 
 /// A YAML value to write.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Y {
     Str(String),
     Bool(bool),
     List(Vec<String>),
     Map(Vec<(String, Y)>),
+    /// A JSON document (a stack policy) written as block YAML.
+    Json(serde_json::Value),
 }
 
 impl Y {
@@ -88,7 +90,64 @@ fn write_pairs(out: &mut String, pairs: &[(String, Y)], indent: usize) {
                 let _ = writeln!(out, "{pad}{k}:");
                 write_pairs(out, p, indent + 2);
             }
+            Y::Json(v) => json_entry(out, &format!("{pad}{k}:"), v, indent),
         }
+    }
+}
+
+/// `head` (an indented `key:` or `-`) followed by `v`: on the same line when it is a scalar or
+/// empty, else on the lines below, indented under `indent`.
+fn json_entry(out: &mut String, head: &str, v: &serde_json::Value, indent: usize) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            let _ = writeln!(out, "{head}");
+            let pad = " ".repeat(indent + 2);
+            for (k, v) in m {
+                json_entry(out, &format!("{pad}{}:", scalar(k)), v, indent + 2);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            let _ = writeln!(out, "{head}");
+            json_items(out, items, indent + 2);
+        }
+        other => {
+            let _ = writeln!(out, "{head} {}", json_scalar(other));
+        }
+    }
+}
+
+/// The items of a JSON array as a block sequence at `indent`; a mapping item starts on the
+/// `- ` line.
+fn json_items(out: &mut String, items: &[serde_json::Value], indent: usize) {
+    use serde_json::Value;
+    let pad = " ".repeat(indent);
+    for item in items {
+        match item {
+            Value::Object(m) if !m.is_empty() => {
+                for (i, (k, v)) in m.iter().enumerate() {
+                    let lead = if i == 0 { "- " } else { "  " };
+                    json_entry(out, &format!("{pad}{lead}{}:", scalar(k)), v, indent + 2);
+                }
+            }
+            Value::Array(inner) if !inner.is_empty() => {
+                let _ = writeln!(out, "{pad}-");
+                json_items(out, inner, indent + 2);
+            }
+            other => {
+                let _ = writeln!(out, "{pad}- {}", json_scalar(other));
+            }
+        }
+    }
+}
+
+fn json_scalar(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => scalar(s),
+        Value::Object(_) => "{}".into(),
+        Value::Array(_) => "[]".into(),
+        other => other.to_string(),
     }
 }
 
@@ -122,5 +181,30 @@ mod tests {
             document("made", &root),
             "# made\npipeline: shop\nparameters:\n  Cidrs:\n    - \"10.0.0.0/8\"\n  \"On\": true\n"
         );
+    }
+
+    #[test]
+    fn json_documents_are_written_as_block_yaml_that_reads_back_the_same() {
+        let policy = serde_json::json!({
+            "Statement": [
+                {"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"},
+                {"Effect": "Deny", "Action": ["Update:Replace", "Update:Delete"], "Principal": "*",
+                 "Resource": "LogicalResourceId/Db",
+                 "Condition": {"StringEquals": {"ResourceType": ["AWS::RDS::DBInstance"]}}},
+                [1, true, null, {}, []]
+            ]
+        });
+        let mut root = Y::map();
+        root.set("stack_policy", Y::Json(policy.clone()));
+        let text = document("p", &root);
+        assert!(
+            text.contains(
+                "stack_policy:\n  Statement:\n    - Effect: Allow\n      Action: \"Update:*\"\n"
+            ),
+            "{text}"
+        );
+        let node = crate::yaml::parse(&text).unwrap();
+        let back: serde_json::Value = crate::yaml::from_node(&node).unwrap();
+        assert_eq!(back["stack_policy"], policy, "{text}");
     }
 }

@@ -4,6 +4,8 @@
 //! - [`resolvers`]: `!stack_output`, `!ssm`, `!sub`, … as formwork expressions;
 //! - [`convert`]: stack groups to environments, stacks to one pipeline, Sceptre's stack names
 //!   kept;
+//! - [`options`]: the stack options Sceptre sets (service role, protection, stack policy,
+//!   notification topics, what a failed creation leaves) as formwork `options:`;
 //! - [`emit`]: the YAML text written;
 //! - [`report`]: what could not be mapped, at `file:line:col`.
 //!
@@ -12,6 +14,7 @@
 
 pub mod convert;
 pub mod emit;
+pub mod options;
 pub mod read;
 pub mod report;
 pub mod resolvers;
@@ -90,6 +93,7 @@ pub fn import(dir: &Path, opts: &Options) -> Result<Conversion, Error> {
     let out = convert::convert(
         &project,
         &convert::Settings {
+            dir,
             pipeline: opts.pipeline.as_deref(),
             account: opts.account.as_deref(),
         },

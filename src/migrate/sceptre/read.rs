@@ -56,11 +56,14 @@ impl Entry {
 /// A merged config: a stack group's or a stack's.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
-    /// Every key but the three below, as the last file that set it wrote it.
+    /// Every key but the four below, as the last file that set it wrote it.
     pub fields: IndexMap<String, Entry>,
     pub parameters: IndexMap<String, Entry>,
     pub stack_tags: IndexMap<String, Entry>,
     pub dependencies: Vec<Entry>,
+    /// The items of `notifications` (one entry when it is not a list); whether it was written
+    /// at all is `fields["notifications$written"]`.
+    pub notifications: Vec<Entry>,
 }
 
 impl Config {
@@ -429,6 +432,15 @@ fn config_of(node: Node, file: &str, report: &mut Report) -> Config {
                 // parent's as Sceptre's child-wins merge does.
                 c.fields.insert(format!("{key}$written"), entry(v));
             }
+            "notifications" if !v.is_null() => {
+                match (&v.tag, &v.kind) {
+                    (None, yaml::Kind::Seq(items)) => {
+                        c.notifications.extend(items.iter().cloned().map(entry))
+                    }
+                    _ => c.notifications.push(entry(v.clone())),
+                }
+                c.fields.insert(format!("{key}$written"), entry(v));
+            }
             "dependencies" => match v.kind {
                 yaml::Kind::Seq(items) => c.dependencies.extend(items.into_iter().map(entry)),
                 _ if v.is_null() => {}
@@ -472,6 +484,15 @@ pub fn merge(parent: &Config, child: Config) -> Config {
         for (k, v) in theirs {
             mine.insert(k.clone(), v.clone());
         }
+    }
+    // notifications: the child's replace the parent's, even when empty, unless
+    // `notifications_inheritance: merge` joins them.
+    if child.fields.contains_key("notifications$written") {
+        if strategy("notifications").as_deref() != Some("merge") {
+            out.notifications.clear();
+        }
+        out.notifications
+            .extend(child.notifications.iter().cloned());
     }
     if !child.dependencies.is_empty() {
         if strategy("dependencies").as_deref() == Some("override") {
@@ -563,6 +584,47 @@ mod tests {
             .collect();
         assert_eq!(deps, ["dev/net.yaml", "dev/db.yaml"]);
         assert_eq!(app.config.dependencies[0].file, "config/config.yaml");
+    }
+
+    #[test]
+    fn notifications_are_replaced_unless_merged() {
+        let (p, _) = project(
+            &[
+                (
+                    "config/config.yaml",
+                    "project_code: x\nregion: us-east-1\nnotifications: [arn:a]\n",
+                ),
+                ("config/dev/inherit.yaml", "template_path: t.yaml\n"),
+                (
+                    "config/dev/own.yaml",
+                    "template_path: t.yaml\nnotifications: [arn:b]\n",
+                ),
+                (
+                    "config/dev/none.yaml",
+                    "template_path: t.yaml\nnotifications: []\n",
+                ),
+                (
+                    "config/dev/joined.yaml",
+                    "template_path: t.yaml\nnotifications_inheritance: merge\nnotifications:\n  - arn:c\n",
+                ),
+            ],
+            &[],
+        );
+        let arns = |path: &str| -> Vec<String> {
+            let s = p.stacks.iter().find(|s| s.path == path).unwrap();
+            s.config
+                .notifications
+                .iter()
+                .map(|e| format!("{}@{}", e.node.as_str().unwrap(), e.file))
+                .collect()
+        };
+        assert_eq!(arns("dev/inherit"), ["arn:a@config/config.yaml"]);
+        assert_eq!(arns("dev/own"), ["arn:b@config/dev/own.yaml"]);
+        assert!(arns("dev/none").is_empty());
+        assert_eq!(
+            arns("dev/joined"),
+            ["arn:a@config/config.yaml", "arn:c@config/dev/joined.yaml"]
+        );
     }
 
     #[test]
