@@ -109,7 +109,12 @@ fn a_variable_holding_an_output_orders_the_stacks_that_use_it_and_its_value_arri
         assert_eq!(s["depends_on"][0]["outputs"], json!(["Name"]), "{s:#}");
     }
     let text = r.run(&["graph", "--env", &env]);
-    assert!(text.stdout.contains("db"), "{}", text.stdout);
+    assert_eq!(
+        text.stdout.matches("← db (Name)").count(),
+        2,
+        "{}",
+        text.stdout
+    );
 
     // Planned once from nothing (db first; the others wait for its output), then applied.
     let plan = run(&r, &["plan", "--env", &env, "--output", "json"]);
