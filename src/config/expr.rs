@@ -512,6 +512,26 @@ impl Expr {
     }
 }
 
+impl Expr {
+    /// Replaces the references `f` answers with `Some(expr)` by that expression's segments
+    /// (a variable by its value, references and all), leaving the others, and joins adjacent
+    /// text. Only references standing in the string itself are offered to `f`, not those inside
+    /// an SSM path, a secret's name or an external stack's name.
+    pub fn splice(&self, f: &mut dyn FnMut(&Reference) -> Option<Expr>) -> Expr {
+        let mut segments = Vec::new();
+        for s in &self.segments {
+            match s {
+                Segment::Ref(r) => match f(r) {
+                    Some(e) => segments.extend(e.segments),
+                    None => segments.push(s.clone()),
+                },
+                Segment::Text(_) => segments.push(s.clone()),
+            }
+        }
+        Expr { segments }.substitute(&mut |_| None)
+    }
+}
+
 fn escape_text(t: &str) -> String {
     t.replace("${", "$${")
 }
@@ -555,6 +575,24 @@ impl fmt::Display for Expr {
 mod tests {
 
     use super::*;
+
+    #[test]
+    fn splice_puts_a_variable_s_expression_in_its_place() {
+        let value = parse("${db.Endpoint}:${ssm:/p/${env.name}}").unwrap();
+        let e = parse("postgres://${var.Db}/${var.Name}-${ssm:/x/${var.Db}}").unwrap();
+        let spliced = e.splice(&mut |r| match r {
+            Reference::Var(v) if v == "Db" => Some(value.clone()),
+            _ => None,
+        });
+        assert_eq!(
+            spliced.to_string(),
+            "postgres://${db.Endpoint}:${ssm:/p/${env.name}}/${var.Name}-${ssm:/x/${var.Db}}"
+        );
+        // Text around the spliced value is joined with it.
+        let text = parse("a-${var.T}-b").unwrap();
+        let joined = text.splice(&mut |_| Some(Expr::literal("t")));
+        assert_eq!(joined, Expr::literal("a-t-b"));
+    }
 
     #[test]
     fn ssm_names_follow_aws_rules() {

@@ -69,7 +69,11 @@ pub struct VarDecl {
     #[serde(default)]
     pub description: Option<String>,
     /// The value used when an environment does not set the variable. Without a default, every
-    /// environment of the pipeline must set it.
+    /// environment of the pipeline must set it. May use `${env.…}`, other variables (without
+    /// cycles) and what a stack parameter may (`${stack.Output}`, `${stack.stack_name}`,
+    /// `${ssm:/path}`, `${secretsmanager:…}`, `${external:…}`, `${env:…}`); a parameter that
+    /// uses such a variable takes those references, while tags, stack names, template URLs and
+    /// stack options may use only variables whose value is text known from the config.
     #[serde(default)]
     pub default: Option<Spanned<ParamValue>>,
 }
@@ -405,7 +409,9 @@ pub struct EnvironmentFile {
     /// are uploaded there and passed by URL.
     #[serde(default)]
     pub artifact_bucket: Option<Spanned<String>>,
-    /// Values of the pipeline's variables (`${var.NAME}`).
+    /// Values of the pipeline's variables (`${var.NAME}`). A value may use what a variable's
+    /// default may: `${env.…}`, other variables, and references read when planning
+    /// (`${stack.Output}`, `${ssm:/path}`, …), which only stack parameters can then use.
     #[serde(default)]
     pub vars: SpannedMap<ParamValue>,
     /// Whether apply may delete the stacks of this environment that leave the config, without

@@ -52,4 +52,5 @@ mod store;
 mod templates_lint;
 mod unchanged;
 mod validate;
+mod var_expressions;
 mod wiring;

@@ -1,7 +1,8 @@
 //! A unit's parameters: the pipeline's defaults (where the template declares them), the
 //! stack's and the environment's, merged in that order; each value parsed, its references
-//! checked, the stacks whose outputs it takes recorded as dependencies, and, once filled in,
-//! checked against the template's declaration. Also: naming a parameter the template does not
+//! checked, the variables it uses spliced in (with the references their values hold), the
+//! stacks whose outputs it takes recorded as dependencies, and, once filled in, checked
+//! against the template's declaration. Also: naming a parameter the template does not
 //! declare.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,7 +15,7 @@ use super::values::{At, parse_value};
 use crate::config::expr::{self, Expr, Reference};
 use crate::config::load::Environment;
 use crate::config::model::ParamValue;
-use crate::desired::{Dependency, ParamSetting};
+use crate::desired::{Dependency, DependencyKind, ParamSetting};
 use crate::diag::{Diagnostic, Diagnostics, Loc, Severity};
 use crate::suggest;
 use crate::template::{ParamCheck, ParameterDecl, Template, check_value};
@@ -144,7 +145,7 @@ fn resolve_parameter(
 ) -> Option<ParamSetting> {
     let at = At::value(chosen.file, chosen.value);
     let loc = at.whole();
-    let e = match parse_value(chosen.file, chosen.value) {
+    let written = match parse_value(chosen.file, chosen.value) {
         Ok(e) => e,
         Err(e) => {
             d.push(e);
@@ -152,11 +153,18 @@ fn resolve_parameter(
         }
     };
     let mut ok = true;
-    for diag in check_refs(s.p, Some(s.key), &e, &at, Allowed::All, "a parameter") {
+    for diag in check_refs(s.p, Some(s.key), &written, &at, Allowed::All, "a parameter") {
         ok &= diag.severity != Severity::Error;
         d.push(diag);
     }
-    ok &= output_dependencies(s, enabled, &e, &at, dependencies, d);
+    // Variables holding references read when planning are taken as those references.
+    let e = scope.splice_vars(&written);
+    let named = Named {
+        scope,
+        written: &written,
+        at: &at,
+    };
+    ok &= output_dependencies(s, enabled, &e, &named, dependencies, d);
     for r in e.references() {
         if let Reference::EnvOutput {
             environment,
@@ -169,16 +177,19 @@ fn resolve_parameter(
                 stack: stack.clone(),
                 output: output.clone(),
                 taken_by: s.key.value.clone(),
-                loc: at.of(r),
+                loc: named.of(r).1,
             });
         }
     }
+    let names_ok = scope.check_static_vars(&e, &at, super::variables::NAMES_INSIDE, d);
     let value = scope.fill(&e);
     let decl = s.template.and_then(|t| t.parameters.get(name));
     if let (Some(decl), Some(text), true) = (decl, value.as_literal(), ok) {
         check_declared(s.env, name, decl, &text, &e, &loc, d);
     }
-    check_ssm_paths(s.env, &e, &value, &loc, d);
+    if names_ok {
+        check_ssm_paths(s.env, &e, &value, &loc, d);
+    }
     Some(ParamSetting {
         no_echo: decl.is_some_and(|x| x.no_echo),
         from_defaults: chosen.from_defaults,
@@ -187,13 +198,39 @@ fn resolve_parameter(
     })
 }
 
+/// Where the references of a parameter's value were written: in the value, or in the value of
+/// a variable it uses.
+struct Named<'a> {
+    scope: &'a Scope<'a>,
+    written: &'a Expr,
+    at: &'a At<'a>,
+}
+
+impl Named<'_> {
+    /// Where `r` was written, and the variable it came through when it was not written in the
+    /// parameter itself.
+    fn of(&self, r: &Reference) -> (Option<&str>, Loc) {
+        if !self.written.references().contains(&r) {
+            for v in self.written.references() {
+                if let Reference::Var(name) = v
+                    && let Some(loc) = self.scope.var(name).and_then(|x| x.loc_of(r))
+                {
+                    return (Some(name.as_str()), loc.clone());
+                }
+            }
+        }
+        (None, self.at.of(r))
+    }
+}
+
 /// Records the stacks whose outputs or stack names `e` takes as dependencies; one the
-/// environment does not deploy is an error. `false` after such an error.
+/// environment does not deploy is an error, and so is the stack's own output taken through a
+/// variable. `false` after such an error.
 fn output_dependencies(
     s: &StackInEnv<'_>,
     enabled: &BTreeSet<String>,
     e: &Expr,
-    at: &At<'_>,
+    named: &Named<'_>,
     dependencies: &mut Vec<Dependency>,
     d: &mut Diagnostics,
 ) -> bool {
@@ -202,17 +239,37 @@ fn output_dependencies(
         let Some((stack, kind)) = dependency_of(r) else {
             continue;
         };
-        if !s.p.def.stacks.contains_key(stack) || stack == s.key.value {
+        let (var, at) = named.of(r);
+        let through = var
+            .map(|v| format!(" through variable `{v}`"))
+            .unwrap_or_default();
+        if stack == s.key.value {
+            if let (Some(v), DependencyKind::Output { .. }) = (var, &kind) {
+                ok = false;
+                d.push(
+                    Diagnostic::error(format!(
+                        "stack `{stack}` takes its own output `{r}`{through}"
+                    ))
+                    .at(at)
+                    .help(format!(
+                        "a stack cannot take its own outputs as parameters; do not use `${{var.{v}}}` in the parameters of `{stack}` (at {}), or use the resource directly inside the template",
+                        named.at.whole()
+                    )),
+                );
+            }
+            continue;
+        }
+        if !s.p.def.stacks.contains_key(stack) {
             continue;
         }
         if !enabled.contains(stack) {
             ok = false;
             d.push(
                 Diagnostic::error(format!(
-                    "stack `{}` takes `{r}`, but stack `{stack}` is disabled in environment `{}`",
+                    "stack `{}` takes `{r}`{through}, but stack `{stack}` is disabled in environment `{}`",
                     s.key.value, s.env.name
                 ))
-                .at(at.of(r))
+                .at(at)
                 .help(format!(
                     "enable `{stack}` in {} (stacks: {{{stack}: {{enabled: true}}}}), or disable `{}` too",
                     s.env.file, s.key.value
@@ -223,7 +280,7 @@ fn output_dependencies(
         dependencies.push(Dependency {
             stack: stack.to_string(),
             kind,
-            loc: at.whole(),
+            loc: named.at.whole(),
         });
     }
     ok

@@ -52,7 +52,7 @@ pub fn check_pipeline(p: &Pipeline) -> Diagnostics {
     for diag in edges.cycle_diagnostics() {
         d.push(diag);
     }
-    check_var_defaults(p, &mut d);
+    super::variables::check_var_defaults(p, &mut d);
     super::nested::check_nested(p, &mut d);
     d
 }
@@ -269,35 +269,6 @@ fn check_capabilities(
                     "add {needed} to `capabilities`, or leave `capabilities` out to acknowledge what the template needs"
                 )),
             );
-        }
-    }
-}
-
-/// Variable defaults may use `${env.…}` only.
-fn check_var_defaults(p: &Pipeline, d: &mut Diagnostics) {
-    let file = &p.file;
-    for (name, decl) in &p.def.vars {
-        let Some(default) = &decl.default else {
-            continue;
-        };
-        match parse_value(file, default) {
-            Ok(e) => {
-                if let Some(r) = e
-                    .references()
-                    .into_iter()
-                    .find(|r| !matches!(r, Reference::Env(_)))
-                {
-                    d.push(
-                        Diagnostic::error(format!(
-                            "the default of variable `{}` cannot use `{r}`",
-                            name.value
-                        ))
-                        .at(At::value(file, default).of(r))
-                        .help("variable values may use `${env.name}`, `${env.region}` and `${env.account}` only"),
-                    );
-                }
-            }
-            Err(e) => d.push(e),
         }
     }
 }

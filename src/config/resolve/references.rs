@@ -1,6 +1,6 @@
 //! What a config value may refer to: other stacks' outputs (which must exist and not be the
-//! stack's own), the pipeline's variables, and, in values that are not parameters, only
-//! `${var.…}` and `${env.…}`.
+//! stack's own), the pipeline's variables, and, in values that are neither parameters nor
+//! variables, only `${var.…}` and `${env.…}`.
 
 use std::sync::Arc;
 
@@ -17,7 +17,10 @@ use crate::yaml::Spanned;
 pub(super) enum Allowed {
     /// Parameters: everything.
     All,
-    /// Tags, stack names, URLs and variable values: `${var.…}` and `${env.…}` only.
+    /// Variable values: everything, each output checked as a parameter's would be, for
+    /// whichever stack takes it.
+    Variable,
+    /// Tags, stack names, URLs and stack options: `${var.…}` and `${env.…}` only.
     Static,
 }
 
@@ -57,7 +60,7 @@ pub(super) fn check_refs(
                             .at(loc.clone())
                             .help("only parameters take stack outputs; here use `${var.NAME}` or `${env.…}`"),
                     );
-                } else if let Some(from) = from {
+                } else if from.is_some() || allowed == Allowed::Variable {
                     out.extend(check_output_ref(p, from, stack, output, loc));
                 }
             }
@@ -107,15 +110,18 @@ pub(super) fn check_refs(
     out
 }
 
-/// Checks one reference to another stack's output; `None` when it is fine.
+/// Checks one reference to another stack's output, taken by stack `from` when known; `None`
+/// when it is fine.
 fn check_output_ref(
     p: &Pipeline,
-    from: &str,
+    from: Option<&str>,
     stack: &str,
     output: &str,
     loc: &Loc,
 ) -> Option<Diagnostic> {
-    if stack == from {
+    if let Some(from) = from
+        && stack == from
+    {
         return Some(
             Diagnostic::error(format!("stack `{from}` takes its own output `${{{stack}.{output}}}`"))
                 .at(loc.clone())
