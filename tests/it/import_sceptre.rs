@@ -163,7 +163,7 @@ fn write_project(dir: &Path, pc: &str, extra: bool) {
         (
             "dev",
             "10.0.0.0/16",
-            "hooks:\n  after_create:\n    - !cmd \"echo created\"\n",
+            "hooks:\n  after_create:\n    - !cmd \"echo created ${HOME}\"\n  before_delete:\n    - !cmd \"echo bye\"\n",
             "disable_rollback: true\n",
             "cloudformation_service_role: !stack_output dev/queue.yaml::QueueName\n",
         ),
@@ -255,12 +255,13 @@ fn a_sceptre_project_converts_validates_and_reports_what_it_could_not_map() {
             )
         })
         .collect();
-    // The stack options are mapped; what still is not: the hook, a service role from a stack
+    // The stack options and the create hook are mapped; what still is not: the delete hook, a
+    // service role from a stack
     // output, stack_timeout, a stack policy file that does not exist.
     assert_eq!(
         items,
         [
-            "config/dev/app.yaml:18:7 hook",
+            "config/dev/app.yaml:20:7 hook",
             "config/dev/network.yaml:5:30 stack-field",
             "config/prod/network.yaml:6:16 stack-field",
             "config/prod/queue.yaml:6:15 stack-field",
@@ -362,6 +363,16 @@ fn a_sceptre_project_converts_validates_and_reports_what_it_could_not_map() {
     );
     let dev = repo.read("environments/dev/environment.yml");
     assert!(
+        dev.contains(
+            "    hooks:\n      after_apply:\n        - run: \"if [ \\\"$FORMWORK_ACTION\\\" = create ]; then echo created $${HOME}; fi\"\n"
+        ),
+        "the create hook, in dev alone, for creations alone, its shell variable kept: {dev}"
+    );
+    assert!(
+        !repo.read("pipelines/shop/pipeline.yml").contains("hooks:"),
+        "no environment but dev has hooks"
+    );
+    assert!(
         dev.contains("        - \"arn:aws:sns:us-east-1:123456789012:dev-events\"\n      on_failure: do_nothing\n"),
         "{dev}"
     );
@@ -376,7 +387,7 @@ fn a_sceptre_project_converts_validates_and_reports_what_it_could_not_map() {
     let forced = import(project.path(), repo.path(), &["--force"]);
     assert_eq!(forced.code, 2, "{}", forced.all());
     assert!(
-        forced.stderr.contains("config/dev/app.yaml:18:7: hook:"),
+        forced.stderr.contains("config/dev/app.yaml:20:7: hook:"),
         "{}",
         forced.stderr
     );

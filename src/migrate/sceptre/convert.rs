@@ -54,6 +54,8 @@ struct Unit {
     stack_name: String,
     /// Stack options (`service_role`, `termination_protection`, …) as `(field, value)`.
     options: Pairs,
+    /// Hooks (`before_apply`, `after_apply`) as `(field, value)`.
+    hooks: Pairs,
 }
 
 /// One environment being made.
@@ -230,6 +232,11 @@ pub fn convert(p: &Project, s: &Settings<'_>, report: &mut Report) -> Output {
         if !options.is_empty() {
             def.set("options", Y::Map(options));
         }
+        // Hooks, phase by phase: an environment's phase replaces the pipeline's.
+        let (hooks, env_hooks) = split_common(all, &present, |u| u.hooks.clone());
+        if !hooks.is_empty() {
+            def.set("hooks", Y::Map(hooks));
+        }
         // Stack names: none when formwork's default gives Sceptre's, else the pipeline's pattern
         // when it fits every environment, else each environment's own.
         let pattern = name_pattern(key, &present);
@@ -252,6 +259,9 @@ pub fn convert(p: &Project, s: &Settings<'_>, report: &mut Report) -> Output {
             }
             if let Some(t) = env_options.get(*n) {
                 o.set("options", Y::Map(t.clone()));
+            }
+            if let Some(t) = env_hooks.get(*n) {
+                o.set("hooks", Y::Map(t.clone()));
             }
             let default = match &pattern {
                 Some(pat) => pat.replace("${env.name}", n),
@@ -593,6 +603,7 @@ fn unit(
     };
     unmapped_fields(st, report);
     let options = super::options::options(st, ctx, dir, report);
+    let hooks = super::hooks::hooks(st, report);
     Some(Unit {
         file: st.file.clone(),
         template,
@@ -602,6 +613,7 @@ fn unit(
         needs,
         stack_name,
         options,
+        hooks,
     })
 }
 
@@ -674,29 +686,6 @@ fn template(st: &StackFile, report: &mut Report) -> Option<(String, Option<Entry
 /// Reports the stack's fields that have no formwork equivalent.
 fn unmapped_fields(st: &StackFile, report: &mut Report) {
     let c: &Config = &st.config;
-    if let Some(h) = c.fields.get("hooks") {
-        let mut any = false;
-        for (event, list) in h.node.entries() {
-            let event = event.as_str().unwrap_or("?");
-            let items: Vec<&crate::yaml::Node> = match &list.kind {
-                crate::yaml::Kind::Seq(v) => v.iter().collect(),
-                _ => vec![list],
-            };
-            for i in items {
-                any = true;
-                report.add(
-                    &h.file,
-                    (i.span.start.line, i.span.start.col),
-                    "hook",
-                    format!("{event} hook `{} {}` of {}", i.tag.as_deref().unwrap_or("?"), i.as_str().unwrap_or("…"), st.file),
-                    "formwork runs no hooks: do it in the CI workflow before or after `formwork apply`, or as a resource of the template (a custom resource), or as a gate (pipeline.yml gates:) for a manual step",
-                );
-            }
-        }
-        if !any && !h.node.is_null() && !h.node.entries().is_empty() {
-            report.add(&h.file, h.pos(), "hook", "hooks", "formwork runs no hooks");
-        }
-    }
     for (field, help) in UNMAPPED_FIELDS {
         let Some(e) = c.fields.get(*field) else {
             continue;

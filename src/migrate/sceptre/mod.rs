@@ -14,6 +14,7 @@
 
 pub mod convert;
 pub mod emit;
+pub mod hooks;
 pub mod options;
 pub mod read;
 pub mod report;
