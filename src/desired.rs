@@ -21,8 +21,10 @@ use crate::template::conditions::Conditions;
 use crate::template::evaluate::StackFacts;
 
 mod hooks;
+mod imports;
 mod options;
 pub use hooks::{Hook, Hooks, Phase};
+pub use imports::Import;
 pub use options::{
     ALLOW_ALL_POLICY, DeployedOptions, OnFailure, OptionChange, OptionKind, Rollback, StackOptions,
 };
@@ -146,6 +148,8 @@ pub struct Unit {
     pub options: StackOptions,
     /// Commands apply runs before and after it creates or updates the stack.
     pub hooks: Hooks,
+    /// Resources it adopts from outside CloudFormation, by logical id.
+    pub imports: BTreeMap<String, Import>,
 }
 
 /// The template of a unit.
@@ -286,7 +290,7 @@ pub struct Dependency {
 impl Unit {
     /// A digest of everything that makes up this unit's desired state: stack name, account,
     /// region, template content (or URL), parameter expressions, tags, capabilities, stack
-    /// options and hooks. A plan
+    /// options, hooks and resources to import. A plan
     /// records it; apply refuses when the config has moved since.
     pub fn config_hash(&self) -> String {
         let template = match &self.template {
@@ -309,6 +313,9 @@ impl Unit {
         }
         if !self.hooks.is_empty() {
             doc["hooks"] = serde_json::json!(self.hooks);
+        }
+        if !self.imports.is_empty() {
+            doc["import"] = serde_json::json!(self.imports);
         }
         crate::template::sha256_hex(crate::template::canonical_json(&doc).as_bytes())
     }

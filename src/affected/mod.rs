@@ -87,6 +87,8 @@ pub enum Reason {
         before: Vec<String>,
         after: Vec<String>,
     },
+    /// The resources the stack imports (`import:`) changed; those it imports now.
+    Import { resources: Vec<String> },
     /// A stack option changed (`options:`: service role, termination protection, …).
     Option {
         name: String,
@@ -468,6 +470,11 @@ fn unit_changes(a: &Unit, b: &Unit) -> Vec<Reason> {
         });
     }
     out.extend(option_changes(&a.options, &b.options));
+    if a.imports != b.imports {
+        out.push(Reason::Import {
+            resources: b.imports.keys().cloned().collect(),
+        });
+    }
     out
 }
 

@@ -65,10 +65,8 @@ impl<S: Store> RunContext<S> {
     /// Before an update: sets the policy that stands in for the stack policy while it runs,
     /// when the config has one. `Ok(true)` when it was set (the stack policy must be set back).
     pub(super) async fn begin_update_policy(&self, u: &UnitPlan) -> Result<bool, String> {
-        let creates = u
-            .change_set
-            .as_ref()
-            .is_some_and(|c| c.change_set_type == "CREATE");
+        // A new stack (created, or made by importing) has no policy to stand in for.
+        let creates = u.action == crate::plan::model::Action::Create;
         let Some(during) = self
             .desired_options(u)
             .and_then(|o| o.stack_policy_during_update)

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{
-    Capability as SdkCapability, ChangeSetStatus, ChangeSetType, Parameter, Tag, TemplateStage,
+    Capability as SdkCapability, ChangeSetStatus, ChangeSetType, Parameter, ResourceToImport, Tag,
+    TemplateStage,
 };
 use aws_smithy_types::date_time::Format;
 
@@ -79,6 +80,17 @@ pub struct ChangeSetRequest {
     pub rollback: Option<(Vec<String>, u32)>,
     /// `OnStackFailure` of a creation: `ROLLBACK`, `DELETE` or `DO_NOTHING`.
     pub on_failure: Option<&'static str>,
+    /// Existing resources to import (an IMPORT change set when not empty).
+    pub imports: Vec<ResourceImport>,
+}
+
+/// An existing resource a change set imports into the stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceImport {
+    pub logical_id: String,
+    pub resource_type: String,
+    /// The properties identifying it, and their values.
+    pub identifier: BTreeMap<String, String>,
 }
 
 /// A change set as CloudFormation describes it (all pages put together).
@@ -331,7 +343,9 @@ impl Cfn {
             .create_change_set()
             .stack_name(&r.stack_name)
             .change_set_name(&r.change_set_name)
-            .change_set_type(if r.create {
+            .change_set_type(if !r.imports.is_empty() {
+                ChangeSetType::Import
+            } else if r.create {
                 ChangeSetType::Create
             } else {
                 ChangeSetType::Update
@@ -359,6 +373,20 @@ impl Cfn {
             req = req.tags(Tag::builder().key(k).value(v).build());
         }
         req = settings::with_options(req, r);
+        for i in &r.imports {
+            req = req.resources_to_import(
+                ResourceToImport::builder()
+                    .logical_resource_id(&i.logical_id)
+                    .resource_type(&i.resource_type)
+                    .set_resource_identifier(Some(
+                        i.identifier
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    ))
+                    .build(),
+            );
+        }
         let out = req
             .send()
             .await

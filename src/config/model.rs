@@ -168,6 +168,13 @@ pub struct StackDef {
     /// model.
     #[serde(default)]
     pub hooks: HooksDef,
+    /// Resources that exist outside CloudFormation and that this stack adopts: by the logical
+    /// id the template gives them, the properties that identify the existing resource
+    /// (`BucketName: shop-logs`). Planned as an IMPORT change set until the stack has them.
+    /// Each needs a `DeletionPolicy` in the template. Values may use `${var.NAME}` and
+    /// `${env.…}`; an environment's `import` wins by logical id.
+    #[serde(default)]
+    pub import: IndexMap<Spanned<String>, IndexMap<Spanned<String>, Spanned<String>>>,
 }
 
 /// Commands run around a stack's apply, each with `sh -c` in a checkout of the commit applied.
@@ -207,8 +214,9 @@ pub struct HookDef {
 #[serde(deny_unknown_fields)]
 pub struct StackOptionsDef {
     /// The IAM role CloudFormation assumes to change the stack's resources (`RoleARN`), as an
-    /// ARN. Passed with every change set and deletion; formwork's own role then needs only
-    /// `iam:PassRole` on it. CloudFormation keeps a stack's role until another is given.
+    /// ARN, passed with every change set; formwork's own role then needs `iam:PassRole` on it.
+    /// CloudFormation keeps a stack's role until another is given, and deletes the stack
+    /// with it.
     #[serde(default)]
     pub service_role: Option<Spanned<String>>,
     /// Refuse deletion of the stack (`EnableTerminationProtection`). Not part of a change set:
@@ -573,4 +581,9 @@ pub struct StackOverride {
     /// `after_apply`, `[]` for none) replaces the pipeline's for that phase.
     #[serde(default)]
     pub hooks: HooksDef,
+    /// Existing resources this stack adopts in this environment, by logical id, with the
+    /// properties that identify each (see the pipeline stack's `import`); they win over the
+    /// pipeline's by logical id.
+    #[serde(default)]
+    pub import: IndexMap<Spanned<String>, IndexMap<Spanned<String>, Spanned<String>>>,
 }

@@ -15,7 +15,7 @@ use super::model::*;
 use super::parameters::{effective_parameters, parameter_changes};
 use super::tags::{stack_tags, without_commit};
 use super::{nested, options, upstream};
-use crate::aws::cfn::{ChangeSetInfo, ChangeSetRequest, StackInfo, TemplateSource};
+use crate::aws::cfn::{ChangeSetInfo, ChangeSetRequest, ResourceImport, StackInfo, TemplateSource};
 use crate::aws::s3::S3 as S3Client;
 use crate::desired::{NestedTemplate, TemplateRef, Unit};
 use crate::template::conditions::Conditions;
@@ -174,7 +174,14 @@ async fn plan_into(
         name: info.name.clone(),
         id: info.id.clone(),
         stack_id: info.stack_id.clone(),
-        change_set_type: if now.create { "CREATE" } else { "UPDATE" }.into(),
+        change_set_type: if !request.imports.is_empty() {
+            "IMPORT"
+        } else if now.create {
+            "CREATE"
+        } else {
+            "UPDATE"
+        }
+        .into(),
     });
     up.resources = merge_changes(&info.changes, &offline, &ctx.masker);
     add_nested_changes(ctx, up, unit, dep.as_ref(), &info.changes).await;
@@ -376,9 +383,36 @@ async fn change_set_request(
         notification_arns: None,
         rollback: None,
         on_failure: None,
+        imports: to_import(ctx, unit, now).await?,
     };
     options::add_to_request(unit, &mut request);
     Ok(request)
+}
+
+/// The resources of `unit.imports` that the stack does not have yet (all of them for a new
+/// stack): what an IMPORT change set brings in.
+async fn to_import(ctx: &Planner, unit: &Unit, now: &Now) -> Result<Vec<ResourceImport>, String> {
+    if unit.imports.is_empty() {
+        return Ok(Vec::new());
+    }
+    let deployed = match now.deployed() {
+        Some(_) => deployed_template(ctx, &unit.stack_name).await?,
+        None => None,
+    };
+    Ok(unit
+        .imports
+        .iter()
+        .filter(|(id, _)| {
+            deployed
+                .as_ref()
+                .is_none_or(|t| !t.resources.contains_key(*id))
+        })
+        .map(|(id, i)| ResourceImport {
+            logical_id: id.clone(),
+            resource_type: i.resource_type.clone(),
+            identifier: i.identifier.clone(),
+        })
+        .collect())
 }
 
 /// Whether a change set's only change is the commit tag (on a stack that could not be compared

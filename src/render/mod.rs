@@ -72,6 +72,12 @@ pub fn reason_text(r: &Reason) -> String {
             before.join(", "),
             after.join(", ")
         ),
+        Reason::Import { resources } if resources.is_empty() => {
+            "no resource to import any more".to_string()
+        }
+        Reason::Import { resources } => {
+            format!("resources to import: {}", resources.join(", "))
+        }
         Reason::Option {
             name,
             before,

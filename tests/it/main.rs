@@ -27,6 +27,7 @@ mod graph;
 mod hooks;
 mod hostile_input;
 mod import_sceptre;
+mod imports;
 mod nested;
 mod never_panics;
 mod notify;

@@ -410,6 +410,7 @@ async fn nested_change_sets_are_asked_for_and_read_into_the_plan() {
             notification_arns: None,
             rollback: None,
             on_failure: None,
+            imports: vec![],
         })
         .await
         .unwrap();

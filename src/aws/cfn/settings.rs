@@ -47,7 +47,7 @@ pub(super) fn with_options(
     if let Some((alarms, minutes)) = &r.rollback {
         req = req.rollback_configuration(rollback_configuration(alarms, *minutes));
     }
-    if let (Some(f), true) = (r.on_failure, r.create) {
+    if let (Some(f), true) = (r.on_failure, r.create && r.imports.is_empty()) {
         req = req.on_stack_failure(OnStackFailure::from(f));
     }
     req

@@ -21,6 +21,7 @@ mod environment;
 mod exports;
 mod fields;
 mod hooks;
+mod imports;
 mod nested;
 mod options;
 mod overrides;

@@ -1,10 +1,11 @@
 //! Resolving one stack of an environment into a [`Unit`]: its template, parameters,
-//! dependencies, stack name, tags, capabilities, timeout, stack options and hooks.
+//! dependencies, stack name, tags, capabilities, timeout, stack options, hooks and resources to import.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::hooks::resolve_hooks;
+use super::imports::resolve_imports;
 use super::nested;
 use super::options::resolve_options;
 use super::parameters::{Parameters, resolve_parameters};
@@ -72,6 +73,7 @@ pub(super) fn resolve_unit(
     let tags = resolve_tags(&s, scope, d);
     let options = resolve_options(&s, scope, d);
     let hooks = resolve_hooks(&s, scope, d);
+    let imports = resolve_imports(&s, scope, d);
     let mut unit = Unit {
         environment: env.name.clone(),
         stack: key.value.clone(),
@@ -91,6 +93,7 @@ pub(super) fn resolve_unit(
             .map(|t| t.value),
         options,
         hooks,
+        imports,
     };
     unit.add_dependencies(from_parameters);
     unit.add_dependencies(needs_dependencies(&s, enabled));
