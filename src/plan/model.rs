@@ -215,6 +215,19 @@ pub struct UnitPlan {
     /// update may change options alone: it then has no change set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<OptionChange>,
+    /// The commands apply runs around this stack's change (its hooks), for reviewers: they
+    /// run with the runner's credentials.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<PlannedHook>,
+}
+
+/// A hook apply will run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedHook {
+    /// `before_apply` or `after_apply`.
+    pub phase: String,
+    /// The command line.
+    pub run: String,
 }
 
 /// A change set created for review.
@@ -311,6 +324,7 @@ impl UnitPlan {
             stamp: None,
             policy: Vec::new(),
             options: Vec::new(),
+            hooks: Vec::new(),
         }
     }
 

@@ -35,7 +35,24 @@ pub(super) async fn plan_unit(
         up.action = Action::Failed;
         up.message = Some(ctx.masker.scrub(&message));
     }
+    if matches!(up.action, Action::Create | Action::Update | Action::Pending) {
+        up.hooks = planned_hooks(ctx, unit);
+    }
     up
+}
+
+/// The hooks apply will run around the stack's change, masked.
+fn planned_hooks(ctx: &Planner, unit: &Unit) -> Vec<PlannedHook> {
+    use crate::desired::Phase;
+    [Phase::BeforeApply, Phase::AfterApply]
+        .into_iter()
+        .flat_map(|phase| {
+            unit.hooks.of(phase).iter().map(move |h| PlannedHook {
+                phase: phase.as_str().to_string(),
+                run: ctx.masker.scrub(&h.run),
+            })
+        })
+        .collect()
 }
 
 /// The stack as it is: described (`None`: it does not exist), and whether the plan creates it.

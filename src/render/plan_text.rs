@@ -221,6 +221,16 @@ fn details(out: &mut String, plan: &Plan, u: &UnitPlan, st: Style) {
         let _ = writeln!(out, "    stack options:");
         option_lines(out, &u.options);
     }
+    if !u.hooks.is_empty() {
+        let _ = writeln!(out, "    hooks apply runs:");
+        for h in &u.hooks {
+            let _ = writeln!(
+                out,
+                "      {}",
+                printable(&format!("{}: {}", h.phase, h.run))
+            );
+        }
+    }
     if !u.inputs.is_empty() {
         let _ = writeln!(out, "    inputs:");
         for i in &u.inputs {
@@ -404,6 +414,7 @@ pub(crate) fn has_details(u: &UnitPlan) -> bool {
     !u.resources.is_empty()
         || !u.parameters.is_empty()
         || !u.options.is_empty()
+        || !u.hooks.is_empty()
         || !u.security.is_empty()
         || u.template_diff.is_some()
         || !u.inputs.is_empty()

@@ -103,6 +103,15 @@ stacks:
     let plan = formwork_on_with(moto(), r.path(), &vars, &["plan", "--env", &env]);
     assert_eq!(plan.code, 2, "{}", plan.all());
     assert!(!log.exists(), "plans run no hook");
+    assert!(
+        plan.stdout.contains("hooks apply runs:")
+            && plan.stdout.contains("before_apply: ./scripts/check.sh db")
+            && plan
+                .stdout
+                .contains("before_apply: echo \"not today\" >&2; exit 3"),
+        "reviewers see the commands: {}",
+        plan.stdout
+    );
     let applied = formwork_on_with(moto(), r.path(), &vars, &["apply", "--env", &env]);
     assert_eq!(applied.code, 1, "app's hook fails: {}", applied.all());
     let out = applied.all();

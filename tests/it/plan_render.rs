@@ -44,6 +44,7 @@ fn unit(stack: &str, env: &str, action: Action) -> UnitPlan {
         message: None,
         policy: Vec::new(),
         options: Vec::new(),
+        hooks: Vec::new(),
     }
 }
 

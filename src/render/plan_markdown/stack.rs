@@ -56,6 +56,17 @@ pub(super) fn stack_details(out: &mut String, plan: &Plan, env: &str, u: &UnitPl
         out.push('\n');
     }
 
+    if !u.hooks.is_empty() {
+        let _ = writeln!(
+            out,
+            "**Hooks apply runs** (with the runner's credentials)\n"
+        );
+        for h in &u.hooks {
+            let _ = writeln!(out, "- {}: {}", h.phase, code(&clip(&h.run, 300)));
+        }
+        out.push('\n');
+    }
+
     if !u.inputs.is_empty() {
         let _ = writeln!(out, "**Inputs known only after apply**\n");
         inputs_table(out, &u.inputs, &u.parameters);
