@@ -565,6 +565,15 @@ async fn plan_environment(
 async fn plan_removal(ctx: &Planner, r: RemovedUnit) -> UnitPlan {
     let stack = ctx.stacks.get(&ctx.session.cfn, &r.stack_name).await;
     let (action, status, last_updated, message) = match stack {
+        Ok(Some(s)) if s.settings.termination_protection => (
+            Action::Blocked,
+            Some(s.status.clone()),
+            s.last_updated.clone(),
+            format!(
+                "left the config, but stack {} has termination protection, so CloudFormation refuses to delete it: put it back with `termination_protection: false` in its options and apply, then remove it",
+                s.name
+            ),
+        ),
         Ok(Some(s)) => (
             Action::Remove,
             Some(s.status.clone()),

@@ -299,6 +299,39 @@ fn stack_options_are_planned_applied_and_kept() {
         .fake
         .formwork(r.path(), &["plan", "--env", &env, "--refresh"]);
     assert_eq!(again.code, 0, "{}", again.all());
+
+    // A protected stack that leaves the config is not planned for deletion: CloudFormation
+    // would refuse it.
+    r.edit(
+        &format!("environments/{env}/environment.yml"),
+        "      termination_protection: false\n",
+        "      termination_protection: true\n",
+    );
+    r.commit("protected again");
+    let applied = layer
+        .fake
+        .formwork(r.path(), &["apply", "--env", &env, "--replan"]);
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    assert!(layer.kept(&stack).protected);
+    r.edit(
+        &format!("environments/{env}/environment.yml"),
+        "  db:\n    options:\n",
+        "  db:\n    enabled: false\n    options:\n",
+    );
+    r.commit("db leaves");
+    let plan = layer.fake.formwork(
+        r.path(),
+        &["plan", "--env", &env, "--base", "HEAD~1", "--output", "json"],
+    );
+    let unit = plan.json()["environments"][0]["units"][0].clone();
+    assert_eq!(unit["action"], "blocked", "{}", plan.all());
+    assert!(
+        unit["message"]
+            .as_str()
+            .unwrap()
+            .contains("has termination protection"),
+        "{unit:#}"
+    );
 }
 
 #[test]
