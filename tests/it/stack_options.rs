@@ -321,7 +321,9 @@ fn stack_options_are_planned_applied_and_kept() {
     r.commit("db leaves");
     let plan = layer.fake.formwork(
         r.path(),
-        &["plan", "--env", &env, "--base", "HEAD~1", "--output", "json"],
+        &[
+            "plan", "--env", &env, "--base", "HEAD~1", "--output", "json",
+        ],
     );
     let unit = plan.json()["environments"][0]["units"][0].clone();
     assert_eq!(unit["action"], "blocked", "{}", plan.all());
