@@ -110,13 +110,7 @@ impl<S: Store> RunContext<S> {
     pub(super) async fn record(&self, u: &UnitPlan, o: &Outcome) {
         let message = o.message.as_deref().map(|m| self.masker.scrub(m));
         self.observer.unit(&u.stack, o.state, message.as_deref());
-        let replanned = self
-            .replanned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|p| p.stack == u.stack)
-            .cloned();
+        let replanned = self.replanned_of(&u.stack);
         let prior = self
             .written
             .lock()
@@ -194,13 +188,20 @@ impl<S: Store> RunContext<S> {
         self.execute(u, &change_set).await
     }
 
-    /// Whether the fresh plan of `u` made during this run changes its options alone.
-    fn replanned_options_only(&self, u: &UnitPlan) -> bool {
+    /// The fresh plan of `stack` made during this run, if any.
+    pub(super) fn replanned_of(&self, stack: &str) -> Option<UnitPlan> {
         self.replanned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .any(|p| p.stack == u.stack && p.options_only())
+            .find(|p| p.stack == stack)
+            .cloned()
+    }
+
+    /// Whether the fresh plan of `u` made during this run changes its options alone.
+    fn replanned_options_only(&self, u: &UnitPlan) -> bool {
+        self.replanned_of(&u.stack)
+            .is_some_and(|p| p.options_only())
     }
 
     /// Applies an update of the stack's options alone.
@@ -376,12 +377,8 @@ impl<S: Store> RunContext<S> {
     /// plan reads the stack.
     pub(super) async fn remember_applied(&self, u: &UnitPlan) {
         let fingerprint = self
-            .replanned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|p| p.stack == u.stack)
-            .map_or_else(|| u.fingerprint.clone(), |p| p.fingerprint.clone());
+            .replanned_of(&u.stack)
+            .map_or_else(|| u.fingerprint.clone(), |p| p.fingerprint);
         let Some(fingerprint) = fingerprint else {
             return;
         };

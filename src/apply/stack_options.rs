@@ -21,12 +21,8 @@ impl<S: Store> RunContext<S> {
 
     /// The option changes being applied to `u`: its re-planned version's, else the plan's.
     fn option_changes(&self, u: &UnitPlan) -> Vec<OptionChange> {
-        self.replanned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|p| p.stack == u.stack)
-            .map_or_else(|| u.options.clone(), |p| p.options.clone())
+        self.replanned_of(&u.stack)
+            .map_or_else(|| u.options.clone(), |p| p.options)
     }
 
     /// Sets the options no change set carries (termination protection, stack policy) as the
