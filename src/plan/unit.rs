@@ -148,7 +148,17 @@ async fn plan_into(
         }
         Comparison::Differs(deployed) => deployed.map(|d| d.map(|t| *t)),
     };
-    let request = change_set_request(ctx, unit, &now, &resolved, tags, &up.config_hash).await?;
+    // Which resources to import depends on the deployed template: read it here, once, when
+    // the comparison did not.
+    let deployed = match deployed {
+        None if !unit.imports.is_empty() => {
+            Some(deployed_once(ctx, &unit.stack_name, now.create, None).await?)
+        }
+        read => read,
+    };
+    let imports = to_import(unit, deployed.as_ref().and_then(Option::as_ref));
+    let request =
+        change_set_request(ctx, unit, &now, &resolved, tags, &up.config_hash, imports).await?;
     let info = change_sets::create_or_reuse(ctx, &request, &resolved, now.stack.as_ref()).await?;
     let cfn = &ctx.session.cfn;
     if info.is_empty_failure() || only_commit_tag(&now, &request, &info) {
@@ -374,6 +384,7 @@ async fn change_set_request(
     resolved: &Resolved,
     tags: Vec<(String, String)>,
     config_hash: &str,
+    imports: Vec<ResourceImport>,
 ) -> Result<ChangeSetRequest, String> {
     let mut request = ChangeSetRequest {
         stack_name: unit.stack_name.clone(),
@@ -400,36 +411,24 @@ async fn change_set_request(
         notification_arns: None,
         rollback: None,
         on_failure: None,
-        imports: to_import(ctx, unit, now).await?,
+        imports,
     };
     options::add_to_request(unit, &mut request);
     Ok(request)
 }
 
-/// The resources of `unit.imports` that the stack does not have yet (all of them for a new
-/// stack): what an IMPORT change set brings in.
-async fn to_import(ctx: &Planner, unit: &Unit, now: &Now) -> Result<Vec<ResourceImport>, String> {
-    if unit.imports.is_empty() {
-        return Ok(Vec::new());
-    }
-    let deployed = match now.deployed() {
-        Some(_) => deployed_template(ctx, &unit.stack_name).await?,
-        None => None,
-    };
-    Ok(unit
-        .imports
+/// The resources of `unit.imports` that the `deployed` template (`None`: the stack is new) does
+/// not have yet: what an IMPORT change set brings in.
+fn to_import(unit: &Unit, deployed: Option<&Template>) -> Vec<ResourceImport> {
+    unit.imports
         .iter()
-        .filter(|(id, _)| {
-            deployed
-                .as_ref()
-                .is_none_or(|t| !t.resources.contains_key(*id))
-        })
+        .filter(|(id, _)| deployed.is_none_or(|t| !t.resources.contains_key(*id)))
         .map(|(id, i)| ResourceImport {
             logical_id: id.clone(),
             resource_type: i.resource_type.clone(),
             identifier: i.identifier.clone(),
         })
-        .collect())
+        .collect()
 }
 
 /// Whether a change set's only change is the commit tag (on a stack that could not be compared
