@@ -185,21 +185,19 @@ stacks:
     let v = r.run(&["validate"]);
     assert_eq!(v.code, 1, "{}", v.all());
     let out = v.all();
-    for (what, at) in [
-        (
-            "unknown field `retries`",
-            "environments/dev/environment.yml:9:22",
-        ),
-        (
-            "variable `Missing` is not declared",
-            "pipelines/hk/pipeline.yml:10:24",
-        ),
-    ] {
-        assert!(
-            out.contains(what) && out.contains(at),
-            "{what} at {at}: {out}"
-        );
-    }
+    common::assert_reported(
+        &out,
+        &[
+            (
+                "unknown field `retries`",
+                "environments/dev/environment.yml:9:22",
+            ),
+            (
+                "variable `Missing` is not declared",
+                "pipelines/hk/pipeline.yml:10:24",
+            ),
+        ],
+    );
     // With the unknown field gone, the environment's phase replaces the pipeline's: its empty
     // command is reported, the pipeline's timeout no longer applies.
     r.edit("environments/dev/environment.yml", ", retries: 2", "");

@@ -257,6 +257,15 @@ impl Repo {
 
 /// A file of this source tree (e.g. a bundled environment file), as text.
 /// Every action an IAM policy document (`formwork iam-policy`) allows, statement by statement.
+/// Asserts that `out` (the output of `formwork validate`) reports each `(what, at)`: the
+/// message and the `file:line:col` it points at.
+pub fn assert_reported(out: &str, expected: &[(&str, &str)]) {
+    for (what, at) in expected {
+        assert!(out.contains(what), "{what}: {out}");
+        assert!(out.contains(at), "{what} at {at}: {out}");
+    }
+}
+
 pub fn policy_actions(policy: &serde_json::Value) -> Vec<String> {
     policy["Statement"]
         .as_array()
