@@ -50,7 +50,7 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
         for r in env.remote.stacks.values() {
             remote_stacks.insert(format!(
                 "arn:aws:cloudformation:{}:{}:stack/{}/*",
-                r.region, r.account, r.stack_name
+                r.stack_region, r.account, r.stack_name
             ));
             if let Some(role) = &r.role_arn {
                 roles.insert(role.clone());
@@ -71,10 +71,23 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
                 ));
             }
         }
-        change_sets.insert(format!(
-            "arn:aws:cloudformation:{region}:{account}:changeSet/formwork-*/*"
-        ));
         for u in env.units.values() {
+            // Every region the environment's stacks live in.
+            change_sets.insert(format!(
+                "arn:aws:cloudformation:{}:{account}:changeSet/formwork-*/*",
+                u.region
+            ));
+            if u.capabilities
+                .contains(&crate::template::Capability::AutoExpand)
+            {
+                // Change sets of templates with transforms are authorised on the transform too.
+                change_sets.insert(format!(
+                    "arn:aws:cloudformation:{}:aws:transform/*",
+                    u.region
+                ));
+            }
+            // Values are read in the stack's region.
+            let region = &u.region;
             let o = &u.options;
             service_roles.extend(o.service_role.clone());
             policies |= o.stack_policy.is_some();
@@ -126,13 +139,6 @@ pub fn policy(role: Role, environments: &[DesiredEnvironment], state_table: Opti
                     }
                 }
             }
-        }
-        if env.units.values().any(|u| {
-            u.capabilities
-                .contains(&crate::template::Capability::AutoExpand)
-        }) {
-            // Change sets of templates with transforms are authorised on the transform too.
-            change_sets.insert(format!("arn:aws:cloudformation:{region}:aws:transform/*"));
         }
         if let Some(b) = &env.artifact_bucket {
             buckets.insert(format!(

@@ -408,17 +408,15 @@ pub fn plan_requests(
                     continue;
                 }
                 if row.change == Change::Removed {
-                    let depends_on = cmp
-                        .before
-                        .get(name)
-                        .and_then(|b| b.units.get(&row.stack))
-                        .map(live::dependency_names)
-                        .unwrap_or_default();
+                    let was = cmp.before.get(name).and_then(|b| b.units.get(&row.stack));
                     removed.push(RemovedUnit {
                         stack: row.stack.clone(),
                         stack_name: row.stack_name.clone(),
+                        region: was
+                            .map(|u| u.region.clone())
+                            .unwrap_or_else(|| desired.region.clone()),
+                        depends_on: was.map(live::dependency_names).unwrap_or_default(),
                         reasons: row.reasons.clone(),
-                        depends_on,
                     });
                 } else {
                     units.push((row.stack.clone(), row.reasons.clone()));

@@ -68,6 +68,7 @@ pub(super) async fn check(
             );
             continue;
         }
+        let session = &super::session_of(session, u);
         let stack = session.cfn.describe_stack(&u.stack_name).await?;
         let last_updated = stack.as_ref().and_then(|s| s.last_updated.clone());
         // A new stack's change set made the stack (REVIEW_IN_PROGRESS); it has not changed when

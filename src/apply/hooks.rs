@@ -117,7 +117,12 @@ impl<S: Store> RunContext<S> {
             ("AWS_DEFAULT_REGION".to_string(), unit.region.clone()),
         ];
         if phase == Phase::AfterApply {
-            match self.session.cfn.describe_stack(&unit.stack_name).await {
+            match self
+                .session_of(u)
+                .cfn
+                .describe_stack(&unit.stack_name)
+                .await
+            {
                 Ok(Some(s)) => {
                     vars.push(("FORMWORK_STACK_ID".to_string(), s.stack_id.clone()));
                     for (k, v) in s.outputs {

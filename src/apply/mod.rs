@@ -235,3 +235,11 @@ pub async fn apply<S: Store + 'static>(
     held.release(store.as_ref()).await?;
     result
 }
+
+/// The clients for a planned stack: the environment's session in the stack's region.
+pub(crate) fn session_of(session: &crate::aws::Session, u: &UnitPlan) -> crate::aws::Session {
+    match &u.region {
+        Some(region) => session.in_region(region),
+        None => session.clone(),
+    }
+}

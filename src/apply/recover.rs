@@ -11,6 +11,7 @@ use crate::store::{Run, RunStatus, Store, UnitState, now};
 /// (never started again) and recorded; stacks it had not started are marked skipped.
 pub(super) async fn recover<S: Store>(
     session: &Session,
+    req: &super::Request,
     store: &S,
     run: &Run,
     options: &Options,
@@ -25,7 +26,7 @@ pub(super) async fn recover<S: Store>(
             UnitState::Executing => {
                 let token = u.client_request_token.clone().unwrap_or_default();
                 let ended = wait::wait_for_stack(
-                    &session.cfn,
+                    &session.in_region(&region_of(&u, req, &session.region)).cfn,
                     &u.stack_name,
                     &token,
                     options.stack_timeout,
@@ -66,6 +67,37 @@ pub(super) async fn recover<S: Store>(
     };
     store.finish_run(&run.id, status, now()).await?;
     Ok(())
+}
+
+/// The region of a stack operation of an earlier run: the change set's (its ARN names it),
+/// else the stack's in this plan or config, else the environment's.
+fn region_of(u: &crate::store::UnitResult, req: &super::Request, env_region: &str) -> String {
+    let from_arn = u
+        .change_set_id
+        .as_deref()
+        .and_then(|arn| arn.strip_prefix("arn:"))
+        .and_then(|rest| rest.split(':').nth(2))
+        .filter(|r| !r.is_empty());
+    let planned = || {
+        req.plan
+            .environments
+            .iter()
+            .flat_map(|e| &e.units)
+            .find(|p| p.stack == u.stack && p.stack_name == u.stack_name)
+            .map(|p| p.region.clone().unwrap_or_else(|| env_region.to_string()))
+    };
+    let configured = || {
+        req.desired
+            .units
+            .get(&u.stack)
+            .filter(|d| d.stack_name == u.stack_name)
+            .map(|d| d.region.clone())
+    };
+    from_arn
+        .map(str::to_string)
+        .or_else(planned)
+        .or_else(configured)
+        .unwrap_or_else(|| env_region.to_string())
 }
 
 /// What a finished stack operation means.

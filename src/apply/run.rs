@@ -59,11 +59,7 @@ pub(super) async fn apply_locked<S: Store + 'static>(
         Planner::new(
             req.desired.clone(),
             session.clone(),
-            &req.desired
-                .units
-                .values()
-                .flat_map(crate::plan::inputs::ssm_names)
-                .collect::<Vec<_>>(),
+            &crate::plan::inputs::ssm_names_by_region(req.desired.units.values()),
             masker.clone(),
             live::Options {
                 origin: format!("apply-{}", run.id),
@@ -142,7 +138,7 @@ async fn earlier_runs<S: Store>(
     let env = &req.environment;
     let mut recovered = Vec::new();
     for run in store.unfinished_runs(env).await? {
-        recover(session, store, &run, options, observer).await?;
+        recover(session, req, store, &run, options, observer).await?;
         recovered.push(run.id.clone());
     }
     let mut done_before: HashMap<String, UnitResult> = HashMap::new();

@@ -68,6 +68,11 @@ pub(super) struct RunContext<S: Store> {
 }
 
 impl<S: Store> RunContext<S> {
+    /// The clients for a planned stack, in its region.
+    pub(super) fn session_of(&self, u: &UnitPlan) -> Session {
+        super::session_of(&self.session, u)
+    }
+
     fn timeout(&self, stack: &str) -> Duration {
         self.planner
             .environment()
@@ -258,7 +263,7 @@ impl<S: Store> RunContext<S> {
                 _ => None,
             })
             .collect();
-        if let Err(e) = self.planner.reread_ssm(&created).await {
+        if let Err(e) = self.planner.reread_ssm(&unit.region, &created).await {
             return Err(format!("reading its SSM parameters again: {e}"));
         }
         let fresh = self
@@ -321,7 +326,7 @@ impl<S: Store> RunContext<S> {
             Err(m) => return Outcome::new(UnitState::Failed, Some(m)),
         };
         let mut outcome = match self
-            .session
+            .session_of(u)
             .cfn
             .execute_change_set(change_set, &token)
             .await
@@ -345,7 +350,7 @@ impl<S: Store> RunContext<S> {
             _ => &u.stack_name,
         };
         let ended = wait::wait_for_stack(
-            &self.session.cfn,
+            &self.session_of(u).cfn,
             target,
             token,
             self.timeout(&u.stack),
@@ -382,7 +387,7 @@ impl<S: Store> RunContext<S> {
         let Some(fingerprint) = fingerprint else {
             return;
         };
-        let stack = match self.session.cfn.describe_stack(&u.stack_name).await {
+        let stack = match self.session_of(u).cfn.describe_stack(&u.stack_name).await {
             Ok(Some(s)) if evidence::at_rest(&s.status) => s,
             Ok(_) => return,
             Err(e) => {
@@ -410,7 +415,7 @@ impl<S: Store> RunContext<S> {
                 Some(format!("deleted by run {} of this plan", prev.run_id)),
             );
         }
-        match self.session.cfn.describe_stack(&u.stack_name).await {
+        match self.session_of(u).cfn.describe_stack(&u.stack_name).await {
             Ok(None) => {
                 return Outcome::new(UnitState::NoChange, Some("the stack does not exist".into()));
             }
@@ -429,7 +434,12 @@ impl<S: Store> RunContext<S> {
         .await;
         self.observer
             .unit(&u.stack, UnitState::Executing, Some("deleting"));
-        if let Err(e) = self.session.cfn.delete_stack(&u.stack_name, &token).await {
+        if let Err(e) = self
+            .session_of(u)
+            .cfn
+            .delete_stack(&u.stack_name, &token)
+            .await
+        {
             return Outcome::new(UnitState::Failed, Some(e.to_string()));
         }
         self.wait(u, &token, true).await

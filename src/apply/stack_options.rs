@@ -31,7 +31,7 @@ impl<S: Store> RunContext<S> {
         let Some(wanted) = self.desired_options(u) else {
             return Ok(());
         };
-        let cfn = &self.session.cfn;
+        let cfn = &self.session_of(u).cfn;
         for c in self.option_changes(u) {
             if c.kind != OptionKind::Direct {
                 continue;
@@ -72,7 +72,7 @@ impl<S: Store> RunContext<S> {
         if creates {
             return Ok(false);
         }
-        self.session
+        self.session_of(u)
             .cfn
             .set_stack_policy(&u.stack_name, &during)
             .await
@@ -93,7 +93,7 @@ impl<S: Store> RunContext<S> {
             return;
         };
         if let Err(e) = self
-            .session
+            .session_of(u)
             .cfn
             .set_stack_policy(&u.stack_name, &policy)
             .await
@@ -126,7 +126,7 @@ impl<S: Store> RunContext<S> {
                 Err(m) => Outcome::new(UnitState::Failed, Some(m)),
             };
         }
-        let parameters = match self.session.cfn.describe_stack(&u.stack_name).await {
+        let parameters = match self.session_of(u).cfn.describe_stack(&u.stack_name).await {
             Ok(Some(s)) => s.parameters.into_keys().collect(),
             Ok(None) => {
                 return Outcome::new(
@@ -160,7 +160,12 @@ impl<S: Store> RunContext<S> {
             UnitState::Executing,
             Some("updating its stack options"),
         );
-        match self.session.cfn.update_stack_options(&update, &token).await {
+        match self
+            .session_of(u)
+            .cfn
+            .update_stack_options(&update, &token)
+            .await
+        {
             Ok(true) => {
                 let mut outcome = self.wait(u, &token, false).await;
                 if outcome.state == UnitState::Applied && outcome.message.is_none() {

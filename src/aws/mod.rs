@@ -197,9 +197,101 @@ pub struct Session {
     conf: SdkConfig,
     counting: Counting,
     limit: Limit,
+    /// The bounds on calls in flight, by account and region, shared by the run's sessions.
+    limits: Limits,
+    /// The sessions of the same identity in other regions made so far, by region.
+    regional: Arc<Mutex<HashMap<String, Session>>>,
 }
 
 impl Session {
+    /// The clients of this session's account and identity in `region` (this session when it is
+    /// the same region): for the stacks of an environment that live in a region of their own.
+    /// The account guard of this session holds for them (the same credentials and role).
+    pub fn in_region(&self, region: &str) -> Session {
+        if region == self.region {
+            return self.clone();
+        }
+        let mut regional = self.regional.lock().unwrap_or_else(|e| e.into_inner());
+        regional
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let conf = self
+                    .conf
+                    .to_builder()
+                    .region(Region::new(region.to_string()))
+                    .build();
+                let mut s = Session::build(
+                    conf,
+                    &self.account,
+                    region,
+                    self.role.as_deref(),
+                    self.counting.clone(),
+                    &self.limits,
+                );
+                // One cache of regional sessions per identity, whichever region asks.
+                s.regional = self.regional.clone();
+                s
+            })
+            .clone()
+    }
+
+    /// The clients of one account, region and identity from `conf` (its region set).
+    fn build(
+        conf: SdkConfig,
+        account: &str,
+        region: &str,
+        role: Option<&str>,
+        counting: Counting,
+        limits: &Limits,
+    ) -> Session {
+        let limit = limits.of(account, region);
+        let custom_endpoint = conf.endpoint_url().is_some();
+        let partition = |service: &str| retry_partition(service, account, region, role);
+        Session {
+            account: account.to_string(),
+            region: region.to_string(),
+            role: role.map(str::to_string),
+            cfn: Cfn::new(
+                aws_sdk_cloudformation::Client::from_conf(
+                    aws_sdk_cloudformation::config::Builder::from(&conf)
+                        .interceptor(counting.clone())
+                        .retry_partition(partition("cloudformation"))
+                        .build(),
+                ),
+                limit.clone(),
+            ),
+            ssm: Ssm::new(
+                aws_sdk_ssm::Client::from_conf(
+                    aws_sdk_ssm::config::Builder::from(&conf)
+                        .interceptor(counting.clone())
+                        .retry_partition(partition("ssm"))
+                        .build(),
+                ),
+                limit.clone(),
+            ),
+            secrets: SecretsManager::new(
+                aws_sdk_secretsmanager::Client::from_conf(
+                    aws_sdk_secretsmanager::config::Builder::from(&conf)
+                        .interceptor(counting.clone())
+                        .retry_partition(partition("secretsmanager"))
+                        .build(),
+                ),
+                limit.clone(),
+            ),
+            s3: S3::new(
+                &conf,
+                (counting.clone(), partition("s3")),
+                custom_endpoint,
+                limit.clone(),
+            ),
+            conf,
+            counting,
+            limit,
+            limits: limits.clone(),
+            regional: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
     /// SNS in `region` as this session's identity, each attempt of a call bounded by
     /// `timeout` (for notifications: a few short attempts, not the retries of deployments).
     pub fn sns(&self, region: &str, timeout: Duration) -> Sns {
@@ -233,10 +325,27 @@ pub struct Target<'a> {
 /// environment target.
 pub struct Aws {
     base: SdkConfig,
-    max_in_flight: usize,
     calls: Arc<CallCounter>,
     sessions: tokio::sync::Mutex<HashMap<SessionKey, Session>>,
-    limits: Mutex<HashMap<(String, String), Limit>>,
+    limits: Limits,
+}
+
+/// The bound on calls in flight of each account and region, made on first use.
+#[derive(Clone, Debug)]
+struct Limits {
+    max_in_flight: usize,
+    by_place: Arc<Mutex<HashMap<(String, String), Limit>>>,
+}
+
+impl Limits {
+    fn of(&self, account: &str, region: &str) -> Limit {
+        self.by_place
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((account.to_string(), region.to_string()))
+            .or_insert_with(|| Limit::new(self.max_in_flight))
+            .clone()
+    }
 }
 
 impl Aws {
@@ -261,10 +370,12 @@ impl Aws {
             .await;
         Aws {
             base,
-            max_in_flight,
             calls: Arc::new(CallCounter::default()),
             sessions: tokio::sync::Mutex::new(HashMap::new()),
-            limits: Mutex::new(HashMap::new()),
+            limits: Limits {
+                max_in_flight,
+                by_place: Arc::new(Mutex::new(HashMap::new())),
+            },
         }
     }
 
@@ -276,15 +387,6 @@ impl Aws {
     /// Whether a custom endpoint (`AWS_ENDPOINT_URL`) is in use.
     pub fn endpoint_url(&self) -> Option<&str> {
         self.base.endpoint_url()
-    }
-
-    fn limit(&self, account: &str, region: &str) -> Limit {
-        self.limits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((account.to_string(), region.to_string()))
-            .or_insert_with(|| Limit::new(self.max_in_flight))
-            .clone()
     }
 
     /// The session for an environment: clients in its region, acting through its role when it
@@ -338,49 +440,14 @@ impl Aws {
                 actual,
             });
         }
-        let limit = self.limit(t.account, t.region);
-        let custom_endpoint = conf.endpoint_url().is_some();
-        let session = Session {
-            account: t.account.to_string(),
-            region: t.region.to_string(),
-            role: t.role_arn.map(str::to_string),
-            cfn: Cfn::new(
-                aws_sdk_cloudformation::Client::from_conf(
-                    aws_sdk_cloudformation::config::Builder::from(&conf)
-                        .interceptor(counting.clone())
-                        .retry_partition(retry_partition("cloudformation", t))
-                        .build(),
-                ),
-                limit.clone(),
-            ),
-            ssm: Ssm::new(
-                aws_sdk_ssm::Client::from_conf(
-                    aws_sdk_ssm::config::Builder::from(&conf)
-                        .interceptor(counting.clone())
-                        .retry_partition(retry_partition("ssm", t))
-                        .build(),
-                ),
-                limit.clone(),
-            ),
-            secrets: SecretsManager::new(
-                aws_sdk_secretsmanager::Client::from_conf(
-                    aws_sdk_secretsmanager::config::Builder::from(&conf)
-                        .interceptor(counting.clone())
-                        .retry_partition(retry_partition("secretsmanager", t))
-                        .build(),
-                ),
-                limit.clone(),
-            ),
-            s3: S3::new(
-                &conf,
-                (counting.clone(), retry_partition("s3", t)),
-                custom_endpoint,
-                limit.clone(),
-            ),
+        let session = Session::build(
             conf,
+            t.account,
+            t.region,
+            t.role_arn,
             counting,
-            limit,
-        };
+            &self.limits,
+        );
         sessions.insert(key, session.clone());
         Ok(session)
     }
@@ -395,14 +462,14 @@ impl Aws {
 /// retried, with backoff and jitter, up to `MAX_ATTEMPTS` times whatever other calls met.
 fn retry_partition(
     service: &str,
-    t: &Target<'_>,
+    account: &str,
+    region: &str,
+    role: Option<&str>,
 ) -> aws_smithy_runtime::client::retries::RetryPartition {
     use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
     RetryPartition::custom(format!(
-        "formwork-{service}-{}-{}-{}",
-        t.account,
-        t.region,
-        t.role_arn.unwrap_or_default()
+        "formwork-{service}-{account}-{region}-{}",
+        role.unwrap_or_default()
     ))
     .token_bucket(TokenBucket::unlimited())
     .build()

@@ -206,5 +206,24 @@ fn check_unique_stack_names(envs: &[DesiredEnvironment], diags: &mut Diagnostics
                 seen.insert(key, (&u.environment, &u.stack));
             }
         }
+        // formwork knows an environment's stacks by name; one name in two regions of one
+        // environment would be two stacks it could not tell apart.
+        let mut regions: HashMap<&str, (&str, &str)> = HashMap::new();
+        for u in env.units.values() {
+            match regions.get(u.stack_name.as_str()) {
+                Some((region, other)) if *region != u.region => diags.push(
+                    Diagnostic::error(format!(
+                        "stack name `{}` is used by `{}` in region {} and by `{other}` in region {region}, both in environment `{}`",
+                        u.stack_name, u.stack, u.region, u.environment
+                    ))
+                    .at(u.name_loc.clone())
+                    .help("give one of them another `stack_name`: the stacks of an environment have names of their own, whatever their region"),
+                ),
+                Some(_) => {}
+                None => {
+                    regions.insert(&u.stack_name, (&u.region, &u.stack));
+                }
+            }
+        }
     }
 }

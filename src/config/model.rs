@@ -135,6 +135,13 @@ pub struct StackDef {
     /// else `<environment>-<key>`. May use `${var.NAME}` and `${env.name}`.
     #[serde(default)]
     pub stack_name: Option<Spanned<String>>,
+    /// The AWS region of this stack when it is not the environment's (a certificate for
+    /// CloudFront in `us-east-1`, a replica in a second region). The stack is planned, applied
+    /// and checked for drift there, with the environment's account and role; its `${ssm:…}` and
+    /// `${secretsmanager:…}` values are read there. Other stacks take its outputs as from any
+    /// stack (`${stack.Output}`); `Fn::ImportValue` cannot cross regions.
+    #[serde(default)]
+    pub region: Option<Spanned<String>>,
     /// Whether environments get this stack unless they say otherwise (default `true`). Set
     /// `false` for optional stacks that environments switch on.
     #[serde(default)]
@@ -570,6 +577,10 @@ pub struct StackOverride {
     /// The CloudFormation stack name in this environment.
     #[serde(default)]
     pub stack_name: Option<Spanned<String>>,
+    /// The AWS region of this stack in this environment, when it is not the environment's
+    /// (see the pipeline stack's `region`); wins over the pipeline's.
+    #[serde(default)]
+    pub region: Option<Spanned<String>>,
     /// How long apply waits for one operation on this stack in this environment.
     #[serde(default)]
     pub timeout_minutes: Option<Spanned<u64>>,

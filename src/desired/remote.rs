@@ -26,7 +26,10 @@ pub struct RemoteStack {
     pub stack: String,
     pub stack_name: String,
     pub account: String,
+    /// Its environment's region (where that environment's session is opened).
     pub region: String,
+    /// The stack's own region: its environment's, unless the stack has one of its own.
+    pub stack_region: String,
     pub role_arn: Option<String>,
     /// Its outputs that its environment's config makes secret (see [`crate::secrets`]).
     pub secret_outputs: BTreeSet<String>,

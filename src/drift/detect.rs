@@ -8,7 +8,7 @@
 //! `concurrency` detections are in flight per account and region (environments sharing one
 //! share the bound): a slot is held from DetectStackDrift until its detection has ended.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -121,11 +121,15 @@ pub async fn detect_environment(
     deadline: Instant,
 ) -> EnvironmentDrift {
     note_secrets(session, env, masker).await;
-    let stacks = join_all(
-        env.units
-            .values()
-            .map(|u| detect_stack(&session.cfn, u, masker, opts, slots, deadline)),
-    )
+    let sessions: BTreeMap<&str, Session> = env
+        .units
+        .values()
+        .map(|u| (u.region.as_str(), session.in_region(&u.region)))
+        .collect();
+    let stacks = join_all(env.units.values().map(|u| {
+        let cfn = &sessions[u.region.as_str()].cfn;
+        detect_stack(cfn, u, masker, opts, slots, deadline)
+    }))
     .await;
     EnvironmentDrift {
         name: env.name.clone(),
@@ -143,15 +147,25 @@ async fn note_secrets(session: &Session, env: &DesiredEnvironment, masker: &Mask
     for unit in env.units.values() {
         note_literal_secrets(unit, masker);
     }
-    let names: BTreeSet<String> = env
-        .units
-        .values()
-        .flat_map(crate::plan::inputs::ssm_names)
-        .collect();
-    if names.is_empty() {
-        return;
+    let by_region = crate::plan::inputs::ssm_names_by_region(env.units.values());
+    for (region, names) in by_region {
+        note_ssm_secrets(&session.in_region(&region), env, &names, masker).await;
     }
-    let names: Vec<String> = names.into_iter().collect();
+}
+
+/// Tells the masker the SecureStrings among the SSM parameters `names` of `session`'s region.
+async fn note_ssm_secrets(
+    session: &Session,
+    env: &DesiredEnvironment,
+    names: &[String],
+    masker: &Masker,
+) {
+    let names: Vec<String> = names
+        .iter()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     match session.ssm.get(&names).await {
         Ok(values) => {
             for v in values.found.values().filter(|v| v.secret) {

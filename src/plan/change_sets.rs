@@ -22,11 +22,12 @@ use crate::secrets::Masker;
 /// anew.
 pub(super) async fn create_or_reuse(
     ctx: &Planner,
+    region: &str,
     request: &ChangeSetRequest,
     resolved: &Resolved,
     stack: Option<&StackInfo>,
 ) -> Result<ChangeSetInfo, String> {
-    let cfn = &ctx.session.cfn;
+    let cfn = &ctx.session_in(region).cfn;
     let create_and_wait = || async {
         let (id, _) = cfn.create_change_set(request).await?;
         cfn.wait_change_set(&id, ctx.options.change_set_timeout)
@@ -116,9 +117,9 @@ pub async fn delete_change_sets_of_origin(
     origin: &str,
 ) -> Result<usize, crate::aws::AwsError> {
     let session = aws.session(&env.target()).await?;
-    let cfn = &session.cfn;
     let mut deleted = 0;
     for unit in env.units.values() {
+        let cfn = &session.in_region(&unit.region).cfn;
         let Some(stack) = cfn.describe_stack(&unit.stack_name).await? else {
             continue;
         };

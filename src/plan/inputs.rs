@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
 use super::model::{Action, Input, InputState, UnitPlan};
-use crate::aws::Cfn;
 use crate::aws::cfn::StackInfo;
 use crate::aws::ssm::SsmValues;
+use crate::aws::{Cfn, Session};
 use crate::config::expr::{Reference, Segment};
 use crate::desired::{DependencyKind, DesiredEnvironment, Unit};
 use crate::secrets::{Masker, Value};
@@ -100,6 +100,20 @@ impl Resolved {
     }
 }
 
+/// The SSM parameter names the units read, by the region each reads in (its own).
+pub fn ssm_names_by_region<'a>(
+    units: impl IntoIterator<Item = &'a Unit>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for u in units {
+        out.entry(u.region.clone())
+            .or_default()
+            .extend(ssm_names(u));
+    }
+    out.retain(|_, names| !names.is_empty());
+    out
+}
+
 /// The SSM parameter names a unit reads.
 pub fn ssm_names(unit: &Unit) -> Vec<String> {
     let mut out = Vec::new();
@@ -148,10 +162,12 @@ impl Taint<'_> {
 /// this run, and what tells secret outputs apart.
 pub struct Sources<'a> {
     pub env: &'a DesiredEnvironment,
-    pub cfn: &'a Cfn,
+    /// The clients in the unit's region (other regions' by [`Session::in_region`]).
+    pub session: &'a Session,
     pub stacks: &'a StackCache,
+    /// The SSM values of the unit's region.
     pub ssm: &'a SsmValues,
-    /// Secrets Manager, read on demand (each secret once).
+    /// Secrets Manager in the unit's region, read on demand (each secret once).
     pub secrets: &'a crate::aws::secrets::SecretCache,
     /// The plans of the stacks of this run that the unit takes outputs from (already planned:
     /// the unit waits for them).
@@ -245,7 +261,8 @@ async fn output_input(
         _ => None,
     });
     let changing = because.is_some();
-    let current = match from.stacks.get(from.cfn, &source.stack_name).await {
+    let cfn = from.session.in_region(&source.region).cfn;
+    let current = match from.stacks.get(&cfn, &source.stack_name).await {
         Ok(info) => info.and_then(|i| i.outputs.get(output).cloned()),
         Err(e) => {
             out.errors.push(format!("input {reference}: {e}"));
@@ -310,7 +327,7 @@ async fn external_input(
         ));
         return;
     }
-    match from.stacks.get(from.cfn, &stack_name).await {
+    match from.stacks.get(&from.session.cfn, &stack_name).await {
         Ok(Some(info)) => match info.outputs.get(output) {
             Some(v) => {
                 f.secret |= from.taint.check(None, output, v);
@@ -322,7 +339,7 @@ async fn external_input(
         },
         Ok(None) => out.errors.push(format!(
             "input {reference}: there is no stack {stack_name} in account {} region {} (it is not deployed by this environment: deploy it first)",
-            from.env.account, from.env.region
+            from.env.account, from.session.region
         )),
         Err(e) => out.errors.push(format!("input {reference}: {e}")),
     }
@@ -367,7 +384,8 @@ async fn remote_input(
         }
     };
     let (session, stacks) = session;
-    match stacks.get(&session.cfn, &source.stack_name).await {
+    let cfn = session.in_region(&source.stack_region).cfn;
+    match stacks.get(&cfn, &source.stack_name).await {
         Ok(Some(info)) => match info.outputs.get(output) {
             Some(v) => {
                 let known = source.secret_outputs.contains(output);
@@ -381,7 +399,7 @@ async fn remote_input(
         },
         Ok(None) => out.errors.push(format!(
             "input {reference}: stack {} of environment `{environment}` (account {} region {}) does not exist yet; apply environment `{environment}` first",
-            source.stack_name, source.account, source.region
+            source.stack_name, source.account, source.stack_region
         )),
         Err(e) => out.errors.push(format!("input {reference}: {e}")),
     }

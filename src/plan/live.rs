@@ -81,6 +81,8 @@ pub const BULK_LIST_MIN: usize = 3;
 pub struct RemovedUnit {
     pub stack: String,
     pub stack_name: String,
+    /// The region the stack was deployed to.
+    pub region: String,
     pub reasons: Vec<Reason>,
     /// The stacks it came after while it was in the config.
     pub depends_on: Vec<String>,
@@ -107,8 +109,8 @@ pub enum PlanError {
     Aws(#[from] AwsError),
 }
 
-pub(super) fn empty_unit(unit: &Unit, reasons: Vec<Reason>) -> UnitPlan {
-    super::unit_plan(unit, Action::Failed, reasons)
+pub(super) fn empty_unit(unit: &Unit, env_region: &str, reasons: Vec<Reason>) -> UnitPlan {
+    super::unit_plan(unit, env_region, Action::Failed, reasons)
 }
 
 /// The stacks a unit comes after, by key, each once.
@@ -128,10 +130,11 @@ pub struct Planner {
     pub(super) env: DesiredEnvironment,
     pub(super) session: Session,
     pub(super) stacks: StackCache,
-    /// The SSM values read so far; read again for a stack whose inputs another stack creates.
-    ssm: std::sync::Mutex<Arc<SsmValues>>,
-    /// The Secrets Manager secrets read so far (each once).
-    pub(super) secrets: crate::aws::secrets::SecretCache,
+    /// The SSM values read so far, by region; read again for a stack whose inputs another
+    /// stack creates.
+    ssm: std::sync::Mutex<BTreeMap<String, Arc<SsmValues>>>,
+    /// The Secrets Manager secrets read so far (each once), by region.
+    secrets: std::sync::Mutex<BTreeMap<String, Arc<crate::aws::secrets::SecretCache>>>,
     pub(super) masker: Arc<Masker>,
     /// The outputs the config makes secret, by stack key.
     pub(super) secret_outputs: BTreeMap<String, BTreeSet<String>>,
@@ -146,19 +149,24 @@ pub struct Planner {
 }
 
 impl Planner {
-    /// A planner for `env`, having read (decrypted, in batches of ten) the SSM parameters named.
+    /// A planner for `env`, having read (decrypted, in batches of ten) the SSM parameters named,
+    /// by region.
     #[allow(clippy::too_many_arguments)]
     pub async fn new(
         env: DesiredEnvironment,
         session: Session,
-        ssm_names: &[String],
+        ssm_names: &BTreeMap<String, Vec<String>>,
         masker: Arc<Masker>,
         options: Options,
         plan_id: String,
         commit: String,
         progress: Arc<dyn Progress>,
     ) -> Result<Planner, AwsError> {
-        let ssm = read_ssm(&session, ssm_names).await?;
+        let mut ssm = BTreeMap::new();
+        for (region, names) in ssm_names {
+            let values = read_ssm(&session.in_region(region), names).await?;
+            ssm.insert(region.clone(), values);
+        }
         Ok(Planner::with_ssm(
             env, session, ssm, masker, options, plan_id, commit, progress,
         ))
@@ -169,14 +177,14 @@ impl Planner {
     fn with_ssm(
         env: DesiredEnvironment,
         session: Session,
-        ssm: SsmValues,
+        ssm: BTreeMap<String, SsmValues>,
         masker: Arc<Masker>,
         options: Options,
         plan_id: String,
         commit: String,
         progress: Arc<dyn Progress>,
     ) -> Planner {
-        for v in ssm.found.values() {
+        for v in ssm.values().flat_map(|values| values.found.values()) {
             if v.secret {
                 masker.add(&v.value);
             }
@@ -184,10 +192,10 @@ impl Planner {
         Planner {
             secret_outputs: crate::secrets::secret_outputs(&env),
             env,
-            secrets: crate::aws::secrets::SecretCache::new(session.secrets.clone()),
+            secrets: Default::default(),
             session,
             stacks: StackCache::default(),
-            ssm: std::sync::Mutex::new(Arc::new(ssm)),
+            ssm: std::sync::Mutex::new(ssm.into_iter().map(|(r, v)| (r, Arc::new(v))).collect()),
             masker,
             options,
             plan_id,
@@ -215,18 +223,43 @@ impl Planner {
         plan_unit(self, unit, reasons, upstream).await
     }
 
-    /// The SSM values read so far.
-    pub(super) fn ssm(&self) -> Arc<SsmValues> {
-        self.ssm.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The clients for the stacks of `region`: the environment's session in that region.
+    pub(super) fn session_in(&self, region: &str) -> Session {
+        self.session.in_region(region)
     }
 
-    /// Reads the SSM parameters `names` again (after the stacks creating them were applied).
-    pub async fn reread_ssm(&self, names: &[String]) -> Result<(), AwsError> {
+    /// The SSM values of `region` read so far.
+    pub(super) fn ssm(&self, region: &str) -> Arc<SsmValues> {
+        self.ssm
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(region)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The Secrets Manager secrets of `region`, each read once.
+    pub(super) fn secrets(&self, region: &str) -> Arc<crate::aws::secrets::SecretCache> {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                Arc::new(crate::aws::secrets::SecretCache::new(
+                    self.session_in(region).secrets,
+                ))
+            })
+            .clone()
+    }
+
+    /// Reads the SSM parameters `names` of `region` again (after the stacks creating them were
+    /// applied).
+    pub async fn reread_ssm(&self, region: &str, names: &[String]) -> Result<(), AwsError> {
         if names.is_empty() {
             return Ok(());
         }
-        let fresh = self.session.ssm.get(names).await?;
-        let mut values = (*self.ssm()).clone();
+        let fresh = self.session_in(region).ssm.get(names).await?;
+        let mut values = (*self.ssm(region)).clone();
         for (name, v) in fresh.found {
             if v.secret {
                 self.masker.add(&v.value);
@@ -235,7 +268,10 @@ impl Planner {
         }
         values.missing.retain(|m| !names.contains(m));
         values.missing.extend(fresh.missing);
-        *self.ssm.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(values);
+        self.ssm
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(region.to_string(), Arc::new(values));
         Ok(())
     }
 
@@ -344,13 +380,14 @@ async fn read_ssm(session: &Session, names: &[String]) -> Result<SsmValues, AwsE
     }
 }
 
-/// The SSM parameters the planned stacks of an environment read.
-fn ssm_names_of(req: &EnvRequest) -> Vec<String> {
-    req.units
-        .iter()
-        .filter_map(|(k, _)| req.desired.units.get(k))
-        .flat_map(inputs::ssm_names)
-        .collect()
+/// The SSM parameters the planned stacks of an environment read, by the region they are read
+/// in (each stack's).
+fn ssm_names_of(req: &EnvRequest) -> BTreeMap<String, Vec<String>> {
+    inputs::ssm_names_by_region(
+        req.units
+            .iter()
+            .filter_map(|(k, _)| req.desired.units.get(k)),
+    )
 }
 
 /// What the environments planned with one session (account, region and role) share in a
@@ -378,22 +415,40 @@ type SessionKey = (String, String, Option<String>);
 impl Listings {
     /// Reads the SSM parameters of every environment, once per account and region.
     async fn read_ssm(&mut self, envs: &[EnvRequest], sessions: &[Session]) {
-        let mut names: HashMap<SessionKey, (&Session, Vec<String>)> = HashMap::new();
+        let mut names: HashMap<SessionKey, (Session, Vec<String>)> = HashMap::new();
         for (req, session) in envs.iter().zip(sessions) {
-            names
-                .entry(key_of(session))
-                .or_insert_with(|| (session, Vec::new()))
-                .1
-                .extend(ssm_names_of(req));
+            for (region, in_region) in ssm_names_of(req) {
+                let session = session.in_region(&region);
+                names
+                    .entry(key_of(&session))
+                    .or_insert_with(|| (session, Vec::new()))
+                    .1
+                    .extend(in_region);
+            }
         }
         for (key, (session, names)) in names {
-            let read = read_ssm(session, &names).await.map_err(|e| e.to_string());
+            let read = read_ssm(&session, &names).await.map_err(|e| e.to_string());
             self.ssm.insert(key, read);
         }
     }
 
+    /// The SSM values `names` of every region, read with `session`'s identity.
+    fn ssm_for(
+        &self,
+        session: &Session,
+        names: &BTreeMap<String, Vec<String>>,
+    ) -> Result<BTreeMap<String, SsmValues>, String> {
+        names
+            .iter()
+            .map(|(region, names)| {
+                let values = self.ssm_in(&session.in_region(region), names)?;
+                Ok((region.clone(), values))
+            })
+            .collect()
+    }
+
     /// The SSM values `names` of the account and region of `session`.
-    fn ssm_for(&self, session: &Session, names: &[String]) -> Result<SsmValues, String> {
+    fn ssm_in(&self, session: &Session, names: &[String]) -> Result<SsmValues, String> {
         let all = self
             .ssm
             .get(&key_of(session))
@@ -477,8 +532,18 @@ async fn plan_environment(
     }) {
         Ok(mut p) => {
             if let Some(listed) = &listed {
-                let names = env.units.values().map(|u| u.stack_name.clone());
-                let removed = req.removed.iter().map(|r| r.stack_name.clone());
+                // The listing is of the environment's region: stacks of other regions are
+                // described on their own.
+                let names = env
+                    .units
+                    .values()
+                    .filter(|u| u.region == env.region)
+                    .map(|u| u.stack_name.clone());
+                let removed = req
+                    .removed
+                    .iter()
+                    .filter(|r| r.region == env.region)
+                    .map(|r| r.stack_name.clone());
                 p.stacks.seed(listed, names.chain(removed));
             }
             p.seen = req.seen;
@@ -493,7 +558,7 @@ async fn plan_environment(
                 .filter_map(|(k, reasons)| env.units.get(k).map(|u| (u, reasons.clone())))
                 .map(|(u, reasons)| UnitPlan {
                     message: Some(message.clone()),
-                    ..empty_unit(u, reasons)
+                    ..empty_unit(u, &env.region, reasons)
                 })
                 .collect();
             return EnvironmentPlan {
@@ -563,7 +628,10 @@ async fn plan_environment(
 }
 
 async fn plan_removal(ctx: &Planner, r: RemovedUnit) -> UnitPlan {
-    let stack = ctx.stacks.get(&ctx.session.cfn, &r.stack_name).await;
+    let stack = ctx
+        .stacks
+        .get(&ctx.session_in(&r.region).cfn, &r.stack_name)
+        .await;
     let (action, status, last_updated, message) = match stack {
         Ok(Some(s)) if s.settings.termination_protection => (
             Action::Blocked,
@@ -590,6 +658,7 @@ async fn plan_removal(ctx: &Planner, r: RemovedUnit) -> UnitPlan {
         Err(e) => (Action::Failed, None, None, ctx.masker.scrub(&e)),
     };
     UnitPlan {
+        region: super::own_region(&r.region, &ctx.env.region),
         stack_status: status,
         last_updated,
         message: Some(message),

@@ -28,10 +28,22 @@ use model::{Action, Reason, UnitPlan};
 
 /// The plan of a stack of the config with only its action said, its config digest and the
 /// stacks it comes after filled in.
-pub(crate) fn unit_plan(unit: &Unit, action: Action, reasons: Vec<Reason>) -> UnitPlan {
+/// The plan of `unit` of an environment in `env_region`, before anything is known of it.
+pub(crate) fn unit_plan(
+    unit: &Unit,
+    env_region: &str,
+    action: Action,
+    reasons: Vec<Reason>,
+) -> UnitPlan {
     UnitPlan {
         config_hash: unit.config_hash(),
+        region: own_region(&unit.region, env_region),
         depends_on: live::dependency_names(unit),
         ..UnitPlan::bare(&unit.stack, &unit.stack_name, action, reasons)
     }
+}
+
+/// A stack's region for its plan: `None` when it is its environment's.
+pub(crate) fn own_region(region: &str, env_region: &str) -> Option<String> {
+    (region != env_region).then(|| region.to_string())
 }

@@ -158,6 +158,9 @@ pub struct UnitPlan {
     pub stack: String,
     /// The CloudFormation stack name.
     pub stack_name: String,
+    /// The stack's region when it has one of its own; left out when it is the environment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub action: Action,
     /// Why the stack is in the plan (empty when every stack of the environment is planned).
     pub reasons: Vec<Reason>,
@@ -304,6 +307,7 @@ impl UnitPlan {
         UnitPlan {
             stack: stack.to_string(),
             stack_name: stack_name.to_string(),
+            region: None,
             action,
             reasons,
             config_hash: String::new(),

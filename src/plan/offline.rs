@@ -31,7 +31,9 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                 name: row.environment.clone(),
                 pipeline: row.pipeline.clone(),
                 account: row.account.clone(),
-                region: row.region.clone(),
+                region: after
+                    .or(before)
+                    .map_or_else(|| row.region.clone(), |e| e.region.clone()),
                 units: Vec::new(),
                 left_out: Vec::new(),
             });
@@ -45,7 +47,7 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                         .into(),
                 ),
                 config_hash: String::new(),
-                ..blank(o, row.reasons.clone())
+                ..blank(o, &env_plan.region, row.reasons.clone())
             },
             (Change::Added, _, Some(n)) => {
                 let t = n.template.parsed();
@@ -67,7 +69,7 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                     security: security_items,
                     parameters: parameter_changes(None, n, after, &report.units),
                     inputs: inputs(n, after, &report.units),
-                    ..blank(n, row.reasons.clone())
+                    ..blank(n, &env_plan.region, row.reasons.clone())
                 }
             }
             (_, Some(o), Some(n)) => {
@@ -109,14 +111,14 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
                     template_diff,
                     parameters,
                     inputs: inputs(n, after, &report.units),
-                    ..blank(n, row.reasons.clone())
+                    ..blank(n, &env_plan.region, row.reasons.clone())
                 }
             }
             (_, _, Some(n)) => UnitPlan {
                 action: Action::Update,
-                ..blank(n, row.reasons.clone())
+                ..blank(n, &env_plan.region, row.reasons.clone())
             },
-            (_, Some(o), None) => blank(o, row.reasons.clone()),
+            (_, Some(o), None) => blank(o, &env_plan.region, row.reasons.clone()),
             (_, None, None) => continue,
         };
         env_plan.units.push(unit);
@@ -133,8 +135,8 @@ pub fn plan_offline(cmp: &Comparison, environments: &[String], diff_context: usi
     }
 }
 
-fn blank(u: &Unit, reasons: Vec<Reason>) -> UnitPlan {
-    super::unit_plan(u, Action::NoChange, reasons)
+fn blank(u: &Unit, env_region: &str, reasons: Vec<Reason>) -> UnitPlan {
+    super::unit_plan(u, env_region, Action::NoChange, reasons)
 }
 
 /// The references of `u`'s parameters (`${stack.Output}`, `${ssm:/name}`) whose values may

@@ -10,12 +10,13 @@ use crate::desired::{DeployedOptions, OptionChange, Rollback, StackOptions, Unit
 /// one.
 pub(super) async fn deployed(
     ctx: &Planner,
+    region: &str,
     stack: &StackInfo,
     wanted: &StackOptions,
 ) -> Result<DeployedOptions, String> {
     let s = &stack.settings;
     let stack_policy = if wanted.stack_policy.is_some() {
-        ctx.session
+        ctx.session_in(region)
             .cfn
             .get_stack_policy(&stack.stack_id)
             .await
@@ -51,7 +52,7 @@ pub(super) async fn changes(
     stack: Option<&StackInfo>,
 ) -> Result<Vec<OptionChange>, String> {
     let deployed = match stack {
-        Some(s) => Some(deployed(ctx, s, &unit.options).await?),
+        Some(s) => Some(deployed(ctx, &unit.region, s, &unit.options).await?),
         None => None,
     };
     Ok(unit.options.changes(deployed.as_ref()))

@@ -30,7 +30,7 @@ pub(super) async fn plan_unit(
     reasons: Vec<Reason>,
     upstream: &BTreeMap<String, Arc<UnitPlan>>,
 ) -> UnitPlan {
-    let mut up = empty_unit(unit, reasons);
+    let mut up = empty_unit(unit, &ctx.env.region, reasons);
     if let Err(message) = plan_into(ctx, unit, upstream, &mut up).await {
         up.action = Action::Failed;
         up.message = Some(ctx.masker.scrub(&message));
@@ -100,7 +100,7 @@ async fn plan_into(
     let mut waits = pending_inputs(&resolved);
     waits.extend(upstream::waits(ctx, unit, upstream).await?);
     if !waits.is_empty() {
-        let dep = deployed_once(ctx, &unit.stack_name, now.create, None).await?;
+        let dep = deployed_once(ctx, unit, now.create, None).await?;
         analyse(
             ctx,
             up,
@@ -151,16 +151,16 @@ async fn plan_into(
     // Which resources to import depends on the deployed template: read it here, once, when
     // the comparison did not.
     let deployed = match deployed {
-        None if !unit.imports.is_empty() => {
-            Some(deployed_once(ctx, &unit.stack_name, now.create, None).await?)
-        }
+        None if !unit.imports.is_empty() => Some(deployed_once(ctx, unit, now.create, None).await?),
         read => read,
     };
     let imports = to_import(unit, deployed.as_ref().and_then(Option::as_ref));
     let request =
         change_set_request(ctx, unit, &now, &resolved, tags, &up.config_hash, imports).await?;
-    let info = change_sets::create_or_reuse(ctx, &request, &resolved, now.stack.as_ref()).await?;
-    let cfn = &ctx.session.cfn;
+    let info =
+        change_sets::create_or_reuse(ctx, &unit.region, &request, &resolved, now.stack.as_ref())
+            .await?;
+    let cfn = &ctx.session_in(&unit.region).cfn;
     if info.is_empty_failure() || only_commit_tag(&now, &request, &info) {
         if !info.id.is_empty() {
             let _ = cfn.delete_change_set(&info.id).await;
@@ -184,7 +184,7 @@ async fn plan_into(
     }
     // There are changes: read what the stack runs today, for diffs and to fill in what the
     // change set does not say, and clean up change sets of older plans.
-    let dep = deployed_once(ctx, &unit.stack_name, now.create, deployed).await?;
+    let dep = deployed_once(ctx, unit, now.create, deployed).await?;
     let offline = analyse(
         ctx,
         up,
@@ -239,7 +239,10 @@ fn options_only(up: &mut UnitPlan) {
 
 /// Describes the stack into the plan; `None` when it is blocked (the plan says why).
 async fn describe(ctx: &Planner, unit: &Unit, up: &mut UnitPlan) -> Result<Option<Now>, String> {
-    let stack = ctx.stacks.get(&ctx.session.cfn, &unit.stack_name).await?;
+    let stack = ctx
+        .stacks
+        .get(&ctx.session_in(&unit.region).cfn, &unit.stack_name)
+        .await?;
     up.stack_status = stack.as_ref().map(|s| s.status.clone());
     up.last_updated = stack.as_ref().and_then(|s| s.last_updated.clone());
     if let Some(message) = stack.as_ref().and_then(blocked) {
@@ -274,13 +277,15 @@ async fn resolve_inputs(
         outputs: &ctx.secret_outputs,
         masker: &ctx.masker,
     };
-    let ssm = ctx.ssm();
+    let ssm = ctx.ssm(&unit.region);
+    let secrets = ctx.secrets(&unit.region);
+    let session = ctx.session_in(&unit.region);
     let sources = inputs::Sources {
         env: &ctx.env,
-        cfn: &ctx.session.cfn,
+        session: &session,
         stacks: &ctx.stacks,
         ssm: &ssm,
-        secrets: &ctx.secrets,
+        secrets: &secrets,
         upstream,
         taint: &taint,
         remote: &ctx.remote,
@@ -345,7 +350,7 @@ async fn unchanged(
     ) else {
         return Ok(Comparison::Differs(None));
     };
-    let dep = deployed_template(ctx, &unit.stack_name).await?;
+    let dep = deployed_template(ctx, unit).await?;
     let effective = effective_parameters(resolved, desired);
     let params_same = effective.len() == s.parameters.len()
         && effective
@@ -499,9 +504,10 @@ async fn fetch_url_template(ctx: &Planner, url: &str) -> Option<Template> {
 
 /// The template a stack was deployed with, parsed (`None` for new stacks, or templates that
 /// cannot be read).
-async fn deployed_template(ctx: &Planner, name: &str) -> Result<Option<Template>, String> {
+async fn deployed_template(ctx: &Planner, unit: &Unit) -> Result<Option<Template>, String> {
+    let name = &unit.stack_name;
     let body = ctx
-        .session
+        .session_in(&unit.region)
         .cfn
         .get_template(name)
         .await
@@ -516,14 +522,14 @@ async fn deployed_template(ctx: &Planner, name: &str) -> Result<Option<Template>
 /// created, else read now.
 async fn deployed_once(
     ctx: &Planner,
-    stack_name: &str,
+    unit: &Unit,
     create: bool,
     read: Option<Option<Template>>,
 ) -> Result<Option<Template>, String> {
     match read {
         Some(d) => Ok(d),
         None if create => Ok(None),
-        None => deployed_template(ctx, stack_name).await,
+        None => deployed_template(ctx, unit).await,
     }
 }
 

@@ -44,7 +44,8 @@ pub(super) async fn waits(
                 let Some(source) = ctx.env.units.get(&dep.stack) else {
                     continue;
                 };
-                let info = ctx.stacks.get(&ctx.session.cfn, &source.stack_name).await?;
+                let cfn = ctx.session_in(&source.region).cfn;
+                let info = ctx.stacks.get(&cfn, &source.stack_name).await?;
                 if info.is_some_and(|i| i.outputs.contains_key(output)) {
                     continue;
                 }

@@ -179,15 +179,24 @@ fn warnings(out: &mut String, plan: &Plan, units: &[UnitPlan], st: Style) {
             st.yellow(&format!(
                 "warning: {} ({}) is no longer in the config; it will be deleted only with \
                  --allow-delete",
-                u.stack, u.stack_name
+                u.stack,
+                place(u)
             ))
         );
     }
 }
 
+/// A stack's CloudFormation name, with its region when it has one of its own.
+fn place(u: &UnitPlan) -> String {
+    match &u.region {
+        Some(region) => format!("{} in {region}", u.stack_name),
+        None => u.stack_name.clone(),
+    }
+}
+
 /// The details of one stack.
 fn details(out: &mut String, plan: &Plan, u: &UnitPlan, st: Style) {
-    let mut title = format!("{} ({}): {}", u.stack, u.stack_name, action_word(u.action));
+    let mut title = format!("{} ({}): {}", u.stack, place(u), action_word(u.action));
     if let Some(cs) = &u.change_set {
         let _ = write!(title, ", change set {}", cs.name);
     } else if plan.offline && matches!(u.action, Action::Create | Action::Update) {

@@ -178,7 +178,8 @@ fn write_project(dir: &Path, pc: &str, extra: bool) {
         let (queue_extra, net_extra) = match (extra, env) {
             (true, _) => (queue_extra, net_extra),
             (false, "dev") => (queue_extra, ""),
-            (false, _) => ("", ""),
+            // A stack in another region than the rest of its group.
+            (false, _) => ("region: us-west-2\n", ""),
         };
         files.push((
             format!("config/{env}/network.yaml"),
@@ -432,6 +433,10 @@ fn planning_the_converted_project_after_sceptre_launch_shows_no_changes() {
     assert_eq!(run.code, 2, "{}", run.all());
     let pipeline = repo.read("pipelines/shop/pipeline.yml");
     assert!(pipeline.contains("      stack_policy:\n"), "{pipeline}");
+    // The queue of prod keeps its region; the environment has its other stacks' region.
+    let prod = repo.read("environments/prod/environment.yml");
+    assert!(prod.contains("region: eu-west-1\n"), "{prod}");
+    assert!(prod.contains("    region: us-west-2\n"), "{prod}");
     repo.commit("imported from Sceptre");
     let plan = formwork_on(ep, repo.path(), &["plan", "--output", "json"]);
     assert_eq!(

@@ -49,6 +49,7 @@ mod secrets_through_outputs;
 mod serve;
 mod serve_drift;
 mod stack_options;
+mod stack_regions;
 mod store;
 mod templates_lint;
 mod unchanged;

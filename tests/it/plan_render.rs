@@ -22,6 +22,7 @@ fn rev(rev: &str, commit: &str) -> RevisionInfo {
 
 fn unit(stack: &str, env: &str, action: Action) -> UnitPlan {
     UnitPlan {
+        region: None,
         depends_on: Vec::new(),
         changing_outputs: None,
         unchanged_by: None,

@@ -7,6 +7,7 @@ use regex::Regex;
 
 use crate::config::load::Environment;
 use crate::diag::{Diagnostic, Diagnostics, Loc};
+use crate::yaml::Spanned;
 
 static REGION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z]{2}(-[a-z]+)+-\d+$").expect("valid regex"));
@@ -15,6 +16,23 @@ static ROLE_ARN: LazyLock<Regex> = LazyLock::new(|| {
 });
 static BUCKET: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$").expect("valid regex"));
+
+/// Reports a region name that is not one; `true` when it is well formed.
+pub(super) fn check_region(
+    file: &std::sync::Arc<str>,
+    region: &Spanned<String>,
+    d: &mut Diagnostics,
+) -> bool {
+    if REGION.is_match(region) {
+        return true;
+    }
+    d.push(
+        Diagnostic::error(format!("`{}` is not an AWS region name", region.value))
+            .at(Loc::new(file, region.span))
+            .help("write a region such as `us-east-1` or `ap-southeast-2`"),
+    );
+    false
+}
 
 /// Formats of environment fields. Sources: AWS account ids are 12 digits; region names as in
 /// the AWS General Reference; IAM role ARNs; S3 bucket naming rules.
@@ -28,13 +46,7 @@ pub(super) fn env_field_checks(env: &Environment, d: &mut Diagnostics) {
                 .help("an account id is 12 digits; quote it so YAML keeps leading zeros: account: \"012345678901\""),
         );
     }
-    if !REGION.is_match(&def.region) {
-        d.push(
-            Diagnostic::error(format!("`{}` is not an AWS region name", def.region.value))
-                .at(Loc::new(f, def.region.span))
-                .help("write a region such as `us-east-1` or `ap-southeast-2`"),
-        );
-    }
+    check_region(f, &def.region, d);
     if let Some(role) = &def.role_arn {
         match ROLE_ARN.captures(role) {
             None => d.push(

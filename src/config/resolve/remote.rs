@@ -166,6 +166,7 @@ fn check_ref<'a>(
         stack_name: unit.stack_name.clone(),
         account: other.account.clone(),
         region: other.region.clone(),
+        stack_region: unit.region.clone(),
         role_arn: other.role_arn.clone(),
         secret_outputs: other
             .secret_outputs()

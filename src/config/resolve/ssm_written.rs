@@ -26,6 +26,10 @@ pub(super) fn wire_ssm_parameters(
     if creators.is_empty() {
         return;
     }
+    let regions: BTreeMap<String, String> = units
+        .values()
+        .map(|u| (u.stack.clone(), u.region.clone()))
+        .collect();
     for u in units.values_mut() {
         let mut added = Vec::new();
         for setting in u.parameters.values() {
@@ -34,7 +38,12 @@ pub(super) fn wire_ssm_parameters(
                 let Some(name) = path.as_literal() else {
                     continue;
                 };
-                let Some(c) = creators.get(&name) else {
+                // A parameter is read in the reader's region: one created in another region
+                // is another parameter.
+                let Some(c) = creators
+                    .get(&name)
+                    .filter(|c| regions.get(&c.stack) == Some(&u.region))
+                else {
                     continue;
                 };
                 if c.stack == u.stack {

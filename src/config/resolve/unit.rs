@@ -80,7 +80,7 @@ pub(super) fn resolve_unit(
         stack_name,
         name_loc,
         account: env.def.account.value.clone(),
-        region: env.def.region.value.clone(),
+        region: stack_region(&s, d),
         template,
         parameters,
         tags,
@@ -98,6 +98,19 @@ pub(super) fn resolve_unit(
     unit.add_dependencies(from_parameters);
     unit.add_dependencies(needs_dependencies(&s, enabled));
     Some(unit)
+}
+
+/// The stack's region: the environment's stack setting, the pipeline's, else the
+/// environment's region (also when the one given is malformed, which is reported).
+fn stack_region(s: &StackInEnv<'_>, d: &mut Diagnostics) -> String {
+    let own = match s.over.and_then(|o| o.region.as_ref()) {
+        Some(r) => Some((&s.env.file, r)),
+        None => s.stack.region.as_ref().map(|r| (&s.p.file, r)),
+    };
+    match own {
+        Some((file, r)) if super::fields::check_region(file, r, d) => r.value.clone(),
+        _ => s.env.def.region.value.clone(),
+    }
 }
 
 /// The unit's template: a local file (`None` when it could not be read) or a URL with its

@@ -56,6 +56,8 @@ struct Unit {
     options: Pairs,
     /// Hooks (`before_apply`, `after_apply`) as `(field, value)`.
     hooks: Pairs,
+    /// The stack's region (`region`), when a plain value.
+    region: Option<String>,
 }
 
 /// One environment being made.
@@ -151,6 +153,11 @@ pub fn convert(p: &Project, s: &Settings<'_>, report: &mut Report) -> Output {
         env.units.insert(key, unit);
     }
 
+    // An environment's region is the one most of its stacks use; the others keep theirs as a
+    // region of their own.
+    for env in envs.values_mut() {
+        env.region = most_common(env.units.values().filter_map(|u| u.region.clone()));
+    }
     let env_names: Vec<String> = envs.keys().cloned().collect();
     let mut out = Output {
         pipeline: pipeline.clone(),
@@ -269,6 +276,13 @@ pub fn convert(p: &Project, s: &Settings<'_>, report: &mut Report) -> Output {
             };
             if u.stack_name != default {
                 o.set("stack_name", Y::Str(resolvers::literal(&u.stack_name)));
+            }
+            if let Some(r) = u
+                .region
+                .as_ref()
+                .filter(|r| Some(*r) != envs[*n].region.as_ref())
+            {
+                o.set("region", Y::Str(r.clone()));
             }
             if !o.is_empty_map() {
                 per_env.insert(n, o);
@@ -466,7 +480,8 @@ fn y_of(v: &Value) -> Y {
     }
 }
 
-/// Environment-wide settings a stack brings: region, deploying role, template bucket.
+/// Environment-wide settings a stack brings: deploying role, template bucket (and a region that is
+/// not a plain value, reported; regions are worked out per environment in [`convert`]).
 fn env_fields(env: &mut Env, st: &StackFile, report: &mut Report) {
     let c = &st.config;
     let set = |slot: &mut Option<String>, e: Option<&Entry>, what: &str, report: &mut Report| {
@@ -493,7 +508,15 @@ fn env_fields(env: &mut Env, st: &StackFile, report: &mut Report) {
             ),
         }
     };
-    set(&mut env.region, c.fields.get("region"), "region", report);
+    if let Some(e) = c.fields.get("region").filter(|e| e.plain_str().is_none()) {
+        report.add(
+            &e.file,
+            e.pos(),
+            "stack-field",
+            "region is not a plain value".to_string(),
+            "write the region in environment.yml (or the stack's `region` there) by hand",
+        );
+    }
     let role = c
         .fields
         .get("sceptre_role")
@@ -614,7 +637,25 @@ fn unit(
         stack_name,
         options,
         hooks,
+        region: c
+            .fields
+            .get("region")
+            .and_then(|e| e.plain_str())
+            .map(str::to_string),
     })
+}
+
+/// The value met most often (the first of those tied), if any.
+fn most_common(values: impl Iterator<Item = String>) -> Option<String> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for v in values {
+        match counts.iter_mut().find(|(c, _)| *c == v) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((v, 1)),
+        }
+    }
+    let best = counts.iter().map(|(_, n)| *n).max()?;
+    counts.into_iter().find(|(_, n)| *n == best).map(|(v, _)| v)
 }
 
 /// The formwork `template:` of a stack: `templates/<path>` for a file (copied), the URL for

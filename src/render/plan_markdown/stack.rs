@@ -89,7 +89,10 @@ pub(super) fn stack_details(out: &mut String, plan: &Plan, env: &str, u: &UnitPl
 /// The line under a stack's summary: its stack name, change set, status and last update,
 /// joined by ` · `.
 fn facts(plan: &Plan, u: &UnitPlan) -> String {
-    let mut facts = vec![format!("Stack {}", code(&u.stack_name))];
+    let mut facts = vec![match &u.region {
+        Some(region) => format!("Stack {} in {}", code(&u.stack_name), code(region)),
+        None => format!("Stack {}", code(&u.stack_name)),
+    }];
     if let Some(cs) = &u.change_set {
         let links = cs
             .stack_id
