@@ -72,12 +72,7 @@ pub(super) async fn recover<S: Store>(
 /// The region of a stack operation of an earlier run: the change set's (its ARN names it),
 /// else the stack's in this plan or config, else the environment's.
 fn region_of(u: &crate::store::UnitResult, req: &super::Request, env_region: &str) -> String {
-    let from_arn = u
-        .change_set_id
-        .as_deref()
-        .and_then(|arn| arn.strip_prefix("arn:"))
-        .and_then(|rest| rest.split(':').nth(2))
-        .filter(|r| !r.is_empty());
+    let from_arn = u.change_set_id.as_deref().and_then(arn_region);
     let planned = || {
         req.plan
             .environments
@@ -98,6 +93,14 @@ fn region_of(u: &crate::store::UnitResult, req: &super::Request, env_region: &st
         .or_else(planned)
         .or_else(configured)
         .unwrap_or_else(|| env_region.to_string())
+}
+
+/// The region an ARN names (`arn:PARTITION:SERVICE:REGION:…`), when it names one.
+fn arn_region(arn: &str) -> Option<&str> {
+    arn.strip_prefix("arn:")?
+        .split(':')
+        .nth(2)
+        .filter(|r| !r.is_empty())
 }
 
 /// What a finished stack operation means.
@@ -148,5 +151,22 @@ pub(super) fn ended_outcome(ended: &wait::Ended, stack_name: &str, deleting: boo
             UnitState::Failed,
             Some(format!("the stack ended in {other}{cause}")),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arn_region;
+
+    #[test]
+    fn the_region_of_a_change_set_arn() {
+        assert_eq!(
+            arn_region(
+                "arn:aws:cloudformation:ap-southeast-2:123456789012:changeSet/formwork-1/6f1c"
+            ),
+            Some("ap-southeast-2")
+        );
+        assert_eq!(arn_region("arn:aws:iam::123456789012:role/x"), None);
+        assert_eq!(arn_region("formwork-1"), None);
     }
 }

@@ -334,6 +334,42 @@ fn stacks_in_sync_exit_0() {
     assert_eq!(actions(&fake, "DescribeStackDriftDetectionStatus").len(), 6);
 }
 
+/// A stack with a region of its own is checked there: every call about it is signed for its
+/// region, every call about the others for the environment's.
+#[test]
+fn a_stack_of_its_own_region_is_checked_there() {
+    let (fake, _) = fake_cloudformation(|_| Ends::InSync, 1);
+    let r = Repo::new();
+    write_stacks(&r, "prod", 0);
+    r.write(
+        "environments/prod/environment.yml",
+        "pipeline: p\naccount: \"123456789012\"\nregion: us-east-1\nstacks:\n  vpc:\n    region: ap-southeast-2\n",
+    );
+    r.commit("vpc elsewhere");
+    let run = drift(&fake, &r, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let detections: Vec<(String, Option<String>)> = fake
+        .requests()
+        .into_iter()
+        .filter(|q| q.action.as_deref() == Some("DetectStackDrift"))
+        .map(|q| {
+            (
+                form_value(&q.body, "StackName").unwrap_or_default(),
+                q.region,
+            )
+        })
+        .collect();
+    assert_eq!(detections.len(), 2, "{detections:?}");
+    for (stack, region) in detections {
+        let want = if stack == "prod-vpc" {
+            "ap-southeast-2"
+        } else {
+            "us-east-1"
+        };
+        assert_eq!(region.as_deref(), Some(want), "{stack}");
+    }
+}
+
 /// DETECTION_FAILED makes the stack `failed`, with CloudFormation's reason, and the run exit 1:
 /// the report is printed whole, but "nothing drifted" cannot be said of it.
 #[test]

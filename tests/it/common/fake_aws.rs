@@ -29,6 +29,8 @@ pub type Handler = Arc<dyn Fn(&str) -> (u16, String) + Send + Sync>;
 pub struct Request {
     pub action: Option<String>,
     pub body: String,
+    /// The region the request was signed for (its SigV4 credential scope).
+    pub region: Option<String>,
 }
 
 #[derive(Default)]
@@ -196,6 +198,7 @@ impl FakeAws {
                 st.requests.push(Request {
                     action: action.clone(),
                     body: body.clone(),
+                    region: signed_region(&head),
                 });
                 st.seen += 1;
                 let every = st.throttle_every > 0 && st.seen.is_multiple_of(st.throttle_every);
@@ -253,6 +256,16 @@ fn throttling(head: &str, query: bool) -> (u16, String) {
         503,
         "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>throttled</RequestId></Error>".to_string(),
     )
+}
+
+/// The region of a request's SigV4 signature: `Credential=KEY/DATE/REGION/SERVICE/aws4_request`
+/// in its `Authorization` header.
+fn signed_region(head: &str) -> Option<String> {
+    let auth = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))?;
+    let scope = auth.split("Credential=").nth(1)?;
+    scope.split('/').nth(2).map(str::to_string)
 }
 
 /// Reads one HTTP request: its head (request line and headers) and its body.
