@@ -497,11 +497,11 @@ fn ssm_input(
         (None, false) => out.errors.push(match creator {
             Some(c) => format!(
                 "SSM parameter {name} does not exist in account {} region {}; stack `{c}` of this environment creates it: apply it first (plan it with this one)",
-                from.env.account, from.env.region
+                from.env.account, from.session.region
             ),
             None => format!(
                 "SSM parameter {name} does not exist in account {} region {}",
-                from.env.account, from.env.region
+                from.env.account, from.session.region
             ),
         }),
     }
