@@ -623,29 +623,64 @@ pub fn offline_plan_keeping(
     // Without a base, from nothing: every stack of the head is new (a first commit, a new
     // repository), as a live plan without a base plans every stack.
     let base = sel.base.unwrap_or(crate::git::EMPTY_TREE);
-    let cmp = compared(r, prefix, base, sel, cache)?;
+    let known = crate::policy::Results::global();
+    // Guard's verdicts on the rule files of both revisions, kept from earlier runs, so that
+    // unchanged rules are not parsed again; those worked out now are kept at the end.
+    let mut verdicts = Vec::new();
+    if let Some(keep) = keep {
+        for rev in [sel.head, base] {
+            if rev != crate::git::EMPTY_TREE {
+                let src = Revision::resolve(r, rev)?.source(r, prefix)?;
+                verdicts.extend(crate::policy::verdict_keys(&src)?);
+            }
+        }
+        verdicts = known.missing(&verdicts);
+        if !verdicts.is_empty() {
+            known.extend(keep.recall(&verdicts));
+            verdicts = known.missing(&verdicts);
+        }
+    }
+    let verdicts_now = |verdicts: Vec<String>| -> Vec<(String, String)> {
+        verdicts
+            .into_iter()
+            .filter_map(|k| known.get(&k).map(|v| (k, v.to_string())))
+            .collect()
+    };
+    let cmp = match compared(r, prefix, base, sel, cache) {
+        Ok(cmp) => cmp,
+        Err(e) => {
+            // A rule file that does not parse is said again by the next run without Guard.
+            let fresh = verdicts_now(verdicts);
+            if let Some(keep) = keep
+                && !fresh.is_empty()
+            {
+                keep.keep(&fresh);
+            }
+            return Err(e);
+        }
+    };
     let mut plan = crate::plan::offline::plan_offline(&cmp, sel.envs, diff_context);
     let gate = if base == crate::git::EMPTY_TREE {
         policy_gate(r, prefix, sel.head, cmp.after.values())?
     } else {
         policy_gate(r, prefix, base, cmp.before.values())?
     };
+    let mut fresh = verdicts_now(verdicts);
     if let Some(gate) = gate {
         let desired: Vec<&DesiredEnvironment> = cmp.after.values().collect();
         let prepared = crate::policy::prepare(&plan, &gate, &desired);
-        let known = crate::policy::Results::global();
         if let Some(keep) = keep {
             let missing = known.missing(&prepared.keys());
             if !missing.is_empty() {
                 known.extend(keep.recall(&missing));
             }
         }
-        let fresh = prepared.finish(&mut plan, known);
-        if let Some(keep) = keep
-            && !fresh.is_empty()
-        {
-            keep.keep(&fresh);
-        }
+        fresh.extend(prepared.finish(&mut plan, known));
+    }
+    if let Some(keep) = keep
+        && !fresh.is_empty()
+    {
+        keep.keep(&fresh);
     }
     if !sel.stacks.is_empty() {
         for env in &mut plan.environments {

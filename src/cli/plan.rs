@@ -282,7 +282,11 @@ impl StoreKeep<'_> {
     fn store(&self) -> Option<&(tokio::runtime::Runtime, AnyStore)> {
         self.opened
             .get_or_init(|| {
-                let runtime = runtime().ok()?;
+                // A local store's calls run on this thread: no worker threads to start.
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
                 let store = open_store(&runtime, self.cli)?;
                 Some((runtime, store))
             })

@@ -1,5 +1,6 @@
 //! Guard's results remembered: the record Guard reports for one document, keyed by the SHA-256
-//! of the rules it was evaluated with and the document's text, so that a stack planned again
+//! of the rules it was evaluated with and what the document is made of (the template's
+//! canonical digest, the values put in, what is said of the stack), so that a stack planned again
 //! unchanged (same rules, same template, same values, same planned changes) is not evaluated
 //! again. Only Guard's own record is kept: severities, overrides and template lines are worked
 //! out from it on every plan, so a changed `policies.yml` or a reformatted template still shows.
@@ -14,27 +15,43 @@ use sha2::{Digest, Sha256};
 
 /// What the key depends on besides the rules and the document: the Guard library and the way
 /// formwork asks it, so that a new version of either never reads an old record.
-const KEY_VERSION: &str = "formwork-policy-1 cfn-guard-3.2.1";
+const KEY_VERSION: &str = "formwork-policy-2 cfn-guard-3.2.1";
 
 /// Most entries the memory of one process holds; past it, it starts again empty.
 const MAX_ENTRIES: usize = 20_000;
 
-/// The key of the record of `document` evaluated with `rules` (the texts of the rule files,
-/// in order): hex SHA-256.
+/// The key of the record of a document (its recipe: `Document::recipe`) evaluated with
+/// `rules` (the texts of the rule files, in order): hex SHA-256.
 pub fn key<'a>(rules: impl IntoIterator<Item = &'a str>, document: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(KEY_VERSION.as_bytes());
-    for text in rules {
-        // Each part with its length, so that no two lists of texts hash alike.
-        h.update((text.len() as u64).to_le_bytes());
-        h.update(text.as_bytes());
+    KeyPrefix::new(rules).key(document)
+}
+
+/// The rules' part of keys, hashed once for the many documents evaluated with them.
+#[derive(Clone)]
+pub struct KeyPrefix(Sha256);
+
+impl KeyPrefix {
+    pub fn new<'a>(rules: impl IntoIterator<Item = &'a str>) -> KeyPrefix {
+        let mut h = Sha256::new();
+        h.update(KEY_VERSION.as_bytes());
+        for text in rules {
+            // Each part with its length, so that no two lists of texts hash alike.
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(text.as_bytes());
+        }
+        h.update(u64::MAX.to_le_bytes());
+        KeyPrefix(h)
     }
-    h.update(u64::MAX.to_le_bytes());
-    h.update(document.as_bytes());
-    h.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
+
+    /// The key of `document` evaluated with these rules ([`key`]).
+    pub fn key(&self, document: &str) -> String {
+        let mut h = self.0.clone();
+        h.update(document.as_bytes());
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    }
 }
 
 /// Where results are kept between processes, for a caller without an async runtime at hand
@@ -46,7 +63,8 @@ pub trait Keep {
     fn keep(&self, results: &[(String, String)]);
 }
 
-/// Guard's records by key (each as its JSON text), in memory.
+/// Guard's records by key (each as its JSON text), and its verdicts on rule files (the parse
+/// error, or empty: [`super::rules::verdict_keys`]), in memory.
 #[derive(Debug, Default)]
 pub struct Results {
     entries: Mutex<HashMap<String, Arc<str>>>,

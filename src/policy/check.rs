@@ -77,7 +77,7 @@ pub fn prepare<'a>(
         let Some(d) = desired.iter().find(|d| d.name == env.name) else {
             continue;
         };
-        let texts: Vec<&str> = rules[e].files.iter().map(|f| f.text.as_ref()).collect();
+        let prefix = cache::KeyPrefix::new(rules[e].files.iter().map(|f| f.text.as_ref()));
         for (u, unit_plan) in env.units.iter().enumerate() {
             if !is_checked(unit_plan.action) {
                 continue;
@@ -88,7 +88,7 @@ pub fn prepare<'a>(
             let documents = documents(unit, unit_plan)
                 .into_iter()
                 .map(|doc| {
-                    let key = cache::key(texts.iter().copied(), &doc.data);
+                    let key = prefix.key(&doc.recipe());
                     (doc, key)
                 })
                 .collect();
@@ -132,13 +132,13 @@ impl Prepared<'_> {
                 continue;
             }
             let mut seen = BTreeSet::new();
-            let todo: Vec<(&str, &str)> = self
+            let todo: Vec<(&str, String)> = self
                 .stacks
                 .iter()
                 .filter(|s| s.environment == e)
                 .flat_map(|s| s.documents.iter())
                 .filter(|(_, k)| known.get(k).is_none() && seen.insert(k.as_str()))
-                .map(|(d, k)| (k.as_str(), d.data.as_str()))
+                .map(|(d, k)| (k.as_str(), d.data()))
                 .collect();
             for chunk in todo.chunks(DOCUMENTS_PER_RUN) {
                 jobs.push(Job {
@@ -241,7 +241,7 @@ pub fn check_plan(plan: &mut Plan, gate: &Gate, desired: &[&DesiredEnvironment])
 /// One run of Guard: documents of one environment (key, JSON text).
 struct Job<'a> {
     rules: &'a Applicable<'a>,
-    documents: Vec<(&'a str, &'a str)>,
+    documents: Vec<(&'a str, String)>,
 }
 
 /// Runs the jobs on worker threads; the result of each document, by key.
@@ -261,7 +261,7 @@ fn run_jobs(jobs: &[Job<'_>]) -> Vec<(String, Result<String, String>)> {
                     let Some(job) = jobs.get(i) else {
                         break;
                     };
-                    let data: Vec<&str> = job.documents.iter().map(|(_, d)| *d).collect();
+                    let data: Vec<&str> = job.documents.iter().map(|(_, d)| d.as_str()).collect();
                     let out: Vec<(String, Result<String, String>)> =
                         match run_guard(job.rules, &data) {
                             Ok(records) => job

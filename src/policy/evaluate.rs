@@ -4,6 +4,7 @@
 //! rule, the resource and the template line.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -27,8 +28,37 @@ pub(super) struct Document<'a> {
     /// The template's path in the repository.
     pub path: &'a str,
     pub template: &'a Template,
-    /// What the rules see, as compact JSON (the text Guard reads).
-    pub data: String,
+    /// The parameter values put in for its `Ref`s (the stack's own template only).
+    values: Option<Arc<BTreeMap<String, Value>>>,
+    /// What formwork knows of the stack, under [`FORMWORK_KEY`].
+    about: Arc<Value>,
+}
+
+impl Document<'_> {
+    /// What the rules see, as compact JSON (the text Guard reads). Made only for documents
+    /// whose result is not known.
+    pub fn data(&self) -> String {
+        let mut doc = self.template.value().clone();
+        if let Some(values) = &self.values {
+            put_in_refs(&mut doc, values);
+        }
+        if let Value::Object(m) = &mut doc {
+            m.insert(FORMWORK_KEY.to_string(), (*self.about).clone());
+        }
+        doc.to_string()
+    }
+
+    /// What the document is made of, for the key of its result: the template's canonical
+    /// digest, the values put in and what is said of the stack. Equal exactly when the
+    /// documents are the same (up to the order of keys), and far cheaper than their text.
+    pub fn recipe(&self) -> String {
+        let values = self
+            .values
+            .as_ref()
+            .map(|v| serde_json::to_string(v.as_ref()).unwrap_or_default())
+            .unwrap_or_default();
+        format!("{}\n{values}\n{}", self.template.digest(), self.about)
+    }
 }
 
 /// The documents of a stack that has a template of the repository: its own template, then
@@ -43,27 +73,23 @@ pub(super) fn documents<'a>(unit: &'a Unit, plan: &UnitPlan) -> Vec<Document<'a>
         return Vec::new();
     };
     let values = parameter_values(unit, plan);
-    let about = about_stack(unit, plan, &values);
-    let mut docs: Vec<(&str, &Template, bool)> = vec![(path.as_str(), template.as_ref(), true)];
+    let about = Arc::new(about_stack(unit, plan, &values));
+    let values = Arc::new(values);
+    let mut docs = vec![Document {
+        path: path.as_str(),
+        template: template.as_ref(),
+        values: Some(values),
+        about: about.clone(),
+    }];
     for child in nested.iter() {
-        docs.push((child.path.as_str(), child.template.as_ref(), false));
+        docs.push(Document {
+            path: child.path.as_str(),
+            template: child.template.as_ref(),
+            values: None,
+            about: about.clone(),
+        });
     }
-    docs.into_iter()
-        .map(|(path, template, own)| {
-            let mut doc = template.value().clone();
-            if own {
-                put_in_refs(&mut doc, &values);
-            }
-            if let Value::Object(m) = &mut doc {
-                m.insert(FORMWORK_KEY.to_string(), about.clone());
-            }
-            Document {
-                path,
-                template,
-                data: doc.to_string(),
-            }
-        })
-        .collect()
+    docs
 }
 
 /// The finding a stack gets when Guard cannot evaluate the rules: nothing passes unchecked.

@@ -7,7 +7,8 @@
 //! [`rules`] reads the rules of a revision; [`evaluate`] runs them on one stack (its template
 //! with the environment's values, what formwork knows of it under `Formwork`); [`check`] puts
 //! the findings on a plan; [`cache`] remembers Guard's results by the SHA-256 of the rules and
-//! the document, so that an unchanged stack planned again is not evaluated again;
+//! the document, so that an unchanged stack planned again is not evaluated again (and Guard's
+//! verdict on each rule file, so that unchanged rules are not parsed again);
 //! [`tests_run`] runs the rules' own unit tests.
 
 pub mod cache;
@@ -18,4 +19,4 @@ pub mod tests_run;
 
 pub use cache::{Keep, Results};
 pub use check::{Gate, Prepared, check_plan, prepare};
-pub use rules::{Loaded, POLICIES_DIR, PolicySet, load, validate};
+pub use rules::{Loaded, POLICIES_DIR, PolicySet, load, validate, verdict_keys};

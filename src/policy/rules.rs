@@ -292,16 +292,30 @@ fn declared(files: &[RuleFile]) -> BTreeSet<&str> {
 /// The rules a rule file declares (each `rule NAME` at the start of a line), in file order,
 /// and each one's first `<< … >>` message (in the text up to the next `rule`), lines joined.
 fn read_rules(text: &str) -> (Vec<String>, BTreeMap<String, String>) {
-    static RULE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    static MESSAGE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    let rule = RULE.get_or_init(|| {
-        Regex::new(r"(?m)^\s*rule\s+([A-Za-z_][A-Za-z0-9_]*)").expect("rule pattern")
-    });
-    let message = MESSAGE.get_or_init(|| Regex::new(r"(?s)<<(.*?)>>").expect("message pattern"));
-    let starts: Vec<(usize, String)> = rule
-        .captures_iter(text)
-        .filter_map(|c| Some((c.get(0)?.start(), c[1].to_string())))
-        .collect();
+    // A rule starts a line: `rule <name>` (read by hand: a plan reads every rule file, and
+    // compiling patterns for it would cost more than the reading).
+    let mut starts: Vec<(usize, String)> = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_start();
+        if let Some(rest) = body.strip_prefix("rule")
+            && rest.starts_with(char::is_whitespace)
+        {
+            let rest = rest.trim_start();
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            {
+                starts.push((offset, name));
+            }
+        }
+        offset += line.len();
+    }
     let mut names = Vec::new();
     let mut messages = BTreeMap::new();
     for (i, (start, name)) in starts.iter().enumerate() {
@@ -309,8 +323,14 @@ fn read_rules(text: &str) -> (Vec<String>, BTreeMap<String, String>) {
             names.push(name.clone());
         }
         let end = starts.get(i + 1).map(|(e, _)| *e).unwrap_or(text.len());
-        if let Some(m) = message.captures(&text[*start..end]) {
-            let said = m[1].split_whitespace().collect::<Vec<_>>().join(" ");
+        let body = &text[*start..end];
+        if let Some(open) = body.find("<<")
+            && let Some(len) = body[open + 2..].find(">>")
+        {
+            let said = body[open + 2..open + 2 + len]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
             if !said.is_empty() {
                 messages.entry(name.clone()).or_insert(said);
             }
@@ -321,22 +341,55 @@ fn read_rules(text: &str) -> (Vec<String>, BTreeMap<String, String>) {
 
 /// Whether a rule file parses: Guard's own parser, on an empty document.
 fn parse_error(path: &Arc<str>, text: &str) -> Option<Diagnostic> {
-    let result = cfn_guard::run_checks(
-        cfn_guard::ValidateInput {
-            content: "{}",
-            file_name: "empty",
-        },
-        cfn_guard::ValidateInput {
-            content: text,
-            file_name: path,
-        },
-        false,
-    );
-    let message = match result {
-        Ok(_) => return None,
-        Err(e) => e.to_string(),
+    // Guard's verdict on a rule file is remembered like its results ([`super::cache`]): a run
+    // reads the rules of a revision more than once (checking the config, then the gate), and
+    // the state store keeps verdicts between runs ([`verdict_keys`]).
+    let key = verdict_key(path, text);
+    let known = super::cache::Results::global();
+    let verdict = match known.get(&key) {
+        Some(v) => v.to_string(),
+        None => {
+            let verdict = cfn_guard::run_checks(
+                cfn_guard::ValidateInput {
+                    content: "{}",
+                    file_name: "empty",
+                },
+                cfn_guard::ValidateInput {
+                    content: text,
+                    file_name: path,
+                },
+                false,
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            known.extend([(key, verdict.clone())]);
+            verdict
+        }
     };
-    Some(guard_parse_diagnostic(path, &message))
+    (!verdict.is_empty()).then(|| guard_parse_diagnostic(path, &verdict))
+}
+
+/// The key of Guard's verdict on the rule file `path` with `text`: its parse error, or empty.
+fn verdict_key(path: &str, text: &str) -> String {
+    super::cache::key([path, text], "formwork: does the rule file parse")
+}
+
+/// The keys of Guard's verdicts on the rule files of a revision, so that a caller can recall
+/// them from the state store before the rules are read ([`load`]), and keep them after.
+pub fn verdict_keys(src: &dyn Source) -> Result<Vec<String>, SourceError> {
+    let mut keys = Vec::new();
+    for name in src
+        .files(POLICIES_DIR)?
+        .iter()
+        .filter(|n| n.ends_with(RULE_FILE_SUFFIX))
+    {
+        let path = format!("{POLICIES_DIR}/{name}");
+        if let Some(text) = src.read(&path)?.and_then(|b| String::from_utf8(b).ok()) {
+            keys.push(verdict_key(&path, &text));
+        }
+    }
+    Ok(keys)
 }
 
 /// A Guard parse error as a diagnostic at the line and column Guard names.

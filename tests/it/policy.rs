@@ -349,10 +349,27 @@ fn the_rules_own_tests_run_and_a_wrong_expectation_fails() {
 }
 
 /// The policy results of an offline plan, kept in the state store of `data`.
+/// How many evaluation results the store keeps (Guard's verdicts on rule files aside: an
+/// empty record is a file that parses, a record that is not JSON a parse error).
 fn kept_results(data: &std::path::Path) -> i64 {
     let db = rusqlite::Connection::open(data.join("formwork.db")).unwrap();
-    db.query_row("SELECT count(*) FROM policy_results", [], |r| r.get(0))
-        .unwrap()
+    db.query_row(
+        "SELECT count(*) FROM policy_results WHERE record LIKE '{%'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// How many of Guard's verdicts on rule files the store keeps.
+fn kept_verdicts(data: &std::path::Path) -> i64 {
+    let db = rusqlite::Connection::open(data.join("formwork.db")).unwrap();
+    db.query_row(
+        "SELECT count(*) FROM policy_results WHERE record NOT LIKE '{%'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -373,17 +390,20 @@ fn results_kept_are_read_back_as_evaluated_and_a_rule_change_evaluates_again() {
         "{evaluated:?}"
     );
     assert_eq!(kept_results(data.path()), 1);
+    // And that both rule files parse, so that they are not parsed again.
+    assert_eq!(kept_verdicts(data.path()), 2);
 
     // Kept: the same findings, to the line and column, severities included.
     let warm = plan();
     assert_eq!(warm.code, 1, "{}", warm.all());
     assert_eq!(findings(&warm.json()), evaluated);
     assert_eq!(kept_results(data.path()), 1);
+    assert_eq!(kept_verdicts(data.path()), 2);
 
     // What is kept is what the plan reads: a kept record without failures, no findings.
     let db = rusqlite::Connection::open(data.path().join("formwork.db")).unwrap();
     db.execute(
-        "UPDATE policy_results SET record = '{\"name\":\"DATA_STDIN[1]\",\"not_compliant\":[]}'",
+        "UPDATE policy_results SET record = '{\"name\":\"DATA_STDIN[1]\",\"not_compliant\":[]}' WHERE record LIKE '{%'",
         [],
     )
     .unwrap();
@@ -408,4 +428,39 @@ fn results_kept_are_read_back_as_evaluated_and_a_rule_change_evaluates_again() {
         "{f:?}"
     );
     assert_eq!(kept_results(data.path()), 2);
+
+    // A rule file that does not parse: its verdict is kept too, and the next plan says the same,
+    // at the same place.
+    r.write(
+        "policies/broken.guard",
+        "rule broken {\n  Resources.*.Type == \n}\n",
+    );
+    r.commit("a broken rule");
+    for _ in 0..2 {
+        let refused = plan();
+        assert_eq!(refused.code, 1, "{}", refused.all());
+        let all = refused.all();
+        assert!(
+            all.contains("the rule file does not parse: expecting")
+                && all.contains("policies/broken.guard:2:"),
+            "{all}"
+        );
+    }
+    assert_eq!(kept_verdicts(data.path()), 4);
+    // What is kept is what the plan says: Guard is not asked again.
+    let db = rusqlite::Connection::open(data.path().join("formwork.db")).unwrap();
+    db.execute(
+        "UPDATE policy_results SET record = 'kept verdict at line 1 at column 3, when handling a kept reason, fragment x' WHERE record NOT LIKE '{%' AND record != ''",
+        [],
+    )
+    .unwrap();
+    let kept = plan();
+    assert_eq!(kept.code, 1, "{}", kept.all());
+    assert!(
+        kept.all()
+            .contains("the rule file does not parse: a kept reason")
+            && kept.all().contains("policies/broken.guard:1:3"),
+        "{}",
+        kept.all()
+    );
 }
