@@ -391,7 +391,7 @@ pub fn plan_requests(
     cache: &ParseCache,
 ) -> Result<PlanRequests, WorkflowError> {
     if let Some(base) = sel.base {
-        let cmp = compared(r, prefix, base, sel, cache)?;
+        let cmp = compared(r, prefix, base, sel, cache)?.cmp;
         let mut out = Vec::new();
         for (name, desired) in &cmp.after {
             if !sel.envs.is_empty() && !sel.envs.contains(name) {
@@ -506,23 +506,30 @@ fn policy_gate<'a>(
     let revision = Revision::resolve(r, rules_rev)?;
     let src = revision.source(r, prefix)?;
     let loaded = crate::policy::load(&src)?;
-    let Some(set) = loaded.set else {
-        return Ok(None);
-    };
+    Ok(gate_of(revision.id(), loaded, at_rules_rev))
+}
+
+/// The policy gate of rules read already from the revision `rules_from` (see [`policy_gate`]).
+fn gate_of<'a>(
+    rules_from: String,
+    loaded: crate::policy::Loaded,
+    at_rules_rev: impl Iterator<Item = &'a DesiredEnvironment>,
+) -> Option<crate::policy::Gate> {
+    let set = loaded.set?;
     let problems = loaded
         .diags
         .iter()
         .filter(|d| d.severity == crate::diag::Severity::Error)
         .map(|d| d.short())
         .collect();
-    Ok(Some(crate::policy::Gate {
+    Some(crate::policy::Gate {
         set,
-        rules_from: revision.id(),
+        rules_from,
         choices: at_rules_rev
             .map(|d| (d.name.clone(), d.policies.clone()))
             .collect(),
         problems,
-    }))
+    })
 }
 
 /// Every wanted environment must be among the known ones.
@@ -646,8 +653,8 @@ pub fn offline_plan_keeping(
             .filter_map(|k| known.get(&k).map(|v| (k, v.to_string())))
             .collect()
     };
-    let cmp = match compared(r, prefix, base, sel, cache) {
-        Ok(cmp) => cmp,
+    let Compared { cmp, head_rules } = match compared(r, prefix, base, sel, cache) {
+        Ok(c) => c,
         Err(e) => {
             // A rule file that does not parse is said again by the next run without Guard.
             let fresh = verdicts_now(verdicts);
@@ -661,7 +668,8 @@ pub fn offline_plan_keeping(
     };
     let mut plan = crate::plan::offline::plan_offline(&cmp, sel.envs, diff_context);
     let gate = if base == crate::git::EMPTY_TREE {
-        policy_gate(r, prefix, sel.head, cmp.after.values())?
+        // The head's rules, read already to check them.
+        gate_of(head_rules.0, head_rules.1, cmp.after.values())
     } else {
         policy_gate(r, prefix, base, cmp.before.values())?
     };
@@ -699,15 +707,16 @@ fn compared(
     base: &str,
     sel: Selection<'_>,
     cache: &ParseCache,
-) -> Result<crate::affected::Comparison, WorkflowError> {
+) -> Result<Compared, WorkflowError> {
     let cmp = compare(r, prefix, base, sel.head, cache)?;
-    let head_src = Revision::resolve(r, sel.head)?.source(r, prefix)?;
-    let (policy_diags, policy_texts) = crate::policy::validate(&head_src, cmp.after.values())?;
+    let head = Revision::resolve(r, sel.head)?;
+    let head_rules = crate::policy::load(&head.source(r, prefix)?)?;
+    let policy_diags = crate::policy::validate_loaded(&head_rules, cmp.after.values());
     if cmp.report.diags.has_errors() || policy_diags.has_errors() {
         let mut diags = cmp.report.diags.clone();
         diags.extend(policy_diags);
         let mut texts = cmp.report.texts.clone();
-        texts.merge(&policy_texts);
+        texts.merge(&head_rules.texts);
         return Err(WorkflowError::Config {
             message: format!("the config at {} has errors; fix them first", sel.head),
             diags: Box::new(diags),
@@ -730,5 +739,15 @@ fn compared(
             .chain(cmp.before.values())
             .flat_map(|d| d.units.keys()),
     )?;
-    Ok(cmp)
+    Ok(Compared {
+        cmp,
+        head_rules: (head.id(), head_rules),
+    })
+}
+
+/// A comparison of two revisions, with the policy rules of the head as read to check them
+/// (the commit, the rules).
+struct Compared {
+    cmp: crate::affected::Comparison,
+    head_rules: (String, crate::policy::Loaded),
 }

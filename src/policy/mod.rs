@@ -19,4 +19,4 @@ pub mod tests_run;
 
 pub use cache::{Keep, Results};
 pub use check::{Gate, Prepared, check_plan, prepare};
-pub use rules::{Loaded, POLICIES_DIR, PolicySet, load, validate, verdict_keys};
+pub use rules::{Loaded, POLICIES_DIR, PolicySet, load, validate, validate_loaded, verdict_keys};

@@ -184,7 +184,15 @@ pub fn validate<'a>(
     environments: impl IntoIterator<Item = &'a crate::desired::DesiredEnvironment>,
 ) -> Result<(Diagnostics, SourceMap), SourceError> {
     let loaded = load(src)?;
-    let mut diags = loaded.diags;
+    Ok((validate_loaded(&loaded, environments), loaded.texts))
+}
+
+/// [`validate`] of rules already read.
+pub fn validate_loaded<'a>(
+    loaded: &Loaded,
+    environments: impl IntoIterator<Item = &'a crate::desired::DesiredEnvironment>,
+) -> Diagnostics {
+    let mut diags = loaded.diags.clone();
     for env in environments {
         match &loaded.set {
             Some(set) => {
@@ -214,7 +222,7 @@ pub fn validate<'a>(
             }
         }
     }
-    Ok((diags, loaded.texts))
+    diags
 }
 
 impl PolicySet {

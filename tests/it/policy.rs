@@ -349,27 +349,25 @@ fn the_rules_own_tests_run_and_a_wrong_expectation_fails() {
 }
 
 /// The policy results of an offline plan, kept in the state store of `data`.
-/// How many evaluation results the store keeps (Guard's verdicts on rule files aside: an
-/// empty record is a file that parses, a record that is not JSON a parse error).
-fn kept_results(data: &std::path::Path) -> i64 {
+/// How many rows of the store's policy results are evaluation results (`true`: a JSON record)
+/// or Guard's verdicts on rule files (`false`: empty for a file that parses, else its error).
+fn kept(data: &std::path::Path, results: bool) -> i64 {
     let db = rusqlite::Connection::open(data.join("formwork.db")).unwrap();
+    let like = if results { "LIKE" } else { "NOT LIKE" };
     db.query_row(
-        "SELECT count(*) FROM policy_results WHERE record LIKE '{%'",
+        &format!("SELECT count(*) FROM policy_results WHERE record {like} '{{%'"),
         [],
         |r| r.get(0),
     )
     .unwrap()
 }
 
-/// How many of Guard's verdicts on rule files the store keeps.
+fn kept_results(data: &std::path::Path) -> i64 {
+    kept(data, true)
+}
+
 fn kept_verdicts(data: &std::path::Path) -> i64 {
-    let db = rusqlite::Connection::open(data.join("formwork.db")).unwrap();
-    db.query_row(
-        "SELECT count(*) FROM policy_results WHERE record NOT LIKE '{%'",
-        [],
-        |r| r.get(0),
-    )
-    .unwrap()
+    kept(data, false)
 }
 
 #[test]
