@@ -36,6 +36,8 @@ pub(super) struct Declaration<'t> {
 /// A name declared by a unit, worked out.
 pub(super) struct Declared {
     pub(super) stack: String,
+    /// The declaring stack's region: the name is unique in that region only.
+    pub(super) region: String,
     /// The output or resource declaring it.
     pub(super) item: String,
     pub(super) loc: Loc,
@@ -74,6 +76,7 @@ pub(super) fn declared_names(
                 name,
                 Declared {
                     stack: u.stack.clone(),
+                    region: u.region.clone(),
                     item: decl.item.to_string(),
                     loc,
                 },

@@ -26,10 +26,6 @@ pub(super) fn wire_imports(
     d: &mut Diagnostics,
 ) {
     let (exports, unknown_exports) = exports_of(env, units, facts, d);
-    let regions: BTreeMap<String, String> = units
-        .values()
-        .map(|u| (u.stack.clone(), u.region.clone()))
-        .collect();
     for u in units.values_mut() {
         let TemplateRef::Local { path, template, .. } = &u.template else {
             continue;
@@ -51,10 +47,10 @@ pub(super) fn wire_imports(
                     .at(loc)
                     .help("a stack cannot import its own export; refer to the resource directly"),
                 ),
-                Some(e) if regions.get(&e.stack).is_some_and(|r| *r != u.region) => d.push(
+                Some(e) if e.region != u.region => d.push(
                     Diagnostic::error(format!(
                         "stack `{}` (region {}) imports `{name}`, which stack `{}` exports in region {}; CloudFormation imports exports of the stack's own region only",
-                        u.stack, u.region, e.stack, regions[&e.stack]
+                        u.stack, u.region, e.stack, e.region
                     ))
                     .at(loc)
                     .help(format!(

@@ -26,10 +26,6 @@ pub(super) fn wire_ssm_parameters(
     if creators.is_empty() {
         return;
     }
-    let regions: BTreeMap<String, String> = units
-        .values()
-        .map(|u| (u.stack.clone(), u.region.clone()))
-        .collect();
     for u in units.values_mut() {
         let mut added = Vec::new();
         for setting in u.parameters.values() {
@@ -40,10 +36,7 @@ pub(super) fn wire_ssm_parameters(
                 };
                 // A parameter is read in the reader's region: one created in another region
                 // is another parameter.
-                let Some(c) = creators
-                    .get(&name)
-                    .filter(|c| regions.get(&c.stack) == Some(&u.region))
-                else {
+                let Some(c) = creators.get(&name).filter(|c| c.region == u.region) else {
                     continue;
                 };
                 if c.stack == u.stack {
