@@ -641,11 +641,7 @@ pub fn offline_plan_keeping(
                 verdicts.extend(crate::policy::verdict_keys(&src)?);
             }
         }
-        verdicts = known.missing(&verdicts);
-        if !verdicts.is_empty() {
-            known.extend(keep.recall(&verdicts));
-            verdicts = known.missing(&verdicts);
-        }
+        verdicts = known.recall_from(keep, &verdicts);
     }
     let verdicts_now = |verdicts: Vec<String>| -> Vec<(String, String)> {
         verdicts
@@ -653,15 +649,16 @@ pub fn offline_plan_keeping(
             .filter_map(|k| known.get(&k).map(|v| (k, v.to_string())))
             .collect()
     };
-    let Compared { cmp, head_rules } = match compared(r, prefix, base, sel, cache) {
+    let Compared {
+        cmp,
+        head_commit,
+        head_rules,
+    } = match compared(r, prefix, base, sel, cache) {
         Ok(c) => c,
         Err(e) => {
             // A rule file that does not parse is said again by the next run without Guard.
-            let fresh = verdicts_now(verdicts);
-            if let Some(keep) = keep
-                && !fresh.is_empty()
-            {
-                keep.keep(&fresh);
+            if let Some(keep) = keep {
+                keep.keep(&verdicts_now(verdicts));
             }
             return Err(e);
         }
@@ -669,7 +666,7 @@ pub fn offline_plan_keeping(
     let mut plan = crate::plan::offline::plan_offline(&cmp, sel.envs, diff_context);
     let gate = if base == crate::git::EMPTY_TREE {
         // The head's rules, read already to check them.
-        gate_of(head_rules.0, head_rules.1, cmp.after.values())
+        gate_of(head_commit, head_rules, cmp.after.values())
     } else {
         policy_gate(r, prefix, base, cmp.before.values())?
     };
@@ -678,16 +675,11 @@ pub fn offline_plan_keeping(
         let desired: Vec<&DesiredEnvironment> = cmp.after.values().collect();
         let prepared = crate::policy::prepare(&plan, &gate, &desired);
         if let Some(keep) = keep {
-            let missing = known.missing(&prepared.keys());
-            if !missing.is_empty() {
-                known.extend(keep.recall(&missing));
-            }
+            known.recall_from(keep, &prepared.keys());
         }
         fresh.extend(prepared.finish(&mut plan, known));
     }
-    if let Some(keep) = keep
-        && !fresh.is_empty()
-    {
+    if let Some(keep) = keep {
         keep.keep(&fresh);
     }
     if !sel.stacks.is_empty() {
@@ -741,13 +733,15 @@ fn compared(
     )?;
     Ok(Compared {
         cmp,
-        head_rules: (head.id(), head_rules),
+        head_commit: head.id(),
+        head_rules,
     })
 }
 
-/// A comparison of two revisions, with the policy rules of the head as read to check them
-/// (the commit, the rules).
+/// A comparison of two revisions, with the policy rules of the head as read to check them.
 struct Compared {
     cmp: crate::affected::Comparison,
-    head_rules: (String, crate::policy::Loaded),
+    /// The head's commit, whose rules `head_rules` are.
+    head_commit: String,
+    head_rules: crate::policy::Loaded,
 }

@@ -311,6 +311,9 @@ impl formwork::policy::Keep for StoreKeep<'_> {
 
     fn keep(&self, results: &[(String, String)]) {
         use formwork::store::Store;
+        if results.is_empty() {
+            return;
+        }
         let Some((runtime, store)) = self.store() else {
             return;
         };

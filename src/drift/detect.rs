@@ -8,7 +8,7 @@
 //! `concurrency` detections are in flight per account and region (environments sharing one
 //! share the bound): a slot is held from DetectStackDrift until its detection has ended.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -160,13 +160,7 @@ async fn note_ssm_secrets(
     names: &[String],
     masker: &Masker,
 ) {
-    let names: Vec<String> = names
-        .iter()
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    match session.ssm.get(&names).await {
+    match session.ssm.get(names).await {
         Ok(values) => {
             for v in values.found.values().filter(|v| v.secret) {
                 masker.add(&v.value);

@@ -100,18 +100,21 @@ impl Resolved {
     }
 }
 
-/// The SSM parameter names the units read, by the region each reads in (its own).
+/// The SSM parameter names the units read, by the region each reads in (its own), each once
+/// and sorted.
 pub fn ssm_names_by_region<'a>(
     units: impl IntoIterator<Item = &'a Unit>,
 ) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for u in units {
         out.entry(u.region.clone())
             .or_default()
             .extend(ssm_names(u));
     }
-    out.retain(|_, names| !names.is_empty());
-    out
+    out.into_iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(region, names)| (region, names.into_iter().collect()))
+        .collect()
 }
 
 /// The SSM parameter names a unit reads.

@@ -26,9 +26,9 @@ mod upstream;
 use crate::desired::Unit;
 use model::{Action, Reason, UnitPlan};
 
-/// The plan of a stack of the config with only its action said, its config digest and the
-/// stacks it comes after filled in.
-/// The plan of `unit` of an environment in `env_region`, before anything is known of it.
+/// The plan of `unit`, of an environment in `env_region`, with only its action said, its
+/// config digest, its own region (when not the environment's) and the stacks it comes after
+/// filled in.
 pub(crate) fn unit_plan(
     unit: &Unit,
     env_region: &str,

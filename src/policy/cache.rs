@@ -59,7 +59,7 @@ impl KeyPrefix {
 pub trait Keep {
     /// The results known among `keys` (key, record).
     fn recall(&self, keys: &[String]) -> Vec<(String, String)>;
-    /// Keeps results (key, record).
+    /// Keeps results (key, record); with none, does nothing.
     fn keep(&self, results: &[(String, String)]);
 }
 
@@ -97,6 +97,17 @@ impl Results {
         out.sort();
         out.dedup();
         out
+    }
+
+    /// Fills in from `keep` the records among `keys` that this memory lacks; returns the keys
+    /// still unknown (to be worked out, then kept).
+    pub fn recall_from(&self, keep: &dyn Keep, keys: &[String]) -> Vec<String> {
+        let missing = self.missing(keys);
+        if missing.is_empty() {
+            return missing;
+        }
+        self.extend(keep.recall(&missing));
+        self.missing(&missing)
     }
 
     /// Remembers records (key, JSON text).
